@@ -1,0 +1,28 @@
+"""gankit: train, evaluate and apply generative adversarial networks with PyTorch.
+
+    import gankit
+    run = gankit.train(gankit.load_config("seed-mlp", overrides={"train.steps": 200}), "runs/demo")
+    images = run.sample(16, seed=0)          # uint8 (16, 1, 28, 28)
+    run = gankit.load("runs/demo")           # later, in another process
+"""
+
+__version__ = "0.1.0"
+
+from gankit.config import RunConfig, load_config  # noqa: E402
+from gankit.errors import GankitError  # noqa: E402
+from gankit.run import Run  # noqa: E402
+
+
+def train(config: RunConfig, out: str = "runs/gankit", resume: bool = False) -> Run:
+    """Train as `config` says into the run directory `out`; returns the trained `Run`."""
+    from gankit.training import train as _train
+
+    return _train(config, out, resume=resume)
+
+
+def load(run_dir: str, device: str = "cpu") -> Run:
+    """Load a trained run directory for sampling."""
+    return Run.load(run_dir, device=device)
+
+
+__all__ = ["train", "load", "load_config", "Run", "RunConfig", "GankitError", "__version__"]

@@ -1,0 +1,236 @@
+"""The `gankit` command: a thin layer over the Python API.
+
+    gankit train --preset seed-mlp --data mnist --steps 2000 --out runs/mnist
+    gankit sample runs/mnist --n 64 --out grid.png
+    gankit presets
+    gankit data info mnist
+
+A user's mistake prints one line, ``gankit: error: ...``, and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gankit.errors import GankitError
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except GankitError as e:
+        print(f"gankit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gankit: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    from gankit import __version__
+
+    p = argparse.ArgumentParser(prog="gankit", description="Train, evaluate and apply GANs.")
+    p.add_argument("--version", action="version", version=f"gankit {__version__}")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a GAN", description="Train a GAN. Config = preset or "
+                       "--config file, then the flags below, then --set overrides (later wins).")
+    t.add_argument("--preset", help="preset to start from (see `gankit presets`); default seed-mlp")
+    t.add_argument("--config", metavar="FILE.yaml", help="YAML config file (instead of or over a preset)")
+    t.add_argument("--data", metavar="SOURCE", help="data source: mnist, mnist:test, ring8, grid25, "
+                   "fake[:CxHxW[:N]], or a folder / .npz / .npy / IDX path")
+    t.add_argument("--steps", type=int, help="training steps (one D and one G update each)")
+    t.add_argument("--out", metavar="DIR", help="run directory (default runs/PRESET-TIMESTAMP)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, e.g. --set train.lr_g=1e-4 (repeatable)")
+    t.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
+    t.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("sample", help="draw samples from a trained run")
+    s.add_argument("run", metavar="RUN", help="run directory")
+    s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--seed", type=int, help="random seed (default: fresh each time)")
+    s.add_argument("--out", metavar="PNG", help="write a grid image")
+    s.add_argument("--npz", metavar="FILE", help="write uint8 (N, C, H, W) array `x` to an .npz")
+    s.add_argument("--dir", metavar="DIR", help="write one PNG per sample into DIR")
+    s.add_argument("--interpolate", action="store_true",
+                   help="grid of spherical interpolations between random latent pairs (a pair per row)")
+    s.add_argument("--frames", type=int, default=10, help="images per interpolation row (default 10)")
+    s.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    s.set_defaults(func=_cmd_sample)
+
+    pr = sub.add_parser("presets", help="list the presets")
+    pr.add_argument("name", nargs="?", help="print this preset's full YAML")
+    pr.set_defaults(func=_cmd_presets)
+
+    d = sub.add_parser("data", help="inspect data sources")
+    dsub = d.add_subparsers(metavar="ACTION")
+    di = dsub.add_parser("info", help="count, shape, classes, value range and a preview grid")
+    di.add_argument("source", metavar="SOURCE")
+    di.add_argument("--preview", metavar="PNG", help="where to write the preview grid "
+                    "(default: $GANKIT_CACHE/previews/NAME.png)")
+    di.add_argument("--resolution", type=int, help="resize as a model would (square side)")
+    di.add_argument("--channels", type=int, choices=(1, 3))
+    di.set_defaults(func=_cmd_data_info)
+    return p
+
+
+# -- commands -------------------------------------------------------------------------------
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from gankit import load_config
+    from gankit.training import train
+
+    if args.resume:
+        return _resume(args)
+    preset = args.preset or (None if args.config else "seed-mlp")
+    overrides = _flag_overrides(args) + args.overrides
+    cfg = load_config(preset=preset, file=args.config, overrides=overrides)
+    out = Path(args.out or f"runs/{cfg.preset or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}")
+    print(f"gankit: training {cfg.preset or args.config} on {cfg.data.source} for "
+          f"{cfg.train.steps} steps at batch {cfg.train.batch} -> {out}", file=sys.stderr)
+    run = train(cfg, out)
+    _report(run)
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    from gankit.config import apply_overrides, from_dict
+    from gankit.training import train
+    from gankit.training.checkpoint import load_checkpoint
+
+    out = Path(args.resume)
+    if args.preset or args.config or args.data or args.out:
+        raise _err("--resume continues a run as it was configured; drop --preset/--config/--data/--out "
+                   "(change the length with --steps)")
+    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
+    cfg = from_dict(ckpt["config"], origin=str(out / "checkpoints" / "last.pt"))
+    cfg = apply_overrides(cfg, _flag_overrides(args) + args.overrides)
+    print(f"gankit: resuming {out} at step {ckpt['step']} of {cfg.train.steps}", file=sys.stderr)
+    run = train(cfg, out, resume=True)
+    _report(run)
+    return 0
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    from gankit import viz
+    from gankit.run import Run
+
+    if args.n < 1:
+        raise _err(f"--n {args.n}: expected a number of samples >= 1")
+    run = Run.load(args.run, device=args.device)
+    if args.interpolate:
+        x = run.interpolate(pairs=max(1, args.n // args.frames), steps=args.frames, seed=args.seed)
+        out = args.out or "interpolation.png"
+        print(viz.save_grid(x, out, nrow=args.frames))
+        return 0
+    if not (args.out or args.npz or args.dir):
+        args.out = "samples.png"
+    x = run.sample(args.n, seed=args.seed)
+    if run.data_meta["kind"] == "points":
+        if args.dir:
+            raise _err("--dir writes images; this run generates 2-D points (use --out or --npz)")
+        if args.out:
+            print(viz.save_scatter(x, args.out))
+    elif args.out:
+        print(viz.save_grid(x, args.out))
+    if args.npz:
+        np.savez_compressed(args.npz, x=x.numpy())
+        print(args.npz)
+    if args.dir:
+        d = Path(args.dir)
+        d.mkdir(parents=True, exist_ok=True)
+        for i, img in enumerate(x):
+            viz.save_image(img.permute(1, 2, 0).numpy(), d / f"{i:06d}.png")
+        print(f"{d}/ ({len(x)} images)")
+    return 0
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    from gankit.config import preset_description, preset_names, preset_text
+
+    if args.name:
+        print(preset_text(args.name), end="")
+        return 0
+    names = preset_names()
+    width = max(map(len, names))
+    for name in names:
+        print(f"{name:<{width}}  {preset_description(name)}")
+    return 0
+
+
+def _cmd_data_info(args: argparse.Namespace) -> int:
+    from gankit import viz
+    from gankit.data import load_data
+    from gankit.data.mnist import cache_dir
+
+    data = load_data(args.source, args.resolution, args.channels)
+    x = data.x
+    print(f"source:   {data.name}")
+    print(f"count:    {len(data)}")
+    print(f"shape:    {tuple(data.shape)} ({'C, H, W' if data.kind == 'image' else '2-D points'}), "
+          f"dtype {str(x.dtype).removeprefix('torch.')}")
+    print(f"range:    [{_num(x.min())}, {_num(x.max())}]")
+    if data.y is None:
+        print("classes:  none (unlabelled)")
+    else:
+        counts = np.bincount(data.y.numpy(), minlength=len(data.classes or []))
+        listed = ", ".join(f"{c}:{n}" for c, n in zip(data.classes or range(len(counts)), counts))
+        print(f"classes:  {len(counts)} ({listed if len(counts) <= 30 else f'{listed[:200]}...'})")
+    for note in data.notes:
+        print(f"note:     {note}")
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in data.name).strip("_") or "data"
+    preview = Path(args.preview) if args.preview else cache_dir() / "previews" / f"{safe}.png"
+    if data.kind == "points":
+        viz.save_scatter(x[:4096], preview, title=data.name)
+    else:
+        viz.save_grid(x[:64], preview)
+    print(f"preview:  {preview}")
+    return 0
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+def _flag_overrides(args: argparse.Namespace) -> list[str]:
+    """The convenience flags as `--set` strings, so one code path validates everything."""
+    flags = {"data.source": args.data, "train.steps": args.steps, "seed": args.seed,
+             "device": args.device}
+    out = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if args.no_progress:
+        out.append("log.progress=false")
+    return out
+
+
+def _report(run) -> None:
+    print(f"samples:   {run.last_grid}")
+    print(f"loss plot: {run.loss_plot}")
+    print(f"animation: {run.animation}")
+    print(f"run:       {run.dir}  (gankit sample {run.dir} --n 64 --out grid.png)")
+
+
+def _num(v) -> str:
+    v = v.item()
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def _err(msg: str):
+    from gankit.errors import GankitError
+
+    return GankitError(msg)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""The run configuration: typed, frozen dataclasses, and the one loader that builds them.
+
+A config comes from a preset (``src/gankit/presets/NAME.yaml``) or a YAML file, plus dotted
+``--set section.key=value`` overrides. Unknown keys, wrong types and invalid choices are
+rejected with a one-line `GankitError` that names the key and lists what is accepted.
+The resolved config is written to every run directory and checkpoint (`to_dict`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from gankit.errors import GankitError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    source: str = "mnist"  # a name (`gankit data info --help` lists them) or a path
+    resolution: int | None = None  # square side the images are resized to at load; None: native
+    channels: int | None = None  # 1 or 3; None: the source's own
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: Literal["mlp"] = "mlp"
+    z_dim: int = 100  # latent size; z ~ N(0, I)
+    g_hidden: tuple[int, ...] = (256, 512, 1024)
+    d_hidden: tuple[int, ...] = (1024, 512, 256)
+    leak: float = 0.2  # LeakyReLU negative slope, in both networks
+    d_dropout: float = 0.3  # dropout after each hidden layer of D; 0 disables it
+    g_out: Literal["tanh", "none"] = "tanh"  # tanh matches data scaled to [-1, 1]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 469  # one step = one D update and one G update; 469 x 128 ~ one MNIST epoch
+    batch: int = 128
+    loss: Literal["ns", "minimax"] = "ns"  # ns: non-saturating BCE on logits
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)  # Adam; beta1 0.5 as in DCGAN
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    every: int = 50  # read scalars from the device and write metrics.jsonl every K steps
+    grid_every: int = 500  # sample grid of the fixed noise batch every M steps
+    grid_n: int = 64  # images in each grid (a square number draws a square grid)
+    ckpt_every: int = 1000  # write checkpoints/last.pt every this many steps (and at the end)
+    progress: bool = True  # live progress bar on stderr
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    preset: str | None = None  # the preset this config started from, for the record
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def replace(self, **overrides: Any) -> RunConfig:
+        """A validated copy with dotted keys replaced: ``cfg.replace(**{"train.steps": 10})``."""
+        return from_dict(_apply_overrides(to_dict(self), overrides, origin="replace()"))
+
+
+# Keys a preset file may carry beside the config itself; they describe the preset.
+_PRESET_META = ("description",)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The config as plain data (lists, not tuples), ready for YAML, JSON or a checkpoint."""
+    out = {}
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(v):
+            v = to_dict(v)
+        elif isinstance(v, tuple):
+            v = list(v)
+        out[f.name] = v
+    return out
+
+
+def from_dict(d: dict[str, Any], origin: str = "config") -> RunConfig:
+    """Build and validate a `RunConfig`; `origin` names the source in error messages."""
+    return _build(RunConfig, d, origin, prefix="")
+
+
+def preset_names() -> list[str]:
+    root = resources.files("gankit") / "presets"
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def preset_text(name: str) -> str:
+    if name not in preset_names():
+        raise GankitError(f"unknown preset {name!r}; choose one of: {', '.join(preset_names())}")
+    return (resources.files("gankit") / "presets" / f"{name}.yaml").read_text()
+
+
+def preset_description(name: str) -> str:
+    return _parse_yaml(preset_text(name), f"preset {name}").get("description", "")
+
+
+def load_config(
+    preset: str | None = None,
+    file: str | Path | None = None,
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> RunConfig:
+    """Resolve preset, then YAML file, then overrides (later wins) into a validated config.
+
+    `overrides` is a list of ``"a.b=value"`` strings (values parsed as YAML scalars) or a dict
+    of dotted keys. With neither preset nor file, the defaults (the tutorial's GAN) are used.
+    """
+    d: dict[str, Any] = {}
+    if preset is not None:
+        d = _parse_yaml(preset_text(preset), f"preset {preset}")
+        d["preset"] = preset
+    if file is not None:
+        path = Path(file)
+        if not path.is_file():
+            raise GankitError(f"config file {str(path)!r} does not exist")
+        d = _merge(d, _parse_yaml(path.read_text(), str(path)))
+    for k in _PRESET_META:
+        d.pop(k, None)
+    if isinstance(overrides, list):
+        overrides = dict(_parse_set(s) for s in overrides)
+    d = _apply_overrides(d, overrides or {}, origin="--set")
+    return from_dict(d, origin=str(file) if file else f"preset {preset}" if preset else "config")
+
+
+def apply_overrides(cfg: RunConfig, overrides: list[str]) -> RunConfig:
+    """`cfg` with ``"a.b=value"`` overrides applied and the result validated."""
+    d = _apply_overrides(to_dict(cfg), dict(_parse_set(s) for s in overrides), origin="--set")
+    return from_dict(d, origin="--set")
+
+
+def _parse_yaml(text: str, origin: str) -> dict[str, Any]:
+    try:
+        d = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise GankitError(f"{origin}:{where}: malformed YAML: {problem}") from None
+    if d is None:
+        return {}
+    if not isinstance(d, dict):
+        raise GankitError(f"{origin}: expected a mapping of config sections, got {type(d).__name__}")
+    return d
+
+
+def _parse_set(s: str) -> tuple[str, Any]:
+    key, sep, raw = s.partition("=")
+    if not sep or not key.strip():
+        raise GankitError(f"--set {s!r}: expected key=value, e.g. train.lr_g=1e-4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else raw
+    except yaml.YAMLError:
+        value = raw  # not YAML: keep the text; type checking decides
+    # YAML 1.1 reads 1e-4 as a string; accept the float users mean.
+    if isinstance(value, str):
+        try:
+            value = float(value) if any(c in value.lower() for c in ".e") else value
+        except ValueError:
+            pass
+    return key.strip(), value
+
+
+def _apply_overrides(d: dict[str, Any], overrides: dict[str, Any], origin: str) -> dict[str, Any]:
+    d = _merge({}, d)
+    for key, value in overrides.items():
+        parts = key.split(".")
+        node = d
+        for p in parts[:-1]:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                raise GankitError(f"{origin} {key}: {p!r} is a value, not a section")
+            node = child
+        node[parts[-1]] = value
+    return d
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _build(cls: type, d: Any, origin: str, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(d, dict):
+        raise GankitError(f"{origin}: {where} must be a mapping, got {d!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(d) - set(names))
+    if unknown:
+        raise GankitError(
+            f"{origin}: unknown key {prefix}{unknown[0]}; valid keys at {where}: {', '.join(names)}"
+        )
+    kwargs = {}
+    for name in names:
+        if name not in d:
+            continue
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = _build(tp, d[name], origin, f"{prefix}{name}.")
+        else:
+            kwargs[name] = _coerce(tp, d[name], f"{origin}: {prefix}{name}")
+    cfg = cls(**kwargs)
+    _check_ranges(cfg, origin, prefix)
+    return cfg
+
+
+def _coerce(tp: Any, v: Any, where: str) -> Any:
+    """Check `v` against the annotation `tp`; convert only where no information is lost."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if v is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], v, where)
+    if origin is Literal:
+        if v not in args:
+            raise GankitError(f"{where} = {v!r}; choose one of: {', '.join(map(str, args))}")
+        return v
+    if origin is tuple:
+        if not isinstance(v, (list, tuple)):
+            raise GankitError(f"{where} = {v!r}; expected a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], x, f"{where}[{i}]") for i, x in enumerate(v))
+        if len(v) != len(args):
+            raise GankitError(f"{where} = {v!r}; expected a list of {len(args)} values")
+        return tuple(_coerce(a, x, f"{where}[{i}]") for i, (a, x) in enumerate(zip(args, v)))
+    if tp is bool:
+        if isinstance(v, bool):
+            return v
+        raise GankitError(f"{where} = {v!r}; expected true or false")
+    if tp is int:
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        raise GankitError(f"{where} = {v!r}; expected an integer")
+    if tp is float:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        raise GankitError(f"{where} = {v!r}; expected a number")
+    if tp is str:
+        if isinstance(v, str):
+            return v
+        raise GankitError(f"{where} = {v!r}; expected a string")
+    raise TypeError(f"config type {tp} not handled")  # our bug, not the user's
+
+
+# (section, key) -> (test, what is accepted)
+_RANGES: dict[tuple[type, str], tuple[Any, str]] = {
+    (RunConfig, "seed"): (lambda v: v >= 0, "an integer >= 0"),
+    (DataConfig, "resolution"): (lambda v: v is None or 4 <= v <= 1024, "4 to 1024, or null"),
+    (DataConfig, "channels"): (lambda v: v in (None, 1, 3), "1, 3 or null"),
+    (ModelConfig, "z_dim"): (lambda v: v >= 1, "an integer >= 1"),
+    (ModelConfig, "g_hidden"): (lambda v: len(v) >= 1 and min(v) >= 1, "a non-empty list of sizes >= 1"),
+    (ModelConfig, "d_hidden"): (lambda v: len(v) >= 1 and min(v) >= 1, "a non-empty list of sizes >= 1"),
+    (ModelConfig, "leak"): (lambda v: 0 <= v < 1, "0 <= leak < 1"),
+    (ModelConfig, "d_dropout"): (lambda v: 0 <= v < 1, "0 <= d_dropout < 1"),
+    (TrainConfig, "steps"): (lambda v: v >= 0, "an integer >= 0"),
+    (TrainConfig, "batch"): (lambda v: v >= 1, "an integer >= 1"),
+    (TrainConfig, "lr_g"): (lambda v: v > 0, "a number > 0"),
+    (TrainConfig, "lr_d"): (lambda v: v > 0, "a number > 0"),
+    (TrainConfig, "betas"): (lambda v: all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
+    (LogConfig, "every"): (lambda v: v >= 1, "an integer >= 1"),
+    (LogConfig, "grid_every"): (lambda v: v >= 1, "an integer >= 1"),
+    (LogConfig, "grid_n"): (lambda v: 1 <= v <= 1024, "1 to 1024"),
+    (LogConfig, "ckpt_every"): (lambda v: v >= 1, "an integer >= 1"),
+}
+
+
+def _check_ranges(cfg: Any, origin: str, prefix: str) -> None:
+    for f in dataclasses.fields(cfg):
+        rule = _RANGES.get((type(cfg), f.name))
+        if rule is None:
+            continue
+        ok, accepted = rule
+        v = getattr(cfg, f.name)
+        if not ok(v):
+            raise GankitError(f"{origin}: {prefix}{f.name} = {v!r} is out of range; expected {accepted}")

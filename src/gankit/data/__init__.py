@@ -1,0 +1,55 @@
+"""Data sources: `load_data(source)` turns what a user types after ``--data`` into a `Dataset`.
+
+Named sources: ``mnist`` (60,000 train), ``mnist:test`` (10,000), ``ring8``, ``grid25``,
+``fake[:CxHxW[:N]]``. Anything else is a path: a folder of images, a ``.npz``/``.npy`` array
+file, or an IDX file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from gankit.data.dataset import Dataset, from_model, to_model
+from gankit.data.files import load_arrays, load_folder, load_idx_file
+from gankit.data.idx import is_idx_path
+from gankit.data.mnist import load_mnist
+from gankit.data.sampler import BatchSampler
+from gankit.data.synthetic import load_fake, load_toy
+from gankit.errors import GankitError
+
+__all__ = ["Dataset", "BatchSampler", "load_data", "to_model", "from_model", "SOURCES_HELP"]
+
+SOURCES_HELP = ("mnist, mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
+                "or a path to a folder of images, a .npz/.npy file or an IDX file")
+
+
+def load_data(source: str, resolution: int | None = None, channels: int | None = None,
+              device: torch.device | str = "cpu") -> Dataset:
+    """Load `source` once, convert it to `channels` and `resolution`, and move it to `device`."""
+    return _load(source).conform(resolution, channels).to(device)
+
+
+def _load(source: str) -> Dataset:
+    if source in ("mnist", "mnist:train", "mnist:test"):
+        split = "test" if source.endswith(":test") else "train"
+        x, y = load_mnist(split)
+        return Dataset(torch.from_numpy(x), torch.from_numpy(y), source, classes=[str(i) for i in range(10)])
+    if source in ("ring8", "grid25"):
+        return load_toy(source)
+    if source == "fake" or source.startswith("fake:"):
+        return load_fake(source, source)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return load_folder(path, source)
+    if path.is_file():
+        if path.suffix.lower() in (".npz", ".npy"):
+            return load_arrays(path, source)
+        if is_idx_path(path):
+            return load_idx_file(path, source)
+        raise GankitError(f"{source}: unsupported file type {path.suffix or '(none)'!r}; "
+                          "expected .npz, .npy, an IDX file (name containing 'idx'), or a folder of images")
+    if "/" in source or "." in source or "\\" in source:
+        raise GankitError(f"data source {source!r}: no such file or folder")
+    raise GankitError(f"unknown data source {source!r}; expected {SOURCES_HELP}")

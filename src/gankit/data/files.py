@@ -1,0 +1,152 @@
+"""Users' own data: folders of images, `.npz`/`.npy` arrays, IDX files.
+
+Every loader returns uint8 (N, C, H, W) images and optional int64 labels. Problems that lose
+nothing (non-image files, mixed sizes) are reported in `notes`; problems that would train on the
+wrong data (a corrupt image, wrong keys, mismatched counts) raise a one-line `GankitError`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from gankit.data.dataset import Dataset, resize_uint8
+from gankit.data.idx import labels_path_for, read_idx
+from gankit.errors import GankitError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def load_folder(root: Path, name: str) -> Dataset:
+    """Images under `root`, recursively. Images in subfolders of `root` take the subfolder's
+    name as their class label (all of them must then sit in such a subfolder)."""
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    skipped = len(files) - len(images)
+    if not images:
+        raise GankitError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)} recursively"
+                          f"{f'; skipped {skipped} other files' if skipped else ''})")
+    tops = [p.relative_to(root).parts for p in images]
+    labelled = any(len(t) > 1 for t in tops)
+    if labelled and any(len(t) == 1 for t in tops):
+        loose = next(images[i] for i, t in enumerate(tops) if len(t) == 1)
+        raise GankitError(f"{loose}: image at the top of a folder whose other images sit in class "
+                          "subfolders; move it into a class subfolder or out of the folder")
+    classes = sorted({t[0] for t in tops}) if labelled else None
+
+    arrays = [_read_image(p) for p in images]
+    # One channel count for all: grey if every image is grey, else RGB.
+    channels = 1 if all(a.shape[2] == 1 for a in arrays) else 3
+    sizes = Counter(a.shape[:2] for a in arrays)
+    size = sizes.most_common(1)[0][0]
+    out = torch.empty((len(arrays), channels, *size), dtype=torch.uint8)
+    resized = 0
+    for i, a in enumerate(arrays):
+        t = torch.from_numpy(a).permute(2, 0, 1)
+        if t.shape[0] != channels:
+            t = t.expand(3, -1, -1)
+        if tuple(t.shape[1:]) != size:
+            t = resize_uint8(t[None], size)[0]
+            resized += 1
+        out[i] = t
+    notes = []
+    if skipped:
+        notes.append(f"skipped {skipped} non-image files")
+    if resized:
+        notes.append(f"resized {resized} images of other sizes to the most common size {size[0]}x{size[1]}")
+    y = torch.tensor([classes.index(t[0]) for t in tops]) if classes else None
+    return Dataset(out, y, name, classes=classes, notes=notes)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """(H, W, 1) or (H, W, 3) uint8; alpha is dropped, palettes expanded."""
+    try:
+        with Image.open(path) as im:
+            im.load()  # decode now: truncated files fail here, not later
+            mode = "L" if im.mode in ("1", "L", "I;16", "I", "F") else "RGB"
+            if im.mode in ("LA",):
+                mode = "L"
+            a = np.array(im.convert(mode))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise GankitError(f"{path}: corrupt or truncated image ({e})") from None
+    return a[:, :, None] if a.ndim == 2 else a
+
+
+def load_arrays(path: Path, name: str) -> Dataset:
+    """`.npz` with key `x` (images) and optional `y` (labels), or a `.npy` of images."""
+    try:
+        if path.suffix.lower() == ".npz":
+            with np.load(path, allow_pickle=False) as z:
+                keys = list(z.keys())
+                if "x" not in keys:
+                    raise GankitError(f"{path}: has keys {keys}; expected 'x' (images) and optional 'y' (labels)")
+                x, y = z["x"], (z["y"] if "y" in keys else None)
+        else:
+            x, y = np.load(path, allow_pickle=False), None
+    except (ValueError, OSError, EOFError) as e:
+        raise GankitError(f"{path}: cannot read array file ({e})") from None
+    if x.ndim == 2 and x.shape[1] == 2 and np.issubdtype(x.dtype, np.floating):
+        return _points(x, y, path, name)
+    x = _as_uint8_nchw(x, path)
+    if y is not None:
+        y = _labels(y, path, len(x))
+    return Dataset(torch.from_numpy(x), y, name, classes=_class_names(y))
+
+
+def load_idx_file(path: Path, name: str) -> Dataset:
+    x = read_idx(path)
+    if x.ndim != 3:
+        raise GankitError(f"{path}: IDX images must have 3 dimensions (N, H, W), got shape {x.shape}")
+    lp = labels_path_for(path)
+    y = _labels(read_idx(lp), lp, len(x)) if lp else None
+    return Dataset(torch.from_numpy(x[:, None].copy()), y, name, classes=_class_names(y))
+
+
+def _as_uint8_nchw(x: np.ndarray, path: Path) -> np.ndarray:
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[1] not in (1, 3) and x.shape[3] in (1, 3, 4):
+        x = x[..., :3].transpose(0, 3, 1, 2)  # NHWC -> NCHW, alpha dropped
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise GankitError(f"{path}: images have shape {x.shape}; expected (N, H, W), (N, C, H, W) or "
+                          "(N, H, W, C) with C = 1 or 3")
+    if x.dtype == np.uint8:
+        return np.ascontiguousarray(x)
+    if np.issubdtype(x.dtype, np.floating):
+        lo, hi = float(x.min()), float(x.max())
+        if lo >= 0 and hi <= 1:
+            return np.ascontiguousarray(np.round(x * 255).astype(np.uint8))
+        raise GankitError(f"{path}: float images range over [{lo:g}, {hi:g}]; expected [0, 1] (or uint8 0-255)")
+    if np.issubdtype(x.dtype, np.integer):
+        lo, hi = int(x.min()), int(x.max())
+        if lo >= 0 and hi <= 255:
+            return np.ascontiguousarray(x.astype(np.uint8))
+        raise GankitError(f"{path}: integer images range over [{lo}, {hi}]; expected 0-255")
+    raise GankitError(f"{path}: images have dtype {x.dtype}; expected uint8 or float in [0, 1]")
+
+
+def _labels(y: np.ndarray, path: Path, n: int) -> torch.Tensor:
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise GankitError(f"{path}: labels must be a 1-D integer array, got shape {y.shape} dtype {y.dtype}")
+    if len(y) != n:
+        raise GankitError(f"{path}: {n} images but {len(y)} labels")
+    if len(y) and y.min() < 0:
+        raise GankitError(f"{path}: labels must be >= 0, found {int(y.min())}")
+    return torch.from_numpy(y.astype(np.int64))
+
+
+def _class_names(y: torch.Tensor | None) -> list[str] | None:
+    return None if y is None else [str(i) for i in range(int(y.max()) + 1)]
+
+
+def _points(x: np.ndarray, y: np.ndarray | None, path: Path, name: str) -> Dataset:
+    if not np.isfinite(x).all():
+        raise GankitError(f"{path}: points contain NaN or infinite values")
+    scale = float(np.abs(x).max()) * 1.1 or 1.0  # model space within [-0.91, 0.91]
+    yt = _labels(y, path, len(x)) if y is not None else None
+    return Dataset(torch.from_numpy(x.astype(np.float32)), yt, name, kind="points", scale=scale,
+                   classes=_class_names(yt))

@@ -1,0 +1,120 @@
+"""Pictures: sample grids, toy-data scatter plots, loss plots, and the training animation.
+
+Plots use matplotlib's object API (`Figure`), never pyplot, so nothing depends on a display or on
+global state.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from PIL import Image
+
+
+def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
+    """uint8 (N, C, H, W) -> one uint8 (H', W', C) image, `nrow` images per row (default: square)."""
+    x = images.detach().cpu()
+    n, c, h, w = x.shape
+    nrow = nrow or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / nrow)
+    grid = torch.zeros((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), dtype=torch.uint8)
+    for i in range(n):
+        r, col = divmod(i, nrow)
+        top, left = pad + r * (h + pad), pad + col * (w + pad)
+        grid[:, top:top + h, left:left + w] = x[i]
+    return grid.permute(1, 2, 0).numpy()
+
+
+def save_image(array: np.ndarray, path: str | Path, upscale: int = 1) -> Path:
+    """Save an (H, W, C) uint8 array as PNG; `upscale` enlarges small images (nearest neighbour)."""
+    a = array[..., 0] if array.shape[-1] == 1 else array
+    im = Image.fromarray(a)
+    if upscale > 1:
+        im = im.resize((im.width * upscale, im.height * upscale), Image.NEAREST)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path)
+    return path
+
+
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
+    grid = make_grid(images, nrow)
+    upscale = max(1, 512 // max(grid.shape[:2]))  # small grids (MNIST) are hard to see at 1:1
+    return save_image(grid, path, upscale=min(upscale, 4))
+
+
+def save_scatter(points: torch.Tensor, path: str | Path, real: torch.Tensor | None = None,
+                 title: str = "") -> Path:
+    """2-D samples over (optionally) real points, for the toy distributions."""
+    fig = Figure(figsize=(5, 5), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    if real is not None:
+        r = real.detach().cpu().numpy()
+        ax.scatter(r[:, 0], r[:, 1], s=2, c="0.75", label="real")
+    p = points.detach().cpu().numpy()
+    ax.scatter(p[:, 0], p[:, 1], s=2, c="tab:blue", label="generated")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", markerscale=4)
+    ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
+    """loss.png: losses, D(x) and D(G(z)), and D's accuracy on real and fake, against step."""
+    rows = read_jsonl(metrics_path)
+    if not rows:
+        return None
+    step = [r["step"] for r in rows]
+    fig = Figure(figsize=(9, 6), dpi=100)
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(2, 1, sharex=True)
+    ax1.plot(step, [r["loss_d"] for r in rows], label="loss_D")
+    ax1.plot(step, [r["loss_g"] for r in rows], label="loss_G")
+    ax1.set_ylabel("loss")
+    ax1.legend()
+    ax1.grid(alpha=0.3)
+    for key, label in (("acc_real", "D accuracy on real"), ("acc_fake", "D accuracy on fake"),
+                       ("d_real", "D(x)"), ("d_fake", "D(G(z))")):
+        ax2.plot(step, [r[key] for r in rows], label=label, linestyle="--" if key.startswith("d_") else "-")
+    ax2.set_ylim(-0.02, 1.02)
+    ax2.set_xlabel("step")
+    ax2.legend(fontsize=8)
+    ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    return Path(out)
+
+
+def make_gif(frames: list[Path], out: str | Path, ms_per_frame: int = 300) -> Path | None:
+    """Assemble PNG frames (in order) into an animated GIF that holds on the last frame."""
+    if not frames:
+        return None
+    ims = [Image.open(p).convert("RGB") for p in frames]
+    durations = [ms_per_frame] * (len(ims) - 1) + [2000]
+    ims[0].save(out, save_all=True, append_images=ims[1:], duration=durations, loop=0)
+    return Path(out)
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash; the rest is still good
+    return rows

@@ -1,0 +1,93 @@
+"""The `gankit` command, end to end: in-process through `main` and once as a real subprocess."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gankit.cli import main
+
+FAKE = ["--data", "fake:1x8x8:64", "--set", "data.resolution=null", "--set", "model.g_hidden=[16]",
+        "--set", "model.d_hidden=[16]", "--set", "train.batch=8", "--set", "log.grid_n=4",
+        "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def fake_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    assert main(["train", *FAKE, "--steps", "3", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_smoke_prints_paths(fake_run, capsys):
+    assert (fake_run / "samples" / "step_000003.png").exists()
+    assert (fake_run / "loss.png").exists() and (fake_run / "progress.gif").exists()
+
+
+def test_sample_grid_npz_dir_interpolate(fake_run, tmp_path, capsys):
+    grid, npz, d, interp = tmp_path / "g.png", tmp_path / "s.npz", tmp_path / "each", tmp_path / "i.png"
+    assert main(["sample", str(fake_run), "--n", "9", "--seed", "1", "--out", str(grid),
+                 "--npz", str(npz), "--dir", str(d)]) == 0
+    assert Image.open(grid).size[0] > 8
+    x = np.load(npz)["x"]
+    assert x.shape == (9, 1, 8, 8) and x.dtype == np.uint8
+    files = sorted(d.glob("*.png"))
+    assert len(files) == 9 and np.array_equal(np.asarray(Image.open(files[4])), x[4, 0])
+    assert main(["sample", str(fake_run), "--n", "9", "--seed", "1", "--npz", str(tmp_path / "t.npz")]) == 0
+    assert np.array_equal(np.load(tmp_path / "t.npz")["x"], x)  # same seed, same samples
+    assert main(["sample", str(fake_run), "--interpolate", "--n", "12", "--frames", "6",
+                 "--out", str(interp)]) == 0
+    w, h = Image.open(interp).size
+    assert w > h  # 2 rows of 6
+
+
+def test_resume_continues(fake_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(fake_run, run)
+    assert main(["train", "--resume", str(run), "--steps", "5", "--no-progress"]) == 0
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == 5
+    assert main(["train", "--resume", str(run), "--set", "train.batch=4"]) == 2
+    assert "config differs" in capsys.readouterr().err
+
+
+def test_presets_and_data_info(tmp_path, capsys):
+    assert main(["presets"]) == 0
+    assert "seed-mlp" in capsys.readouterr().out
+    assert main(["presets", "seed-mlp"]) == 0
+    assert "d_dropout: 0.3" in capsys.readouterr().out
+    prev = tmp_path / "p.png"
+    assert main(["data", "info", "fake:3x8x8:20", "--preview", str(prev)]) == 0
+    out = capsys.readouterr().out
+    assert "count:    20" in out and "(3, 8, 8)" in out and "range:    [0, 255]" in out and prev.exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["train", "--preset", "nope"], "unknown preset 'nope'"),
+    (["train", "--data", "cifar"], "unknown data source 'cifar'"),
+    (["train", "--set", "train.batch=0"], "train.batch = 0 is out of range"),
+    (["train", "--set", "bogus=1"], "unknown key bogus"),
+    (["train", "--config", "missing.yaml"], "missing.yaml' does not exist"),
+    (["sample", "no/such/run"], "run directory no/such/run does not exist"),
+    (["data", "info", "./nothing-here"], "no such file or folder"),
+    (["train", *FAKE, "--set", "train.batch=1000", "--out", "OUT"], "batch size 1000 is larger than the dataset"),
+])
+def test_user_errors_are_one_line_exit_2(argv, words, tmp_path, capsys):
+    argv = [str(tmp_path / "o") if a == "OUT" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gankit: error:") and words in err and "\n" not in err
+    assert "Traceback" not in err
+
+
+def test_console_script_runs(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "gankit", "train", *FAKE, "--steps", "2", "--out",
+                        str(tmp_path / "r")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert f"samples:   {tmp_path / 'r' / 'samples' / 'step_000002.png'}" in r.stdout
+    assert "loss plot:" in r.stdout and "animation:" in r.stdout

@@ -1,0 +1,88 @@
+import pytest
+
+from gankit.config import RunConfig, apply_overrides, load_config, preset_names, to_dict, from_dict
+from gankit.errors import GankitError
+
+
+def test_seed_mlp_is_the_tutorials_gan():
+    cfg = load_config("seed-mlp")
+    assert cfg.preset == "seed-mlp"
+    assert cfg.model.g_hidden == (256, 512, 1024) and cfg.model.d_hidden == (1024, 512, 256)
+    assert cfg.model.z_dim == 100 and cfg.model.leak == 0.2 and cfg.model.d_dropout == 0.3
+    assert cfg.train.loss == "ns" and cfg.train.batch == 128
+    assert cfg.train.lr_g == cfg.train.lr_d == 2e-4 and cfg.train.betas == (0.5, 0.999)
+    assert cfg.data.source == "mnist"
+
+
+def test_presets_listed():
+    assert "seed-mlp" in preset_names()
+
+
+def test_overrides_parse_types():
+    cfg = load_config("seed-mlp", overrides=["train.lr_g=1e-4", "train.steps=7", "model.g_hidden=[8, 16]",
+                                             "log.progress=false", "data.source=fake:1x8x8:32"])
+    assert cfg.train.lr_g == 1e-4 and cfg.train.steps == 7
+    assert cfg.model.g_hidden == (8, 16) and cfg.log.progress is False
+    assert cfg.data.source == "fake:1x8x8:32"
+
+
+def test_round_trip():
+    cfg = load_config("seed-mlp", overrides=["seed=3"])
+    assert from_dict(to_dict(cfg)) == cfg
+    assert apply_overrides(cfg, ["train.batch=4"]).train.batch == 4
+    assert cfg.replace(**{"train.steps": 5}).train.steps == 5
+
+
+def test_yaml_file_over_preset(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("train:\n  batch: 64\nmodel:\n  z_dim: 8\n")
+    cfg = load_config("seed-mlp", file=f)
+    assert cfg.train.batch == 64 and cfg.model.z_dim == 8 and cfg.train.lr_g == 2e-4
+    assert load_config(file=f).preset is None
+
+
+@pytest.mark.parametrize("override, words", [
+    ("train.foo=1", ["unknown key train.foo", "steps, batch"]),
+    ("nosection.x=1", ["unknown key nosection", "data, model"]),
+    ("train.batch=0", ["train.batch = 0", "out of range", ">= 1"]),
+    ("train.steps=-1", ["train.steps = -1", ">= 0"]),
+    ("train.lr_d=-0.1", ["train.lr_d", "> 0"]),
+    ("train.batch=abc", ["train.batch = 'abc'", "integer"]),
+    ("train.batch=2.5", ["expected an integer"]),
+    ("train.loss=wgan", ["train.loss = 'wgan'", "ns, minimax"]),
+    ("model.arch=transformer", ["model.arch", "choose one of: mlp"]),
+    ("device=tpu", ["device = 'tpu'", "auto, cpu, cuda"]),
+    ("train.betas=[0.5]", ["train.betas", "2 values"]),
+    ("train.betas=[0.5, 1.5]", ["train.betas", "[0, 1)"]),
+    ("log.progress=maybe", ["log.progress", "true or false"]),
+    ("train=3", ["train must be a mapping"]),
+    ("train.batch", ["expected key=value"]),
+])
+def test_bad_values_rejected_with_one_line(override, words):
+    with pytest.raises(GankitError) as e:
+        load_config("seed-mlp", overrides=[override])
+    msg = str(e.value)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_unknown_preset_lists_valid():
+    with pytest.raises(GankitError, match="unknown preset 'nope'.*seed-mlp"):
+        load_config("nope")
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("train:\n  batch: [1, 2\n")
+    with pytest.raises(GankitError, match=r"bad.yaml: line \d+.*malformed YAML"):
+        load_config(file=f)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(GankitError, match="does not exist"):
+        load_config(file=tmp_path / "nope.yaml")
+
+
+def test_defaults_are_valid():
+    assert from_dict({}) == RunConfig()

@@ -1,0 +1,132 @@
+import json
+import os
+
+import pytest
+import torch
+
+import gankit
+from gankit.config import load_config
+from gankit.errors import GankitError
+from gankit.training.checkpoint import load_checkpoint, save_checkpoint
+
+TINY = ["data.source=fake:1x8x8:64", "data.resolution=null", "model.g_hidden=[16]", "model.d_hidden=[16]", "model.z_dim=4",
+        "train.batch=8", "log.progress=false", "log.every=2", "log.grid_every=3", "log.grid_n=4",
+        "device=cpu"]
+
+
+def tiny(steps=5, *more):
+    return load_config("seed-mlp", overrides=[*TINY, f"train.steps={steps}", *more])
+
+
+def test_run_directory_contents(tmp_path):
+    run = gankit.train(tiny(5), tmp_path / "r")
+    files = {p.relative_to(run.dir).as_posix() for p in run.dir.rglob("*") if p.is_file()}
+    assert {"config.yaml", "metrics.jsonl", "loss.png", "progress.gif", "checkpoints/last.pt",
+            "samples/step_000000.png", "samples/step_000003.png", "samples/step_000005.png"} <= files
+    rows = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4, 5]
+    assert {"loss_d", "loss_g", "d_real", "d_fake", "acc_real", "acc_fake", "acc", "steps_per_s"} <= set(rows[0])
+    assert all(0 <= r["acc_real"] <= 1 and 0 <= r["d_fake"] <= 1 for r in rows)
+    ck = load_checkpoint(run.dir / "checkpoints" / "last.pt")
+    assert ck["step"] == 5 and {"G", "D", "opt_g", "opt_d", "sampler", "rng", "config"} <= set(ck)
+    assert ck["config"]["train"]["batch"] == 8 and ck["sampler"]["consumed"] == 40
+
+
+def test_sample_api(tmp_path):
+    run = gankit.train(tiny(2), tmp_path / "r")
+    a, b = run.sample(6, seed=1), gankit.load(tmp_path / "r").sample(6, seed=1)
+    assert a.shape == (6, 1, 8, 8) and a.dtype == torch.uint8 and torch.equal(a, b)
+    assert not torch.equal(a, run.sample(6, seed=2))
+    assert run.interpolate(pairs=2, steps=5, seed=0).shape == (10, 1, 8, 8)
+    with pytest.raises(GankitError):
+        run.sample(0)
+
+
+def test_zero_steps_still_a_complete_run(tmp_path):
+    run = gankit.train(tiny(0), tmp_path / "r")
+    assert run.step == 0 and (run.dir / "checkpoints" / "last.pt").exists()
+
+
+def test_same_seed_same_weights_and_resume_is_exact(tmp_path):
+    whole = gankit.train(tiny(9), tmp_path / "whole")
+    again = gankit.train(tiny(9), tmp_path / "again")
+    part = gankit.train(tiny(4), tmp_path / "part")
+    resumed = gankit.train(tiny(9), tmp_path / "part", resume=True)
+    for p, q, r in zip(whole.G.parameters(), again.G.parameters(), resumed.G.parameters()):
+        assert torch.equal(p, q) and torch.equal(p, r)
+    assert resumed.step == 9
+    ckw = load_checkpoint(whole.dir / "checkpoints" / "last.pt")
+    ckr = load_checkpoint(resumed.dir / "checkpoints" / "last.pt")
+    for k in ckw["D"]:
+        assert torch.equal(ckw["D"][k], ckr["D"][k])
+    steps = [json.loads(x)["step"] for x in (resumed.dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [2, 4, 6, 8, 9]
+
+
+def test_existing_run_not_overwritten(tmp_path):
+    gankit.train(tiny(1), tmp_path / "r")
+    with pytest.raises(GankitError, match="already holds a run; continue it with --resume"):
+        gankit.train(tiny(1), tmp_path / "r")
+
+
+def test_resume_with_changed_config_refused(tmp_path):
+    gankit.train(tiny(1), tmp_path / "r")
+    with pytest.raises(GankitError, match=r"config differs.*train.lr_g: 0.0002 -> 0.001"):
+        gankit.train(tiny(2, "train.lr_g=1e-3"), tmp_path / "r", resume=True)
+    with pytest.raises(GankitError, match="no checkpoint"):
+        gankit.train(tiny(2), tmp_path / "other", resume=True)
+
+
+def test_toy_points_run(tmp_path):
+    cfg = load_config("seed-mlp", overrides=[*TINY, "data.source=ring8", "train.steps=3"])
+    run = gankit.train(cfg, tmp_path / "t")
+    pts = run.sample(10, seed=0)
+    assert pts.shape == (10, 2) and pts.dtype == torch.float32
+    assert (run.dir / "samples" / "step_000003.png").exists()
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_checkpoint_that_runs_code_is_refused(tmp_path):
+    run = gankit.train(tiny(1), tmp_path / "r")
+    marker = str(tmp_path / "pwned")
+    ckpt = run.dir / "checkpoints" / "last.pt"
+    torch.save({"format": "gankit-checkpoint", "evil": _RunsCode(marker)}, ckpt)
+    with pytest.raises(GankitError, match="refused to load.*not plain checkpoint data"):
+        gankit.load(run.dir)
+    assert not os.path.exists(marker)
+
+
+def test_truncated_checkpoint_reported(tmp_path):
+    run = gankit.train(tiny(1), tmp_path / "r")
+    ckpt = run.dir / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(GankitError, match="corrupt or truncated checkpoint"):
+        gankit.load(run.dir)
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    save_checkpoint({"step": 1}, path)
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", boom)
+    with pytest.raises(OSError):
+        save_checkpoint({"step": 2}, path)
+    assert load_checkpoint(path)["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]  # no temporary left behind
+
+
+def test_cuda_without_gpu_is_a_clear_error(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(GankitError, match="no CUDA GPU is available"):
+        gankit.train(tiny(1, "device=cuda"), tmp_path / "r")
