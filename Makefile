@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 # torch is pinned: a range would pull a multi-GB CUDA build on CPU-only machines;
 # on a GPU machine pip takes the CUDA wheel of this version.
 TORCH   := torch==2.13.0
-DEMO_STEPS ?= 1500
+DEMO_STEPS ?= 4000
 
 .PHONY: install demo test test-slow lint clean
 
