@@ -51,6 +51,8 @@ def test_same_seed_same_weights_and_resume_is_exact(tmp_path):
     whole = gankit.train(tiny(9), tmp_path / "whole")
     again = gankit.train(tiny(9), tmp_path / "again")
     part = gankit.train(tiny(4), tmp_path / "part")
+    with open(part.dir / "metrics.jsonl", "a") as f:  # a line written after the checkpoint, then a crash
+        f.write('{"step": 5, "loss_d": 9}\n')
     resumed = gankit.train(tiny(9), tmp_path / "part", resume=True)
     for p, q, r in zip(whole.G.parameters(), again.G.parameters(), resumed.G.parameters()):
         assert torch.equal(p, q) and torch.equal(p, r)

@@ -33,6 +33,11 @@ class Artifacts:
             idx = torch.randperm(len(data), generator=g)[:SCATTER_REAL].to(data.x.device)
             self.real_points = data.x[idx]
 
+    def forget_after(self, step: int) -> None:
+        """On resume: drop log lines written after the checkpoint, which the resumed run redoes."""
+        rows = [r for r in viz.read_jsonl(self.metrics) if r["step"] <= step]
+        self.metrics.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
+
     def log(self, row: dict) -> None:
         with self.metrics.open("a") as f:
             f.write(json.dumps(row, separators=(",", ":")) + "\n")

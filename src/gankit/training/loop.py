@@ -65,6 +65,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False) -> Run:
     art = Artifacts(out, data, fixed_z)
     if step == 0:
         art.grid(G, 0)  # the untrained generator: the animation's first frame
+    else:
+        art.forget_after(step)
     B, total = cfg.train.batch, cfg.train.steps
     bar = Progress(total, step, enabled=cfg.log.progress)
     acc = torch.zeros(len(STAT_NAMES), device=device)  # scalars summed on the device
