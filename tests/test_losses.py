@@ -4,7 +4,9 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from gankit.losses import LOSSES, d_bce, g_minimax, g_nonsaturating
+from gankit.losses import (LOSSES, d_bce, d_hinge, d_least_squares, d_relativistic, d_wasserstein,
+                           g_hinge, g_least_squares, g_minimax, g_nonsaturating, g_relativistic,
+                           g_wasserstein)
 
 REAL = torch.tensor([0.0, 2.0])
 FAKE = torch.tensor([-1.0, 3.0])
@@ -55,6 +57,43 @@ def test_nonsaturating_keeps_gradient_where_minimax_saturates():
     assert abs(f1.grad.item()) > 1e4 * abs(f2.grad.item())
 
 
-def test_loss_table_names():
-    assert set(LOSSES) == {"ns", "minimax"}
-    assert LOSSES["ns"] == (d_bce, g_nonsaturating)
+def test_label_smoothing_is_one_sided():
+    # real target 0.9: -0.9 log sigma(r) - 0.1 log(1 - sigma(r)); fakes unchanged
+    want = (0.9 * sp(-0.0) + 0.1 * sp(0.0) + 0.9 * sp(-2.0) + 0.1 * sp(2.0)) / 2 + (sp(-1.0) + sp(3.0)) / 2
+    assert_close(d_bce(REAL, FAKE, real_target=0.9), torch.tensor(want))
+
+
+def test_least_squares():
+    # 1/2 mean((r-1)^2) + 1/2 mean(f^2) = 1/2 (1 + 1)/2 + 1/2 (1 + 9)/2
+    assert_close(d_least_squares(REAL, FAKE), torch.tensor(3.0))
+    assert_close(g_least_squares(FAKE), torch.tensor(2.0))  # 1/2 ((-2)^2 + 2^2)/2
+
+
+def test_hinge():
+    # mean(relu(1 - r)) + mean(relu(1 + f)) = (1 + 0)/2 + (0 + 4)/2
+    assert_close(d_hinge(REAL, FAKE), torch.tensor(2.5))
+    assert_close(g_hinge(FAKE), torch.tensor(-1.0))
+
+
+def test_wasserstein_sign():
+    real, fake = torch.tensor([0.0, 2.0]), torch.tensor([-1.0, -3.0])
+    assert_close(d_wasserstein(real, fake), torch.tensor(-3.0))  # E[D(G(z))] - E[D(x)] = -2 - 1
+    assert_close(g_wasserstein(fake), torch.tensor(2.0))
+
+
+def test_relativistic_average():
+    real, fake = torch.tensor([0.0, 2.0]), torch.tensor([-1.0, 1.0])  # means 1 and 0
+    # D: mean sp(-(r - mean f)) + mean sp(f - mean r)
+    want_d = (sp(-0.0) + sp(-2.0)) / 2 + (sp(-2.0) + sp(0.0)) / 2
+    # G: mean sp(-(f - mean r)) + mean sp(r - mean f)
+    want_g = (sp(2.0) + sp(0.0)) / 2 + (sp(0.0) + sp(2.0)) / 2
+    assert_close(d_relativistic(real, fake), torch.tensor(want_d))
+    assert_close(g_relativistic(fake, real), torch.tensor(want_g))
+    with pytest.raises(ValueError):
+        g_relativistic(fake)
+
+
+def test_loss_table():
+    assert set(LOSSES) == {"ns", "minimax", "ls", "hinge", "wasserstein", "ragan"}
+    assert LOSSES["ns"].d is d_bce and LOSSES["ns"].g is g_nonsaturating and LOSSES["ns"].bce
+    assert LOSSES["ragan"].g_needs_real and not LOSSES["hinge"].bce

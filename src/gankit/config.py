@@ -30,23 +30,53 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: Literal["mlp"] = "mlp"
+    arch: Literal["mlp", "mlp-bn", "dcgan", "resnet"] = "mlp"
     z_dim: int = 100  # latent size; z ~ N(0, I)
+    # mlp and mlp-bn
     g_hidden: tuple[int, ...] = (256, 512, 1024)
     d_hidden: tuple[int, ...] = (1024, 512, 256)
     leak: float = 0.2  # LeakyReLU negative slope, in both networks
     d_dropout: float = 0.3  # dropout after each hidden layer of D; 0 disables it
     g_out: Literal["tanh", "none"] = "tanh"  # tanh matches data scaled to [-1, 1]
+    # convolutional nets (dcgan, resnet)
+    g_width: int = 64  # generator channels at its finest scale (doubles per coarser scale in dcgan)
+    d_width: int = 64  # discriminator channels at its finest scale
+    attention: bool = False  # resnet: a self-attention block in G and D (SAGAN)
+    spectral_norm: bool = False  # spectral normalisation on every weight layer of D
+    # conditioning and structured latents
+    conditional: bool = False  # G takes a class label: one-hot concat (mlp) / conditional BN (conv)
+    d_head: Literal["plain", "projection", "acgan"] = "plain"  # how D uses the label
+    info_cat: int = 0  # InfoGAN: size of one categorical code (0: none)
+    info_cont: int = 0  # InfoGAN: number of continuous codes, uniform in [-1, 1]
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 469  # one step = one D update and one G update; 469 x 128 ~ one MNIST epoch
+    steps: int = 469  # one step = n_critic D updates and one G update; 469 x 128 ~ one MNIST epoch
     batch: int = 128
-    loss: Literal["ns", "minimax"] = "ns"  # ns: non-saturating BCE on logits
-    lr_g: float = 2e-4
+    loss: Literal["ns", "minimax", "ls", "hinge", "wasserstein", "ragan"] = "ns"  # see gankit.losses
+    optimizer: Literal["adam", "rmsprop"] = "adam"  # rmsprop for the original WGAN
+    lr_g: float = 2e-4  # separate rates for G and D allow TTUR (Heusel et al. 2017)
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)  # Adam; beta1 0.5 as in DCGAN
+    n_critic: int = 1  # D updates per G update (5 for WGAN, WGAN-GP, SNGAN)
+    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"  # over train.steps, both nets
+    ema: bool = False  # keep an exponential moving average of G's weights for sampling
+    ema_decay: float = 0.999  # with ramp-up: decay_t = min(ema_decay, (1 + t) / (10 + t))
+
+
+@dataclass(frozen=True)
+class RegConfig:
+    gp: float = 0.0  # WGAN-GP penalty weight lambda (10 in Gulrajani et al.); 0: off
+    r1: float = 0.0  # R1 penalty weight gamma (Mescheder et al.); 0: off
+    r1_every: int = 16  # lazy R1: apply every k D steps, scaled by k (Karras et al. 2020)
+    clip: float = 0.0  # WGAN weight clipping bound c (0.01 in Arjovsky et al.); 0: off
+    diffaug: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "": off
+    label_smoothing: float = 0.0  # one-sided: real target 1 - s (BCE losses only)
+    instance_noise: float = 0.0  # std of Gaussian noise added to D's inputs at step 0; 0: off
+    instance_noise_steps: int = 0  # steps over which that std decays linearly to 0; 0: train.steps
+    info_weight: float = 1.0  # InfoGAN mutual-information loss weight lambda
+    aux_weight: float = 1.0  # ACGAN auxiliary classification loss weight
 
 
 @dataclass(frozen=True)
@@ -66,6 +96,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    reg: RegConfig = field(default_factory=RegConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def replace(self, **overrides: Any) -> RunConfig:
@@ -92,7 +123,23 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 
 def from_dict(d: dict[str, Any], origin: str = "config") -> RunConfig:
     """Build and validate a `RunConfig`; `origin` names the source in error messages."""
-    return _build(RunConfig, d, origin, prefix="")
+    cfg = _build(RunConfig, d, origin, prefix="")
+    _check_combinations(cfg, origin)
+    return cfg
+
+
+def _check_combinations(cfg: RunConfig, origin: str) -> None:
+    """Settings that are valid alone but not together."""
+    from gankit.losses import LOSSES  # losses import nothing from here; keep config import-light
+
+    if cfg.reg.label_smoothing and not LOSSES[cfg.train.loss].bce:
+        raise GankitError(f"{origin}: reg.label_smoothing applies to the BCE losses (ns, minimax), "
+                          f"not train.loss = {cfg.train.loss!r}")
+    if cfg.reg.gp and cfg.reg.clip:
+        raise GankitError(f"{origin}: reg.gp and reg.clip are two ways to constrain a critic; use one")
+    if cfg.model.attention and cfg.model.arch != "resnet":
+        raise GankitError(f"{origin}: model.attention is a block of the resnet arch, "
+                          f"not of {cfg.model.arch!r}")
 
 
 def preset_names() -> list[str]:
@@ -273,11 +320,28 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (ModelConfig, "d_hidden"): (lambda v: len(v) >= 1 and min(v) >= 1, "a non-empty list of sizes >= 1"),
     (ModelConfig, "leak"): (lambda v: 0 <= v < 1, "0 <= leak < 1"),
     (ModelConfig, "d_dropout"): (lambda v: 0 <= v < 1, "0 <= d_dropout < 1"),
+    (ModelConfig, "g_width"): (lambda v: v >= 1, "an integer >= 1"),
+    (ModelConfig, "d_width"): (lambda v: v >= 1, "an integer >= 1"),
+    (ModelConfig, "info_cat"): (lambda v: v == 0 or v >= 2, "0 (off) or a code size >= 2"),
+    (ModelConfig, "info_cont"): (lambda v: v >= 0, "an integer >= 0"),
     (TrainConfig, "steps"): (lambda v: v >= 0, "an integer >= 0"),
     (TrainConfig, "batch"): (lambda v: v >= 1, "an integer >= 1"),
     (TrainConfig, "lr_g"): (lambda v: v > 0, "a number > 0"),
     (TrainConfig, "lr_d"): (lambda v: v > 0, "a number > 0"),
     (TrainConfig, "betas"): (lambda v: all(0 <= b < 1 for b in v), "two numbers in [0, 1)"),
+    (TrainConfig, "n_critic"): (lambda v: v >= 1, "an integer >= 1"),
+    (TrainConfig, "ema_decay"): (lambda v: 0 < v < 1, "0 < ema_decay < 1"),
+    (RegConfig, "gp"): (lambda v: v >= 0, "a number >= 0"),
+    (RegConfig, "r1"): (lambda v: v >= 0, "a number >= 0"),
+    (RegConfig, "r1_every"): (lambda v: v >= 1, "an integer >= 1"),
+    (RegConfig, "clip"): (lambda v: v >= 0, "a number >= 0"),
+    (RegConfig, "diffaug"): (lambda v: set(filter(None, v.replace(" ", "").split(","))) <= {"color", "translation", "cutout"},
+                             "a comma-separated subset of color, translation, cutout"),
+    (RegConfig, "label_smoothing"): (lambda v: 0 <= v < 0.5, "0 <= label_smoothing < 0.5"),
+    (RegConfig, "instance_noise"): (lambda v: v >= 0, "a number >= 0"),
+    (RegConfig, "instance_noise_steps"): (lambda v: v >= 0, "an integer >= 0"),
+    (RegConfig, "info_weight"): (lambda v: v >= 0, "a number >= 0"),
+    (RegConfig, "aux_weight"): (lambda v: v >= 0, "a number >= 0"),
     (LogConfig, "every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_n"): (lambda v: 1 <= v <= 1024, "1 to 1024"),

@@ -16,6 +16,7 @@ from gankit.config import RunConfig, from_dict
 from gankit.data import from_model
 from gankit.errors import GankitError
 from gankit.models import build_models
+from gankit.models.latent import draw_latent
 
 
 def resolve_device(name: str) -> torch.device:
@@ -33,12 +34,15 @@ class Run:
     """A trained generator with its config and data description."""
 
     def __init__(self, directory: Path, config: RunConfig, G: torch.nn.Module, data_meta: dict,
-                 step: int, device: torch.device):
+                 step: int, device: torch.device, ema: bool = False):
         self.dir, self.config, self.G, self.data_meta = directory, config, G, data_meta
-        self.step, self.device = step, device
+        self.step, self.device, self.ema = step, device, ema
+        classes = data_meta.get("classes") or []
+        self.n_classes = len(classes) if config.model.conditional else 0
 
     @classmethod
-    def load(cls, run_dir: str | Path, device: str | torch.device = "cpu") -> Run:
+    def load(cls, run_dir: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> Run:
+        """Load RUN's generator: the EMA weights when the run kept them, unless `ema` is False."""
         from gankit.training.checkpoint import load_checkpoint  # the training package imports us
 
         run_dir = Path(run_dir)
@@ -47,10 +51,12 @@ class Run:
         device = resolve_device(device) if isinstance(device, str) else device
         ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt", map_location=device)
         cfg = from_dict(ckpt["config"], origin=str(run_dir / "checkpoints" / "last.pt"))
-        G, _ = build_models(cfg.model, tuple(ckpt["data"]["shape"]))
-        G.load_state_dict(ckpt["G"])
+        classes = ckpt["data"].get("classes") or []
+        G, _ = build_models(cfg.model, tuple(ckpt["data"]["shape"]), len(classes))
+        use_ema = ema and "ema" in ckpt
+        G.load_state_dict(ckpt["ema"]["G"] if use_ema else ckpt["G"])
         G.to(device).eval()
-        return cls(run_dir, cfg, G, ckpt["data"], int(ckpt["step"]), device)
+        return cls(run_dir, cfg, G, ckpt["data"], int(ckpt["step"]), device, ema=use_ema)
 
     # -- paths ------------------------------------------------------------------------------
     @property
@@ -71,32 +77,76 @@ class Run:
         return grids[-1] if grids else None
 
     # -- sampling ---------------------------------------------------------------------------
-    def latents(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """n latent vectors z ~ N(0, I), (n, z_dim); the same seed gives the same z on any device."""
+    @property
+    def conditional(self) -> bool:
+        return self.n_classes > 0
+
+    def latents(self, n: int, seed: int | None = None, code: int | None = None) -> torch.Tensor:
+        """n generator inputs, (n, G.in_dim): z ~ N(0, I) plus InfoGAN codes (categorical code
+        fixed to `code` when given). The same seed gives the same latents on any device."""
         g = torch.Generator().manual_seed(secrets.randbits(63) if seed is None else seed)
-        return torch.randn(n, self.config.model.z_dim, generator=g).to(self.device)
+        cfg = self.config.model
+        c_cat = None
+        if code is not None:
+            if not cfg.info_cat:
+                raise GankitError("--code needs an InfoGAN run (model.info_cat > 0)")
+            if not 0 <= code < cfg.info_cat:
+                raise GankitError(f"code {code} is out of range; this run's codes are 0..{cfg.info_cat - 1}")
+            c_cat = torch.full((n,), code)
+        return draw_latent(cfg, n, g, "cpu", c_cat=c_cat).z_in.to(self.device)
+
+    def labels(self, n: int, label: int | None = None, seed: int | None = None) -> torch.Tensor | None:
+        """Class labels for a conditional run: all `label`, or uniform at random; None otherwise."""
+        if not self.conditional:
+            if label is not None:
+                raise GankitError("--class needs a conditional run (model.conditional: true)")
+            return None
+        if label is None:
+            g = torch.Generator().manual_seed((secrets.randbits(63) if seed is None else seed) + 1)
+            return torch.randint(self.n_classes, (n,), generator=g)
+        if not 0 <= label < self.n_classes:
+            names = self.data_meta.get("classes") or []
+            raise GankitError(f"class {label} is out of range; this run has classes 0..{self.n_classes - 1} "
+                              f"({', '.join(names[:20])})")
+        return torch.full((n,), label)
 
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-        """G(z) in storage form: uint8 (N, C, H, W) images, or float (N, 2) toy points."""
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, batch: int = 1024) -> torch.Tensor:
+        """G(z, y) in storage form: uint8 (N, C, H, W) images, or float (N, 2) toy points."""
         kind, scale = self.data_meta["kind"], self.data_meta["scale"]
-        parts = [from_model(self.G(zb.to(self.device)), kind, scale).cpu() for zb in z.split(batch)]
+        parts = []
+        for i in range(0, len(z), batch):
+            yb = None if y is None else y[i:i + batch].to(self.device)
+            parts.append(from_model(self.G(z[i:i + batch].to(self.device), yb), kind, scale).cpu())
         return torch.cat(parts) if parts else torch.empty(0)
 
-    def sample(self, n: int, seed: int | None = None) -> torch.Tensor:
-        """n samples: uint8 (N, C, H, W) for image runs (float (N, 2) for toy 2-D runs)."""
+    def sample(self, n: int, seed: int | None = None, label: int | None = None,
+               code: int | None = None) -> torch.Tensor:
+        """n samples: uint8 (N, C, H, W) for image runs (float (N, 2) for toy 2-D runs).
+
+        `label` picks the class of a conditional run (default: uniform over classes); `code` the
+        categorical code of an InfoGAN run."""
         if n < 1:
             raise GankitError(f"number of samples must be >= 1, got {n}")
-        return self.generate(self.latents(n, seed))
+        return self.generate(self.latents(n, seed, code), self.labels(n, label, seed))
+
+    def sample_by_class(self, per_class: int, seed: int | None = None) -> torch.Tensor:
+        """A conditional run's classes in order, `per_class` samples each: (n_classes * per_class, ...)."""
+        if not self.conditional:
+            raise GankitError("a class-by-row grid needs a conditional run (model.conditional: true)")
+        y = torch.arange(self.n_classes).repeat_interleave(per_class)
+        return self.generate(self.latents(len(y), seed), y)
 
     def interpolate(self, pairs: int = 8, steps: int = 10, seed: int | None = None) -> torch.Tensor:
         """Spherical interpolations between `pairs` random latent pairs: (pairs*steps, C, H, W),
-        one pair per row of `steps` images."""
+        one pair per row of `steps` images (a conditional run keeps one random class per row)."""
         z = self.latents(2 * pairs, seed)
         a, b = z[:pairs], z[pairs:]
         t = torch.linspace(0, 1, steps, device=z.device)
-        path = slerp(a[:, None], b[:, None], t[None, :, None])  # (pairs, steps, z_dim)
-        return self.generate(path.reshape(pairs * steps, -1))
+        path = slerp(a[:, None], b[:, None], t[None, :, None])  # (pairs, steps, in_dim)
+        y = self.labels(pairs, seed=seed)
+        y = None if y is None else y.repeat_interleave(steps)
+        return self.generate(path.reshape(pairs * steps, -1), y)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

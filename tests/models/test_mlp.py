@@ -3,7 +3,9 @@ import torch
 from gankit.config import ModelConfig
 from gankit.losses import LOSSES
 from gankit.models import build_models
-from gankit.training.step import STAT_NAMES, gan_step
+from gankit.training.step import STAT_NAMES, Batch, Objective, gan_step
+
+NS = Objective(LOSSES["ns"])
 
 
 def n_params(m):
@@ -21,7 +23,7 @@ def test_seed_networks_shapes_and_parameter_counts():
     x = G(z)
     assert x.shape == (5, 1, 28, 28) and x.abs().max() <= 1
     assert D(x).shape == (5,)
-    kinds = [type(m).__name__ for m in D.net]
+    kinds = [type(m).__name__ for m in D.body]
     assert kinds.count("Dropout") == 3 and kinds.count("LeakyReLU") == 3 and "Sigmoid" not in kinds
     assert type(G.net[-1]).__name__ == "Tanh"
 
@@ -41,7 +43,7 @@ def test_one_step_changes_both_networks():
     g0 = [p.detach().clone() for p in G.parameters()]
     d0 = [p.detach().clone() for p in D.parameters()]
     x = torch.rand(8, 1, 28, 28) * 2 - 1
-    stats = gan_step(G, D, og, od, x, torch.randn(8, 100), *LOSSES["ns"])
+    stats = gan_step(G, D, og, od, Batch(x, None, torch.randn(8, 100)), NS)
     assert stats.shape == (len(STAT_NAMES),) and torch.isfinite(stats).all()
     assert all(not torch.equal(a, b) for a, b in zip(g0, G.parameters()))
     assert all(not torch.equal(a, b) for a, b in zip(d0, D.parameters()))
@@ -54,7 +56,7 @@ def test_g_phase_leaves_d_untouched():
     og = torch.optim.Adam(G.parameters(), 1e-3)
     od = torch.optim.SGD(D.parameters(), lr=0.0)
     d0 = [p.detach().clone() for p in D.parameters()]
-    gan_step(G, D, og, od, torch.zeros(4, 1, 28, 28), torch.randn(4, 100), *LOSSES["ns"])
+    gan_step(G, D, og, od, Batch(torch.zeros(4, 1, 28, 28), None, torch.randn(4, 100)), NS)
     assert all(torch.equal(a, b) for a, b in zip(d0, D.parameters()))
 
 
@@ -64,9 +66,11 @@ def test_step_stats_are_what_they_say():
     G, D = build_models(ModelConfig(d_dropout=0.0, g_hidden=(8,), d_hidden=(8,)), (2,))
     og, od = torch.optim.SGD(G.parameters(), lr=0.0), torch.optim.SGD(D.parameters(), lr=0.0)
     x, z = torch.randn(6, 2), torch.randn(6, 100)
-    stats = gan_step(G, D, og, od, x, z, *LOSSES["ns"])
+    stats = dict(zip(STAT_NAMES, gan_step(G, D, og, od, Batch(x, None, z), NS)))
     with torch.no_grad():
         r, f = D(x), D(G(z))
-    want = torch.stack([LOSSES["ns"][0](r, f), LOSSES["ns"][1](f), torch.sigmoid(r).mean(),
-                        torch.sigmoid(f).mean(), (r > 0).float().mean(), (f < 0).float().mean()])
-    torch.testing.assert_close(stats, want)
+    want = {"loss_d": LOSSES["ns"].d(r, f), "loss_g": LOSSES["ns"].g(f), "d_real": torch.sigmoid(r).mean(),
+            "d_fake": torch.sigmoid(f).mean(), "acc_real": (r > 0).float().mean(),
+            "acc_fake": (f < 0).float().mean(), "gp": torch.tensor(0.0), "r1_n": torch.tensor(0.0)}
+    for k, v in want.items():
+        torch.testing.assert_close(stats[k], v, msg=k)

@@ -1,16 +1,46 @@
-"""Generator and discriminator architectures, looked up by the name in `model.arch`."""
+"""Generator and discriminator architectures, looked up by the name in `model.arch`.
+
+Every architecture follows the interfaces in `gankit.models.base`: G(z, y=None) -> x and
+D(x, y=None) -> logits, with D.features / D.head / D.aux for heads that need them.
+"""
 
 from __future__ import annotations
+
+import functools
 
 from torch import nn
 
 from gankit.config import ModelConfig
+from gankit.errors import GankitError
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator
 
-ARCHS = {"mlp": (MLPGenerator, MLPDiscriminator)}
+# name a user types (model.arch) -> (generator class, discriminator class)
+ARCHS = {
+    "mlp": (MLPGenerator, MLPDiscriminator),
+    "mlp-bn": (functools.partial(MLPGenerator, batchnorm=True), MLPDiscriminator),
+}
+try:  # the convolutional nets live in their own modules
+    from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
+    from gankit.models.resnet import ResNetDiscriminator, ResNetGenerator
+
+    ARCHS["dcgan"] = (DCGANGenerator, DCGANDiscriminator)
+    ARCHS["resnet"] = (ResNetGenerator, ResNetDiscriminator)
+except ImportError:  # pragma: no cover - only while those modules are being written
+    pass
+
+CONV_RESOLUTIONS = (28, 32, 64)
 
 
-def build_models(cfg: ModelConfig, data_shape: tuple[int, ...]) -> tuple[nn.Module, nn.Module]:
-    """(G, D) for data whose examples have shape `data_shape`."""
+def build_models(cfg: ModelConfig, data_shape: tuple[int, ...], n_classes: int = 0
+                 ) -> tuple[nn.Module, nn.Module]:
+    """(G, D) for examples of shape `data_shape`; `n_classes` > 0 when the data is labelled."""
+    if cfg.arch in ("dcgan", "resnet"):
+        if len(data_shape) != 3 or data_shape[1] != data_shape[2] or data_shape[1] not in CONV_RESOLUTIONS:
+            raise GankitError(f"model.arch {cfg.arch!r} builds for square images of side "
+                              f"{', '.join(map(str, CONV_RESOLUTIONS))}; the data is {tuple(data_shape)} "
+                              "(set data.resolution)")
+    if (cfg.conditional or cfg.d_head != "plain") and n_classes < 2:
+        raise GankitError("model.conditional and model.d_head projection/acgan need labelled data "
+                          "with at least 2 classes; this data has none")
     G_cls, D_cls = ARCHS[cfg.arch]
-    return G_cls(cfg, data_shape), D_cls(cfg, data_shape)
+    return G_cls(cfg, data_shape, n_classes), D_cls(cfg, data_shape, n_classes)

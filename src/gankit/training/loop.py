@@ -1,13 +1,14 @@
 """`train`: the training function, read top to bottom.
 
 Setup (device, data, networks, optimisers, the run's own random generators), then
-``for step in ...``: draw a batch by index on the device, one `gan_step`, then maintenance every
-so many steps (log, sample grid, checkpoint). Scalars are read from the device every
-``log.every`` steps, not every step.
+``for step in ...``: n_critic D updates, one G update, the EMA update, then maintenance every so
+many steps (log, sample grid, checkpoint). Scalars are read from the device every ``log.every``
+steps, not every step.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -18,15 +19,17 @@ from gankit import __version__
 from gankit.config import RunConfig, from_dict, to_dict
 from gankit.data import BatchSampler, Dataset, load_data
 from gankit.errors import GankitError
-from gankit.losses import LOSSES
 from gankit.models import build_models
+from gankit.models.latent import draw_latent
+from gankit.regularizers import instance_noise_std
 from gankit.run import Run, resolve_device
 from gankit.training.artifacts import Artifacts
 from gankit.training.checkpoint import load_checkpoint, save_checkpoint
+from gankit.training.ema import EMA
 from gankit.training.progress import Progress
-from gankit.training.step import STAT_NAMES, gan_step
+from gankit.training.step import D_STATS, G_STATS, Batch, Objective, d_step, g_step
 
-# Config sections that may change when a run is resumed: how long it runs and what it writes.
+# Config keys that may change when a run is resumed: how long it runs and what it writes.
 _RESUMABLE_CHANGES = ("train.steps", "log.", "device")
 
 
@@ -43,67 +46,109 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False) -> Run:
     # -- setup ------------------------------------------------------------------------------
     device = resolve_device(cfg.device)
     data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, device)
+    n_classes = len(data.classes) if data.y is not None and data.classes else 0
     torch.manual_seed(cfg.seed)  # initial weights and dropout masks
-    G, D = build_models(cfg.model, data.shape)
+    G, D = build_models(cfg.model, data.shape, n_classes)
     G, D = G.to(device), D.to(device)
-    fused = device.type == "cuda"  # one kernel per optimiser step; foreach on CPU
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas, fused=fused)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas, fused=fused)
-    d_loss, g_loss = LOSSES[cfg.train.loss]
+    opt_g, opt_d = _optimizer(cfg, G, cfg.train.lr_g, device), _optimizer(cfg, D, cfg.train.lr_d, device)
+    sched_g, sched_d = _schedule(cfg, opt_g), _schedule(cfg, opt_d)
+    ema = EMA(G, cfg.train.ema_decay) if cfg.train.ema else None
+    obj = Objective.from_config(cfg, n_classes)
+    labels = cfg.model.conditional or cfg.model.d_head != "plain"  # does the step need y?
     sampler = BatchSampler(len(data), cfg.train.batch, cfg.seed, device)
-    z_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # the run's latent noise
-    # The grid's fixed noise is drawn on the CPU so that it is the same on every device.
-    n_fixed = cfg.log.grid_n if data.kind == "image" else 1024  # a scatter plot wants more points
-    fixed_z = torch.randn(n_fixed, cfg.model.z_dim,
-                          generator=torch.Generator().manual_seed(cfg.seed + 2)).to(device)
+    z_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # latents and codes
+    aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 3)  # augment, penalties, noise
+    art = Artifacts(out, data, cfg, n_classes)
     step = 0
     if ckpt is not None:
-        step = _restore(ckpt, G, D, opt_g, opt_d, sampler, z_gen, device)
+        step = _restore(ckpt, G, D, opt_g, opt_d, sched_g, sched_d, ema, sampler, z_gen, aug_gen, device)
+
+    def draw() -> Batch:
+        idx = sampler.next()  # (B,) on the device
+        lat = draw_latent(cfg.model, len(idx), z_gen, device)
+        y = data.y[idx] if labels else None
+        return Batch(data.to_model(data.x[idx]), y, lat.z_in, lat.c_cat, lat.c_cont)
+
+    def state(done: int) -> dict:
+        return _state(cfg, data, G, D, opt_g, opt_d, sched_g, sched_d, ema, sampler, z_gen, aug_gen, done)
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
-    art = Artifacts(out, data, fixed_z)
+    sample_G = ema.G if ema else G  # grids show what sampling will give
     if step == 0:
-        art.grid(G, 0)  # the untrained generator: the animation's first frame
+        art.grid(sample_G, 0)  # the untrained generator: the animation's first frame
     else:
         art.forget_after(step)
-    B, total = cfg.train.batch, cfg.train.steps
+    total, n_critic = cfg.train.steps, cfg.train.n_critic
+    noise_steps = cfg.reg.instance_noise_steps or total
     bar = Progress(total, step, enabled=cfg.log.progress)
-    acc = torch.zeros(len(STAT_NAMES), device=device)  # scalars summed on the device
+    acc_d = torch.zeros(len(D_STATS), device=device)  # scalars summed on the device
+    acc_g = torch.zeros(len(G_STATS), device=device)
     window, t_window, t_maint = 0, time.perf_counter(), 0.0
+    d_updates = step * n_critic  # counts D updates, for lazy R1
 
     # -- the loop ---------------------------------------------------------------------------
     G.train(), D.train()
     for step in range(step, total):  # noqa: B020 (step resumes where the checkpoint left off)
-        x_real = data.to_model(data.x[sampler.next()])  # (B, C, H, W) in [-1, 1]
-        z = torch.randn(B, cfg.model.z_dim, generator=z_gen, device=device)  # (B, z_dim)
-        acc += gan_step(G, D, opt_g, opt_d, x_real, z, d_loss, g_loss)
+        noise_std = instance_noise_std(step, cfg.reg.instance_noise, noise_steps)
+        # 1. D phase: n_critic updates, each on a fresh batch; the last keeps its fakes' graph.
+        for k in range(n_critic):
+            b = draw()
+            with_r1 = cfg.reg.r1 > 0 and d_updates % cfg.reg.r1_every == 0
+            d_stats, x_fake = d_step(G, D, opt_d, b, obj, aug_gen, noise_std, with_r1,
+                                     keep_fake_graph=k == n_critic - 1)
+            acc_d += d_stats
+            d_updates += 1
+        # 2. G phase: the updated D judges the last batch's fakes (one G forward per step).
+        acc_g += g_step(G, D, opt_g, b, x_fake, obj, aug_gen, noise_std)
+        if ema:
+            ema.update(G)
+        if sched_g:
+            sched_g.step(), sched_d.step()
         window += 1
         done = step + 1
         bar.advance()
 
-        # -- maintenance: log, grid, checkpoint -----------------------------------------------
+        # 3. Maintenance: log, grid, checkpoint.
         last = done == total
         if done % cfg.log.every == 0 or last:
             elapsed = time.perf_counter() - t_window - t_maint
-            row = _log_row(acc / window, done, sampler.epoch, window / max(elapsed, 1e-9))
+            row = _log_row(acc_d, acc_g, window, n_critic, obj, done, sampler.epoch,
+                           window / max(elapsed, 1e-9), opt_g.param_groups[0]["lr"])
             art.log(row)
             bar.show(row)
-            acc.zero_()
+            acc_d.zero_(), acc_g.zero_()
             window, t_window, t_maint = 0, time.perf_counter(), 0.0
         t0 = time.perf_counter()
         if done % cfg.log.grid_every == 0 or last:
-            art.grid(G, done)
+            art.grid(sample_G, done)
             art.plots()
         if done % cfg.log.ckpt_every == 0 or last:
-            save_checkpoint(_state(cfg, data, G, D, opt_g, opt_d, sampler, z_gen, done), ckpt_path)
+            save_checkpoint(state(done), ckpt_path)
         t_maint += time.perf_counter() - t0
     bar.close()
     if not ckpt_path.exists():  # steps: 0; still leave a complete, loadable run directory
-        save_checkpoint(_state(cfg, data, G, D, opt_g, opt_d, sampler, z_gen, step), ckpt_path)
+        save_checkpoint(state(step), ckpt_path)
         art.plots()
     art.finish()
     return Run.load(out, device=device)
+
+
+def _optimizer(cfg: RunConfig, net: torch.nn.Module, lr: float, device: torch.device):
+    if cfg.train.optimizer == "rmsprop":  # the original WGAN's choice: momentum destabilises a clipped critic
+        return torch.optim.RMSprop(net.parameters(), lr=lr)
+    fused = device.type == "cuda"  # one kernel per optimiser step; foreach on CPU
+    return torch.optim.Adam(net.parameters(), lr=lr, betas=cfg.train.betas, fused=fused)
+
+
+def _schedule(cfg: RunConfig, opt: torch.optim.Optimizer):
+    """Learning-rate multiplier over train.steps: constant (None), linear decay to 0, or cosine to 0."""
+    total = max(cfg.train.steps, 1)
+    if cfg.train.lr_schedule == "linear":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: max(0.0, 1 - t / total))
+    if cfg.train.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total)))
+    return None
 
 
 def _check_run_dir(out: Path, ckpt_path: Path, cfg: RunConfig, resume: bool) -> dict | None:
@@ -130,44 +175,71 @@ def _config_diffs(old: RunConfig, new: RunConfig) -> list[str]:
         return items
 
     a, b = flat(to_dict(old)), flat(to_dict(new))
+    free = _RESUMABLE_CHANGES
+    if old.train.lr_schedule != "constant":  # the schedule is laid out over train.steps
+        free = tuple(k for k in free if k != "train.steps")
     return [f"{k}: {a[k]!r} -> {b[k]!r}" for k in a
-            if a[k] != b[k] and not k.startswith(_RESUMABLE_CHANGES) and k != "preset"]
+            if a[k] != b[k] and not k.startswith(free) and k != "preset"]
 
 
-def _log_row(means: torch.Tensor, step: int, epoch: float, steps_per_s: float) -> dict:
-    values = means.tolist()  # the one host sync per log window
-    row = {"step": step, "epoch": round(epoch, 4), **{k: round(v, 6) for k, v in zip(STAT_NAMES, values)}}
+def _log_row(acc_d: torch.Tensor, acc_g: torch.Tensor, window: int, n_critic: int, obj: Objective,
+             step: int, epoch: float, steps_per_s: float, lr: float) -> dict:
+    d = dict(zip(D_STATS, acc_d.tolist()))  # the one host sync per log window
+    g = dict(zip(G_STATS, acc_g.tolist()))
+    n_d = window * n_critic
+    row = {"step": step, "epoch": round(epoch, 4)}
+    row.update({k: round(d[k] / n_d, 6) for k in ("loss_d", "d_real", "d_fake", "acc_real", "acc_fake")})
+    row["loss_g"] = round(g["loss_g"] / window, 6)
     row["acc"] = round((row["acc_real"] + row["acc_fake"]) / 2, 6)
+    if obj.gp:
+        row["gp"] = round(d["gp"] / n_d, 6)
+    if obj.r1 and d["r1_n"]:
+        row["r1"] = round(d["r1"] / d["r1_n"], 6)  # mean over the D steps that computed it
+    if obj.acgan_classes:
+        row["aux_d"], row["aux_g"] = round(d["aux_d"] / n_d, 6), round(g["aux_g"] / window, 6)
+    if obj.info_cat or obj.info_cont:
+        row["info_d"], row["info_g"] = round(d["info_d"] / n_d, 6), round(g["info_g"] / window, 6)
+    row["lr_g"] = lr
     row["steps_per_s"] = round(steps_per_s, 3)
     row["time"] = round(time.time(), 3)
     return row
 
 
-def _state(cfg: RunConfig, data: Dataset, G, D, opt_g, opt_d, sampler: BatchSampler,
-           z_gen: torch.Generator, step: int) -> dict:
-    rng = {"torch": torch.get_rng_state(), "z": z_gen.get_state()}
+def _state(cfg: RunConfig, data: Dataset, G, D, opt_g, opt_d, sched_g, sched_d, ema: EMA | None,
+           sampler: BatchSampler, z_gen: torch.Generator, aug_gen: torch.Generator, step: int) -> dict:
+    rng = {"torch": torch.get_rng_state(), "z": z_gen.get_state(), "aug": aug_gen.get_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
-    return {
+    state = {
         "step": step, "config": to_dict(cfg), "data": data.meta(),
         "G": G.state_dict(), "D": D.state_dict(),
         "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
         "sampler": sampler.state_dict(), "rng": rng,
         "versions": {"gankit": __version__, "torch": str(torch.__version__)},
     }
+    if sched_g:
+        state["sched_g"], state["sched_d"] = sched_g.state_dict(), sched_d.state_dict()
+    if ema:
+        state["ema"] = ema.state_dict()  # its "G" is what sampling loads by default
+    return state
 
 
-def _restore(ckpt: dict, G, D, opt_g, opt_d, sampler: BatchSampler, z_gen: torch.Generator,
-             device: torch.device) -> int:
+def _restore(ckpt: dict, G, D, opt_g, opt_d, sched_g, sched_d, ema: EMA | None, sampler: BatchSampler,
+             z_gen: torch.Generator, aug_gen: torch.Generator, device: torch.device) -> int:
     G.load_state_dict(ckpt["G"])
     D.load_state_dict(ckpt["D"])
     opt_g.load_state_dict(ckpt["opt_g"])
     opt_d.load_state_dict(ckpt["opt_d"])
+    if sched_g:
+        sched_g.load_state_dict(ckpt["sched_g"])
+        sched_d.load_state_dict(ckpt["sched_d"])
+    if ema:
+        ema.load_state_dict(ckpt["ema"])
     sampler.load_state_dict(ckpt["sampler"])
     rng = ckpt["rng"]
     torch.set_rng_state(rng["torch"])
     if device.type == "cuda" and "cuda" in rng:
         torch.cuda.set_rng_state_all(rng["cuda"])
     z_gen.set_state(rng["z"])
+    aug_gen.set_state(rng["aug"])
     return int(ckpt["step"])
-

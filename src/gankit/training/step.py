@@ -1,49 +1,176 @@
-"""One training step over tensors already on the device: a D update, then a G update.
+"""One training step's phases over tensors already on the device: D updates, then a G update.
 
-No host synchronisation happens here: the step returns its scalars as one device tensor that
-the caller accumulates and reads every K steps. Randomness comes in as arguments (`z`) or from
-torch's generator of the device (dropout), both owned and saved by the run.
+No host synchronisation happens here: each phase returns its scalars as one device tensor that
+the caller accumulates and reads every K steps. Randomness comes in as arguments (the batch's
+latents) or from generators the run owns (`gen` for augmentation, penalties and noise; torch's
+device generator for dropout), all saved in checkpoints.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Order of the scalars in the tensor `gan_step` returns.
-STAT_NAMES = ("loss_d", "loss_g", "d_real", "d_fake", "acc_real", "acc_fake")
+from gankit.augment import diff_augment
+from gankit.config import RunConfig
+from gankit.losses import LOSSES, GANLoss
+from gankit.regularizers import clip_weights_, gradient_penalty, r1_penalty, smooth_real_target
+
+# Order of the scalars in the tensors the phases return.
+D_STATS = ("loss_d", "d_real", "d_fake", "acc_real", "acc_fake", "gp", "r1", "r1_n", "aux_d", "info_d")
+G_STATS = ("loss_g", "aux_g", "info_g")
+STAT_NAMES = D_STATS + G_STATS
+
+
+class Batch(NamedTuple):
+    x: Tensor  # (B, C, H, W) or (B, D) real examples, model space
+    y: Tensor | None  # (B,) labels of the real examples, given to G for the fakes too
+    z: Tensor  # (B, G.in_dim) generator input (InfoGAN codes included)
+    c_cat: Tensor | None = None  # (B,) InfoGAN categorical code
+    c_cont: Tensor | None = None  # (B, L) InfoGAN continuous codes
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What the step optimises, resolved once from the config."""
+
+    loss: GANLoss
+    real_target: float = 1.0  # 1 - one-sided label smoothing
+    gp: float = 0.0  # WGAN-GP weight
+    r1: float = 0.0  # R1 weight gamma
+    r1_every: int = 16
+    clip: float = 0.0  # weight clipping bound
+    diffaug: str = ""  # DiffAugment policy
+    acgan_classes: int = 0  # > 0: D's aux head starts with this many class logits (ACGAN)
+    info_cat: int = 0
+    info_cont: int = 0
+    info_weight: float = 1.0
+    aux_weight: float = 1.0
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig, n_classes: int = 0) -> Objective:
+        r = cfg.reg
+        return cls(
+            loss=LOSSES[cfg.train.loss], real_target=smooth_real_target(r.label_smoothing), gp=r.gp, r1=r.r1,
+            r1_every=r.r1_every, clip=r.clip, diffaug=r.diffaug.replace(" ", ""),
+            acgan_classes=n_classes if cfg.model.d_head == "acgan" else 0,
+            info_cat=cfg.model.info_cat, info_cont=cfg.model.info_cont,
+            info_weight=r.info_weight, aux_weight=r.aux_weight)
+
+    @property
+    def uses_aux(self) -> bool:
+        return bool(self.acgan_classes or self.info_cat or self.info_cont)
+
+
+def d_input(x: Tensor, obj: Objective, gen: torch.Generator | None, noise_std: float) -> Tensor:
+    """What D sees: DiffAugment (same policy for real and fake), then instance noise."""
+    if obj.diffaug:
+        x = diff_augment(x, obj.diffaug, generator=gen)
+    if noise_std > 0:
+        x = x + noise_std * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+    return x
+
+
+def info_loss(aux: Tensor, b: Batch, obj: Objective) -> Tensor:
+    """InfoGAN's lower bound on I(c; G(z, c)), negated: cross-entropy of the categorical code plus
+    the Gaussian negative log-likelihood (unit variance) of the continuous codes."""
+    a = aux[:, obj.acgan_classes:]  # (B, info_cat + info_cont)
+    loss = aux.new_zeros(())
+    if obj.info_cat:
+        loss = loss + F.cross_entropy(a[:, :obj.info_cat], b.c_cat)
+    if obj.info_cont:
+        loss = loss + 0.5 * (a[:, obj.info_cat:] - b.c_cont).square().sum(1).mean()
+    return loss
+
+
+def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, obj: Objective,
+           gen: torch.Generator | None = None, noise_std: float = 0.0, with_r1: bool = False,
+           keep_fake_graph: bool = True) -> tuple[Tensor, Tensor]:
+    """One D update on (b.x, G(b.z)). Returns (D_STATS tensor, the fakes).
+
+    With `keep_fake_graph`, the fakes keep G's graph so the G phase can reuse them: one
+    generator forward per step."""
+    # 1. Fakes. detach() below keeps G out of D's backward pass.
+    if keep_fake_graph:
+        x_fake = G(b.z, b.y)  # (B, C, H, W)
+    else:
+        with torch.no_grad():
+            x_fake = G(b.z, b.y)
+    xr = d_input(b.x, obj, gen, noise_std)
+    xf = d_input(x_fake.detach(), obj, gen, noise_std)
+
+    # 2. The adversarial loss, real up, fake down.
+    h_r, h_f = D.features(xr), D.features(xf)  # (B, F)
+    real_logits, fake_logits = D.head(h_r, b.y), D.head(h_f, b.y)  # (B,)
+    loss = obj.loss.d(real_logits, fake_logits, obj.real_target) if obj.loss.bce \
+        else obj.loss.d(real_logits, fake_logits)
+    zero = loss.new_zeros(())
+    gp = r1 = aux_d = info_d = zero
+
+    # 3. Regularisers and auxiliary heads.
+    if obj.gp:
+        gp = gradient_penalty(D, xr, xf, b.y, generator=gen)  # E[(||grad D(x_hat)|| - 1)^2]
+        loss = loss + obj.gp * gp
+    if with_r1:
+        r1 = r1_penalty(D, xr.detach(), b.y)  # E[||grad D(x)||^2] at real x
+        loss = loss + 0.5 * obj.r1 * obj.r1_every * r1  # lazy: k times the weight, every k steps
+    if obj.uses_aux:
+        aux_f = D.aux(h_f)
+        if obj.acgan_classes:  # D classifies real and fake by the label they carry
+            K = obj.acgan_classes
+            aux_d = F.cross_entropy(D.aux(h_r)[:, :K], b.y) + F.cross_entropy(aux_f[:, :K], b.y)
+            loss = loss + obj.aux_weight * aux_d
+        if obj.info_cat or obj.info_cont:  # Q (D's aux head) learns to recover the codes
+            info_d = info_loss(aux_f, b, obj)
+            loss = loss + obj.info_weight * info_d
+
+    opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_d.step()
+    if obj.clip:
+        clip_weights_(D, obj.clip)
+
+    with torch.no_grad():
+        stats = torch.stack([
+            loss.detach(), torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
+            (real_logits > 0).float().mean(), (fake_logits < 0).float().mean(),
+            gp.detach(), r1.detach(), r1.new_tensor(float(with_r1)), aux_d.detach(), info_d.detach()])
+    return stats, x_fake
+
+
+def g_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, b: Batch, x_fake: Tensor | None,
+           obj: Objective, gen: torch.Generator | None = None, noise_std: float = 0.0) -> Tensor:
+    """One G update: the (just updated) D judges `x_fake` (regenerated from b.z when None).
+    Returns the G_STATS tensor."""
+    if x_fake is None:
+        x_fake = G(b.z, b.y)
+    D.requires_grad_(False)  # backward computes G's gradients only
+    h_f = D.features(d_input(x_fake, obj, gen, noise_std))
+    fake_logits = D.head(h_f, b.y)  # (B,)
+    real_logits = D(d_input(b.x, obj, gen, noise_std), b.y) if obj.loss.g_needs_real else None
+    loss = obj.loss.g(fake_logits, real_logits)
+    aux_g = info_g = loss.new_zeros(())
+    if obj.uses_aux:
+        aux_f = D.aux(h_f)
+        if obj.acgan_classes:  # G makes fakes D classifies as their label
+            aux_g = F.cross_entropy(aux_f[:, :obj.acgan_classes], b.y)
+            loss = loss + obj.aux_weight * aux_g
+        if obj.info_cat or obj.info_cont:  # G makes its codes recoverable
+            info_g = info_loss(aux_f, b, obj)
+            loss = loss + obj.info_weight * info_g
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+    D.requires_grad_(True)
+    return torch.stack([loss.detach(), aux_g.detach(), info_g.detach()])
 
 
 def gan_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, opt_d: torch.optim.Optimizer,
-             x_real: Tensor, z: Tensor, d_loss: Callable[[Tensor, Tensor], Tensor],
-             g_loss: Callable[[Tensor], Tensor]) -> Tensor:
-    """Update D on (x_real, G(z)), then G on D's verdict of the same G(z). Returns STAT_NAMES."""
-    # 1. One generator forward, used by both phases.
-    x_fake = G(z)  # (B, C, H, W)
-
-    # 2. D phase: real up, fake down. detach() keeps G out of D's backward pass.
-    real_logits = D(x_real)  # (B,)
-    fake_logits = D(x_fake.detach())  # (B,)
-    loss_d = d_loss(real_logits, fake_logits)
-    opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
-    opt_d.step()
-
-    # 3. G phase: the updated D judges the same fakes. D's weights are frozen so backward
-    #    computes gradients for G only.
-    D.requires_grad_(False)
-    loss_g = g_loss(D(x_fake))
-    opt_g.zero_grad(set_to_none=True)
-    loss_g.backward()
-    opt_g.step()
-    D.requires_grad_(True)
-
-    # 4. Scalars for the log, still on the device. Accuracy: logit > 0 means "real".
-    with torch.no_grad():
-        return torch.stack([
-            loss_d.detach(), loss_g.detach(),
-            torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
-            (real_logits > 0).float().mean(), (fake_logits < 0).float().mean(),
-        ])
+             b: Batch, obj: Objective, gen: torch.Generator | None = None) -> Tensor:
+    """One D update and one G update reusing the same fakes. Returns STAT_NAMES."""
+    d_stats, x_fake = d_step(G, D, opt_d, b, obj, gen)
+    return torch.cat([d_stats, g_step(G, D, opt_g, b, x_fake, obj, gen)])

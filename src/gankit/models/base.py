@@ -1,0 +1,106 @@
+"""Pieces every architecture shares: the discriminator interface and its heads, conditional
+batch norm, and optional spectral normalisation.
+
+Interfaces (all architectures follow them):
+
+    G(z, y=None) -> x          z: (B, G.in_dim) float; y: (B,) int64 class labels or None;
+                               x: (B, *data_shape), in [-1, 1] when the output is tanh
+    D(x, y=None) -> logits     (B,) float, one unnormalised score per example
+    D.features(x) -> h         (B, D.feat_dim): the body, shared by every head
+    D.head(h, y) -> logits     the adversarial head (plain linear, or linear + projection)
+    D.aux(h) -> a              (B, D.aux_dim): auxiliary head (ACGAN class logits, InfoGAN codes);
+                               only when D.aux_dim > 0
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils import parametrizations
+
+
+def sn(module: nn.Module, enabled: bool) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018) via torch's parametrisation, when enabled."""
+    return parametrizations.spectral_norm(module) if enabled else module
+
+
+class DHead(nn.Module):
+    """The discriminator's heads over features h (B, F).
+
+    plain:       logit = w^T h + b
+    projection:  logit = w^T h + b + embed(y)^T h            (Miyato & Koyama 2018)
+    acgan:       logit = w^T h + b, and aux(h) = class logits (Odena et al. 2017)
+    InfoGAN codes add `info_dim` outputs to aux(h) (Chen et al. 2016).
+    """
+
+    def __init__(self, feat_dim: int, kind: str = "plain", n_classes: int = 0, info_dim: int = 0,
+                 spectral_norm: bool = False):
+        super().__init__()
+        if kind in ("projection", "acgan") and n_classes < 1:
+            raise ValueError(f"d_head {kind!r} needs labelled data")  # config validation catches this first
+        self.kind = kind
+        self.linear = sn(nn.Linear(feat_dim, 1), spectral_norm)
+        self.embed = sn(nn.Embedding(n_classes, feat_dim), spectral_norm) if kind == "projection" else None
+        self.aux_dim = (n_classes if kind == "acgan" else 0) + info_dim
+        self.aux_linear = sn(nn.Linear(feat_dim, self.aux_dim), spectral_norm) if self.aux_dim else None
+
+    def forward(self, h: Tensor, y: Tensor | None = None) -> Tensor:
+        out = self.linear(h).squeeze(1)  # (B,)
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("projection discriminator called without labels")
+            out = out + (self.embed(y) * h).sum(1)
+        return out
+
+    def aux(self, h: Tensor) -> Tensor:
+        return self.aux_linear(h)  # (B, aux_dim)
+
+
+class Discriminator(nn.Module):
+    """Base class: subclasses set `self.body` (x -> (B, F) features) and `self.heads` (a DHead)."""
+
+    body: nn.Module
+    heads: DHead
+
+    @property
+    def aux_dim(self) -> int:
+        return self.heads.aux_dim
+
+    def features(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+    def head(self, h: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.heads(h, y)
+
+    def aux(self, h: Tensor) -> Tensor:
+        return self.heads.aux(h)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.heads(self.features(x), y)
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BatchNorm2d whose scale and shift are looked up per class (de Vries et al. 2017);
+    without labels (y=None) or classes it is a plain affine BatchNorm2d."""
+
+    def __init__(self, channels: int, n_classes: int = 0):
+        super().__init__()
+        self.n_classes = n_classes
+        self.bn = nn.BatchNorm2d(channels, affine=n_classes == 0)
+        if n_classes:
+            self.gamma = nn.Embedding(n_classes, channels)
+            self.beta = nn.Embedding(n_classes, channels)
+            nn.init.ones_(self.gamma.weight)
+            nn.init.zeros_(self.beta.weight)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        out = self.bn(x)
+        if self.n_classes:
+            if y is None:
+                raise ValueError("conditional batch norm called without labels")
+            out = out * self.gamma(y)[:, :, None, None] + self.beta(y)[:, :, None, None]
+        return out
+
+
+def one_hot(y: Tensor, n_classes: int) -> Tensor:
+    return torch.nn.functional.one_hot(y, n_classes).float()
