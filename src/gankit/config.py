@@ -43,6 +43,7 @@ class ModelConfig:
     d_width: int = 64  # discriminator channels at its finest scale
     attention: bool = False  # resnet: a self-attention block in G and D (SAGAN)
     spectral_norm: bool = False  # spectral normalisation on every weight layer of D
+    d_batchnorm: bool = True  # dcgan: BatchNorm in D (off with spectral_norm, and for penalties)
     # conditioning and structured latents
     conditional: bool = False  # G takes a class label: one-hot concat (mlp) / conditional BN (conv)
     d_head: Literal["plain", "projection", "acgan"] = "plain"  # how D uses the label
@@ -137,6 +138,10 @@ def _check_combinations(cfg: RunConfig, origin: str) -> None:
                           f"not train.loss = {cfg.train.loss!r}")
     if cfg.reg.gp and cfg.reg.clip:
         raise GankitError(f"{origin}: reg.gp and reg.clip are two ways to constrain a critic; use one")
+    if (cfg.reg.gp or cfg.reg.r1) and cfg.model.arch == "dcgan" and cfg.model.d_batchnorm \
+            and not cfg.model.spectral_norm:
+        raise GankitError(f"{origin}: gradient penalties (reg.gp, reg.r1) need per-sample gradients, "
+                          "which BatchNorm in D mixes across the batch; set model.d_batchnorm=false")
     if cfg.model.attention and cfg.model.arch != "resnet":
         raise GankitError(f"{origin}: model.attention is a block of the resnet arch, "
                           f"not of {cfg.model.arch!r}")

@@ -12,21 +12,17 @@ from torch import nn
 
 from gankit.config import ModelConfig
 from gankit.errors import GankitError
+from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator
+from gankit.models.resnet import ResNetDiscriminator, ResNetGenerator
 
 # name a user types (model.arch) -> (generator class, discriminator class)
 ARCHS = {
     "mlp": (MLPGenerator, MLPDiscriminator),
     "mlp-bn": (functools.partial(MLPGenerator, batchnorm=True), MLPDiscriminator),
+    "dcgan": (DCGANGenerator, DCGANDiscriminator),
+    "resnet": (ResNetGenerator, ResNetDiscriminator),
 }
-try:  # the convolutional nets live in their own modules
-    from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
-    from gankit.models.resnet import ResNetDiscriminator, ResNetGenerator
-
-    ARCHS["dcgan"] = (DCGANGenerator, DCGANDiscriminator)
-    ARCHS["resnet"] = (ResNetGenerator, ResNetDiscriminator)
-except ImportError:  # pragma: no cover - only while those modules are being written
-    pass
 
 CONV_RESOLUTIONS = (28, 32, 64)
 
