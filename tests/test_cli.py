@@ -111,3 +111,26 @@ def test_short_mnist_run_writes_every_file(tmp_path, capsys):
     assert str(out / "samples" / "step_000040.png") in stdout
     assert main(["data", "info", "mnist", "--preview", str(tmp_path / "p.png")]) == 0
     assert "count:    60000" in capsys.readouterr().out
+
+
+def test_sample_conditional_and_infogan_flags(tmp_path, capsys):
+    small = ["--data", "fake:1x28x28:64", "--set", "model.g_width=4", "--set", "model.d_width=4",
+             "--set", "train.batch=8", "--steps", "2", "--no-progress", "--device", "cpu"]
+    cg, ig = tmp_path / "cgan", tmp_path / "info"
+    assert main(["train", "--preset", "cgan", *small, "--out", str(cg)]) == 0
+    assert main(["train", "--preset", "infogan", *small, "--out", str(ig)]) == 0
+    grid = tmp_path / "byclass.png"
+    assert main(["sample", str(cg), "--n", "20", "--out", str(grid)]) == 0
+    w, h = Image.open(grid).size
+    assert h > w  # 10 class rows of 2
+    assert main(["sample", str(cg), "--class", "3", "--n", "5", "--npz", str(tmp_path / "c3.npz")]) == 0
+    assert np.load(tmp_path / "c3.npz")["x"].shape == (5, 1, 28, 28)
+    assert main(["sample", str(cg), "--no-ema", "--n", "5", "--npz", str(tmp_path / "raw.npz")]) == 0
+    assert main(["sample", str(ig), "--code", "7", "--n", "5", "--npz", str(tmp_path / "k.npz")]) == 0
+    capsys.readouterr()
+    assert main(["sample", str(cg), "--class", "10"]) == 2
+    assert "class 10 is out of range; this run has classes 0..9" in capsys.readouterr().err
+    assert main(["sample", str(ig), "--class", "1"]) == 2
+    assert "--class needs a conditional run" in capsys.readouterr().err
+    assert main(["sample", str(cg), "--code", "1"]) == 2
+    assert "--code needs an InfoGAN run" in capsys.readouterr().err

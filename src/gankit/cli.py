@@ -69,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--interpolate", action="store_true",
                    help="grid of spherical interpolations between random latent pairs (a pair per row)")
     s.add_argument("--frames", type=int, default=10, help="images per interpolation row (default 10)")
+    s.add_argument("--class", dest="label", type=int, metavar="K",
+                   help="conditional runs: samples of class K only (default: a class-by-row grid "
+                        "for --out, uniform classes otherwise)")
+    s.add_argument("--code", type=int, metavar="K", help="InfoGAN runs: fix the categorical code to K")
+    s.add_argument("--no-ema", action="store_true",
+                   help="sample from the raw generator instead of its EMA (runs trained with train.ema)")
     s.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     s.set_defaults(func=_cmd_sample)
 
@@ -131,22 +137,26 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
     if args.n < 1:
         raise _err(f"--n {args.n}: expected a number of samples >= 1")
-    run = Run.load(args.run, device=args.device)
+    run = Run.load(args.run, device=args.device, ema=not args.no_ema)
     if args.interpolate:
         x = run.interpolate(pairs=max(1, args.n // args.frames), steps=args.frames, seed=args.seed)
-        out = args.out or "interpolation.png"
-        print(viz.save_grid(x, out, nrow=args.frames))
+        print(viz.save_grid(x, args.out or "interpolation.png", nrow=args.frames))
         return 0
     if not (args.out or args.npz or args.dir):
         args.out = "samples.png"
-    x = run.sample(args.n, seed=args.seed)
+    nrow = None
+    if run.conditional and args.label is None and args.code is None and args.out and not (args.npz or args.dir):
+        per_class = max(1, args.n // run.n_classes)  # a grid: one class per row
+        x, nrow = run.sample_by_class(per_class, seed=args.seed), per_class
+    else:
+        x = run.sample(args.n, seed=args.seed, label=args.label, code=args.code)
     if run.data_meta["kind"] == "points":
         if args.dir:
             raise _err("--dir writes images; this run generates 2-D points (use --out or --npz)")
         if args.out:
             print(viz.save_scatter(x, args.out))
     elif args.out:
-        print(viz.save_grid(x, args.out))
+        print(viz.save_grid(x, args.out, nrow=nrow))
     if args.npz:
         np.savez_compressed(args.npz, x=x.numpy())
         print(args.npz)
