@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from gankit.config import ModelConfig
@@ -74,3 +75,30 @@ def test_step_stats_are_what_they_say():
             "acc_fake": (f < 0).float().mean(), "gp": torch.tensor(0.0), "r1_n": torch.tensor(0.0)}
     for k, v in want.items():
         torch.testing.assert_close(stats[k], v, msg=k)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "mlp-bn"])
+@pytest.mark.parametrize("res", [28, 32, 64])
+@pytest.mark.parametrize("ch", [1, 3])
+def test_mlp_archs_build_and_step_at_every_size(arch, res, ch):
+    cfg = ModelConfig(arch=arch, z_dim=8, g_hidden=(16,), d_hidden=(16,))
+    G, D = build_models(cfg, (ch, res, res))
+    assert G(torch.randn(4, 8)).shape == (4, ch, res, res)
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in G.modules()) == (arch == "mlp-bn")
+    og, od = torch.optim.Adam(G.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)
+    g0, d0 = [p.detach().clone() for p in G.parameters()], [p.detach().clone() for p in D.parameters()]
+    gan_step(G, D, og, od, Batch(torch.rand(4, ch, res, res) * 2 - 1, None, torch.randn(4, 8)), NS)
+    assert all(not torch.equal(a, b) for a, b in zip(g0, G.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(d0, D.parameters()))
+
+
+def test_conditional_mlp_and_heads():
+    cfg = ModelConfig(z_dim=8, g_hidden=(16,), d_hidden=(16,), conditional=True, d_head="projection",
+                      d_dropout=0.0)
+    G, D = build_models(cfg, (1, 28, 28), n_classes=10)
+    z, y = torch.randn(4, 8), torch.tensor([0, 1, 2, 3])
+    assert G(z, y).shape == (4, 1, 28, 28) and G.net[0].in_features == 8 + 10
+    x = torch.randn(4, 1, 28, 28)
+    assert not torch.equal(D(x, y), D(x, torch.tensor([4, 5, 6, 7])))  # the label matters
+    with pytest.raises(ValueError):
+        G(z)
