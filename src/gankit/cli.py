@@ -55,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=("auto", "cpu", "cuda"))
     t.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, e.g. --set train.lr_g=1e-4 (repeatable)")
+    t.add_argument("--eval-every", type=int, metavar="N",
+                   help="evaluate every N steps (eval.metrics, default fid): metrics.jsonl, metrics.png, best.pt")
     t.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
     t.set_defaults(func=_cmd_train)
@@ -77,6 +79,36 @@ def _parser() -> argparse.ArgumentParser:
                    help="sample from the raw generator instead of its EMA (runs trained with train.ema)")
     s.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     s.set_defaults(func=_cmd_sample)
+
+    e = sub.add_parser("eval", help="score samples against a reference set (FID, KID, IS, ...)",
+                       description="Score a run, a checkpoint, a samples .npz or a folder of images "
+                       "against a reference set with the project's offline feature network.")
+    e.add_argument("target", metavar="RUN|CHECKPOINT|SAMPLES.npz|DIR", nargs="?")
+    e.add_argument("--metrics", default="fid,kid,is,pr,dc,classes",
+                   help="comma-separated: fid, kid, is, pr (precision/recall), dc (density/coverage), "
+                        "classes (class histogram + KL), dacc (run's D accuracy); default all but dacc")
+    e.add_argument("--n", type=int, default=10_000, help="samples drawn from a run (default 10000)")
+    e.add_argument("--ref", default="mnist:test", help="reference data source (default mnist:test)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--json", metavar="FILE", help="also write the result as JSON")
+    e.add_argument("--featurenet", metavar="PATH", help="feature network .safetensors "
+                   "(default: the bundled MNIST network; train one with `gankit features train`)")
+    e.add_argument("--floor", action="store_true",
+                   help="score 10,000 real MNIST training images instead: what a perfect generator gets")
+    e.add_argument("--no-ema", action="store_true", help="evaluate a run's raw generator, not its EMA")
+    e.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    e.set_defaults(func=_cmd_eval)
+
+    f = sub.add_parser("features", help="feature networks for evaluation")
+    fsub = f.add_subparsers(metavar="ACTION")
+    ft = fsub.add_parser("train", help="train a feature network on a labelled dataset")
+    ft.add_argument("--data", required=True, metavar="SOURCE", help="labelled data (class subfolders, npz with y)")
+    ft.add_argument("--test", metavar="SOURCE", help="held-out labelled data for the recorded accuracy")
+    ft.add_argument("--out", required=True, metavar="PATH.safetensors")
+    ft.add_argument("--epochs", type=int, default=3)
+    ft.add_argument("--resolution", type=int, help="resize images first (square side)")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.set_defaults(func=_cmd_features_train)
 
     pr = sub.add_parser("presets", help="list the presets")
     pr.add_argument("name", nargs="?", help="print this preset's full YAML")
@@ -169,6 +201,80 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    import json
+
+    from gankit.metrics.evaluate import Evaluator, d_accuracy, floor, load_target
+    from gankit.metrics.toy import mode_stats
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    if args.n < 2:
+        raise _err(f"--n {args.n}: need at least 2 samples")
+    if args.floor:
+        result = floor(Evaluator(args.featurenet, args.device), min(args.n, 10_000), args.ref,
+                       [m for m in metrics if m != "dacc"], args.seed)
+    else:
+        if not args.target:
+            raise _err("eval needs a TARGET (run directory, checkpoint, samples .npz or image folder), or --floor")
+        images, run, name = load_target(args.target, args.n, args.seed, ema=not args.no_ema)
+        if images is None:  # a 2-D toy run: mode coverage is its metric
+            source = run.config.data.source
+            result = {**mode_stats(run.sample(args.n, seed=args.seed), source),
+                      "protocol": {"n": args.n, "ref": source, "seed": args.seed, "run": name, "step": run.step}}
+        else:
+            ev = Evaluator(args.featurenet, args.device)
+            result = ev.evaluate(images, [m for m in metrics if m != "dacc"], args.ref, args.seed,
+                                 run=name if run else None, step=run.step if run else None, name=name)
+            if "dacc" in metrics:
+                if run is None:
+                    raise _err("--metrics dacc needs a run or checkpoint (it scores the run's D)")
+                result["d_acc"] = d_accuracy(run, args.ref, min(args.n, 10_000), args.seed)
+    _print_result(result)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        print(f"json:       {args.json}")
+    return 0
+
+
+def _print_result(r: dict) -> None:
+    def line(k, v):
+        print(f"{k:<11} {v}")
+
+    for key in ("fid", "is", "precision", "recall", "density", "coverage", "class_kl", "modes", "hq"):
+        if key in r:
+            v = r[key]
+            line(key, f"{v:.4f}" if isinstance(v, float) else (f"{v} / {r['n_modes']}" if key == "modes" else v))
+    if "kid" in r:
+        line("kid", f"{r['kid']['mean']:.5f} +- {r['kid']['std']:.5f}")
+    if "class_hist" in r:
+        line("class_hist", " ".join(f"{v:.3f}" for v in r["class_hist"]))
+    if "d_acc" in r:
+        line("d_acc", f"real {r['d_acc']['real']:.3f}  fake {r['d_acc']['fake']:.3f}")
+    p = r["protocol"]
+    net = f"{p['feature_net']} (sha256 {p['feature_net_sha256'][:12]}...), " if "feature_net" in p else ""
+    print(f"protocol:   {net}{p['n']} samples vs {p['ref']}" + (f" ({p['ref_n']})" if "ref_n" in p else "")
+          + f", seed {p['seed']}" + (f", run {p['run']} step {p['step']}" if p.get("run") else ""))
+
+
+def _cmd_features_train(args: argparse.Namespace) -> int:
+    from gankit.data import load_data
+    from gankit.metrics.featurenet import save_featurenet, train_featurenet
+
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise _err(f"--out {out}: expected a .safetensors path")
+    data = load_data(args.data, args.resolution)
+    test = load_data(args.test, args.resolution or data.shape[-1], data.shape[0]) if args.test else None
+    net, meta = train_featurenet(data, test, epochs=args.epochs, seed=args.seed,
+                                 log=lambda s: print(s, file=sys.stderr))
+    meta["command"] = "gankit features train " + " ".join(sys.argv[3:])
+    save_featurenet(net, out, meta)
+    acc = meta.get("test_accuracy")
+    print(f"feature net: {out} (test accuracy {acc:.4f})" if acc is not None else f"feature net: {out}")
+    print(f"use it:      gankit eval RUN --featurenet {out} --ref {args.test or args.data}")
+    return 0
+
+
 def _cmd_presets(args: argparse.Namespace) -> int:
     from gankit.config import preset_description, preset_names, preset_text
 
@@ -217,7 +323,7 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 def _flag_overrides(args: argparse.Namespace) -> list[str]:
     """The convenience flags as `--set` strings, so one code path validates everything."""
     flags = {"data.source": args.data, "train.steps": args.steps, "seed": args.seed,
-             "device": args.device}
+             "device": args.device, "eval.every": args.eval_every}
     out = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.no_progress:
         out.append("log.progress=false")
@@ -228,6 +334,10 @@ def _report(run) -> None:
     print(f"samples:   {run.last_grid}")
     print(f"loss plot: {run.loss_plot}")
     print(f"animation: {run.animation}")
+    if (run.dir / "metrics.png").exists():
+        print(f"metrics:   {run.dir / 'metrics.png'}")
+    if (run.dir / "checkpoints" / "best.pt").exists():
+        print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (lowest FID)")
     print(f"run:       {run.dir}  (gankit sample {run.dir} --n 64 --out grid.png)")
 
 

@@ -81,6 +81,15 @@ class RegConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    every: int = 0  # evaluate every N steps during training (0: never); `--eval-every N`
+    n: int = 10_000  # generated samples per evaluation
+    metrics: str = "fid"  # comma-separated, see `gankit eval --help`; fid also keeps checkpoints/best.pt
+    ref: str = "mnist:test"  # reference data source
+    featurenet: str | None = None  # feature network .safetensors; None: the bundled MNIST network
+
+
+@dataclass(frozen=True)
 class LogConfig:
     every: int = 50  # read scalars from the device and write metrics.jsonl every K steps
     grid_every: int = 500  # sample grid of the fixed noise batch every M steps
@@ -98,6 +107,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     reg: RegConfig = field(default_factory=RegConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def replace(self, **overrides: Any) -> RunConfig:
@@ -315,6 +325,8 @@ def _coerce(tp: Any, v: Any, where: str) -> Any:
     raise TypeError(f"config type {tp} not handled")  # our bug, not the user's
 
 
+_EVAL_METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "stacked")  # gankit.metrics.evaluate.METRICS
+
 # (section, key) -> (test, what is accepted)
 _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (RunConfig, "seed"): (lambda v: v >= 0, "an integer >= 0"),
@@ -347,6 +359,10 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (RegConfig, "instance_noise_steps"): (lambda v: v >= 0, "an integer >= 0"),
     (RegConfig, "info_weight"): (lambda v: v >= 0, "a number >= 0"),
     (RegConfig, "aux_weight"): (lambda v: v >= 0, "a number >= 0"),
+    (EvalConfig, "every"): (lambda v: v >= 0, "an integer >= 0"),
+    (EvalConfig, "n"): (lambda v: v >= 2, "an integer >= 2"),
+    (EvalConfig, "metrics"): (lambda v: set(filter(None, v.replace(" ", "").split(","))) <= set(_EVAL_METRICS),
+                              f"a comma-separated subset of {', '.join(_EVAL_METRICS)}"),
     (LogConfig, "every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_n"): (lambda v: 1 <= v <= 1024, "1 to 1024"),

@@ -37,26 +37,46 @@ class Run:
                  step: int, device: torch.device, ema: bool = False):
         self.dir, self.config, self.G, self.data_meta = directory, config, G, data_meta
         self.step, self.device, self.ema = step, device, ema
+        self.checkpoint: Path | None = None  # the file it was loaded from
         classes = data_meta.get("classes") or []
         self.n_classes = len(classes) if config.model.conditional else 0
 
     @classmethod
-    def load(cls, run_dir: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> Run:
-        """Load RUN's generator: the EMA weights when the run kept them, unless `ema` is False."""
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> Run:
+        """Load a run directory (its ``checkpoints/last.pt``) or one checkpoint file: the EMA
+        generator when the run kept one, unless `ema` is False."""
         from gankit.training.checkpoint import load_checkpoint  # the training package imports us
 
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise GankitError(f"run directory {run_dir} does not exist")
+        path = Path(path)
+        if path.is_file():
+            ckpt_path, run_dir = path, path.parent.parent
+        elif path.is_dir():
+            ckpt_path, run_dir = path / "checkpoints" / "last.pt", path
+        else:
+            raise GankitError(f"run directory {path} does not exist")
         device = resolve_device(device) if isinstance(device, str) else device
-        ckpt = load_checkpoint(run_dir / "checkpoints" / "last.pt", map_location=device)
-        cfg = from_dict(ckpt["config"], origin=str(run_dir / "checkpoints" / "last.pt"))
+        ckpt = load_checkpoint(ckpt_path, map_location=device)
+        cfg = from_dict(ckpt["config"], origin=str(ckpt_path))
         classes = ckpt["data"].get("classes") or []
         G, _ = build_models(cfg.model, tuple(ckpt["data"]["shape"]), len(classes))
         use_ema = ema and "ema" in ckpt
         G.load_state_dict(ckpt["ema"]["G"] if use_ema else ckpt["G"])
         G.to(device).eval()
-        return cls(run_dir, cfg, G, ckpt["data"], int(ckpt["step"]), device, ema=use_ema)
+        run = cls(run_dir, cfg, G, ckpt["data"], int(ckpt["step"]), device, ema=use_ema)
+        run.checkpoint = ckpt_path
+        return run
+
+    def discriminator(self) -> torch.nn.Module:
+        """The run's D at the loaded checkpoint, in eval mode (for D-accuracy evaluation)."""
+        from gankit.training.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(self.checkpoint, map_location=self.device)
+        classes = self.data_meta.get("classes") or []
+        _, D = build_models(self.config.model, tuple(self.data_meta["shape"]), len(classes))
+        D.load_state_dict(ckpt["D"])
+        return D.to(self.device).eval()
+
+
 
     # -- paths ------------------------------------------------------------------------------
     @property

@@ -72,7 +72,7 @@ def save_scatter(points: torch.Tensor, path: str | Path, real: torch.Tensor | No
 
 def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
     """loss.png: losses, D(x) and D(G(z)), and D's accuracy on real and fake, against step."""
-    rows = read_jsonl(metrics_path)
+    rows = [r for r in read_jsonl(metrics_path) if not r.get("eval")]
     if not rows:
         return None
     step = [r["step"] for r in rows]
@@ -91,6 +91,31 @@ def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
     ax2.set_xlabel("step")
     ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out)
+    return Path(out)
+
+
+EVAL_PLOTS = (("fid", "FID (lower is better)"), ("kid", "KID"), ("is", "classifier IS"),
+              ("precision", "precision"), ("recall", "recall"), ("density", "density"),
+              ("coverage", "coverage"), ("class_kl", "class KL"), ("stacked_modes", "stacked modes"))
+
+
+def plot_metrics(metrics_path: str | Path, out: str | Path) -> Path | None:
+    """metrics.png: each evaluation metric against step, one panel each."""
+    rows = [r for r in read_jsonl(metrics_path) if r.get("eval")]
+    keys = [(k, t) for k, t in EVAL_PLOTS if any(k in r for r in rows)]
+    if not keys:
+        return None
+    fig = Figure(figsize=(5 * min(3, len(keys)), 3.2 * math.ceil(len(keys) / 3)), dpi=100)
+    FigureCanvasAgg(fig)
+    for i, (k, title) in enumerate(keys):
+        ax = fig.add_subplot(math.ceil(len(keys) / 3), min(3, len(keys)), i + 1)
+        pts = [(r["step"], r[k]) for r in rows if k in r]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o")
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out)
     return Path(out)

@@ -1,6 +1,7 @@
 """Data sources: `load_data(source)` turns what a user types after ``--data`` into a `Dataset`.
 
-Named sources: ``mnist`` (60,000 train), ``mnist:test`` (10,000), ``ring8``, ``grid25``,
+Named sources: ``mnist`` (60,000 train), ``mnist:test`` (10,000), ``stacked-mnist`` (three
+MNIST digits as RGB channels: 1,000 modes), ``ring8``, ``grid25``,
 ``fake[:CxHxW[:N]]``. Anything else is a path: a folder of images, a ``.npz``/``.npy`` array
 file, or an IDX file.
 """
@@ -14,14 +15,14 @@ import torch
 from gankit.data.dataset import Dataset, from_model, to_model
 from gankit.data.files import load_arrays, load_folder, load_idx_file
 from gankit.data.idx import is_idx_path
-from gankit.data.mnist import load_mnist
+from gankit.data.mnist import load_mnist, stacked_mnist
 from gankit.data.sampler import BatchSampler
 from gankit.data.synthetic import load_fake, load_toy
 from gankit.errors import GankitError
 
 __all__ = ["Dataset", "BatchSampler", "load_data", "to_model", "from_model", "SOURCES_HELP"]
 
-SOURCES_HELP = ("mnist, mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
+SOURCES_HELP = ("mnist, mnist:test, stacked-mnist, stacked-mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
                 "or a path to a folder of images, a .npz/.npy file or an IDX file")
 
 
@@ -36,6 +37,10 @@ def _load(source: str) -> Dataset:
         split = "test" if source.endswith(":test") else "train"
         x, y = load_mnist(split)
         return Dataset(torch.from_numpy(x), torch.from_numpy(y), source, classes=[str(i) for i in range(10)])
+    if source in ("stacked-mnist", "stacked-mnist:test"):
+        split = "test" if source.endswith(":test") else "train"
+        x, y = stacked_mnist(*load_mnist(split))
+        return Dataset(x, y, source, classes=[f"{i:03d}" for i in range(1000)])
     if source in ("ring8", "grid25"):
         return load_toy(source)
     if source == "fake" or source.startswith("fake:"):

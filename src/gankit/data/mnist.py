@@ -58,6 +58,19 @@ def load_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
         return z[f"x_{split}"], z[f"y_{split}"].astype(np.int64)
 
 
+def stacked_mnist(x: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple:
+    """Stacked MNIST (Metz et al. 2017; Lin et al. 2018, PacGAN): each image stacks three random
+    digits of the split as its R, G and B channels, so there are 1,000 modes (label 100 d_R +
+    10 d_G + d_B). As many images as the split has; fixed seed, so every run sees the same set."""
+    import torch
+
+    g = np.random.default_rng(seed)
+    idx = g.integers(0, len(x), size=(len(x), 3))  # (N, 3) digit indices per channel
+    images = np.concatenate([x[idx[:, c]] for c in range(3)], axis=1)  # (N, 3, 28, 28)
+    labels = 100 * y[idx[:, 0]] + 10 * y[idx[:, 1]] + y[idx[:, 2]]
+    return torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64))
+
+
 def hub_path() -> Path | None:
     spec = importlib.util.find_spec("mnist")
     if spec is None or not spec.submodule_search_locations:

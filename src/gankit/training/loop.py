@@ -26,11 +26,12 @@ from gankit.run import Run, resolve_device
 from gankit.training.artifacts import Artifacts
 from gankit.training.checkpoint import load_checkpoint, save_checkpoint
 from gankit.training.ema import EMA
+from gankit.training.evaluation import InTrainingEval
 from gankit.training.progress import Progress
 from gankit.training.step import D_STATS, G_STATS, Batch, Objective, d_step, g_step
 
 # Config keys that may change when a run is resumed: how long it runs and what it writes.
-_RESUMABLE_CHANGES = ("train.steps", "log.", "device")
+_RESUMABLE_CHANGES = ("train.steps", "log.", "eval.", "device")
 
 
 def train(cfg: RunConfig, out: str | Path, resume: bool = False) -> Run:
@@ -59,9 +60,12 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False) -> Run:
     z_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # latents and codes
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 3)  # augment, penalties, noise
     art = Artifacts(out, data, cfg, n_classes)
+    evaluator = InTrainingEval(cfg, data, n_classes, device) if cfg.eval.every else None
     step = 0
     if ckpt is not None:
         step = _restore(ckpt, G, D, opt_g, opt_d, sched_g, sched_d, ema, sampler, z_gen, aug_gen, device)
+        if evaluator and ckpt.get("best"):
+            evaluator.best = ckpt["best"]
 
     def draw() -> Batch:
         idx = sampler.next()  # (B,) on the device
@@ -70,7 +74,10 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False) -> Run:
         return Batch(data.to_model(data.x[idx]), y, lat.z_in, lat.c_cat, lat.c_cont)
 
     def state(done: int) -> dict:
-        return _state(cfg, data, G, D, opt_g, opt_d, sched_g, sched_d, ema, sampler, z_gen, aug_gen, done)
+        s = _state(cfg, data, G, D, opt_g, opt_d, sched_g, sched_d, ema, sampler, z_gen, aug_gen, done)
+        if evaluator and evaluator.best:
+            s["best"] = evaluator.best
+        return s
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
@@ -123,8 +130,14 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False) -> Run:
         if done % cfg.log.grid_every == 0 or last:
             art.grid(sample_G, done)
             art.plots()
-        if done % cfg.log.ckpt_every == 0 or last:
-            save_checkpoint(state(done), ckpt_path)
+        improved = False
+        if evaluator and (done % cfg.eval.every == 0 or last):
+            improved = evaluator.run(sample_G, done, art, str(out))
+        if done % cfg.log.ckpt_every == 0 or last or improved:
+            st = state(done)
+            save_checkpoint(st, ckpt_path)
+            if improved:  # a copy of the best checkpoint by FID so far
+                save_checkpoint(st, out / "checkpoints" / "best.pt")
         t_maint += time.perf_counter() - t0
     bar.close()
     if not ckpt_path.exists():  # steps: 0; still leave a complete, loadable run directory

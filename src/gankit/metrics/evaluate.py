@@ -1,0 +1,244 @@
+"""`evaluate`: distribution metrics of generated images against a reference set, with protocol.
+
+Images go through a feature network the project trains and ships (`gankit.metrics.featurenet`);
+torchmetrics computes FID, KID and the (classifier) Inception Score from those features, our own
+code the rest (`gankit.metrics.distribution`). Every result carries its protocol: the feature
+network and its SHA-256, how many samples, the reference set and its size, the seed, and the run
+and step when a run was evaluated. Reference features are computed once and cached under
+``$GANKIT_CACHE/refs``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gankit.data import load_data
+from gankit.data.dataset import convert_channels, resize_uint8
+from gankit.data.mnist import cache_dir
+from gankit.errors import GankitError
+from gankit.metrics.distribution import (class_histogram, class_kl, density_coverage, precision_recall,
+                                         stacked_modes)
+from gankit.metrics.featurenet import bundled_featurenet_path, load_featurenet
+
+METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "stacked")
+DEFAULT_METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "stacked")
+
+
+class FeatureSet:
+    """Features and class logits of one image set under one feature network."""
+
+    def __init__(self, feats: Tensor, logits: Tensor, name: str):
+        self.feats, self.logits, self.name = feats, logits, name  # (N, F) float32, (N, K) float32
+
+    def __len__(self) -> int:
+        return len(self.feats)
+
+
+class Evaluator:
+    """A feature network plus its cached reference sets. `evaluate(images)` scores one image set."""
+
+    def __init__(self, featurenet: str | Path | None = None, device: str | torch.device = "cpu"):
+        path = Path(featurenet) if featurenet else bundled_featurenet_path()
+        self.net, self.meta = load_featurenet(path)
+        self.net_name = path.stem
+        self.device = torch.device(device)
+        self.net.to(self.device)
+
+    # -- features -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def features(self, images: Tensor, name: str = "samples", batch: int = 1000) -> FeatureSet:
+        """uint8 (N, C, H, W) images -> features, converted to the network's channels and size."""
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise GankitError(f"{name}: expected uint8 images (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+        spec = self.net.spec
+        c, res = spec["in_channels"], spec["resolution"]
+        feats, logits = [], []
+        for part in images.split(batch):
+            part = part.to(self.device)
+            if part.shape[1] != c:
+                part = convert_channels(part, c)
+            if part.shape[-2:] != (res, res):
+                part = resize_uint8(part, res)
+            x = part.float().div_(127.5).sub_(1.0)  # [-1, 1], as the network was trained
+            h = self.net.features(x)
+            feats.append(h.float().cpu())
+            logits.append(self.net.head(h).float().cpu())
+        return FeatureSet(torch.cat(feats), torch.cat(logits), name)
+
+    def reference(self, ref: str) -> FeatureSet:
+        """Features of a data source, cached per (network, source)."""
+        key = hashlib.sha256(f"{self.meta['sha256']}|{ref}".encode()).hexdigest()[:20]
+        path = cache_dir() / "refs" / f"{key}.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as z:
+                return FeatureSet(torch.from_numpy(z["feats"]), torch.from_numpy(z["logits"]), ref)
+        data = load_data(ref)
+        if data.kind != "image":
+            raise GankitError(f"--ref {ref}: reference must be an image set")
+        fs = self.features(data.x, ref)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, feats=fs.feats.numpy(), logits=fs.logits.numpy())
+        tmp.replace(path)
+        return fs
+
+    # -- scoring ------------------------------------------------------------------------------
+    def evaluate(self, images: Tensor, metrics=DEFAULT_METRICS, ref: str = "mnist:test", seed: int = 0,
+                 run: str | None = None, step: int | None = None, name: str = "samples") -> dict:
+        """Score uint8 images (N, C, H, W) against `ref`; returns the JSON-ready result."""
+        unknown = [m for m in metrics if m not in METRICS]
+        if unknown:
+            raise GankitError(f"unknown metric {unknown[0]!r}; choose from: {', '.join(METRICS)}")
+        fake = self.features(images, name)
+        real = self.reference(ref)
+        out = self.score(fake, real, metrics, seed, run, step)
+        if "stacked" in metrics:
+            out["stacked"] = self.stacked_modes(images)
+        return out
+
+    def stacked_modes(self, images: Tensor) -> dict:
+        """Stacked MNIST mode coverage: each channel classified as a digit by the feature network;
+        modes covered out of 1,000 and KL(mode histogram || uniform) (PacGAN's protocol)."""
+        if images.shape[1] != 3:
+            raise GankitError(f"the stacked metric needs 3-channel images, got {images.shape[1]} channels")
+        digits = torch.stack([self.features(images[:, c:c + 1], "channel").logits.argmax(1)
+                              for c in range(3)], 1)  # (N, 3)
+        return stacked_modes(digits)
+
+    def score(self, fake: FeatureSet, real: FeatureSet, metrics=DEFAULT_METRICS, seed: int = 0,
+              run: str | None = None, step: int | None = None) -> dict:
+        need = max([2] + [4 for m in metrics if m == "pr"] + [6 for m in metrics if m == "dc"])
+        if min(len(fake), len(real)) < need:  # k-NN balls need k + 1 points (pr: k=3, dc: k=5)
+            raise GankitError(f"{', '.join(metrics)} need at least {need} samples and reference images; "
+                              f"got {len(fake)} and {len(real)}")
+        out: dict = {}
+        torch.manual_seed(seed)  # KID's subsets and IS's splits are random
+        if "fid" in metrics:
+            out["fid"] = fid(real.feats, fake.feats)
+        if "kid" in metrics:
+            out["kid"] = kid(real.feats, fake.feats)
+        if "is" in metrics:
+            out["is"] = inception_score(fake.logits)
+        if "pr" in metrics:
+            out["precision"], out["recall"] = precision_recall(real.feats, fake.feats, k=3)
+        if "dc" in metrics:
+            out["density"], out["coverage"] = density_coverage(real.feats, fake.feats, k=5)
+        if "classes" in metrics:
+            k = real.logits.shape[1]
+            p_fake = class_histogram(fake.logits.argmax(1), k)
+            p_real = class_histogram(real.logits.argmax(1), k)
+            out["class_hist"] = [round(float(v), 6) for v in p_fake]
+            out["class_kl"] = class_kl(p_fake, p_real)
+        out["protocol"] = {
+            "feature_net": self.net_name, "feature_net_sha256": self.meta["sha256"],
+            "n": len(fake), "ref": real.name, "ref_n": len(real), "seed": seed,
+            "run": run, "step": step,
+        }
+        return out
+
+
+class _Identity(nn.Module):
+    """Hands precomputed features to torchmetrics, which asks its extractor for `num_features`."""
+
+    def __init__(self, num_features: int):
+        super().__init__()
+        self.num_features = num_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x
+
+
+def fid(real: Tensor, fake: Tensor) -> float:
+    """Fréchet distance between Gaussians fitted to the two feature sets (Heusel et al. 2017)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    m = FrechetInceptionDistance(feature=_Identity(real.shape[1]), reset_real_features=True)
+    m.update(real.double(), real=True)
+    m.update(fake.double(), real=False)
+    return max(0.0, float(m.compute()))
+
+
+def kid(real: Tensor, fake: Tensor) -> dict:
+    """Kernel Inception Distance (Bińkowski et al. 2018): unbiased MMD^2 with the cubic polynomial
+    kernel, mean and std over 100 random subsets of min(1000, n) samples."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    size = min(1000, len(real), len(fake))
+    with warnings.catch_warnings():  # "will save all extracted features": ours are 128-dim, small
+        warnings.simplefilter("ignore", UserWarning)
+        m = KernelInceptionDistance(feature=_Identity(real.shape[1]), subset_size=size, subsets=100)
+    m.update(real, real=True)
+    m.update(fake, real=False)
+    mean, std = m.compute()
+    return {"mean": float(mean), "std": float(std)}
+
+
+def inception_score(logits: Tensor) -> float:
+    """Classifier Inception Score (Salimans et al. 2016) with our classifier's logits:
+    exp E_x KL(p(y|x) || p(y)), averaged over 10 splits."""
+    from torchmetrics.image.inception import InceptionScore
+
+    with warnings.catch_warnings():  # "will save all extracted features": 10 logits per image
+        warnings.simplefilter("ignore", UserWarning)
+        m = InceptionScore(feature=_Identity(logits.shape[1]), splits=min(10, len(logits)))
+    m.update(logits.double())
+    mean, _ = m.compute()
+    return float(mean)
+
+
+def floor(evaluator: Evaluator, n: int = 10_000, ref: str = "mnist:test", metrics=DEFAULT_METRICS,
+          seed: int = 0) -> dict:
+    """What a perfect generator scores: n real MNIST training images against the reference set."""
+    train = load_data("mnist").x[:n]
+    return evaluator.evaluate(train, metrics, ref, seed, name=f"mnist[:{n}]")
+
+
+
+@torch.no_grad()
+def d_accuracy(run, ref: str = "mnist:test", n: int = 10_000, seed: int = 0) -> dict:
+    """The run's D on held-out real images (conformed to the run's data shape) and on n fresh
+    fakes: the share it gets right on each side (the tutorial's evaluation measure)."""
+    from gankit.data import to_model
+
+    D = run.discriminator()
+    c, h, w = run.data_meta["shape"]
+    real = load_data(ref, resolution=h, channels=c).x[:n]
+    x_fake = run.sample(n, seed=seed)
+    needs_y = run.config.model.d_head == "projection"
+    acc = {}
+    for side, images in (("real", real), ("fake", x_fake)):
+        hits = 0
+        for part in images.split(1000):
+            x = to_model(part.to(run.device), "image")
+            y = run.labels(len(part), seed=seed) if needs_y else None
+            logits = D(x, None if y is None else y.to(run.device))
+            hits += int(((logits > 0) if side == "real" else (logits < 0)).sum())
+        acc[side] = hits / len(images)
+    return acc
+
+
+def load_target(target: str, n: int, seed: int, ema: bool = True):
+    """What `gankit eval` scores: (uint8 images, the Run or None, a name). A run directory or
+    checkpoint is sampled n times with `seed`; an .npz (key x) or a folder of images is read."""
+    from gankit.run import Run
+
+    path = Path(target)
+    if (path.is_dir() and (path / "checkpoints" / "last.pt").exists()) or path.suffix == ".pt":
+        run = Run.load(path, ema=ema)
+        if run.data_meta["kind"] != "image":
+            return None, run, str(path)
+        return run.sample(n, seed=seed), run, str(path)
+    if path.suffix == ".npz" or path.is_dir():
+        if not path.exists():
+            raise GankitError(f"{target}: no such file or folder")
+        data = load_data(str(path))
+        if data.kind != "image":
+            raise GankitError(f"{target}: expected images, found 2-D points")
+        return data.x, None, str(path)
+    raise GankitError(f"{target}: expected a run directory, a checkpoint .pt, a samples .npz or a folder of images")
