@@ -28,7 +28,8 @@ CONFIGS = [
     ("toy-mlp, ragan", "toy-mlp", ["train.loss=ragan"]),
     ("toy-mlp, wgan-gp", "toy-mlp", ["train.loss=wasserstein", "reg.gp=0.1", "train.n_critic=5",
                                      "train.betas=[0.0,0.9]"]),
-    ("toy-mlp, r1", "toy-mlp", ["reg.r1=0.1", "reg.r1_every=1"]),
+    ("toy-mlp, r1 0.1", "toy-mlp", ["reg.r1=0.1", "reg.r1_every=1"]),
+    ("toy-r1", "toy-r1", []),
 ]
 
 

@@ -13,16 +13,17 @@ from gankit.errors import GankitError  # noqa: E402
 from gankit.run import Run  # noqa: E402
 
 
-def train(config: RunConfig, out: str = "runs/gankit", resume: bool = False) -> Run:
-    """Train as `config` says into the run directory `out`; returns the trained `Run`."""
+def train(config: RunConfig, out: str = "runs/gankit", resume: bool = False, force: bool = False) -> Run:
+    """Train as `config` says into the run directory `out`; returns the trained `Run`.
+    `resume` continues the run in `out`; `force` lets it continue with a changed config."""
     from gankit.training import train as _train
 
-    return _train(config, out, resume=resume)
+    return _train(config, out, resume=resume, force=force)
 
 
-def load(run_dir: str, device: str = "cpu") -> Run:
-    """Load a trained run directory for sampling."""
-    return Run.load(run_dir, device=device)
+def load(path: str, device: str = "cpu", ema: bool = True) -> Run:
+    """Load a run directory, a checkpoint .pt, or an exported .safetensors generator."""
+    return Run.load(path, device=device, ema=ema)
 
 
 __all__ = ["train", "load", "load_config", "Run", "RunConfig", "GankitError", "__version__"]

@@ -58,11 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--eval-every", type=int, metavar="N",
                    help="evaluate every N steps (eval.metrics, default fid): metrics.jsonl, metrics.png, best.pt")
     t.add_argument("--resume", metavar="RUN", help="continue the run in RUN from its last checkpoint")
+    t.add_argument("--force", action="store_true",
+                   help="with --resume: continue even though the config differs from the run's")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
     t.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
-    s.add_argument("run", metavar="RUN", help="run directory")
+    s.add_argument("run", metavar="RUN", help="run directory, checkpoint .pt, or exported .safetensors")
     s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
     s.add_argument("--seed", type=int, help="random seed (default: fresh each time)")
     s.add_argument("--out", metavar="PNG", help="write a grid image")
@@ -80,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     s.set_defaults(func=_cmd_sample)
 
+    x = sub.add_parser("export", help="write a run's generator as .safetensors + .json (no pickle)")
+    x.add_argument("run", metavar="RUN", help="run directory or checkpoint .pt")
+    x.add_argument("--out", required=True, metavar="PATH.safetensors")
+    x.add_argument("--no-ema", action="store_true", help="export the raw generator instead of its EMA")
+    x.set_defaults(func=_cmd_export)
+
     e = sub.add_parser("eval", help="score samples against a reference set (FID, KID, IS, ...)",
                        description="Score a run, a checkpoint, a samples .npz or a folder of images "
                        "against a reference set with the project's offline feature network.")
@@ -93,6 +101,9 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     e.add_argument("--featurenet", metavar="PATH", help="feature network .safetensors "
                    "(default: the bundled MNIST network; train one with `gankit features train`)")
+    e.add_argument("--inception-weights", metavar="PATH",
+                   help="also compute the standard Inception FID (needs torch-fidelity and the "
+                        "pt_inception-2015-12-05 weights file; nothing is downloaded)")
     e.add_argument("--floor", action="store_true",
                    help="score 10,000 real MNIST training images instead: what a perfect generator gets")
     e.add_argument("--no-ema", action="store_true", help="evaluate a run's raw generator, not its EMA")
@@ -148,17 +159,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _resume(args: argparse.Namespace) -> int:
     from gankit.config import apply_overrides, from_dict
     from gankit.training import train
-    from gankit.training.checkpoint import load_checkpoint
+    from gankit.training.checkpoint import CheckpointStore
 
     out = Path(args.resume)
     if args.preset or args.config or args.data or args.out:
         raise _err("--resume continues a run as it was configured; drop --preset/--config/--data/--out "
                    "(change the length with --steps)")
-    ckpt = load_checkpoint(out / "checkpoints" / "last.pt")
-    cfg = from_dict(ckpt["config"], origin=str(out / "checkpoints" / "last.pt"))
+    ckpt, path = CheckpointStore(out / "checkpoints").load_latest()
+    cfg = from_dict(ckpt["config"], origin=str(path))
     cfg = apply_overrides(cfg, _flag_overrides(args) + args.overrides)
     print(f"gankit: resuming {out} at step {ckpt['step']} of {cfg.train.steps}", file=sys.stderr)
-    run = train(cfg, out, resume=True)
+    run = train(cfg, out, resume=True, force=args.force)
     _report(run)
     return 0
 
@@ -201,6 +212,15 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from gankit.export import export_generator
+
+    weights, sidecar = export_generator(args.run, args.out, ema=not args.no_ema)
+    print(f"weights: {weights}")
+    print(f"sidecar: {sidecar}")
+    return 0
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
@@ -225,6 +245,14 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             ev = Evaluator(args.featurenet, args.device)
             result = ev.evaluate(images, [m for m in metrics if m != "dacc"], args.ref, args.seed,
                                  run=name if run else None, step=run.step if run else None, name=name)
+            if args.inception_weights:
+                from gankit.data import load_data
+                from gankit.metrics.evaluate import fid
+                from gankit.metrics.inception import inception_extractor, inception_features
+
+                net = inception_extractor(args.inception_weights)
+                result["fid_inception"] = fid(inception_features(net, load_data(args.ref).x),
+                                              inception_features(net, images))
             if "dacc" in metrics:
                 if run is None:
                     raise _err("--metrics dacc needs a run or checkpoint (it scores the run's D)")
@@ -240,7 +268,7 @@ def _print_result(r: dict) -> None:
     def line(k, v):
         print(f"{k:<11} {v}")
 
-    for key in ("fid", "is", "precision", "recall", "density", "coverage", "class_kl", "modes", "hq"):
+    for key in ("fid", "fid_inception", "is", "precision", "recall", "density", "coverage", "class_kl", "modes", "hq"):
         if key in r:
             v = r[key]
             line(key, f"{v:.4f}" if isinstance(v, float) else (f"{v} / {r['n_modes']}" if key == "modes" else v))
@@ -331,6 +359,9 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _report(run) -> None:
+    if run.interrupted:
+        print(f"gankit: stopped by {run.interrupted} at step {run.step} of {run.config.train.steps}; "
+              f"checkpoint written. Resume with: gankit train --resume {run.dir}", file=sys.stderr)
     print(f"samples:   {run.last_grid}")
     print(f"loss plot: {run.loss_plot}")
     print(f"animation: {run.animation}")

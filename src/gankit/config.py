@@ -81,6 +81,14 @@ class RegConfig:
 
 
 @dataclass(frozen=True)
+class RecoverConfig:
+    skip_nonfinite: bool = True  # a NaN/inf loss or gradient: don't apply that update (one sync per update)
+    patience: int = 10  # that many non-finite updates in a row: roll back to the last good checkpoint
+    max_rollbacks: int = 3  # more rollbacks than this: stop with a message
+    lr_factor: float = 0.5  # learning rates are multiplied by this at each rollback
+
+
+@dataclass(frozen=True)
 class EvalConfig:
     every: int = 0  # evaluate every N steps during training (0: never); `--eval-every N`
     n: int = 10_000  # generated samples per evaluation
@@ -95,6 +103,7 @@ class LogConfig:
     grid_every: int = 500  # sample grid of the fixed noise batch every M steps
     grid_n: int = 64  # images in each grid (a square number draws a square grid)
     ckpt_every: int = 1000  # write checkpoints/last.pt every this many steps (and at the end)
+    keep_last: int = 3  # checkpoints kept: last.pt and the previous ones as step_NNNNNNNN.pt
     progress: bool = True  # live progress bar on stderr
 
 
@@ -108,6 +117,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     reg: RegConfig = field(default_factory=RegConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    recover: RecoverConfig = field(default_factory=RecoverConfig)
     log: LogConfig = field(default_factory=LogConfig)
 
     def replace(self, **overrides: Any) -> RunConfig:
@@ -363,6 +373,10 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (EvalConfig, "n"): (lambda v: v >= 2, "an integer >= 2"),
     (EvalConfig, "metrics"): (lambda v: set(filter(None, v.replace(" ", "").split(","))) <= set(_EVAL_METRICS),
                               f"a comma-separated subset of {', '.join(_EVAL_METRICS)}"),
+    (RecoverConfig, "patience"): (lambda v: v >= 1, "an integer >= 1"),
+    (RecoverConfig, "max_rollbacks"): (lambda v: v >= 0, "an integer >= 0"),
+    (RecoverConfig, "lr_factor"): (lambda v: 0 < v <= 1, "0 < lr_factor <= 1"),
+    (LogConfig, "keep_last"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_n"): (lambda v: 1 <= v <= 1024, "1 to 1024"),

@@ -19,6 +19,12 @@ from gankit.models import build_models
 from gankit.models.latent import draw_latent
 
 
+def _warn(msg: str) -> None:
+    import sys
+
+    print(f"gankit: {msg}", file=sys.stderr)
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is the user's error."""
     if name == "auto":
@@ -38,6 +44,7 @@ class Run:
         self.dir, self.config, self.G, self.data_meta = directory, config, G, data_meta
         self.step, self.device, self.ema = step, device, ema
         self.checkpoint: Path | None = None  # the file it was loaded from
+        self.interrupted: str | None = None  # the signal that ended training early, if any
         classes = data_meta.get("classes") or []
         self.n_classes = len(classes) if config.model.conditional else 0
 
@@ -45,17 +52,25 @@ class Run:
     def load(cls, path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> Run:
         """Load a run directory (its ``checkpoints/last.pt``) or one checkpoint file: the EMA
         generator when the run kept one, unless `ema` is False."""
-        from gankit.training.checkpoint import load_checkpoint  # the training package imports us
+        from gankit.training.checkpoint import CheckpointStore, load_checkpoint  # training imports us
 
         path = Path(path)
+        if path.suffix == ".safetensors":  # a generator shared by `gankit export`
+            from gankit.export import load_exported
+
+            run = load_exported(path, device=device)
+            if not ema and run.ema:
+                raise GankitError(f"{path} holds the EMA generator only; export with --no-ema for the raw one")
+            return run
+        device = resolve_device(device) if isinstance(device, str) else device
         if path.is_file():
             ckpt_path, run_dir = path, path.parent.parent
+            ckpt = load_checkpoint(ckpt_path, map_location=device)
         elif path.is_dir():
-            ckpt_path, run_dir = path / "checkpoints" / "last.pt", path
+            run_dir = path
+            ckpt, ckpt_path = CheckpointStore(path / "checkpoints", warn=_warn).load_latest(device)
         else:
             raise GankitError(f"run directory {path} does not exist")
-        device = resolve_device(device) if isinstance(device, str) else device
-        ckpt = load_checkpoint(ckpt_path, map_location=device)
         cfg = from_dict(ckpt["config"], origin=str(ckpt_path))
         classes = ckpt["data"].get("classes") or []
         G, _ = build_models(cfg.model, tuple(ckpt["data"]["shape"]), len(classes))
@@ -70,6 +85,8 @@ class Run:
         """The run's D at the loaded checkpoint, in eval mode (for D-accuracy evaluation)."""
         from gankit.training.checkpoint import load_checkpoint
 
+        if self.checkpoint is None:
+            raise GankitError(f"{self.dir}: an exported generator has no discriminator; evaluate the run itself")
         ckpt = load_checkpoint(self.checkpoint, map_location=self.device)
         classes = self.data_meta.get("classes") or []
         _, D = build_models(self.config.model, tuple(self.data_meta["shape"]), len(classes))

@@ -22,7 +22,7 @@ def tiny(preset, steps, *more):
     return load_config(preset, overrides=[*TINY, f"train.steps={steps}", *more])
 
 
-@pytest.mark.parametrize("preset", [p for p in preset_names() if p != "toy-mlp"])
+@pytest.mark.parametrize("preset", [p for p in preset_names() if not p.startswith("toy-")])
 def test_every_image_preset_trains(preset, tmp_path):
     run = gankit.train(tiny(preset, 2), tmp_path / preset)
     ck = load_checkpoint(run.dir / "checkpoints" / "last.pt")
@@ -34,8 +34,9 @@ def test_every_image_preset_trains(preset, tmp_path):
     assert ck["opt_g"]["state"][0]["step"] == 2
 
 
-def test_toy_preset_trains(tmp_path):
-    run = gankit.train(load_config("toy-mlp", overrides=["train.steps=3", "log.progress=false"]), tmp_path / "t")
+@pytest.mark.parametrize("preset", ["toy-mlp", "toy-r1"])
+def test_toy_presets_train(preset, tmp_path):
+    run = gankit.train(load_config(preset, overrides=["train.steps=3", "log.progress=false"]), tmp_path / "t")
     assert run.sample(5, seed=0).shape == (5, 2)
 
 
@@ -103,25 +104,26 @@ def test_resume_exact_with_every_moving_part(tmp_path):
 
 def _train_until(cfg, out, stop_after):
     """Run `cfg` but crash right after the checkpoint at `stop_after` steps is written."""
-    from gankit.training import loop
+    from gankit.training.checkpoint import CheckpointStore
 
-    real_save = loop.save_checkpoint
+    real_save = CheckpointStore.save
 
     class Stop(Exception):
         pass
 
-    def save_then_stop(state, path):
-        real_save(state, path)
+    def save_then_stop(self, state):
+        path = real_save(self, state)
         if state["step"] == stop_after:
             raise Stop
+        return path
 
-    loop.save_checkpoint = save_then_stop
+    CheckpointStore.save = save_then_stop
     try:
         gankit.train(cfg, out)
     except Stop:
         pass
     finally:
-        loop.save_checkpoint = real_save
+        CheckpointStore.save = real_save
 
 
 def test_conditional_ring8_puts_each_class_on_its_mode(tmp_path):

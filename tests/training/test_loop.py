@@ -101,6 +101,8 @@ def test_checkpoint_that_runs_code_is_refused(tmp_path):
     ckpt = run.dir / "checkpoints" / "last.pt"
     torch.save({"format": "gankit-checkpoint", "evil": _RunsCode(marker)}, ckpt)
     with pytest.raises(GankitError, match="refused to load.*not plain checkpoint data"):
+        gankit.load(ckpt)  # the file itself: no manifest check in front of the unpickler
+    with pytest.raises(GankitError, match="no usable checkpoint.*SHA-256 does not match"):
         gankit.load(run.dir)
     assert not os.path.exists(marker)
 
@@ -110,7 +112,21 @@ def test_truncated_checkpoint_reported(tmp_path):
     ckpt = run.dir / "checkpoints" / "last.pt"
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
     with pytest.raises(GankitError, match="corrupt or truncated checkpoint"):
-        gankit.load(run.dir)
+        gankit.load(ckpt)
+
+
+def test_damaged_last_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    run = gankit.train(tiny(6, "log.ckpt_every=2", "log.keep_last=2"), tmp_path / "r")
+    ck = run.dir / "checkpoints"
+    assert sorted(p.name for p in ck.glob("*.pt")) == ["last.pt", "step_00000004.pt"]
+    manifest = json.loads((ck / "manifest.json").read_text())["checkpoints"]
+    assert [(e["file"], e["step"]) for e in manifest] == [("step_00000004.pt", 4), ("last.pt", 6)]
+    (ck / "last.pt").write_bytes((ck / "last.pt").read_bytes()[:500])  # a torn write
+    back = gankit.load(run.dir)
+    assert back.step == 4
+    assert "skipped damaged checkpoint last.pt" in capsys.readouterr().err
+    resumed = gankit.train(tiny(6, "log.ckpt_every=2", "log.keep_last=2"), run.dir, resume=True)
+    assert resumed.step == 6
 
 
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):

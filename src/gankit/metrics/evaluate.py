@@ -229,7 +229,7 @@ def load_target(target: str, n: int, seed: int, ema: bool = True):
     from gankit.run import Run
 
     path = Path(target)
-    if (path.is_dir() and (path / "checkpoints" / "last.pt").exists()) or path.suffix == ".pt":
+    if (path.is_dir() and (path / "checkpoints").is_dir()) or path.suffix in (".pt", ".safetensors"):
         run = Run.load(path, ema=ema)
         if run.data_meta["kind"] != "image":
             return None, run, str(path)

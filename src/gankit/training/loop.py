@@ -9,6 +9,8 @@ steps, not every step.
 from __future__ import annotations
 
 import math
+import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -24,26 +26,41 @@ from gankit.models.latent import draw_latent
 from gankit.regularizers import instance_noise_std
 from gankit.run import Run, resolve_device
 from gankit.training.artifacts import Artifacts
-from gankit.training.checkpoint import load_checkpoint, save_checkpoint
+from gankit.training.checkpoint import CheckpointStore
 from gankit.training.ema import EMA
 from gankit.training.evaluation import InTrainingEval
+from gankit.training.lock import RunLock
+from gankit.training.safety import NonFiniteGuard, StopSignals, all_finite
 from gankit.training.progress import Progress
 from gankit.training.step import D_STATS, G_STATS, Batch, Objective, d_step, g_step
 
 # Config keys that may change when a run is resumed: how long it runs and what it writes.
-_RESUMABLE_CHANGES = ("train.steps", "log.", "eval.", "device")
+_RESUMABLE_CHANGES = ("train.steps", "log.", "eval.", "recover.", "device")
 
 
-def train(cfg: RunConfig, out: str | Path, resume: bool = False) -> Run:
+def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = False) -> Run:
     """Train a GAN as `cfg` says, writing the run directory `out`; return the finished `Run`.
 
-    With `resume`, continue the run in `out` from its last checkpoint (only `train.steps`,
-    `log.*` and `device` may differ from the saved config).
+    With `resume`, continue the run in `out` from its newest good checkpoint (only
+    `train.steps`, `log.*`, `eval.*`, `recover.*` and `device` may differ from the saved config,
+    unless `force`). SIGINT/SIGTERM end the run cleanly with a checkpoint (`Run.interrupted`).
     """
     out = Path(out)
-    ckpt_path = out / "checkpoints" / "last.pt"
-    ckpt = _check_run_dir(out, ckpt_path, cfg, resume)
+    store = CheckpointStore(out / "checkpoints", keep=cfg.log.keep_last, warn=_warn)
+    created = not out.exists()
+    try:
+        with RunLock(out) as lock, StopSignals() as stop:  # the lock first: another trainer may be mid-run
+            if lock.took_over:
+                _warn(f"took over the lock of {out} left by a process that is gone (pid {lock.took_over})")
+            ckpt = _check_run_dir(out, store, cfg, resume, force)
+            return _train(cfg, out, store, ckpt, stop)
+    except GankitError:
+        if created and out.is_dir() and not any(out.iterdir()):  # a mistake leaves nothing behind
+            out.rmdir()
+        raise
 
+
+def _train(cfg: RunConfig, out: Path, store: CheckpointStore, ckpt: dict | None, stop: StopSignals) -> Run:
     # -- setup ------------------------------------------------------------------------------
     device = resolve_device(cfg.device)
     data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, device)
@@ -55,17 +72,19 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False) -> Run:
     sched_g, sched_d = _schedule(cfg, opt_g), _schedule(cfg, opt_d)
     ema = EMA(G, cfg.train.ema_decay) if cfg.train.ema else None
     obj = Objective.from_config(cfg, n_classes)
+    guard = NonFiniteGuard(cfg.recover.skip_nonfinite)
     labels = cfg.model.conditional or cfg.model.d_head != "plain"  # does the step need y?
     sampler = BatchSampler(len(data), cfg.train.batch, cfg.seed, device)
     z_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # latents and codes
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 3)  # augment, penalties, noise
     art = Artifacts(out, data, cfg, n_classes)
     evaluator = InTrainingEval(cfg, data, n_classes, device) if cfg.eval.every else None
-    step = 0
-    if ckpt is not None:
-        step = _restore(ckpt, G, D, opt_g, opt_d, sched_g, sched_d, ema, sampler, z_gen, aug_gen, device)
-        if evaluator and ckpt.get("best"):
-            evaluator.best = ckpt["best"]
+    modules = (G, D, opt_g, opt_d, sched_g, sched_d, ema, sampler, z_gen, aug_gen, device)
+
+    def restore(ck: dict) -> int:
+        if evaluator and ck.get("best"):
+            evaluator.best = ck["best"]
+        return _restore(ck, *modules)
 
     def draw() -> Batch:
         idx = sampler.next()  # (B,) on the device
@@ -73,13 +92,23 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False) -> Run:
         y = data.y[idx] if labels else None
         return Batch(data.to_model(data.x[idx]), y, lat.z_in, lat.c_cat, lat.c_cont)
 
-    def state(done: int) -> dict:
+    def checkpoint(done: int) -> bool:
+        """Write a checkpoint unless the weights went non-finite (never overwrite a good one)."""
+        if not all_finite(G, D):
+            _warn(f"step {done}: weights are not finite; checkpoint not written")
+            return False
+        if guard.consecutive:  # mid-way through refused updates: keep the last clean state
+            _warn(f"step {done}: checkpoint not written during a run of non-finite updates")
+            return False
         s = _state(cfg, data, G, D, opt_g, opt_d, sched_g, sched_d, ema, sampler, z_gen, aug_gen, done)
+        s["rollbacks"] = rollbacks
         if evaluator and evaluator.best:
             s["best"] = evaluator.best
-        return s
+        store.save(s)
+        return True
 
-    out.mkdir(parents=True, exist_ok=True)
+    step = restore(ckpt) if ckpt is not None else 0
+    rollbacks = int(ckpt.get("rollbacks", 0)) if ckpt is not None else 0
     (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
     sample_G = ema.G if ema else G  # grids show what sampling will give
     if step == 0:
@@ -92,59 +121,103 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False) -> Run:
     acc_d = torch.zeros(len(D_STATS), device=device)  # scalars summed on the device
     acc_g = torch.zeros(len(G_STATS), device=device)
     window, t_window, t_maint = 0, time.perf_counter(), 0.0
-    d_updates = step * n_critic  # counts D updates, for lazy R1
+    interrupted = None
 
     # -- the loop ---------------------------------------------------------------------------
     G.train(), D.train()
-    for step in range(step, total):  # noqa: B020 (step resumes where the checkpoint left off)
+    while step < total:
         noise_std = instance_noise_std(step, cfg.reg.instance_noise, noise_steps)
         # 1. D phase: n_critic updates, each on a fresh batch; the last keeps its fakes' graph.
         for k in range(n_critic):
             b = draw()
-            with_r1 = cfg.reg.r1 > 0 and d_updates % cfg.reg.r1_every == 0
+            with_r1 = cfg.reg.r1 > 0 and (step * n_critic + k) % cfg.reg.r1_every == 0
             d_stats, x_fake = d_step(G, D, opt_d, b, obj, aug_gen, noise_std, with_r1,
-                                     keep_fake_graph=k == n_critic - 1)
+                                     keep_fake_graph=k == n_critic - 1, guard=guard)
             acc_d += d_stats
-            d_updates += 1
         # 2. G phase: the updated D judges the last batch's fakes (one G forward per step).
-        acc_g += g_step(G, D, opt_g, b, x_fake, obj, aug_gen, noise_std)
+        acc_g += g_step(G, D, opt_g, b, x_fake, obj, aug_gen, noise_std, guard=guard)
         if ema:
             ema.update(G)
         if sched_g:
             sched_g.step(), sched_d.step()
+        guard.end_step()
         window += 1
-        done = step + 1
+        step += 1
         bar.advance()
 
-        # 3. Maintenance: log, grid, checkpoint.
-        last = done == total
-        if done % cfg.log.every == 0 or last:
+        # 3. Non-finite updates in a row: go back to the last good checkpoint.
+        if guard.consecutive >= cfg.recover.patience:
+            step, rollbacks = _roll_back(cfg, store, restore, opt_g, opt_d, sched_g, sched_d, guard,
+                                         step, rollbacks)
+            bar.bar.n = step
+            acc_d.zero_(), acc_g.zero_()
+            window, t_window, t_maint = 0, time.perf_counter(), 0.0
+            continue
+
+        # 4. Maintenance: log, grid, evaluation, checkpoint.
+        last = step == total
+        if step % cfg.log.every == 0 or last:
             elapsed = time.perf_counter() - t_window - t_maint
-            row = _log_row(acc_d, acc_g, window, n_critic, obj, done, sampler.epoch,
+            row = _log_row(acc_d, acc_g, window, n_critic, obj, step, sampler.epoch,
                            window / max(elapsed, 1e-9), opt_g.param_groups[0]["lr"])
+            if guard.total:
+                row["nonfinite"] = guard.total
             art.log(row)
             bar.show(row)
             acc_d.zero_(), acc_g.zero_()
             window, t_window, t_maint = 0, time.perf_counter(), 0.0
         t0 = time.perf_counter()
-        if done % cfg.log.grid_every == 0 or last:
-            art.grid(sample_G, done)
+        if step % cfg.log.grid_every == 0 or last:
+            art.grid(sample_G, step)
             art.plots()
         improved = False
-        if evaluator and (done % cfg.eval.every == 0 or last):
-            improved = evaluator.run(sample_G, done, art, str(out))
-        if done % cfg.log.ckpt_every == 0 or last or improved:
-            st = state(done)
-            save_checkpoint(st, ckpt_path)
-            if improved:  # a copy of the best checkpoint by FID so far
-                save_checkpoint(st, out / "checkpoints" / "best.pt")
+        if evaluator and (step % cfg.eval.every == 0 or last):
+            improved = evaluator.run(sample_G, step, art, str(out))
+        if step % cfg.log.ckpt_every == 0 or last or improved or stop.signame:
+            if checkpoint(step) and improved:  # a copy of the best checkpoint by FID so far
+                shutil.copyfile(store.last, out / "checkpoints" / "best.pt")
         t_maint += time.perf_counter() - t0
+        if stop.signame:
+            interrupted = stop.signame
+            break
     bar.close()
-    if not ckpt_path.exists():  # steps: 0; still leave a complete, loadable run directory
-        save_checkpoint(state(step), ckpt_path)
+    if not store.last.exists():  # steps: 0; still leave a complete, loadable run directory
+        checkpoint(step)
         art.plots()
     art.finish()
-    return Run.load(out, device=device)
+    run = Run.load(out, device=device)
+    run.interrupted = interrupted
+    return run
+
+
+def _roll_back(cfg: RunConfig, store: CheckpointStore, restore, opt_g, opt_d, sched_g, sched_d,
+               guard: NonFiniteGuard, step: int, rollbacks: int) -> tuple[int, int]:
+    """Reload the newest good checkpoint, scale the learning rates, count the rollback."""
+    if rollbacks >= cfg.recover.max_rollbacks:
+        raise GankitError(
+            f"training diverged: {guard.consecutive} non-finite updates in a row at step {step} after "
+            f"{rollbacks} rollbacks (recover.max_rollbacks); lower train.lr_g / train.lr_d, add a "
+            f"penalty (reg.gp, reg.r1) or spectral norm, then resume from the last good checkpoint")
+    try:
+        ckpt, path = store.load_latest()
+    except GankitError:
+        raise GankitError(f"training diverged at step {step} before any checkpoint was written; "
+                          "lower the learning rates or write checkpoints more often (log.ckpt_every)") from None
+    back = restore(ckpt)
+    f = cfg.recover.lr_factor ** (rollbacks + 1)
+    for opt, sched, lr in ((opt_g, sched_g, cfg.train.lr_g), (opt_d, sched_d, cfg.train.lr_d)):
+        for group in opt.param_groups:
+            group["lr"] = lr * f * (sched.lr_lambdas[0](sched.last_epoch) if sched else 1.0)
+        if sched:
+            sched.base_lrs = [lr * f for _ in sched.base_lrs]
+    _warn(f"step {step}: {guard.consecutive} non-finite updates in a row; rolled back to step {back} "
+          f"({path.name}) with learning rates x{f:g}")
+    guard.consecutive = 0
+    return back, rollbacks + 1
+
+
+def _warn(msg: str) -> None:
+    print(f"gankit: {msg}", file=sys.stderr)
 
 
 def _optimizer(cfg: RunConfig, net: torch.nn.Module, lr: float, device: torch.device):
@@ -164,17 +237,18 @@ def _schedule(cfg: RunConfig, opt: torch.optim.Optimizer):
     return None
 
 
-def _check_run_dir(out: Path, ckpt_path: Path, cfg: RunConfig, resume: bool) -> dict | None:
+def _check_run_dir(out: Path, store: CheckpointStore, cfg: RunConfig, resume: bool, force: bool) -> dict | None:
     if resume:
-        if not ckpt_path.exists():
-            raise GankitError(f"--resume {out}: no checkpoint at {ckpt_path}")
-        ckpt = load_checkpoint(ckpt_path)
-        diffs = _config_diffs(from_dict(ckpt["config"], origin=str(ckpt_path)), cfg)
-        if diffs:
+        if not store.dir.is_dir() or not store.candidates():
+            raise GankitError(f"--resume {out}: no checkpoint in {store.dir}")
+        ckpt, path = store.load_latest()
+        diffs = _config_diffs(from_dict(ckpt["config"], origin=str(path)), cfg)
+        if diffs and not force:
             raise GankitError(f"--resume {out}: config differs from the run's: {'; '.join(diffs)} "
-                              f"(only train.steps, log.* and device may change)")
+                              f"(only train.steps, log.*, eval.*, recover.* and device may change; "
+                              f"--force to resume anyway)")
         return ckpt
-    if (out / "config.yaml").exists() or ckpt_path.exists():
+    if (out / "config.yaml").exists() or (store.dir.is_dir() and store.candidates()):
         raise GankitError(f"{out} already holds a run; continue it with --resume {out}, "
                           "or choose another --out")
     return None

@@ -89,7 +89,7 @@ def info_loss(aux: Tensor, b: Batch, obj: Objective) -> Tensor:
 
 def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, obj: Objective,
            gen: torch.Generator | None = None, noise_std: float = 0.0, with_r1: bool = False,
-           keep_fake_graph: bool = True) -> tuple[Tensor, Tensor]:
+           keep_fake_graph: bool = True, guard=None) -> tuple[Tensor, Tensor]:
     """One D update on (b.x, G(b.z)). Returns (D_STATS tensor, the fakes).
 
     With `keep_fake_graph`, the fakes keep G's graph so the G phase can reuse them: one
@@ -130,9 +130,10 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, o
 
     opt_d.zero_grad(set_to_none=True)
     loss.backward()
-    opt_d.step()
-    if obj.clip:
-        clip_weights_(D, obj.clip)
+    if guard is None or guard.ok(loss, D.parameters()):  # a non-finite update is not applied
+        opt_d.step()
+        if obj.clip:
+            clip_weights_(D, obj.clip)
 
     with torch.no_grad():
         stats = torch.stack([
@@ -143,7 +144,7 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, o
 
 
 def g_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, b: Batch, x_fake: Tensor | None,
-           obj: Objective, gen: torch.Generator | None = None, noise_std: float = 0.0) -> Tensor:
+           obj: Objective, gen: torch.Generator | None = None, noise_std: float = 0.0, guard=None) -> Tensor:
     """One G update: the (just updated) D judges `x_fake` (regenerated from b.z when None).
     Returns the G_STATS tensor."""
     if x_fake is None:
@@ -164,7 +165,8 @@ def g_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, b: Batch, x
             loss = loss + obj.info_weight * info_g
     opt_g.zero_grad(set_to_none=True)
     loss.backward()
-    opt_g.step()
+    if guard is None or guard.ok(loss, G.parameters()):
+        opt_g.step()
     D.requires_grad_(True)
     return torch.stack([loss.detach(), aux_g.detach(), info_g.detach()])
 

@@ -1,0 +1,103 @@
+"""Sharing a trained generator without pickle: ``.safetensors`` weights plus a JSON sidecar.
+
+    export_generator("runs/mnist", "mnist-g.safetensors")    # -> (weights, sidecar) paths
+    run = load_exported("mnist-g.safetensors")               # a `Run`: .sample(), .interpolate(), ...
+
+The weights file holds G's state dict only (EMA weights when the run kept them, unless asked
+otherwise); the sidecar ``NAME.json`` holds what rebuilding G needs (the run's resolved config
+and data description), the training step, and the weights' SHA-256, checked before loading.
+Neither file can run code when loaded, unlike a pickled checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from gankit import __version__
+from gankit.config import from_dict, to_dict
+from gankit.errors import GankitError
+from gankit.models import build_models
+from gankit.run import Run, resolve_device
+
+FORMAT = "gankit-generator"
+VERSION = 1
+
+
+def export_generator(run_dir_or_ckpt: str | Path, out: str | Path, ema: bool = True) -> tuple[Path, Path]:
+    """Write the run's generator to `out` (.safetensors) and its sidecar ``out.with_suffix('.json')``;
+    the EMA weights when the run kept them and `ema` is True. Returns (weights, sidecar)."""
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise GankitError(f"--out {out}: an exported generator is written to a .safetensors file "
+                          f"(e.g. {out.with_suffix('.safetensors').name})")
+    run = Run.load(run_dir_or_ckpt, device="cpu", ema=ema)
+    # Fresh contiguous CPU copies: safetensors refuses views and tensors that share storage.
+    state = {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format)
+             for k, v in run.G.state_dict().items()}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(out), metadata={"format": FORMAT})
+    sidecar = out.with_suffix(".json")
+    meta = {"format": FORMAT, "version": VERSION, "config": to_dict(run.config), "data": run.data_meta,
+            "step": run.step, "ema": run.ema, "gankit_version": __version__, "sha256": _sha256(out)}
+    sidecar.write_text(json.dumps(meta, indent=2) + "\n")
+    return out, sidecar
+
+
+def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Run:
+    """A `Run` from a generator written by `export_generator`, after checking its SHA-256."""
+    path = Path(path)
+    if not path.is_file():
+        raise GankitError(f"exported generator {path} does not exist")
+    sidecar = path.with_suffix(".json")
+    if not sidecar.is_file():
+        raise GankitError(f"{sidecar} is missing: an exported generator needs the .json written "
+                          f"beside {path.name} by `gankit export`")
+    meta = _read_sidecar(sidecar)
+    actual = _sha256(path)
+    if actual != meta["sha256"]:
+        raise GankitError(f"{path} does not match the SHA-256 recorded in {sidecar}; "
+                          "the file is corrupt or was changed")
+    cfg = from_dict(meta["config"], origin=str(sidecar))
+    data = meta["data"]
+    device = resolve_device(device) if isinstance(device, str) else device
+    G, _ = build_models(cfg.model, tuple(data["shape"]), len(data.get("classes") or []))
+    try:
+        G.load_state_dict(load_file(str(path)))
+    except RuntimeError as e:  # missing/unexpected keys or shapes: weights and sidecar disagree
+        raise GankitError(f"{path}: the weights do not fit the generator described in {sidecar.name} "
+                          f"({str(e).splitlines()[0]})") from None
+    G.to(device).eval()
+    return Run(directory=path.parent, config=cfg, G=G, data_meta=data, step=int(meta["step"]),
+               device=device, ema=bool(meta["ema"]))
+
+
+def _read_sidecar(sidecar: Path) -> dict:
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise GankitError(f"{sidecar}: not valid JSON ({e})") from None
+    need = ("config", "data", "step", "ema", "sha256")
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise GankitError(f"{sidecar}: not an exported gankit generator (expected \"format\": \"{FORMAT}\")")
+    if meta.get("version", 0) > VERSION:
+        raise GankitError(f"{sidecar}: export format {meta['version']} is newer than this gankit "
+                          f"understands ({VERSION}); upgrade gankit")
+    missing = [k for k in need if k not in meta]
+    if missing:
+        raise GankitError(f"{sidecar}: missing {', '.join(missing)}; expected keys {', '.join(need)}")
+    if not isinstance(meta["data"], dict) or "shape" not in meta["data"]:
+        raise GankitError(f"{sidecar}: \"data\" must describe the data, with at least its \"shape\"")
+    return meta
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
