@@ -84,6 +84,7 @@ def test_user_errors_are_one_line_exit_2(argv, words, tmp_path, capsys):
     last = err.splitlines()[-1]  # `train` may announce itself first
     assert last.startswith("gankit: error:") and words in last, err
     assert "Traceback" not in err and err.count("gankit: error:") == 1
+    assert not (tmp_path / "o").exists()  # a refused command leaves no directory behind
 
 
 def test_console_script_runs(tmp_path):

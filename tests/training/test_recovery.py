@@ -171,3 +171,32 @@ def test_nonfinite_weights_never_overwrite_a_good_checkpoint(tmp_path, monkeypat
     assert "weights are not finite; checkpoint not written" in capsys.readouterr().err
     ck = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
     assert ck["step"] == 4 and all(torch.isfinite(v).all() for v in ck["D"].values() if v.is_floating_point())
+
+
+def test_disk_full_during_checkpoint_keeps_the_old_one(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from gankit.cli import main
+    from gankit.training import checkpoint as ckmod
+
+    real = ckmod.torch.save
+    calls = {"n": 0}
+
+    def fills_up(obj, f, *a, **k):
+        calls["n"] += 1
+        if calls["n"] >= 2:  # the first checkpoint fits, the second finds the disk full
+            f.write(b"partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(obj, f, *a, **k)
+
+    monkeypatch.setattr(ckmod.torch, "save", fills_up)
+    out = tmp_path / "r"
+    argv = ["train", "--out", str(out), "--steps", "6", *[a for s in TINY for a in ("--set", s)],
+            "--set", "log.ckpt_every=3"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "could not write the step 6 checkpoint" in err and "No space left on device" in err
+    assert "the previous checkpoint (step 3) is intact" in err
+    monkeypatch.setattr(ckmod.torch, "save", real)
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 3
+    assert not list((out / "checkpoints").glob("new-*")) and not list((out / "checkpoints").glob(".*.tmp"))

@@ -89,6 +89,8 @@ def load_arrays(path: Path, name: str) -> Dataset:
             x, y = np.load(path, allow_pickle=False), None
     except (ValueError, OSError, EOFError) as e:
         raise GankitError(f"{path}: cannot read array file ({e})") from None
+    if x.ndim == 0 or x.size == 0:
+        raise GankitError(f"{path}: the array is empty (shape {x.shape}); expected images (N, H, W) or (N, C, H, W)")
     if x.ndim == 2 and x.shape[1] == 2 and np.issubdtype(x.dtype, np.floating):
         return _points(x, y, path, name)
     x = _as_uint8_nchw(x, path)

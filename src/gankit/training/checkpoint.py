@@ -111,7 +111,15 @@ class CheckpointStore:
         # 1. Write the new checkpoint beside the old one first: if this fails (disk full, crash),
         #    last.pt is untouched.
         tmp_new = self.dir / f"new-{state['step']:08d}.pt"
-        save_checkpoint(state, tmp_new)
+        try:
+            save_checkpoint(state, tmp_new)
+        except OSError as e:  # a full disk, a quota, a vanished mount: the old checkpoint is untouched
+            tmp_new.unlink(missing_ok=True)
+            prev = max((x["step"] for x in entries), default=None)
+            kept = f"the previous checkpoint (step {prev}) is intact" if prev is not None else "no earlier checkpoint exists"
+            raise GankitError(f"could not write the step {state['step']} checkpoint in {self.dir} "
+                              f"({e.strerror or e}); {kept}; free some space, then resume with "
+                              f"gankit train --resume {self.dir.parent}") from None
         digest = sha256_file(tmp_new)
         # 2. Keep the old last.pt under its step's name, then move the new one into place.
         for e in entries:
