@@ -11,7 +11,6 @@ Neither file can run code when loaded, unlike a pickled checkpoint.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from gankit import __version__
 from gankit.config import from_dict, to_dict
 from gankit.errors import GankitError
+from gankit.fileutil import sha256_file
 from gankit.models import build_models
 from gankit.run import Run, resolve_device
 
@@ -43,7 +43,7 @@ def export_generator(run_dir_or_ckpt: str | Path, out: str | Path, ema: bool = T
     save_file(state, str(out), metadata={"format": FORMAT})
     sidecar = out.with_suffix(".json")
     meta = {"format": FORMAT, "version": VERSION, "config": to_dict(run.config), "data": run.data_meta,
-            "step": run.step, "ema": run.ema, "gankit_version": __version__, "sha256": _sha256(out)}
+            "step": run.step, "ema": run.ema, "gankit_version": __version__, "sha256": sha256_file(out)}
     sidecar.write_text(json.dumps(meta, indent=2) + "\n")
     return out, sidecar
 
@@ -58,7 +58,7 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Run:
         raise GankitError(f"{sidecar} is missing: an exported generator needs the .json written "
                           f"beside {path.name} by `gankit export`")
     meta = _read_sidecar(sidecar)
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if actual != meta["sha256"]:
         raise GankitError(f"{path} does not match the SHA-256 recorded in {sidecar}; "
                           "the file is corrupt or was changed")
@@ -95,9 +95,3 @@ def _read_sidecar(sidecar: Path) -> dict:
     return meta
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -26,6 +26,7 @@ import numpy as np
 
 from gankit.data.idx import parse_idx
 from gankit.errors import GankitError
+from gankit.fileutil import sha256_file
 
 HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
@@ -80,14 +81,6 @@ def hub_path() -> Path | None:
         if p.exists():
             return p
     return None
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class _ArraysOnly(pickle.Unpickler):

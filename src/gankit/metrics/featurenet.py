@@ -8,7 +8,6 @@ trained; `load_featurenet` refuses weights whose hash does not match.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from gankit.data.dataset import Dataset
 from gankit.errors import GankitError
+from gankit.fileutil import sha256_file
 
 MIN_RESOLUTION = 16  # two 2x max-pools leave >= 4x4 for the last stage's 3x3 convs
 
@@ -74,13 +74,6 @@ class FeatureNet(nn.Module):
 
 # ---- storage: .safetensors weights + .json sidecar ------------------------------------------
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def save_featurenet(net: FeatureNet, path: str | Path, meta: dict) -> None:
     """Write `path` (.safetensors) and its sidecar `path.with_suffix('.json')` ({spec, sha256, **meta})."""
@@ -90,7 +83,7 @@ def save_featurenet(net: FeatureNet, path: str | Path, meta: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
     save_file(state, str(path))
-    sidecar = {"spec": net.spec, "sha256": _sha256(path), **meta}
+    sidecar = {"spec": net.spec, "sha256": sha256_file(path), **meta}
     path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
 
 
@@ -106,7 +99,7 @@ def load_featurenet(path: str | Path) -> tuple[FeatureNet, dict]:
         spec, expected = meta["spec"], meta["sha256"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
         raise GankitError(f"{sidecar}: not a feature network sidecar (needs JSON with 'spec' and 'sha256'): {e}")
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if actual != expected:
         raise GankitError(f"{path}: SHA-256 {actual} does not match {expected} recorded in {sidecar.name}; "
                           "the weights were changed or corrupted")

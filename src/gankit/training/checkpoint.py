@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from gankit.errors import GankitError
+from gankit.fileutil import sha256_file
 
 FORMAT = "gankit-checkpoint"
 VERSION = 1
@@ -60,16 +61,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 # -- a run's checkpoint directory: the newest K checkpoints, a manifest, fallback on load --------
 
 MANIFEST = "manifest.json"
-
-
-def sha256_file(path: Path) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class CheckpointStore:
