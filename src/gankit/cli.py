@@ -121,6 +121,18 @@ def _parser() -> argparse.ArgumentParser:
     ft.add_argument("--seed", type=int, default=0)
     ft.set_defaults(func=_cmd_features_train)
 
+    bn = sub.add_parser("bench", help="training speed: gankit's loop against the tutorial's loop",
+                        description="Times the tutorial's loop (DataLoader over per-sample PIL "
+                        "transforms, Sigmoid + BCELoss, two G forwards) and gankit's loop for the same "
+                        "networks, batch and loss, in one process.")
+    bn.add_argument("--preset", default="seed-mlp")
+    bn.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    bn.add_argument("--batch", type=int, help="batch size (default: the preset's)")
+    bn.add_argument("--seconds", type=float, default=10.0, help="seconds of training each (default 10)")
+    bn.add_argument("--data", default="mnist")
+    bn.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    bn.set_defaults(func=_cmd_bench)
+
     pr = sub.add_parser("presets", help="list the presets")
     pr.add_argument("name", nargs="?", help="print this preset's full YAML")
     pr.set_defaults(func=_cmd_presets)
@@ -300,6 +312,26 @@ def _cmd_features_train(args: argparse.Namespace) -> int:
     acc = meta.get("test_accuracy")
     print(f"feature net: {out} (test accuracy {acc:.4f})" if acc is not None else f"feature net: {out}")
     print(f"use it:      gankit eval RUN --featurenet {out} --ref {args.test or args.data}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    import json
+
+    from gankit.bench import run_bench
+
+    if args.seconds <= 0:
+        raise _err(f"--seconds {args.seconds}: expected a number > 0")
+    r = run_bench(args.preset, args.device, args.batch, args.seconds, args.data)
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(f"{r['preset']} on {r['device']}, batch {r['batch']}, {args.seconds:g} s each")
+    print(f"{'':<10} {'steps/s':>10} {'images/s':>12} {'peak MiB':>10}")
+    for name in ("reference", "gankit"):
+        v = r[name]
+        print(f"{name:<10} {v['steps_per_s']:>10.1f} {v['images_per_s']:>12.0f} {v['peak_mem_bytes'] / 2**20:>10.1f}")
+    print(f"ratio      {r['ratio']:.2f}x")
     return 0
 
 

@@ -1,0 +1,160 @@
+"""`gankit bench`: training speed of gankit's loop against the tutorial's loop, in one process.
+
+(a) The reference is the tutorial's loop as a user would write it from the listing: a torch
+    DataLoader over a Dataset that turns each uint8 image into a PIL image and back into a
+    normalised tensor (what torchvision's ToTensor + Normalize do), D ending in a Sigmoid with
+    nn.BCELoss, a real and a fake backward pass for D, and a second generator forward for G.
+(b) gankit: the data resident on the device as uint8, batches by index, scaling fused into the
+    step, one generator forward per step, losses on logits, foreach/fused Adam, scalars kept on
+    the device (`gankit.training.step`).
+
+Both train the same architecture (the preset's) at the same batch size with the same optimiser
+for `seconds` each, after a short warm-up; steps/s, images/s and peak memory are reported. On
+CUDA, peak memory is torch's peak allocation; on CPU it is the growth of the process's peak
+resident set, which (a) runs first to measure fairly.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from gankit.config import load_config
+from gankit.data import BatchSampler, load_data
+from gankit.models import build_models
+from gankit.models.latent import draw_latent
+from gankit.run import resolve_device
+from gankit.training.step import STAT_NAMES, Batch, Objective, d_step, g_step
+
+
+class _PILDataset(torch.utils.data.Dataset):
+    """Per-sample PIL round trip and normalisation, as torchvision's MNIST + ToTensor + Normalize."""
+
+    def __init__(self, x: torch.Tensor):
+        self.x = x.numpy()  # (N, C, H, W) uint8
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i):
+        img = Image.fromarray(self.x[i, 0] if self.x.shape[1] == 1 else self.x[i].transpose(1, 2, 0))
+        t = torch.from_numpy(np.array(img, dtype=np.float32) / 255.0)  # ToTensor
+        t = t[None] if t.dim() == 2 else t.permute(2, 0, 1)
+        return (t - 0.5) / 0.5, 0  # Normalize((0.5,), (0.5,))
+
+
+def _peak_bytes(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def _timed(step_fn, seconds: float, warmup: int, device: torch.device) -> tuple[int, float]:
+    for _ in range(warmup):
+        step_fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        step_fn()
+        n += 1
+        if device.type == "cuda" and n % 50 == 0:
+            torch.cuda.synchronize()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return n, time.perf_counter() - t0
+
+
+def reference_loop(cfg, data, device: torch.device, seconds: float, warmup: int = 3) -> dict:
+    """The tutorial's loop (section 5.2, made to run)."""
+    torch.manual_seed(cfg.seed)
+    G, D = build_models(cfg.model, data.shape)
+    G, D = G.to(device), D.to(device)
+    Dp = nn.Sequential(D, nn.Sigmoid())  # the listing's D ends in a Sigmoid
+    criterion = nn.BCELoss()
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas)
+    B = cfg.train.batch
+    loader = torch.utils.data.DataLoader(_PILDataset(data.x.cpu()), batch_size=B, shuffle=True, drop_last=True)
+    it = iter(loader)
+    ones, zeros = torch.ones(B, device=device), torch.zeros(B, device=device)
+
+    def step():
+        nonlocal it
+        try:
+            images, _ = next(it)
+        except StopIteration:
+            it = iter(loader)
+            images, _ = next(it)
+        images = images.to(device)
+        opt_d.zero_grad()
+        loss_real = criterion(Dp(images), ones)
+        loss_real.backward()
+        fake = G(torch.randn(B, G.in_dim, device=device))
+        loss_fake = criterion(Dp(fake.detach()), zeros)
+        loss_fake.backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        fake = G(torch.randn(B, G.in_dim, device=device))  # the listing draws new noise for G
+        loss_g = criterion(Dp(fake), ones)
+        loss_g.backward()
+        opt_g.step()
+        return loss_g.item()  # the listing prints .item() values: one host sync per step
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    before = _peak_bytes(device) if device.type == "cpu" else 0
+    n, secs = _timed(step, seconds, warmup, device)
+    return _result(n, secs, B, _peak_bytes(device) - before)
+
+
+def gankit_loop(cfg, data, device: torch.device, seconds: float, warmup: int = 3) -> dict:
+    """gankit's step over device-resident data (the training loop without its maintenance)."""
+    torch.manual_seed(cfg.seed)
+    G, D = build_models(cfg.model, data.shape)
+    G, D = G.to(device), D.to(device)
+    fused = device.type == "cuda"
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas, fused=fused)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas, fused=fused)
+    obj = Objective.from_config(cfg)
+    x = data.x.to(device)
+    sampler = BatchSampler(len(x), cfg.train.batch, cfg.seed, device)
+    gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    acc = torch.zeros(len(STAT_NAMES), device=device)  # scalars stay on the device
+
+    def step():
+        idx = sampler.next()
+        lat = draw_latent(cfg.model, len(idx), gen, device)
+        b = Batch(data.to_model(x[idx]), None, lat.z_in)
+        d_stats, x_fake = d_step(G, D, opt_d, b, obj, gen)
+        acc[:len(d_stats)] += d_stats
+        acc[len(d_stats):] += g_step(G, D, opt_g, b, x_fake, obj, gen)
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    before = _peak_bytes(device) if device.type == "cpu" else 0
+    n, secs = _timed(step, seconds, warmup, device)
+    acc.tolist()  # read once at the end, as the trainer does every K steps
+    return _result(n, secs, cfg.train.batch, _peak_bytes(device) - before)
+
+
+def _result(n: int, secs: float, batch: int, peak: int) -> dict:
+    return {"steps_per_s": round(n / secs, 2), "images_per_s": round(n * batch / secs, 1),
+            "peak_mem_bytes": int(max(peak, 0))}
+
+
+def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None = None,
+              seconds: float = 10.0, data: str = "mnist") -> dict:
+    sets = [f"data.source={data}"] + ([f"train.batch={batch}"] if batch else [])
+    cfg = load_config(preset, overrides=sets)
+    dev = resolve_device(device)
+    ds = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels)
+    ref = reference_loop(cfg, ds, dev, seconds)
+    ours = gankit_loop(cfg, ds, dev, seconds)
+    return {"preset": preset, "device": str(dev), "batch": cfg.train.batch, "reference": ref,
+            "gankit": ours, "ratio": round(ours["steps_per_s"] / max(ref["steps_per_s"], 1e-9), 2)}
