@@ -117,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     ft.add_argument("--test", metavar="SOURCE", help="held-out labelled data for the recorded accuracy")
     ft.add_argument("--out", required=True, metavar="PATH.safetensors")
     ft.add_argument("--epochs", type=int, default=3)
+    ft.add_argument("--batch", type=int, default=128)
     ft.add_argument("--resolution", type=int, help="resize images first (square side)")
     ft.add_argument("--seed", type=int, default=0)
     ft.set_defaults(func=_cmd_features_train)
@@ -305,7 +306,9 @@ def _cmd_features_train(args: argparse.Namespace) -> int:
         raise _err(f"--out {out}: expected a .safetensors path")
     data = load_data(args.data, args.resolution)
     test = load_data(args.test, args.resolution or data.shape[-1], data.shape[0]) if args.test else None
-    net, meta = train_featurenet(data, test, epochs=args.epochs, seed=args.seed,
+    if args.epochs < 1 or args.batch < 1:
+        raise _err("--epochs and --batch must be >= 1")
+    net, meta = train_featurenet(data, test, epochs=args.epochs, batch=min(args.batch, len(data)), seed=args.seed,
                                  log=lambda s: print(s, file=sys.stderr))
     meta["command"] = "gankit features train " + " ".join(sys.argv[3:])
     save_featurenet(net, out, meta)

@@ -119,3 +119,28 @@ def test_eval_every_keeps_best(tmp_path):
 
     best = load_checkpoint(run.dir / "checkpoints" / "best.pt")
     assert best["best"]["fid"] == min(r["fid"] for r in rows)
+
+
+def test_features_train_on_own_data_then_eval_with_it(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for cls, level in (("dark", 40), ("bright", 210)):
+        for i in range(40):
+            a = np.clip(rng.normal(level, 20, (16, 16)), 0, 255).astype(np.uint8)
+            (tmp_path / "data" / cls).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(a).save(tmp_path / "data" / cls / f"{i}.png")
+    net = tmp_path / "net.safetensors"
+    assert main(["features", "train", "--data", str(tmp_path / "data"), "--test", str(tmp_path / "data"),
+                 "--out", str(net), "--epochs", "4", "--batch", "16"]) == 0
+    assert net.exists() and net.with_suffix(".json").exists()
+    meta = json.loads(net.with_suffix(".json").read_text())
+    assert meta["test_accuracy"] > 0.9 and meta["spec"]["resolution"] == 16
+    np.savez(tmp_path / "s.npz", x=load_data(str(tmp_path / "data")).x[:30].numpy())
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "s.npz"), "--featurenet", str(net), "--ref", str(tmp_path / "data"),
+                 "--metrics", "fid,classes", "--json", str(tmp_path / "r.json")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
+    assert r["protocol"]["feature_net"] == "net" and r["protocol"]["ref_n"] == 80
+    assert main(["features", "train", "--data", "fake:1x8x8:10", "--out", str(tmp_path / "x.pt")]) == 2
