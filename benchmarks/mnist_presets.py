@@ -27,6 +27,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=5000)
     p.add_argument("--only")
     p.add_argument("--grids", default="docs/img/presets")
+    p.add_argument("--set", dest="sets", action="append", default=[], help="extra config overrides")
     args = p.parse_args()
     ev = Evaluator()
     for preset in preset_names():
@@ -34,7 +35,7 @@ def main() -> None:
             continue
         cfg = gankit.load_config(preset, overrides=[f"train.steps={args.steps}", "log.progress=false",
                                                     f"log.grid_every={args.steps}", f"log.ckpt_every={args.steps}",
-                                                    "device=cpu"])
+                                                    "device=cpu", *args.sets])
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             run = gankit.train(cfg, f"{tmp}/run")
@@ -42,7 +43,7 @@ def main() -> None:
             r = ev.evaluate(run.sample(args.n, seed=0), ["fid", "pr", "classes"], seed=0, step=run.step)
             grid = run.sample_by_class(6, seed=0) if run.conditional else run.sample(64, seed=0)
             viz.save_grid(grid, f"{args.grids}/{preset}.png", nrow=6 if run.conditional else None)
-        print(json.dumps({"preset": preset, "steps": args.steps, "batch": cfg.train.batch,
+        print(json.dumps({"preset": preset, "sets": args.sets, "steps": args.steps, "batch": cfg.train.batch,
                           "n_critic": cfg.train.n_critic, "train_s": round(secs, 1), "fid": round(r["fid"], 2),
                           "precision": round(r["precision"], 3), "recall": round(r["recall"], 3),
                           "class_kl": round(r["class_kl"], 3), "n": args.n, "ema": run.ema}), flush=True)

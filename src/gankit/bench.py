@@ -6,7 +6,7 @@
     nn.BCELoss, a real and a fake backward pass for D, and a second generator forward for G.
 (b) gankit: the data resident on the device as uint8, batches by index, scaling fused into the
     step, one generator forward per step, losses on logits, foreach/fused Adam, scalars kept on
-    the device (`gankit.training.step`).
+    the device (`gankit.training.step`), and bf16 autocast when `--precision bf16`.
 
 Both train the same architecture (the preset's) at the same batch size with the same optimiser
 for `seconds` each, after a short warm-up; steps/s, images/s and peak memory are reported. On
@@ -149,12 +149,14 @@ def _result(n: int, secs: float, batch: int, peak: int) -> dict:
 
 
 def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None = None,
-              seconds: float = 10.0, data: str = "mnist") -> dict:
+              seconds: float = 10.0, data: str = "mnist", precision: str | None = None) -> dict:
     sets = [f"data.source={data}"] + ([f"train.batch={batch}"] if batch else [])
+    sets += [f"train.precision={precision}"] if precision else []
     cfg = load_config(preset, overrides=sets)
     dev = resolve_device(device)
     ds = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels)
     ref = reference_loop(cfg, ds, dev, seconds)
     ours = gankit_loop(cfg, ds, dev, seconds)
-    return {"preset": preset, "device": str(dev), "batch": cfg.train.batch, "reference": ref,
+    return {"preset": preset, "device": str(dev), "batch": cfg.train.batch,
+            "precision": cfg.train.precision, "reference": ref,
             "gankit": ours, "ratio": round(ours["steps_per_s"] / max(ref["steps_per_s"], 1e-9), 2)}

@@ -64,6 +64,7 @@ class TrainConfig:
     lr_schedule: Literal["constant", "linear", "cosine"] = "constant"  # over train.steps, both nets
     ema: bool = False  # keep an exponential moving average of G's weights for sampling
     ema_decay: float = 0.999  # with ramp-up: decay_t = min(ema_decay, (1 + t) / (10 + t))
+    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bfloat16 autocast
 
 
 @dataclass(frozen=True)

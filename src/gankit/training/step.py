@@ -50,6 +50,7 @@ class Objective:
     info_cont: int = 0
     info_weight: float = 1.0
     aux_weight: float = 1.0
+    bf16: bool = False  # forwards under bfloat16 autocast
 
     @classmethod
     def from_config(cls, cfg: RunConfig, n_classes: int = 0) -> Objective:
@@ -59,11 +60,16 @@ class Objective:
             r1_every=r.r1_every, clip=r.clip, diffaug=r.diffaug.replace(" ", ""),
             acgan_classes=n_classes if cfg.model.d_head == "acgan" else 0,
             info_cat=cfg.model.info_cat, info_cont=cfg.model.info_cont,
-            info_weight=r.info_weight, aux_weight=r.aux_weight)
+            info_weight=r.info_weight, aux_weight=r.aux_weight, bf16=cfg.train.precision == "bf16")
 
     @property
     def uses_aux(self) -> bool:
         return bool(self.acgan_classes or self.info_cat or self.info_cont)
+
+
+def autocast(obj: Objective, device: torch.device):
+    """bfloat16 autocast for the forward passes when asked for; a no-op context otherwise."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=obj.bf16)
 
 
 def d_input(x: Tensor, obj: Objective, gen: torch.Generator | None, noise_std: float) -> Tensor:
@@ -94,18 +100,19 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, o
 
     With `keep_fake_graph`, the fakes keep G's graph so the G phase can reuse them: one
     generator forward per step."""
+    amp = autocast(obj, b.x.device)  # bf16 forwards when train.precision is bf16
     # 1. Fakes. detach() below keeps G out of D's backward pass.
-    if keep_fake_graph:
+    with amp, torch.set_grad_enabled(keep_fake_graph):
         x_fake = G(b.z, b.y)  # (B, C, H, W)
-    else:
-        with torch.no_grad():
-            x_fake = G(b.z, b.y)
     xr = d_input(b.x, obj, gen, noise_std)
     xf = d_input(x_fake.detach(), obj, gen, noise_std)
 
-    # 2. The adversarial loss, real up, fake down.
-    h_r, h_f = D.features(xr), D.features(xf)  # (B, F)
-    real_logits, fake_logits = D.head(h_r, b.y), D.head(h_f, b.y)  # (B,)
+    # 2. The adversarial loss, real up, fake down (losses in fp32 whatever the forward's precision).
+    with amp:
+        h_r, h_f = D.features(xr), D.features(xf)  # (B, F)
+        real_logits, fake_logits = D.head(h_r, b.y).float(), D.head(h_f, b.y).float()  # (B,)
+        aux_r = D.aux(h_r).float() if obj.acgan_classes else None
+        aux_f = D.aux(h_f).float() if obj.uses_aux else None
     loss = obj.loss.d(real_logits, fake_logits, obj.real_target) if obj.loss.bce \
         else obj.loss.d(real_logits, fake_logits)
     zero = loss.new_zeros(())
@@ -119,10 +126,9 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, o
         r1 = r1_penalty(D, xr.detach(), b.y)  # E[||grad D(x)||^2] at real x
         loss = loss + 0.5 * obj.r1 * obj.r1_every * r1  # lazy: k times the weight, every k steps
     if obj.uses_aux:
-        aux_f = D.aux(h_f)
         if obj.acgan_classes:  # D classifies real and fake by the label they carry
             K = obj.acgan_classes
-            aux_d = F.cross_entropy(D.aux(h_r)[:, :K], b.y) + F.cross_entropy(aux_f[:, :K], b.y)
+            aux_d = F.cross_entropy(aux_r[:, :K], b.y) + F.cross_entropy(aux_f[:, :K], b.y)
             loss = loss + obj.aux_weight * aux_d
         if obj.info_cat or obj.info_cont:  # Q (D's aux head) learns to recover the codes
             info_d = info_loss(aux_f, b, obj)
@@ -147,16 +153,18 @@ def g_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, b: Batch, x
            obj: Objective, gen: torch.Generator | None = None, noise_std: float = 0.0, guard=None) -> Tensor:
     """One G update: the (just updated) D judges `x_fake` (regenerated from b.z when None).
     Returns the G_STATS tensor."""
-    if x_fake is None:
-        x_fake = G(b.z, b.y)
+    amp = autocast(obj, b.x.device)
     D.requires_grad_(False)  # backward computes G's gradients only
-    h_f = D.features(d_input(x_fake, obj, gen, noise_std))
-    fake_logits = D.head(h_f, b.y)  # (B,)
-    real_logits = D(d_input(b.x, obj, gen, noise_std), b.y) if obj.loss.g_needs_real else None
+    with amp:
+        if x_fake is None:
+            x_fake = G(b.z, b.y)
+        h_f = D.features(d_input(x_fake, obj, gen, noise_std))
+        fake_logits = D.head(h_f, b.y).float()  # (B,)
+        real_logits = D(d_input(b.x, obj, gen, noise_std), b.y).float() if obj.loss.g_needs_real else None
+        aux_f = D.aux(h_f).float() if obj.uses_aux else None
     loss = obj.loss.g(fake_logits, real_logits)
     aux_g = info_g = loss.new_zeros(())
     if obj.uses_aux:
-        aux_f = D.aux(h_f)
         if obj.acgan_classes:  # G makes fakes D classifies as their label
             aux_g = F.cross_entropy(aux_f[:, :obj.acgan_classes], b.y)
             loss = loss + obj.aux_weight * aux_g
