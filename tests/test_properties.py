@@ -1,7 +1,6 @@
 """Property-based: whatever the input, the config parser and the array / IDX loaders give a
 result or a one-line GankitError, never a traceback."""
 
-import io
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings

@@ -6,7 +6,6 @@ its config and the generator from ``checkpoints/last.pt`` (``weights_only=True``
 
 from __future__ import annotations
 
-import math
 import secrets
 from pathlib import Path
 

@@ -98,7 +98,7 @@ def load_featurenet(path: str | Path) -> tuple[FeatureNet, dict]:
         meta = json.loads(sidecar.read_text())
         spec, expected = meta["spec"], meta["sha256"]
     except (json.JSONDecodeError, KeyError, TypeError) as e:
-        raise GankitError(f"{sidecar}: not a feature network sidecar (needs JSON with 'spec' and 'sha256'): {e}")
+        raise GankitError(f"{sidecar}: not a feature network sidecar (needs JSON with 'spec' and 'sha256'): {e}") from None
     actual = sha256_file(path)
     if actual != expected:
         raise GankitError(f"{path}: SHA-256 {actual} does not match {expected} recorded in {sidecar.name}; "
@@ -106,7 +106,7 @@ def load_featurenet(path: str | Path) -> tuple[FeatureNet, dict]:
     try:
         net = FeatureNet(**spec)
     except TypeError as e:
-        raise GankitError(f"{sidecar}: bad 'spec' {spec}: {e}")
+        raise GankitError(f"{sidecar}: bad 'spec' {spec}: {e}") from None
     net.load_state_dict(load_file(str(path)))
     return net.eval(), meta
 
