@@ -200,3 +200,33 @@ def test_disk_full_during_checkpoint_keeps_the_old_one(tmp_path, monkeypatch, ca
     monkeypatch.setattr(ckmod.torch, "save", real)
     assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 3
     assert not list((out / "checkpoints").glob("new-*")) and not list((out / "checkpoints").glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("stop_at", [2, 5, 7])
+def test_resume_after_a_signal_between_checkpoints_is_exact(tmp_path, monkeypatch, stop_at):
+    """SIGINT mid-way between two checkpoint intervals (every 4 steps): the run writes a
+    checkpoint where it stopped, and resuming it ends bitwise equal to the run left alone."""
+    from gankit.training import loop
+
+    cfg = load_config("seed-mlp", overrides=[*TINY, "train.steps=9", "log.ckpt_every=4"])
+    whole = gankit.train(cfg, tmp_path / "whole")
+    real_g_step, calls = loop.g_step, {"n": 0}
+
+    def g_step_then_signal(*a, **k):
+        out = real_g_step(*a, **k)
+        calls["n"] += 1
+        if calls["n"] == stop_at:
+            os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C during this step
+        return out
+
+    monkeypatch.setattr(loop, "g_step", g_step_then_signal)
+    part = gankit.train(cfg, tmp_path / "part")
+    assert part.interrupted == "SIGINT" and part.step == stop_at
+    monkeypatch.setattr(loop, "g_step", real_g_step)
+    resumed = gankit.train(cfg, tmp_path / "part", resume=True)
+    a = load_checkpoint(whole.dir / "checkpoints" / "last.pt")
+    b = load_checkpoint(resumed.dir / "checkpoints" / "last.pt")
+    assert b["step"] == 9
+    for key in ("G", "D"):
+        for k in a[key]:
+            assert torch.equal(a[key][k], b[key][k]), (key, k)
