@@ -13,15 +13,9 @@ import torch
 
 from gankit.config import RunConfig, from_dict
 from gankit.data import from_model
-from gankit.errors import GankitError
+from gankit.errors import GankitError, warn
 from gankit.models import build_models
 from gankit.models.latent import draw_latent
-
-
-def _warn(msg: str) -> None:
-    import sys
-
-    print(f"gankit: {msg}", file=sys.stderr)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -67,7 +61,7 @@ class Run:
             ckpt = load_checkpoint(ckpt_path, map_location=device)
         elif path.is_dir():
             run_dir = path
-            ckpt, ckpt_path = CheckpointStore(path / "checkpoints", warn=_warn).load_latest(device)
+            ckpt, ckpt_path = CheckpointStore(path / "checkpoints", warn=warn).load_latest(device)
         else:
             raise GankitError(f"run directory {path} does not exist")
         cfg = from_dict(ckpt["config"], origin=str(ckpt_path))

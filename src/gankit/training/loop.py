@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import yaml
 from gankit import __version__
 from gankit.config import RunConfig, from_dict, to_dict
 from gankit.data import BatchSampler, Dataset, load_data
-from gankit.errors import GankitError
+from gankit.errors import GankitError, warn
 from gankit.models import build_models
 from gankit.models.latent import draw_latent
 from gankit.regularizers import instance_noise_std
@@ -46,12 +45,12 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = F
     unless `force`). SIGINT/SIGTERM end the run cleanly with a checkpoint (`Run.interrupted`).
     """
     out = Path(out)
-    store = CheckpointStore(out / "checkpoints", keep=cfg.log.keep_last, warn=_warn)
+    store = CheckpointStore(out / "checkpoints", keep=cfg.log.keep_last, warn=warn)
     created = not out.exists()
     try:
         with RunLock(out) as lock, StopSignals() as stop:  # the lock first: another trainer may be mid-run
             if lock.took_over:
-                _warn(f"took over the lock of {out} left by a process that is gone (pid {lock.took_over})")
+                warn(f"took over the lock of {out} left by a process that is gone (pid {lock.took_over})")
             ckpt = _check_run_dir(out, store, cfg, resume, force)
             return _train(cfg, out, store, ckpt, stop)
     except GankitError:
@@ -95,10 +94,10 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore, ckpt: dict | None,
     def checkpoint(done: int) -> bool:
         """Write a checkpoint unless the weights went non-finite (never overwrite a good one)."""
         if not all_finite(G, D):
-            _warn(f"step {done}: weights are not finite; checkpoint not written")
+            warn(f"step {done}: weights are not finite; checkpoint not written")
             return False
         if guard.consecutive:  # mid-way through refused updates: keep the last clean state
-            _warn(f"step {done}: checkpoint not written during a run of non-finite updates")
+            warn(f"step {done}: checkpoint not written during a run of non-finite updates")
             return False
         s = _state(cfg, data, G, D, opt_g, opt_d, sched_g, sched_d, ema, sampler, z_gen, aug_gen, done)
         s["rollbacks"] = rollbacks
@@ -210,14 +209,10 @@ def _roll_back(cfg: RunConfig, store: CheckpointStore, restore, opt_g, opt_d, sc
             group["lr"] = lr * f * (sched.lr_lambdas[0](sched.last_epoch) if sched else 1.0)
         if sched:
             sched.base_lrs = [lr * f for _ in sched.base_lrs]
-    _warn(f"step {step}: {guard.consecutive} non-finite updates in a row; rolled back to step {back} "
+    warn(f"step {step}: {guard.consecutive} non-finite updates in a row; rolled back to step {back} "
           f"({path.name}) with learning rates x{f:g}")
     guard.consecutive = 0
     return back, rollbacks + 1
-
-
-def _warn(msg: str) -> None:
-    print(f"gankit: {msg}", file=sys.stderr)
 
 
 def _optimizer(cfg: RunConfig, net: torch.nn.Module, lr: float, device: torch.device):
