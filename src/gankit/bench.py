@@ -4,9 +4,10 @@
     DataLoader over a Dataset that turns each uint8 image into a PIL image and back into a
     normalised tensor (what torchvision's ToTensor + Normalize do), D ending in a Sigmoid with
     nn.BCELoss, a real and a fake backward pass for D, and a second generator forward for G.
-(b) gankit: the data resident on the device as uint8, batches by index, scaling fused into the
-    step, one generator forward per step, losses on logits, foreach/fused Adam, scalars kept on
-    the device (`gankit.training.step`), and bf16 autocast when `--precision bf16`.
+(b) gankit: the trainer's own step (`gankit.training.engine`): the data resident on the device as
+    uint8, batches by index, scaling fused into the step, one generator forward per step, losses
+    on logits, fused Adam with the non-finite guard on the device, scalars kept on the device,
+    bf16 autocast when `--precision bf16`, and on CUDA the whole step replayed as one CUDA graph.
 
 Both train the same architecture (the preset's) at the same batch size with the same optimiser
 for `seconds` each, after a short warm-up; steps/s, images/s and peak memory are reported. On
@@ -25,11 +26,10 @@ from PIL import Image
 from torch import nn
 
 from gankit.config import load_config
-from gankit.data import BatchSampler, load_data
+from gankit.data import load_data
 from gankit.models import build_models
-from gankit.models.latent import draw_latent
 from gankit.run import resolve_device
-from gankit.training.step import STAT_NAMES, Batch, Objective, d_step, g_step
+from gankit.training.engine import Engine
 
 
 class _PILDataset(torch.utils.data.Dataset):
@@ -113,34 +113,21 @@ def reference_loop(cfg, data, device: torch.device, seconds: float, warmup: int 
     return _result(n, secs, B, _peak_bytes(device) - before)
 
 
-def gankit_loop(cfg, data, device: torch.device, seconds: float, warmup: int = 3) -> dict:
-    """gankit's step over device-resident data (the training loop without its maintenance)."""
-    torch.manual_seed(cfg.seed)
-    G, D = build_models(cfg.model, data.shape)
-    G, D = G.to(device), D.to(device)
-    fused = device.type == "cuda"
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas, fused=fused)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas, fused=fused)
-    obj = Objective.from_config(cfg)
-    x = data.x.to(device)
-    sampler = BatchSampler(len(x), cfg.train.batch, cfg.seed, device)
-    gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    acc = torch.zeros(len(STAT_NAMES), device=device)  # scalars stay on the device
+def gankit_loop(cfg, data, device: torch.device, seconds: float, warmup: int = 10) -> dict:
+    """gankit's training step (`gankit.training.engine`, as the trainer runs it, CUDA graph
+    included) over device-resident data, without the trainer's logging and checkpoints."""
+    e = Engine.build(cfg, data.to(device), 0, device)
+    t = iter(range(1 << 62))
 
     def step():
-        idx = sampler.next()
-        lat = draw_latent(cfg.model, len(idx), gen, device)
-        b = Batch(data.to_model(x[idx]), None, lat.z_in)
-        d_stats, x_fake = d_step(G, D, opt_d, b, obj, gen)
-        acc[:len(d_stats)] += d_stats
-        acc[len(d_stats):] += g_step(G, D, opt_g, b, x_fake, obj, gen)
+        e.step(next(t))
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     before = _peak_bytes(device) if device.type == "cpu" else 0
-    n, secs = _timed(step, seconds, warmup, device)
-    acc.tolist()  # read once at the end, as the trainer does every K steps
-    return _result(n, secs, cfg.train.batch, _peak_bytes(device) - before)
+    n, secs = _timed(step, seconds, warmup, device)  # warm-up covers the CUDA graph's capture
+    e.acc_d.tolist()  # read once at the end, as the trainer does every K steps
+    return {**_result(n, secs, cfg.train.batch, _peak_bytes(device) - before), "step": e.describe()}
 
 
 def _result(n: int, secs: float, batch: int, peak: int) -> dict:
@@ -149,9 +136,12 @@ def _result(n: int, secs: float, batch: int, peak: int) -> dict:
 
 
 def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None = None,
-              seconds: float = 10.0, data: str = "mnist", precision: str | None = None) -> dict:
+              seconds: float = 10.0, data: str = "mnist", precision: str | None = None,
+              overrides: list[str] | None = None) -> dict:
+    """Both loops for `preset` (with `overrides`, `--set` strings, applied to gankit's config)."""
     sets = [f"data.source={data}"] + ([f"train.batch={batch}"] if batch else [])
     sets += [f"train.precision={precision}"] if precision else []
+    sets += list(overrides or [])
     cfg = load_config(preset, overrides=sets)
     dev = resolve_device(device)
     ds = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels)

@@ -132,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--seconds", type=float, default=10.0, help="seconds of training each (default 10)")
     bn.add_argument("--data", default="mnist")
     bn.add_argument("--precision", choices=("fp32", "bf16"), help="gankit's precision (default: the preset's)")
+    bn.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a key of gankit's config, e.g. --set train.channels_last=true (repeatable)")
     bn.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     bn.set_defaults(func=_cmd_bench)
 
@@ -326,7 +328,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.seconds <= 0:
         raise _err(f"--seconds {args.seconds}: expected a number > 0")
-    r = run_bench(args.preset, args.device, args.batch, args.seconds, args.data, args.precision)
+    r = run_bench(args.preset, args.device, args.batch, args.seconds, args.data, args.precision,
+                  args.overrides)
     if args.json:
         print(json.dumps(r))
         return 0
@@ -339,6 +342,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             else f"{v['peak_mem_bytes'] / 2**20:.1f}"
         print(f"{name:<10} {v['steps_per_s']:>10.1f} {v['images_per_s']:>12.0f} {mem:>10}")
     print(f"ratio      {r['ratio']:.2f}x")
+    print(f"gankit {r['gankit']['step']}")
     return 0
 
 

@@ -65,6 +65,10 @@ class TrainConfig:
     ema: bool = False  # keep an exponential moving average of G's weights for sampling
     ema_decay: float = 0.999  # with ramp-up: decay_t = min(ema_decay, (1 + t) / (10 + t))
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bfloat16 autocast
+    reuse_fakes: bool = True  # G's update reuses the D step's fakes (one G forward per step); false: fresh z
+    cuda_graph: bool = True  # on CUDA, capture the whole step as one CUDA graph when nothing prevents it
+    compile: bool = False  # torch.compile the networks' forward passes (not with reg.gp / reg.r1)
+    channels_last: bool = False  # channels-last memory format for convolutional networks
 
 
 @dataclass(frozen=True)

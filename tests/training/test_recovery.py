@@ -37,7 +37,7 @@ TRAINER = textwrap.dedent("""
     def paced(*a, **k):
         time.sleep(float(os.environ.get("SLOW_STEP", "0"))); return real_g(*a, **k)
     st.g_step = paced
-    import gankit.training.loop as loop; loop.g_step = paced
+    import gankit.training.engine as engine; engine.g_step = paced
     from gankit.cli import main
     sys.exit(main(sys.argv[1:]))
 """)
@@ -206,11 +206,11 @@ def test_disk_full_during_checkpoint_keeps_the_old_one(tmp_path, monkeypatch, ca
 def test_resume_after_a_signal_between_checkpoints_is_exact(tmp_path, monkeypatch, stop_at):
     """SIGINT mid-way between two checkpoint intervals (every 4 steps): the run writes a
     checkpoint where it stopped, and resuming it ends bitwise equal to the run left alone."""
-    from gankit.training import loop
+    from gankit.training import engine
 
     cfg = load_config("seed-mlp", overrides=[*TINY, "train.steps=9", "log.ckpt_every=4"])
     whole = gankit.train(cfg, tmp_path / "whole")
-    real_g_step, calls = loop.g_step, {"n": 0}
+    real_g_step, calls = engine.g_step, {"n": 0}
 
     def g_step_then_signal(*a, **k):
         out = real_g_step(*a, **k)
@@ -219,10 +219,10 @@ def test_resume_after_a_signal_between_checkpoints_is_exact(tmp_path, monkeypatc
             os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C during this step
         return out
 
-    monkeypatch.setattr(loop, "g_step", g_step_then_signal)
+    monkeypatch.setattr(engine, "g_step", g_step_then_signal)
     part = gankit.train(cfg, tmp_path / "part")
     assert part.interrupted == "SIGINT" and part.step == stop_at
-    monkeypatch.setattr(loop, "g_step", real_g_step)
+    monkeypatch.setattr(engine, "g_step", real_g_step)
     resumed = gankit.train(cfg, tmp_path / "part", resume=True)
     a = load_checkpoint(whole.dir / "checkpoints" / "last.pt")
     b = load_checkpoint(resumed.dir / "checkpoints" / "last.pt")

@@ -56,11 +56,41 @@ class DHead(nn.Module):
         return self.aux_linear(h)  # (B, aux_dim)
 
 
+class Dropout(nn.Module):
+    """Inverted dropout, as nn.Dropout: in training, zero each element with probability p and
+    scale the rest by 1/(1-p). On CPU the mask comes from `rand_like(x) >= p`, which is 2.6x
+    faster there than the Bernoulli sampler nn.Dropout uses (17% of a seed-mlp CPU step);
+    elsewhere it is torch's fused dropout. No parameters: checkpoints are the same either way."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0 <= p < 1:
+            raise ValueError(f"dropout probability must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if x.device.type != "cpu":
+            return nn.functional.dropout(x, self.p, True)
+        keep = torch.rand_like(x) >= self.p  # Bernoulli(1 - p)
+        return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
 class Discriminator(nn.Module):
     """Base class: subclasses set `self.body` (x -> (B, F) features) and `self.heads` (a DHead)."""
 
     body: nn.Module
     heads: DHead
+
+    @property
+    def mixes_batch(self) -> bool:
+        """True when an example's output depends on the rest of its batch (BatchNorm in the body):
+        then real and fake batches must go through D separately."""
+        return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in self.modules())
 
     @property
     def aux_dim(self) -> int:
@@ -103,4 +133,6 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 def one_hot(y: Tensor, n_classes: int) -> Tensor:
-    return torch.nn.functional.one_hot(y, n_classes).float()
+    """(B,) int labels -> (B, n_classes) float one-hot, by comparison: no host sync (F.one_hot
+    checks the labels' range on the host), so it can run inside a CUDA graph."""
+    return (y[:, None] == torch.arange(n_classes, device=y.device)).float()

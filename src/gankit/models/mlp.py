@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from gankit.config import ModelConfig
-from gankit.models.base import DHead, Discriminator, one_hot, sn
+from gankit.models.base import DHead, Discriminator, Dropout, one_hot, sn
 
 
 class MLPGenerator(nn.Module):
@@ -57,7 +57,7 @@ class MLPDiscriminator(Discriminator):
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [sn(nn.Linear(a, b), cfg.spectral_norm), nn.LeakyReLU(cfg.leak)]
             if cfg.d_dropout > 0:
-                layers.append(nn.Dropout(cfg.d_dropout))
+                layers.append(Dropout(cfg.d_dropout))
         self.body = nn.Sequential(*layers)  # (B, d_hidden[-1])
         self.feat_dim = widths[-1]
         self.heads = DHead(self.feat_dim, cfg.d_head, n_classes, cfg.info_cat + cfg.info_cont,

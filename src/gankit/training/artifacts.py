@@ -3,6 +3,7 @@
 Layout of a run directory:
     config.yaml              the resolved config
     metrics.jsonl            one JSON object per log step
+    train.log                how the step runs (CUDA graph or eager, and why), rollbacks
     samples/step_NNNNNN.png  the fixed latent batch through G (scatter plot for 2-D data);
                              one class (or InfoGAN code) per row for conditional models
     progress.gif             those grids in order
@@ -13,6 +14,8 @@ Layout of a run directory:
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -64,6 +67,13 @@ class Artifacts:
         """On resume: drop log lines written after the checkpoint, which the resumed run redoes."""
         rows = [r for r in viz.read_jsonl(self.metrics) if r["step"] <= step]
         self.metrics.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
+
+    def note(self, msg: str, echo: bool = False) -> None:
+        """A line of the run's story (how the step runs, rollbacks) in train.log; echoed to stderr."""
+        with (self.out / "train.log").open("a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+        if echo:
+            print(f"gankit: {msg}", file=sys.stderr)
 
     def log(self, row: dict) -> None:
         with self.metrics.open("a") as f:

@@ -3,7 +3,8 @@
 After each G update t (counting from 0):  decay_t = min(decay, (1 + t) / (10 + t))
                                           w_ema <- decay_t * w_ema + (1 - decay_t) * w
 The ramp-up keeps early averages from being dominated by the random initial weights. Buffers
-(BatchNorm statistics) are copied, not averaged.
+(BatchNorm statistics) are copied, not averaged. The update count lives on the device, so an
+update reads nothing back to the host and can be captured in a CUDA graph.
 """
 
 from __future__ import annotations
@@ -17,24 +18,31 @@ from torch import nn
 class EMA:
     def __init__(self, G: nn.Module, decay: float):
         self.decay = decay
-        self.updates = 0
         self.G = copy.deepcopy(G).eval().requires_grad_(False)
+        device = next(G.parameters()).device
+        self._t = torch.zeros((), dtype=torch.float64, device=device)  # updates so far
+
+    @property
+    def updates(self) -> int:
+        return int(self._t.item())
 
     def decay_at(self, t: int) -> float:
         return min(self.decay, (1 + t) / (10 + t))
 
     @torch.no_grad()
     def update(self, G: nn.Module) -> None:
-        d = self.decay_at(self.updates)
+        t = self._t
+        d = torch.clamp((1 + t) / (10 + t), max=self.decay)  # decay_at(t), on the device
+        w = (1 - d).float()
         ema_p = list(self.G.parameters())
-        torch._foreach_lerp_(ema_p, [p.detach() for p in G.parameters()], 1 - d)  # ema += (1-d)(p-ema)
+        torch._foreach_lerp_(ema_p, [p.detach() for p in G.parameters()], w)  # ema += (1-d)(p-ema)
         for b_ema, b in zip(self.G.buffers(), G.buffers()):
             b_ema.copy_(b)
-        self.updates += 1
+        t.add_(1)
 
     def state_dict(self) -> dict:
         return {"G": self.G.state_dict(), "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
-        self.updates = int(state["updates"])
+        self._t.fill_(int(state["updates"]))

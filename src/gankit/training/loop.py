@@ -8,7 +8,6 @@ steps, not every step.
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from pathlib import Path
@@ -18,20 +17,17 @@ import yaml
 
 from gankit import __version__
 from gankit.config import RunConfig, from_dict, to_dict
-from gankit.data import BatchSampler, Dataset, load_data
+from gankit.data import load_data
 from gankit.errors import GankitError, warn
-from gankit.models import build_models
-from gankit.models.latent import draw_latent
-from gankit.regularizers import instance_noise_std
 from gankit.run import Run, resolve_device
 from gankit.training.artifacts import Artifacts
 from gankit.training.checkpoint import CheckpointStore
-from gankit.training.ema import EMA
+from gankit.training.engine import Engine
 from gankit.training.evaluation import InTrainingEval
 from gankit.training.lock import RunLock
 from gankit.training.safety import NonFiniteGuard, StopSignals, all_finite
 from gankit.training.progress import Progress
-from gankit.training.step import D_STATS, G_STATS, Batch, Objective, d_step, g_step
+from gankit.training.step import D_STATS, G_STATS, Objective
 
 # Config keys that may change when a run is resumed: how long it runs and what it writes.
 _RESUMABLE_CHANGES = ("train.steps", "log.", "eval.", "recover.", "device")
@@ -64,32 +60,15 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore, ckpt: dict | None,
     device = resolve_device(cfg.device)
     data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, device)
     n_classes = len(data.classes) if data.y is not None and data.classes else 0
-    torch.manual_seed(cfg.seed)  # initial weights and dropout masks
-    G, D = build_models(cfg.model, data.shape, n_classes)
-    G, D = G.to(device), D.to(device)
-    opt_g, opt_d = _optimizer(cfg, G, cfg.train.lr_g, device), _optimizer(cfg, D, cfg.train.lr_d, device)
-    sched_g, sched_d = _schedule(cfg, opt_g), _schedule(cfg, opt_d)
-    ema = EMA(G, cfg.train.ema_decay) if cfg.train.ema else None
-    obj = Objective.from_config(cfg, n_classes)
-    guard = NonFiniteGuard(cfg.recover.skip_nonfinite)
-    labels = cfg.model.conditional or cfg.model.d_head != "plain"  # does the step need y?
-    sampler = BatchSampler(len(data), cfg.train.batch, cfg.seed, device)
-    z_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)  # latents and codes
-    aug_gen = torch.Generator(device=device).manual_seed(cfg.seed + 3)  # augment, penalties, noise
+    e = Engine.build(cfg, data, n_classes, device)
+    G, D, ema, guard = e.G, e.D, e.ema, e.guard
     art = Artifacts(out, data, cfg, n_classes)
     evaluator = InTrainingEval(cfg, data, n_classes, device) if cfg.eval.every else None
-    modules = (G, D, opt_g, opt_d, sched_g, sched_d, ema, sampler, z_gen, aug_gen, device)
 
     def restore(ck: dict) -> int:
         if evaluator and ck.get("best"):
             evaluator.best = ck["best"]
-        return _restore(ck, *modules)
-
-    def draw() -> Batch:
-        idx = sampler.next()  # (B,) on the device
-        lat = draw_latent(cfg.model, len(idx), z_gen, device)
-        y = data.y[idx] if labels else None
-        return Batch(data.to_model(data.x[idx]), y, lat.z_in, lat.c_cat, lat.c_cont)
+        return _restore(ck, e)
 
     def checkpoint(done: int) -> bool:
         """Write a checkpoint unless the weights went non-finite (never overwrite a good one)."""
@@ -99,7 +78,7 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore, ckpt: dict | None,
         if guard.consecutive:  # mid-way through refused updates: keep the last clean state
             warn(f"step {done}: checkpoint not written during a run of non-finite updates")
             return False
-        s = _state(cfg, data, G, D, opt_g, opt_d, sched_g, sched_d, ema, sampler, z_gen, aug_gen, done)
+        s = _state(e, done)
         s["rollbacks"] = rollbacks
         if evaluator and evaluator.best:
             s["best"] = evaluator.best
@@ -115,55 +94,41 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore, ckpt: dict | None,
     else:
         art.forget_after(step)
     total, n_critic = cfg.train.steps, cfg.train.n_critic
-    noise_steps = cfg.reg.instance_noise_steps or total
     bar = Progress(total, step, enabled=cfg.log.progress)
-    acc_d = torch.zeros(len(D_STATS), device=device)  # scalars summed on the device
-    acc_g = torch.zeros(len(G_STATS), device=device)
+    art.note(e.describe(), echo=cfg.log.progress)
     window, t_window, t_maint = 0, time.perf_counter(), 0.0
     interrupted = None
 
     # -- the loop ---------------------------------------------------------------------------
     G.train(), D.train()
     while step < total:
-        noise_std = instance_noise_std(step, cfg.reg.instance_noise, noise_steps)
-        # 1. D phase: n_critic updates, each on a fresh batch; the last keeps its fakes' graph.
-        for k in range(n_critic):
-            b = draw()
-            with_r1 = cfg.reg.r1 > 0 and (step * n_critic + k) % cfg.reg.r1_every == 0
-            d_stats, x_fake = d_step(G, D, opt_d, b, obj, aug_gen, noise_std, with_r1,
-                                     keep_fake_graph=k == n_critic - 1, guard=guard)
-            acc_d += d_stats
-        # 2. G phase: the updated D judges the last batch's fakes (one G forward per step).
-        acc_g += g_step(G, D, opt_g, b, x_fake, obj, aug_gen, noise_std, guard=guard)
-        if ema:
-            ema.update(G)
-        if sched_g:
-            sched_g.step(), sched_d.step()
-        guard.end_step()
+        e.step(step)  # n_critic D updates, one G update, EMA, schedules (see training.engine)
         window += 1
         step += 1
         bar.advance()
+        last = step == total
+        log_now = step % cfg.log.every == 0 or last
 
-        # 3. Non-finite updates in a row: go back to the last good checkpoint.
-        if guard.consecutive >= cfg.recover.patience:
-            step, rollbacks = _roll_back(cfg, store, restore, opt_g, opt_d, sched_g, sched_d, guard,
-                                         step, rollbacks)
+        # 3. Non-finite updates in a row: go back to the last good checkpoint. The count lives on
+        # the device; it is read when the scalars are (every log.every steps), or every step
+        # when the guard syncs anyway (optimisers without a fused found_inf).
+        if (log_now or not guard.on_device) and guard.consecutive >= cfg.recover.patience:
+            step, rollbacks = _roll_back(cfg, store, restore, e, guard, step, rollbacks)
             bar.bar.n = step
-            acc_d.zero_(), acc_g.zero_()
+            e.acc_d.zero_(), e.acc_g.zero_()
             window, t_window, t_maint = 0, time.perf_counter(), 0.0
             continue
 
         # 4. Maintenance: log, grid, evaluation, checkpoint.
-        last = step == total
-        if step % cfg.log.every == 0 or last:
+        if log_now:
             elapsed = time.perf_counter() - t_window - t_maint
-            row = _log_row(acc_d, acc_g, window, n_critic, obj, step, sampler.epoch,
-                           window / max(elapsed, 1e-9), opt_g.param_groups[0]["lr"])
+            row = _log_row(e.acc_d, e.acc_g, window, n_critic, e.obj, step, e.sampler.epoch,
+                           window / max(elapsed, 1e-9), float(e.opt_g.param_groups[0]["lr"]))
             if guard.total:
                 row["nonfinite"] = guard.total
             art.log(row)
             bar.show(row)
-            acc_d.zero_(), acc_g.zero_()
+            e.acc_d.zero_(), e.acc_g.zero_()
             window, t_window, t_maint = 0, time.perf_counter(), 0.0
         t0 = time.perf_counter()
         if step % cfg.log.grid_every == 0 or last:
@@ -189,12 +154,13 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore, ckpt: dict | None,
     return run
 
 
-def _roll_back(cfg: RunConfig, store: CheckpointStore, restore, opt_g, opt_d, sched_g, sched_d,
-               guard: NonFiniteGuard, step: int, rollbacks: int) -> tuple[int, int]:
+def _roll_back(cfg: RunConfig, store: CheckpointStore, restore, e: Engine, guard: NonFiniteGuard,
+               step: int, rollbacks: int) -> tuple[int, int]:
     """Reload the newest good checkpoint, scale the learning rates, count the rollback."""
+    bad = guard.consecutive
     if rollbacks >= cfg.recover.max_rollbacks:
         raise GankitError(
-            f"training diverged: {guard.consecutive} non-finite updates in a row at step {step} after "
+            f"training diverged: {bad} non-finite updates in a row at step {step} after "
             f"{rollbacks} rollbacks (recover.max_rollbacks); lower train.lr_g / train.lr_d, add a "
             f"penalty (reg.gp, reg.r1) or spectral norm, then resume from the last good checkpoint")
     try:
@@ -204,32 +170,14 @@ def _roll_back(cfg: RunConfig, store: CheckpointStore, restore, opt_g, opt_d, sc
                           "lower the learning rates or write checkpoints more often (log.ckpt_every)") from None
     back = restore(ckpt)
     f = cfg.recover.lr_factor ** (rollbacks + 1)
-    for opt, sched, lr in ((opt_g, sched_g, cfg.train.lr_g), (opt_d, sched_d, cfg.train.lr_d)):
-        for group in opt.param_groups:
-            group["lr"] = lr * f * (sched.lr_lambdas[0](sched.last_epoch) if sched else 1.0)
+    for opt, sched, lr in ((e.opt_g, e.sched_g, cfg.train.lr_g), (e.opt_d, e.sched_d, cfg.train.lr_d)):
+        e.set_lr(opt, lr * f * (sched.lr_lambdas[0](sched.last_epoch) if sched else 1.0))
         if sched:
             sched.base_lrs = [lr * f for _ in sched.base_lrs]
-    warn(f"step {step}: {guard.consecutive} non-finite updates in a row; rolled back to step {back} "
-          f"({path.name}) with learning rates x{f:g}")
+    warn(f"step {step}: {bad} non-finite updates in a row; rolled back to step {back} "
+         f"({path.name}) with learning rates x{f:g}")
     guard.consecutive = 0
     return back, rollbacks + 1
-
-
-def _optimizer(cfg: RunConfig, net: torch.nn.Module, lr: float, device: torch.device):
-    if cfg.train.optimizer == "rmsprop":  # the original WGAN's choice: momentum destabilises a clipped critic
-        return torch.optim.RMSprop(net.parameters(), lr=lr)
-    fused = device.type == "cuda"  # one kernel per optimiser step; foreach on CPU
-    return torch.optim.Adam(net.parameters(), lr=lr, betas=cfg.train.betas, fused=fused)
-
-
-def _schedule(cfg: RunConfig, opt: torch.optim.Optimizer):
-    """Learning-rate multiplier over train.steps: constant (None), linear decay to 0, or cosine to 0."""
-    total = max(cfg.train.steps, 1)
-    if cfg.train.lr_schedule == "linear":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: max(0.0, 1 - t / total))
-    if cfg.train.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total)))
-    return None
 
 
 def _check_run_dir(out: Path, store: CheckpointStore, cfg: RunConfig, resume: bool, force: bool) -> dict | None:
@@ -287,41 +235,39 @@ def _log_row(acc_d: torch.Tensor, acc_g: torch.Tensor, window: int, n_critic: in
     return row
 
 
-def _state(cfg: RunConfig, data: Dataset, G, D, opt_g, opt_d, sched_g, sched_d, ema: EMA | None,
-           sampler: BatchSampler, z_gen: torch.Generator, aug_gen: torch.Generator, step: int) -> dict:
-    rng = {"torch": torch.get_rng_state(), "z": z_gen.get_state(), "aug": aug_gen.get_state()}
+def _state(e: Engine, step: int) -> dict:
+    rng = {"torch": torch.get_rng_state(), "z": e.z_gen.get_state(), "aug": e.aug_gen.get_state()}
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     state = {
-        "step": step, "config": to_dict(cfg), "data": data.meta(),
-        "G": G.state_dict(), "D": D.state_dict(),
-        "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
-        "sampler": sampler.state_dict(), "rng": rng,
+        "step": step, "config": to_dict(e.cfg), "data": e.data.meta(),
+        "G": e.G.state_dict(), "D": e.D.state_dict(),
+        "opt_g": e.opt_g.state_dict(), "opt_d": e.opt_d.state_dict(),
+        "sampler": e.sampler.state_dict(), "rng": rng,
         "versions": {"gankit": __version__, "torch": str(torch.__version__)},
     }
-    if sched_g:
-        state["sched_g"], state["sched_d"] = sched_g.state_dict(), sched_d.state_dict()
-    if ema:
-        state["ema"] = ema.state_dict()  # its "G" is what sampling loads by default
+    if e.sched_g:
+        state["sched_g"], state["sched_d"] = e.sched_g.state_dict(), e.sched_d.state_dict()
+    if e.ema:
+        state["ema"] = e.ema.state_dict()  # its "G" is what sampling loads by default
     return state
 
 
-def _restore(ckpt: dict, G, D, opt_g, opt_d, sched_g, sched_d, ema: EMA | None, sampler: BatchSampler,
-             z_gen: torch.Generator, aug_gen: torch.Generator, device: torch.device) -> int:
-    G.load_state_dict(ckpt["G"])
-    D.load_state_dict(ckpt["D"])
-    opt_g.load_state_dict(ckpt["opt_g"])
-    opt_d.load_state_dict(ckpt["opt_d"])
-    if sched_g:
-        sched_g.load_state_dict(ckpt["sched_g"])
-        sched_d.load_state_dict(ckpt["sched_d"])
-    if ema:
-        ema.load_state_dict(ckpt["ema"])
-    sampler.load_state_dict(ckpt["sampler"])
+def _restore(ckpt: dict, e: Engine) -> int:
+    e.G.load_state_dict(ckpt["G"])
+    e.D.load_state_dict(ckpt["D"])
+    e.opt_g.load_state_dict(ckpt["opt_g"])
+    e.opt_d.load_state_dict(ckpt["opt_d"])
+    if e.sched_g:
+        e.sched_g.load_state_dict(ckpt["sched_g"])
+        e.sched_d.load_state_dict(ckpt["sched_d"])
+    if e.ema:
+        e.ema.load_state_dict(ckpt["ema"])
+    e.sampler.load_state_dict(ckpt["sampler"])
     rng = ckpt["rng"]
     torch.set_rng_state(rng["torch"])
-    if device.type == "cuda" and "cuda" in rng:
+    if e.device.type == "cuda" and "cuda" in rng:
         torch.cuda.set_rng_state_all(rng["cuda"])
-    z_gen.set_state(rng["z"])
-    aug_gen.set_state(rng["aug"])
+    e.z_gen.set_state(rng["z"])
+    e.aug_gen.set_state(rng["aug"])
     return int(ckpt["step"])

@@ -1,6 +1,7 @@
 """One training step's phases over tensors already on the device: D updates, then a G update.
 
-No host synchronisation happens here: each phase returns its scalars as one device tensor that
+No host synchronisation happens here (nothing is read back, no host tensor is copied in), so the
+phases can be captured in a CUDA graph: each phase returns its scalars as one device tensor that
 the caller accumulates and reads every K steps. Randomness comes in as arguments (the batch's
 latents) or from generators the run owns (`gen` for augmentation, penalties and noise; torch's
 device generator for dropout), all saved in checkpoints.
@@ -109,7 +110,10 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, o
 
     # 2. The adversarial loss, real up, fake down (losses in fp32 whatever the forward's precision).
     with amp:
-        h_r, h_f = D.features(xr), D.features(xf)  # (B, F)
+        if D.mixes_batch:  # BatchNorm: real and fake batches normalised on their own
+            h_r, h_f = D.features(xr), D.features(xf)  # (B, F)
+        else:  # examples independent: one forward over both, fewer and larger matrix products
+            h_r, h_f = D.features(torch.cat([xr, xf])).chunk(2)
         real_logits, fake_logits = D.head(h_r, b.y).float(), D.head(h_f, b.y).float()  # (B,)
         aux_r = D.aux(h_r).float() if obj.acgan_classes else None
         aux_f = D.aux(h_f).float() if obj.uses_aux else None
@@ -136,7 +140,7 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, o
 
     opt_d.zero_grad(set_to_none=True)
     loss.backward()
-    if guard is None or guard.ok(loss, D.parameters()):  # a non-finite update is not applied
+    if guard is None or guard.ok(loss, D.parameters(), opt_d):  # a non-finite update is not applied
         opt_d.step()
         if obj.clip:
             clip_weights_(D, obj.clip)
@@ -145,7 +149,7 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, o
         stats = torch.stack([
             loss.detach(), torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
             (real_logits > 0).float().mean(), (fake_logits < 0).float().mean(),
-            gp.detach(), r1.detach(), r1.new_tensor(float(with_r1)), aux_d.detach(), info_d.detach()])
+            gp.detach(), r1.detach(), torch.ones_like(r1) if with_r1 else zero, aux_d.detach(), info_d.detach()])
     return stats, x_fake
 
 
@@ -173,7 +177,7 @@ def g_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, b: Batch, x
             loss = loss + obj.info_weight * info_g
     opt_g.zero_grad(set_to_none=True)
     loss.backward()
-    if guard is None or guard.ok(loss, G.parameters()):
+    if guard is None or guard.ok(loss, G.parameters(), opt_g):
         opt_g.step()
     D.requires_grad_(True)
     return torch.stack([loss.detach(), aux_g.detach(), info_g.detach()])
