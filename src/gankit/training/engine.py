@@ -50,8 +50,6 @@ def graph_blockers(cfg: RunConfig, device: torch.device) -> list[str]:
     if cfg.train.optimizer != "adam":
         why.append(f"train.optimizer={cfg.train.optimizer} (only fused Adam is captured)")
     why += _shape_blockers(cfg)
-    if (cfg.reg.diffaug or cfg.reg.gp) and not hasattr(torch.cuda.CUDAGraph, "register_generator_state"):
-        why.append("this torch cannot replay the augmentation/penalty generator inside a graph")
     return why
 
 
@@ -81,7 +79,9 @@ class Engine:
     guard: NonFiniteGuard
     sampler: BatchSampler
     z_gen: torch.Generator  # latents and codes
-    aug_gen: torch.Generator  # augmentation, penalties, instance noise
+    # Augmentation, penalties, instance noise. None: the device's default generator, which is
+    # what a CUDA graph can replay (its state is checkpointed with the other torch states).
+    aug_gen: torch.Generator | None
     labels: bool  # does the step need y?
     mode: str = "eager"
     why: str = ""  # why the step runs eagerly, when it does
@@ -109,7 +109,7 @@ class Engine:
                 Objective.from_config(cfg, n_classes), NonFiniteGuard(cfg.recover.skip_nonfinite, device),
                 BatchSampler(len(data), cfg.train.batch, cfg.seed, device),
                 torch.Generator(device=device).manual_seed(cfg.seed + 1),
-                torch.Generator(device=device).manual_seed(cfg.seed + 3),
+                None if mode == "graph" else torch.Generator(device=device).manual_seed(cfg.seed + 3),
                 labels=cfg.model.conditional or cfg.model.d_head != "plain",
                 mode=mode, why="" if graph else "; ".join(why))
         e.guard.on_device = uses_found_inf(opt_g) and uses_found_inf(opt_d)
@@ -224,8 +224,6 @@ class Engine:
             self._runs[r1] = runs + 1
             return
         g = torch.cuda.CUDAGraph()
-        if hasattr(g, "register_generator_state"):
-            g.register_generator_state(self.aug_gen)  # the graph advances the run's own generator
         self.opt_g.zero_grad(set_to_none=True), self.opt_d.zero_grad(set_to_none=True)
         with torch.cuda.graph(g):
             self._core(r1)  # recorded, not run

@@ -236,7 +236,9 @@ def _log_row(acc_d: torch.Tensor, acc_g: torch.Tensor, window: int, n_critic: in
 
 
 def _state(e: Engine, step: int) -> dict:
-    rng = {"torch": torch.get_rng_state(), "z": e.z_gen.get_state(), "aug": e.aug_gen.get_state()}
+    rng = {"torch": torch.get_rng_state(), "z": e.z_gen.get_state()}
+    if e.aug_gen is not None:
+        rng["aug"] = e.aug_gen.get_state()
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     state = {
@@ -269,5 +271,6 @@ def _restore(ckpt: dict, e: Engine) -> int:
     if e.device.type == "cuda" and "cuda" in rng:
         torch.cuda.set_rng_state_all(rng["cuda"])
     e.z_gen.set_state(rng["z"])
-    e.aug_gen.set_state(rng["aug"])
+    if e.aug_gen is not None and "aug" in rng:  # absent when written by a CUDA-graph run
+        e.aug_gen.set_state(rng["aug"])
     return int(ckpt["step"])

@@ -70,7 +70,8 @@ class Objective:
 
 def autocast(obj: Objective, device: torch.device):
     """bfloat16 autocast for the forward passes when asked for; a no-op context otherwise."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=obj.bf16)
+    # No cast cache: a CUDA graph must not keep casts from capture time (torch docs, CUDA graphs).
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=obj.bf16, cache_enabled=False)
 
 
 def d_input(x: Tensor, obj: Objective, gen: torch.Generator | None, noise_std: float) -> Tensor:

@@ -1,0 +1,170 @@
+"""The training step's fast path: the graph-shaped step computes the same function as the eager
+step (on CPU bitwise; on CUDA, captured and replayed, to tolerance), it reads nothing back to the
+host, and what prevents capture is named."""
+
+import pytest
+import torch
+
+import gankit
+from gankit.config import load_config
+from gankit.data import load_data
+from gankit.training.engine import Engine, graph_blockers
+
+MLP = ["data.source=fake:1x8x8:64", "data.resolution=null", "model.g_hidden=[16]", "model.d_hidden=[16]",
+       "model.z_dim=4", "train.batch=8", "log.progress=false", "device=cpu"]
+CONV = ["data.source=fake:1x28x28:64", "data.resolution=null", "model.g_width=8", "model.d_width=8",
+        "model.z_dim=4", "train.batch=8", "log.progress=false", "device=cpu"]
+
+# (preset, overrides): dropout + EMA + schedule; BatchNorm; InfoGAN codes; WGAN-GP with n_critic 5
+# and the penalty's generator; lazy R1 with DiffAugment; projection D on labels.
+CASES = {
+    "mlp": ("seed-mlp", MLP + ["train.ema=true", "train.lr_schedule=linear", "train.steps=12"]),
+    "dcgan": ("dcgan", CONV),
+    "infogan": ("infogan", CONV),
+    "wgan-gp": ("wgan-gp", CONV + ["train.n_critic=3"]),
+    "r1-diffaug": ("dcgan", CONV + ["model.d_batchnorm=false", "reg.r1=1", "reg.r1_every=2",
+                                   "reg.diffaug=translation,cutout"]),
+    "cgan": ("cgan", CONV),  # the fake source carries 10 classes
+}
+
+
+def _engine(preset, sets, mode, device="cpu"):
+    cfg = load_config(preset, overrides=[*sets, f"device={device}"])
+    dev = torch.device(device)
+    data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, dev)
+    n_classes = len(data.classes) if data.y is not None and data.classes else 0
+    return Engine.build(cfg, data, n_classes, dev, mode=mode)
+
+
+def _state(e):
+    nets = [e.G, e.D] + ([e.ema.G] if e.ema else [])
+    return torch.cat([t.detach().float().flatten() for m in nets for t in m.state_dict().values()])
+
+
+def _train(e, steps):
+    for t in range(steps):
+        e.step(t)
+    return _state(e), torch.cat([e.acc_d, e.acc_g])
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_graph_step_equals_eager_on_cpu(case):
+    """The function the CUDA graph captures, run uncaptured, follows the eager step bitwise:
+    same batches, latents, dropout masks, penalties and optimiser updates."""
+    preset, sets = CASES[case]
+    eager = _engine(preset, sets, "eager")  # each build reseeds torch (dropout): build, then train
+    w_e, s_e = _train(eager, 6)
+    static = _engine(preset, sets, "static")
+    w_s, s_s = _train(static, 6)
+    assert eager.mode == "eager" and static.mode == "static"
+    assert torch.equal(w_e, w_s)
+    assert torch.equal(s_e, s_s)
+    assert float(s_e[0]) != 0  # the step really ran and summed its losses
+
+
+def test_graph_step_reads_nothing_back(monkeypatch):
+    """No host synchronisation inside the captured function: every way a tensor's value reaches
+    Python fails while it runs (a CUDA graph would not record such a read)."""
+    e = _engine(*CASES["wgan-gp"], mode="static")
+    e._fill()
+
+    def refuse(*a, **k):
+        raise AssertionError("host read inside the graph step")
+
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "numpy"):
+        monkeypatch.setattr(torch.Tensor, name, refuse)
+    e._core((False,) * e.cfg.train.n_critic)
+    monkeypatch.undo()
+    assert e.guard.total == 0 and float(e.acc_d[0]) != 0
+
+
+def test_blockers_are_named():
+    cfg = load_config("wgan", overrides=["reg.instance_noise=0.1", "train.compile=true"])
+    why = graph_blockers(cfg, torch.device("cpu"))
+    assert "CUDA graphs need a CUDA device" in why
+    assert any("rmsprop" in w for w in why) and any("instance_noise" in w for w in why)
+    assert any("compile" in w for w in why)
+    assert graph_blockers(load_config("dcgan"), torch.device("cuda")) == []
+    e = _engine(*CASES["mlp"], mode="auto")
+    assert e.mode == "eager" and e.describe() == "step: eager (CUDA graphs need a CUDA device)"
+    with pytest.raises(ValueError, match="reuse_fakes"):
+        _engine("seed-mlp", MLP + ["train.reuse_fakes=false"], mode="static")
+
+
+def test_run_records_how_its_step_ran(tmp_path):
+    gankit.train(load_config("seed-mlp", overrides=[*MLP, "train.steps=2"]), tmp_path / "r")
+    assert "step: eager (CUDA graphs need a CUDA device)" in (tmp_path / "r" / "train.log").read_text()
+
+
+def test_reuse_fakes_off_draws_fresh_latents_for_g():
+    """train.reuse_fakes=false (the tutorial's two G forwards): G's update sees new latents, so
+    the trajectory differs from the reusing step, and it still trains."""
+    w_a, _ = _train(_engine("seed-mlp", MLP, "eager"), 3)
+    w_b, s_b = _train(_engine("seed-mlp", MLP + ["train.reuse_fakes=false"], "eager"), 3)
+    assert not torch.equal(w_a, w_b) and torch.isfinite(s_b).all()
+
+
+def test_non_finite_update_is_skipped_on_the_device():
+    """Fused Adam's found_inf: a NaN gradient leaves weights, moments and step count unchanged,
+    and the guard counts it without having synchronised."""
+    e = _engine("seed-mlp", MLP, "eager")
+    assert e.guard.on_device
+    _train(e, 2)
+    d_before = torch.cat([t.flatten() for t in e.D.state_dict().values()])
+    moments = [s["exp_avg"].clone() for s in e.opt_d.state.values()]
+    steps = [s["step"].clone() for s in e.opt_d.state.values()]
+    real = e.data.x.clone()
+    e.data.x = e.data.x.float() * float("nan")  # D's loss and gradients NaN this step
+    e.data.to_model = lambda xb: xb
+    e.step(2)
+    e.data.x = real
+    assert torch.equal(torch.cat([t.flatten() for t in e.D.state_dict().values()]), d_before)
+    assert all(torch.equal(a, s["exp_avg"]) for a, s in zip(moments, e.opt_d.state.values()))
+    assert [s["step"] for s in e.opt_d.state.values()] == steps
+    # G's update saw only fakes (D treats examples independently): it was finite and applied.
+    assert e.guard.total == 1 and e.guard.consecutive == 1
+    e.step(3)
+    assert e.guard.consecutive == 0 and e.guard.total == 1
+
+
+@pytest.mark.parametrize("case", ["dcgan", "wgan-gp"])
+def test_channels_last_computes_the_same_step(case):
+    preset, sets = CASES[case]
+    w0, _ = _train(_engine(preset, sets, "eager"), 3)
+    w1, _ = _train(_engine(preset, sets + ["train.channels_last=true"], "eager"), 3)
+    torch.testing.assert_close(w1, w0, atol=1e-4, rtol=1e-4)
+
+
+def test_compile_computes_the_same_step():
+    """torch.compile'd forwards (inductor, CPU) train to the same weights as eager, within
+    float tolerance (kernels are fused differently)."""
+    sets = MLP + ["model.d_dropout=0"]
+    w0, _ = _train(_engine("seed-mlp", sets, "eager"), 3)
+    e = _engine("seed-mlp", sets + ["train.compile=true"], "eager")
+    assert "torch.compile" in e.describe()
+    w1, _ = _train(e, 3)
+    torch.testing.assert_close(w1, w0, atol=1e-5, rtol=1e-4)
+
+
+def test_compile_with_a_penalty_falls_back_with_a_reason(capsys):
+    e = _engine("wgan-gp", CONV + ["train.compile=true"], "eager")
+    assert "double backward" in capsys.readouterr().err
+    assert "+ torch.compile" not in e.describe()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("case", ["mlp", "dcgan", "wgan-gp", "r1-diffaug"])
+def test_cuda_graph_step_matches_eager_on_cuda(case):
+    """On CUDA: the captured step, replayed, against the eager step, to float tolerance (the
+    graph reorders nothing, but eager and captured kernels may pick different algorithms)."""
+    preset, sets = CASES[case]
+    sets = [s for s in sets if not s.startswith("device=")]
+    g = _engine(preset, sets, "auto", "cuda")
+    assert g.mode == "graph", g.why
+    w_g, s_g = _train(g, 12)  # 3 warm-up runs per variant, capture, replays
+    e = _engine(preset, sets, "eager", "cuda")
+    e.aug_gen = None  # the captured step draws penalties' and augmentation's noise from the default generator
+    w_e, s_e = _train(e, 12)
+    assert g._graphs  # really captured
+    torch.testing.assert_close(w_g, w_e, atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(s_g, s_e, atol=1e-3, rtol=1e-3)
