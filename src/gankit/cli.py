@@ -11,6 +11,7 @@ A user's mistake prints one line, ``gankit: error: ...``, and exits with status 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -61,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true",
                    help="with --resume: continue even though the config differs from the run's")
     t.add_argument("--no-progress", action="store_true", help="no progress bar (logs still written)")
+    t.add_argument("--nproc", type=int, metavar="N",
+                   help="train data-parallel over N processes on this machine (runs torchrun; on CUDA one "
+                   "GPU each); train.batch is the global batch")
     t.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
@@ -165,11 +170,62 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = _flag_overrides(args) + args.overrides
     cfg = load_config(preset=preset, file=args.config, overrides=overrides)
     out = Path(args.out or f"runs/{cfg.preset or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}")
-    print(f"gankit: training {cfg.preset or args.config} on {cfg.data.source} for "
-          f"{cfg.train.steps} steps at batch {cfg.train.batch} -> {out}", file=sys.stderr)
+    if args.nproc is not None:
+        return _launch(args, cfg, out)
+    if _rank() == 0:
+        print(f"gankit: training {cfg.preset or args.config} on {cfg.data.source} for "
+              f"{cfg.train.steps} steps at batch {cfg.train.batch} -> {out}", file=sys.stderr)
     run = train(cfg, out)
     _report(run)
     return 0
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def _launch(args: argparse.Namespace, cfg, out: Path) -> int:
+    """`--nproc N`: check what can be checked here, then run this same command under torchrun
+    (single machine, N processes) and return its exit status."""
+    import subprocess
+
+    import torch
+
+    from gankit.training.distributed import Dist
+
+    n = args.nproc
+    if n < 1:
+        raise _err(f"--nproc {n}: expected a number of processes >= 1")
+    if "WORLD_SIZE" in os.environ:
+        raise _err("--nproc launches torchrun itself; under torchrun, drop --nproc")
+    Dist(0, n).shard(cfg.train.batch)  # the global batch must split evenly
+    if cfg.train.sync_bn and n > 1 and (cfg.device == "cpu" or not torch.cuda.is_available()):
+        from gankit.training.engine import SYNC_BN_CPU
+
+        raise _err(SYNC_BN_CPU)
+    if cfg.device != "cpu" and torch.cuda.is_available() and n > torch.cuda.device_count():
+        raise _err(f"--nproc {n}: this machine has {torch.cuda.device_count()} CUDA devices; "
+                   "use at most that many processes (or --device cpu)")
+    argv, skip = [], False
+    for a in args.argv:  # the same command without --nproc, with the run directory fixed
+        if skip:
+            skip = False
+        elif a == "--nproc":
+            skip = True
+        elif not a.startswith("--nproc="):
+            argv.append(a)
+    if not args.resume and not args.out:
+        argv += ["--out", str(out)]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))  # cores shared fairly
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
+           "-m", "gankit", *argv]
+    print(f"gankit: {n} processes: {' '.join(cmd[2:])}", file=sys.stderr)
+    rc = subprocess.run(cmd, env=env).returncode
+    if rc:
+        print(f"gankit: error: the {n}-process job failed (exit status {rc}; the first failing rank's "
+              f"message is above); checkpoints in {out / 'checkpoints'} are intact", file=sys.stderr)
+    return rc
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -184,7 +240,10 @@ def _resume(args: argparse.Namespace) -> int:
     ckpt, path = CheckpointStore(out / "checkpoints").load_latest()
     cfg = from_dict(ckpt["config"], origin=str(path))
     cfg = apply_overrides(cfg, _flag_overrides(args) + args.overrides)
-    print(f"gankit: resuming {out} at step {ckpt['step']} of {cfg.train.steps}", file=sys.stderr)
+    if args.nproc is not None:
+        return _launch(args, cfg, out)
+    if _rank() == 0:
+        print(f"gankit: resuming {out} at step {ckpt['step']} of {cfg.train.steps}", file=sys.stderr)
     run = train(cfg, out, resume=True, force=args.force)
     _report(run)
     return 0
@@ -402,6 +461,8 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _report(run) -> None:
+    if run is None:  # a data-parallel rank other than 0: rank 0 reports
+        return
     if run.interrupted:
         print(f"gankit: stopped by {run.interrupted} at step {run.step} of {run.config.train.steps}; "
               f"checkpoint written. Resume with: gankit train --resume {run.dir}", file=sys.stderr)

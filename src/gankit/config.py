@@ -69,6 +69,7 @@ class TrainConfig:
     cuda_graph: bool = True  # on CUDA, capture the whole step as one CUDA graph when nothing prevents it
     compile: bool = False  # torch.compile the networks' forward passes (not with reg.gp / reg.r1)
     channels_last: bool = False  # channels-last memory format for convolutional networks
+    sync_bn: bool = False  # data-parallel runs: BatchNorm statistics over the global batch (SyncBatchNorm)
 
 
 @dataclass(frozen=True)

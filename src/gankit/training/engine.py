@@ -20,6 +20,7 @@ config prevents it, and the engine falls back to eager with that reason.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 
 import torch
@@ -27,14 +28,17 @@ from torch import Tensor
 
 from gankit.config import RunConfig
 from gankit.data import BatchSampler, Dataset
-from gankit.errors import warn
+from gankit.errors import GankitError, warn
 from gankit.models import build_models
 from gankit.models.latent import draw_latent
 from gankit.regularizers import instance_noise_std
+from gankit.training.distributed import Dist, reseed_for_rank
 from gankit.training.ema import EMA
 from gankit.training.safety import NonFiniteGuard, uses_found_inf
 from gankit.training.step import D_STATS, G_STATS, Batch, Objective, d_step, g_step
 
+SYNC_BN_CPU = ("train.sync_bn needs CUDA devices (torch's SyncBatchNorm runs on GPUs only); on CPU "
+               "each process normalises its own slice of the batch: set train.sync_bn=false")
 WARMUP = 3  # eager-equivalent runs of each step variant before it is captured (lazy inits, autotune)
 
 
@@ -47,6 +51,8 @@ def graph_blockers(cfg: RunConfig, device: torch.device) -> list[str]:
         why.append("train.cuda_graph is false")
     if cfg.train.compile:
         why.append("train.compile is on (torch.compile schedules its own kernels)")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        why.append("data-parallel training (the gradient all-reduce runs between the captured phases)")
     if cfg.train.optimizer != "adam":
         why.append(f"train.optimizer={cfg.train.optimizer} (only fused Adam is captured)")
     why += _shape_blockers(cfg)
@@ -85,15 +91,26 @@ class Engine:
     labels: bool  # does the step need y?
     mode: str = "eager"
     why: str = ""  # why the step runs eagerly, when it does
+    dist: Dist = Dist()
 
     @classmethod
     def build(cls, cfg: RunConfig, data: Dataset, n_classes: int, device: torch.device,
-              mode: str = "auto") -> Engine:
+              mode: str = "auto", dist: Dist | None = None) -> Engine:
         """Networks, optimisers and state for `cfg`. `mode`: auto (graph on CUDA when nothing
-        prevents it, else eager), eager, or static (the graph step without capture)."""
-        torch.manual_seed(cfg.seed)  # initial weights and dropout masks
+        prevents it, else eager), eager, or static (the graph step without capture). `dist`:
+        this process's place in a data-parallel job (default: alone)."""
+        dist = dist or Dist()
+        dist.shard(cfg.train.batch)  # the global batch must split evenly
+        torch.manual_seed(cfg.seed)  # initial weights (the same on every rank) and dropout masks
         G, D = build_models(cfg.model, data.shape, n_classes)
         G, D = G.to(device), D.to(device)
+        if dist.active:
+            if cfg.train.sync_bn and device.type != "cuda":
+                raise GankitError(SYNC_BN_CPU)
+            if cfg.train.sync_bn:  # batch statistics over the global batch, not each rank's slice
+                G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
+                D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
+            reseed_for_rank(cfg.seed, dist.rank, 0, device)  # each rank its own dropout masks
         if cfg.train.channels_last and data.kind == "image":
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
         why = graph_blockers(cfg, device)
@@ -109,9 +126,11 @@ class Engine:
                 Objective.from_config(cfg, n_classes), NonFiniteGuard(cfg.recover.skip_nonfinite, device),
                 BatchSampler(len(data), cfg.train.batch, cfg.seed, device),
                 torch.Generator(device=device).manual_seed(cfg.seed + 1),
-                None if mode == "graph" else torch.Generator(device=device).manual_seed(cfg.seed + 3),
+                None if mode == "graph" else torch.Generator(device=device).manual_seed(cfg.seed + 3 + 7919 * dist.rank),
                 labels=cfg.model.conditional or cfg.model.d_head != "plain",
-                mode=mode, why="" if graph else "; ".join(why))
+                mode=mode, why="" if graph else "; ".join(why), dist=dist)
+        e._shard = dist.shard(cfg.train.batch)
+        e._sync = dist.sync_grads if dist.active else None
         e.guard.on_device = uses_found_inf(opt_g) and uses_found_inf(opt_d)
         if cfg.train.compile:
             e._compile()
@@ -125,9 +144,14 @@ class Engine:
 
     # -- eager ------------------------------------------------------------------------------
     def draw(self) -> Batch:
-        idx = self.sampler.next()  # (B,) on the device
+        """This rank's slice of the next global batch: indices and latents are drawn for the whole
+        global batch on every rank (same sampler, same generator), so the data stream does not
+        depend on the number of processes."""
+        idx = self.sampler.next()  # (B_global,) on the device
         lat = draw_latent(self.cfg.model, len(idx), self.z_gen, self.device)
-        return Batch(self._real(idx), self.data.y[idx] if self.labels else None, lat.z_in, lat.c_cat, lat.c_cont)
+        s = slice(self._shard[0], sum(self._shard))
+        idx, c_cat, c_cont = idx[s], _cut(lat.c_cat, s), _cut(lat.c_cont, s)
+        return Batch(self._real(idx), self.data.y[idx] if self.labels else None, lat.z_in[s], c_cat, c_cont)
 
     def _real(self, idx: Tensor) -> Tensor:
         x = self.data.to_model(self.data.x[idx])  # uint8 -> [-1, 1], fused into the step
@@ -157,13 +181,15 @@ class Engine:
             b = self.draw()
             keep = k == n - 1 and cfg.train.reuse_fakes
             d_stats, x_fake = d_step(self.G, self.D, self.opt_d, b, obj, gen, noise, r1[k],
-                                     keep_fake_graph=keep, guard=self.guard)
+                                     keep_fake_graph=keep, guard=self.guard, sync=self._sync)
             self.acc_d += d_stats
         if not cfg.train.reuse_fakes:  # the tutorial's way: G's update on fresh latents
             lat = draw_latent(cfg.model, cfg.train.batch, self.z_gen, self.device)
-            b, x_fake = b._replace(z=lat.z_in, c_cat=lat.c_cat, c_cont=lat.c_cont), None
+            s = slice(self._shard[0], sum(self._shard))
+            b, x_fake = b._replace(z=lat.z_in[s], c_cat=_cut(lat.c_cat, s), c_cont=_cut(lat.c_cont, s)), None
         # 2. G phase: the updated D judges the fakes (one G forward per step when reused).
-        self.acc_g += g_step(self.G, self.D, self.opt_g, b, x_fake, obj, gen, noise, guard=self.guard)
+        self.acc_g += g_step(self.G, self.D, self.opt_g, b, x_fake, obj, gen, noise, guard=self.guard,
+                             sync=self._sync)
         if self.ema:
             self.ema.update(self.G)
         self.guard.end_step()
@@ -171,7 +197,7 @@ class Engine:
     # -- graph ------------------------------------------------------------------------------
     def _buffers(self) -> None:
         """Static inputs of the graph step: n_critic batches of indices and latents."""
-        k, B, m = self.cfg.train.n_critic, self.cfg.train.batch, self.cfg.model
+        k, B, m = self.cfg.train.n_critic, self._shard[1], self.cfg.model
         dev = self.device
         self._idx = torch.zeros(k, B, dtype=torch.long, device=dev)
         self._z = torch.zeros(k, B, m.z_dim + m.info_cat + m.info_cont, device=dev)
@@ -180,14 +206,15 @@ class Engine:
 
     def _fill(self) -> None:
         """Draw this step's indices and latents (same order as eager) into the static buffers."""
+        s = slice(self._shard[0], sum(self._shard))
         for k in range(self.cfg.train.n_critic):
-            self._idx[k].copy_(self.sampler.next())
+            self._idx[k].copy_(self.sampler.next()[s])
             lat = draw_latent(self.cfg.model, self.cfg.train.batch, self.z_gen, self.device)
-            self._z[k].copy_(lat.z_in)
+            self._z[k].copy_(lat.z_in[s])
             if self._c_cat is not None:
-                self._c_cat[k].copy_(lat.c_cat)
+                self._c_cat[k].copy_(lat.c_cat[s])
             if self._c_cont is not None:
-                self._c_cont[k].copy_(lat.c_cont)
+                self._c_cont[k].copy_(lat.c_cont[s])
 
     def _core(self, r1: tuple[bool, ...]) -> None:
         """The step as a function of the static buffers: what the CUDA graph holds."""
@@ -198,9 +225,10 @@ class Engine:
                       None if self._c_cat is None else self._c_cat[k],
                       None if self._c_cont is None else self._c_cont[k])
             d_stats, x_fake = d_step(self.G, self.D, self.opt_d, b, obj, gen, 0.0, r1[k],
-                                     keep_fake_graph=k == n - 1, guard=self.guard)
+                                     keep_fake_graph=k == n - 1, guard=self.guard, sync=self._sync)
             self.acc_d += d_stats
-        self.acc_g += g_step(self.G, self.D, self.opt_g, b, x_fake, obj, gen, 0.0, guard=self.guard)
+        self.acc_g += g_step(self.G, self.D, self.opt_g, b, x_fake, obj, gen, 0.0, guard=self.guard,
+                             sync=self._sync)
         if self.ema:
             self.ema.update(self.G)
         self.guard.end_step()
@@ -258,6 +286,10 @@ class Engine:
                 group["lr"].fill_(lr)
             else:
                 group["lr"] = lr
+
+
+def _cut(t: Tensor | None, s: slice) -> Tensor | None:
+    return None if t is None else t[s]
 
 
 def _optimizer(cfg: RunConfig, net: torch.nn.Module, lr: float, device: torch.device, capturable: bool = False):

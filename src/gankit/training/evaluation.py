@@ -10,38 +10,57 @@ from gankit.config import RunConfig
 from gankit.data import Dataset, from_model
 from gankit.errors import GankitError
 from gankit.models.latent import draw_latent
+from gankit.training.distributed import Dist
+
+
+CHUNK = 1000  # samples per generator call; chunk i is drawn from seed (seed + 4, i)
 
 
 class InTrainingEval:
-    def __init__(self, cfg: RunConfig, data: Dataset, n_classes: int, device: torch.device):
+    def __init__(self, cfg: RunConfig, data: Dataset, n_classes: int, device: torch.device,
+                 dist: Dist | None = None):
         from gankit.metrics.evaluate import Evaluator  # torchmetrics loads only when asked for
 
         if data.kind != "image":
             raise GankitError("eval.every needs image data; 2-D toy runs are scored with `gankit eval RUN`")
         self.cfg, self.data, self.device = cfg, data, device
+        self.dist = dist or Dist()
         self.n_classes = n_classes if cfg.model.conditional else 0
         self.metrics = [m for m in cfg.eval.metrics.replace(" ", "").split(",") if m]
-        self.evaluator = Evaluator(cfg.eval.featurenet, device)
+        self.evaluator = Evaluator(cfg.eval.featurenet, device) if self.dist.is_main else None
         self.best: dict | None = None  # {"fid": value, "step": step}
 
     @torch.no_grad()
-    def samples(self, G: torch.nn.Module, n: int) -> torch.Tensor:
-        """n samples from G in eval mode, from a fixed seed: evaluations differ only by G."""
-        g = torch.Generator().manual_seed(self.cfg.seed + 4)
+    def samples(self, G: torch.nn.Module, n: int) -> torch.Tensor | None:
+        """n samples from G in eval mode, from fixed seeds: evaluations differ only by G. In a
+        data-parallel job each rank draws every world-th chunk and rank 0 gathers them (None
+        elsewhere); the samples are the same whatever the number of processes."""
         was_training = G.training
         G.eval()
-        out = []
-        for i in range(0, n, 1000):
-            m = min(1000, n - i)
+        mine = {}
+        for c, i in enumerate(range(0, n, CHUNK)):
+            if c % self.dist.world != self.dist.rank:
+                continue
+            m = min(CHUNK, n - i)
+            g = torch.Generator().manual_seed((self.cfg.seed + 4) * 1_000_003 + c)
             lat = draw_latent(self.cfg.model, m, g)
             y = torch.randint(self.n_classes, (m,), generator=g).to(self.device) if self.n_classes else None
-            out.append(from_model(G(lat.z_in.to(self.device), y), "image").cpu())
+            mine[c] = from_model(G(lat.z_in.to(self.device), y), "image").cpu()
         G.train(was_training)
-        return torch.cat(out)
+        parts = self.dist.gather(mine)
+        if parts is None:
+            return None
+        chunks = {c: x for part in parts for c, x in part.items()}
+        return torch.cat([chunks[c] for c in sorted(chunks)])
 
     def run(self, G: torch.nn.Module, step: int, art, run_name: str) -> bool:
-        """Evaluate, log, plot; True when FID improved on the best so far."""
-        result = self.evaluator.evaluate(self.samples(G, self.cfg.eval.n), self.metrics, self.cfg.eval.ref,
+        """Evaluate, log, plot; True when FID improved on the best so far (on every rank)."""
+        images = self.samples(G, self.cfg.eval.n)
+        improved = self._score(images, step, art, run_name) if self.dist.is_main else None
+        return bool(self.dist.broadcast(improved))
+
+    def _score(self, images: torch.Tensor, step: int, art, run_name: str) -> bool:
+        result = self.evaluator.evaluate(images, self.metrics, self.cfg.eval.ref,
                                          seed=self.cfg.seed, run=run_name, step=step)
         row = {"step": step, "eval": True}
         for k, v in result.items():

@@ -97,8 +97,11 @@ def info_loss(aux: Tensor, b: Batch, obj: Objective) -> Tensor:
 
 def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, obj: Objective,
            gen: torch.Generator | None = None, noise_std: float = 0.0, with_r1: bool = False,
-           keep_fake_graph: bool = True, guard=None) -> tuple[Tensor, Tensor]:
+           keep_fake_graph: bool = True, guard=None, sync=None) -> tuple[Tensor, Tensor]:
     """One D update on (b.x, G(b.z)). Returns (D_STATS tensor, the fakes).
+
+    `sync(loss, params)`, when given, averages the gradients over data-parallel ranks between
+    backward and the update, and returns the averaged loss the guard checks.
 
     With `keep_fake_graph`, the fakes keep G's graph so the G phase can reuse them: one
     generator forward per step."""
@@ -141,7 +144,8 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, o
 
     opt_d.zero_grad(set_to_none=True)
     loss.backward()
-    if guard is None or guard.ok(loss, D.parameters(), opt_d):  # a non-finite update is not applied
+    checked = sync(loss, D.parameters()) if sync else loss  # data-parallel: average over ranks
+    if guard is None or guard.ok(checked, D.parameters(), opt_d):  # a non-finite update is not applied
         opt_d.step()
         if obj.clip:
             clip_weights_(D, obj.clip)
@@ -155,7 +159,8 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, o
 
 
 def g_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, b: Batch, x_fake: Tensor | None,
-           obj: Objective, gen: torch.Generator | None = None, noise_std: float = 0.0, guard=None) -> Tensor:
+           obj: Objective, gen: torch.Generator | None = None, noise_std: float = 0.0, guard=None,
+           sync=None) -> Tensor:
     """One G update: the (just updated) D judges `x_fake` (regenerated from b.z when None).
     Returns the G_STATS tensor."""
     amp = autocast(obj, b.x.device)
@@ -178,7 +183,8 @@ def g_step(G: nn.Module, D: nn.Module, opt_g: torch.optim.Optimizer, b: Batch, x
             loss = loss + obj.info_weight * info_g
     opt_g.zero_grad(set_to_none=True)
     loss.backward()
-    if guard is None or guard.ok(loss, G.parameters(), opt_g):
+    checked = sync(loss, G.parameters()) if sync else loss
+    if guard is None or guard.ok(checked, G.parameters(), opt_g):
         opt_g.step()
     D.requires_grad_(True)
     return torch.stack([loss.detach(), aux_g.detach(), info_g.detach()])

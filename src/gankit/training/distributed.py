@@ -1,0 +1,137 @@
+"""Data-parallel training over processes launched by torchrun (`torch.distributed`).
+
+Every rank holds the whole model, the whole dataset (once, on its device) and the same sampler and
+latent generator, so every rank knows the whole global batch; rank r trains on its slice
+[r*b, (r+1)*b) of it (b = train.batch / world). After each backward pass the gradients (and the
+loss, so the non-finite guard decides alike everywhere) are averaged across ranks with one
+all-reduce of a flat buffer, which is DistributedDataParallel's algorithm. The networks stay
+unwrapped: a GAN step calls D on reals, fakes and penalty points (several forwards, and a double
+backward for R1/WGAN-GP, per backward pass), which DDP's per-forward reducer does not support, and
+state dicts keep their plain names, so a checkpoint moves between world sizes as it is.
+
+Rank 0 alone writes (logs, grids, checkpoints, the progress bar); `Dist.world == 1` (no torchrun)
+makes every method a no-op.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from gankit.errors import GankitError
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    # -- set-up -----------------------------------------------------------------------------
+    @classmethod
+    def from_env(cls, device: torch.device) -> Dist:
+        """The process group torchrun describes in the environment (WORLD_SIZE, RANK, LOCAL_RANK,
+        MASTER_ADDR/PORT); a single process when there is none. gloo on CPU, nccl on CUDA."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+        if not dist.is_initialized():
+            backend = "nccl" if device.type == "cuda" else "gloo"
+            timeout = datetime.timedelta(seconds=float(os.environ.get("GANKIT_DIST_TIMEOUT", "600")))
+            dist.init_process_group(backend, timeout=timeout)
+        return cls(rank, world, local)
+
+    def device(self, device: torch.device) -> torch.device:
+        """Each rank's own GPU (cuda:LOCAL_RANK); the CPU is shared."""
+        if device.type == "cuda" and self.active:
+            torch.cuda.set_device(self.local_rank)
+            return torch.device("cuda", self.local_rank)
+        return device
+
+    def shard(self, global_batch: int) -> tuple[int, int]:
+        """(start, size) of this rank's slice of a global batch."""
+        if global_batch % self.world:
+            raise GankitError(f"train.batch {global_batch} is the global batch and must divide evenly "
+                              f"over {self.world} processes; use a multiple of {self.world}")
+        b = global_batch // self.world
+        return self.rank * b, b
+
+    def close(self, clean: bool = True) -> None:
+        """Leave the process group. After a clean run all ranks leave together (a rank that
+        tears down its group while another still talks to it aborts in gloo's threads)."""
+        if self.active and dist.is_initialized():
+            if clean:
+                dist.barrier()
+            dist.destroy_process_group()
+
+    # -- collectives (all no-ops for one process) --------------------------------------------
+    def sync_grads(self, loss: Tensor, params) -> Tensor:
+        """Average the gradients of `params` and the loss over ranks in place, with one
+        all-reduce; returns the averaged loss. Must be called by every rank in the same order."""
+        if not self.active:
+            return loss
+        grads = [p.grad for p in params if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads] + [loss.detach().float().reshape(1)])
+        dist.all_reduce(flat)
+        flat.div_(self.world)
+        torch._foreach_copy_(grads, [t.view_as(g) for t, g in zip(flat[:-1].split([g.numel() for g in grads]), grads)])
+        return flat[-1]
+
+    def mean_(self, t: Tensor) -> Tensor:
+        """Average a tensor over ranks in place (the logged scalars)."""
+        if self.active:
+            dist.all_reduce(t)
+            t.div_(self.world)
+        return t
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when `flag` is true on any: ranks agree when to stop."""
+        if not self.active:
+            return flag
+        t = torch.tensor([float(flag)], device=self._collective_device())
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item())
+
+    def barrier(self) -> None:
+        if self.active:
+            dist.barrier()
+
+    def broadcast(self, obj):
+        """Rank 0's `obj` on every rank (pickled: a checkpoint, a verdict, an error message)."""
+        if not self.active:
+            return obj
+        box = [obj if self.is_main else None]
+        dist.broadcast_object_list(box, src=0, device=self._collective_device())
+        return box[0]
+
+    def gather(self, obj) -> list | None:
+        """Every rank's `obj`, in rank order, on rank 0 (None elsewhere)."""
+        if not self.active:
+            return [obj]
+        out = [None] * self.world if self.is_main else None
+        dist.gather_object(obj, out, dst=0)
+        return out
+
+    def _collective_device(self) -> torch.device:
+        return torch.device("cuda", self.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def reseed_for_rank(seed: int, rank: int, step: int, device: torch.device) -> None:
+    """A rank's own stream for dropout (the torch generators): distinct per rank and per resume
+    point, the same on every rerun."""
+    s = (seed * 1_000_003 + rank * 10_007 + step) % (2**63)
+    torch.manual_seed(s)
