@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -184,6 +185,20 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    kids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4: ppid, after "(comm)"
+                kids.append(int(d.name))
+    return kids
+
+
 def _launch(args: argparse.Namespace, cfg, out: Path) -> int:
     """`--nproc N`: check what can be checked here, then run this same command under torchrun
     (single machine, N processes) and return its exit status."""
@@ -199,10 +214,6 @@ def _launch(args: argparse.Namespace, cfg, out: Path) -> int:
     if "WORLD_SIZE" in os.environ:
         raise _err("--nproc launches torchrun itself; under torchrun, drop --nproc")
     Dist(0, n).shard(cfg.train.batch)  # the global batch must split evenly
-    if cfg.train.sync_bn and n > 1 and (cfg.device == "cpu" or not torch.cuda.is_available()):
-        from gankit.training.engine import SYNC_BN_CPU
-
-        raise _err(SYNC_BN_CPU)
     if cfg.device != "cpu" and torch.cuda.is_available() and n > torch.cuda.device_count():
         raise _err(f"--nproc {n}: this machine has {torch.cuda.device_count()} CUDA devices; "
                    "use at most that many processes (or --device cpu)")
@@ -221,7 +232,25 @@ def _launch(args: argparse.Namespace, cfg, out: Path) -> int:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
            "-m", "gankit", *argv]
     print(f"gankit: {n} processes: {' '.join(cmd[2:])}", file=sys.stderr)
-    rc = subprocess.run(cmd, env=env).returncode
+    # torchrun runs in its own session, so Ctrl-C reaches this launcher only; the launcher passes
+    # SIGINT/SIGTERM to the workers themselves, which stop together at the next log step with a
+    # checkpoint and exit 0 (torchrun, signalled directly, would exit 1 with a traceback). A
+    # second Ctrl-C, passed on the same way, stops the workers at once.
+    job = subprocess.Popen(cmd, env=env, start_new_session=True)
+
+    def forward(signum, frame):
+        for pid in _children(job.pid):  # the workers
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        rc = job.wait()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
     if rc:
         print(f"gankit: error: the {n}-process job failed (exit status {rc}; the first failing rank's "
               f"message is above); checkpoints in {out / 'checkpoints'} are intact", file=sys.stderr)
@@ -244,7 +273,7 @@ def _resume(args: argparse.Namespace) -> int:
         return _launch(args, cfg, out)
     if _rank() == 0:
         print(f"gankit: resuming {out} at step {ckpt['step']} of {cfg.train.steps}", file=sys.stderr)
-    run = train(cfg, out, resume=True, force=args.force)
+    run = train(cfg, out, resume=True, force=args.force, loaded=(ckpt, path))  # read once
     _report(run)
     return 0
 

@@ -130,6 +130,55 @@ class Dist:
         return torch.device("cuda", self.local_rank) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
+class GlobalBatchNorm(torch.nn.modules.batchnorm._BatchNorm):
+    """BatchNorm whose training statistics cover the global batch, for any backend (torch's
+    SyncBatchNorm runs on GPUs only). Per channel, one differentiable all-reduce of
+    [sum x, sum x^2, count] gives the global mean and biased variance; running statistics use
+    the unbiased variance, as BatchNorm does. Evaluation uses the running statistics: no
+    collective. Same parameters and buffers as BatchNorm, so state dicts are interchangeable."""
+
+    def _check_input_dim(self, x: Tensor) -> None:
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2-D input, got {x.dim()}-D")
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        from torch.distributed.nn.functional import all_reduce  # differentiable all-reduce
+
+        C = x.shape[1]
+        dims = [0, *range(2, x.dim())]
+        xf = x.float()
+        local = torch.cat([xf.sum(dims), xf.square().sum(dims), xf.new_full((1,), x.numel() // C)])
+        total = all_reduce(local)  # (2C + 1,): sums over every rank's slice
+        n = total[-1]
+        mean = total[:C] / n
+        var = (total[C:2 * C] / n - mean.square()).clamp_min(0)  # biased, for normalising
+        if self.track_running_stats:
+            with torch.no_grad():
+                m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked + 1)
+                self.running_mean.lerp_(mean.detach(), m)
+                self.running_var.lerp_((var * n / (n - 1).clamp_min(1)).detach(), m)
+                self.num_batches_tracked.add_(1)
+        shape = (1, C) + (1,) * (x.dim() - 2)
+        y = (xf - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        if self.affine:
+            y = y * self.weight.view(shape) + self.bias.view(shape)
+        return y.to(x.dtype)
+
+
+def convert_global_bn(module: torch.nn.Module) -> torch.nn.Module:
+    """Every BatchNorm in `module` replaced by GlobalBatchNorm, parameters and buffers kept."""
+    if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
+        new = GlobalBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
+                              module.track_running_stats)
+        new.load_state_dict(module.state_dict())
+        return new.to(next(iter(module.state_dict().values())).device) if module.state_dict() else new
+    for name, child in module.named_children():
+        setattr(module, name, convert_global_bn(child))
+    return module
+
+
 def reseed_for_rank(seed: int, rank: int, step: int, device: torch.device) -> None:
     """A rank's own stream for dropout (the torch generators): distinct per rank and per resume
     point, the same on every rerun."""

@@ -28,17 +28,15 @@ from torch import Tensor
 
 from gankit.config import RunConfig
 from gankit.data import BatchSampler, Dataset
-from gankit.errors import GankitError, warn
+from gankit.errors import warn
 from gankit.models import build_models
 from gankit.models.latent import draw_latent
 from gankit.regularizers import instance_noise_std
-from gankit.training.distributed import Dist, reseed_for_rank
+from gankit.training.distributed import Dist, convert_global_bn, reseed_for_rank
 from gankit.training.ema import EMA
 from gankit.training.safety import NonFiniteGuard, uses_found_inf
 from gankit.training.step import D_STATS, G_STATS, Batch, Objective, d_step, g_step
 
-SYNC_BN_CPU = ("train.sync_bn needs CUDA devices (torch's SyncBatchNorm runs on GPUs only); on CPU "
-               "each process normalises its own slice of the batch: set train.sync_bn=false")
 WARMUP = 3  # eager-equivalent runs of each step variant before it is captured (lazy inits, autotune)
 
 
@@ -105,11 +103,12 @@ class Engine:
         G, D = build_models(cfg.model, data.shape, n_classes)
         G, D = G.to(device), D.to(device)
         if dist.active:
-            if cfg.train.sync_bn and device.type != "cuda":
-                raise GankitError(SYNC_BN_CPU)
             if cfg.train.sync_bn:  # batch statistics over the global batch, not each rank's slice
-                G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
-                D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
+                if device.type == "cuda":
+                    G = torch.nn.SyncBatchNorm.convert_sync_batchnorm(G)
+                    D = torch.nn.SyncBatchNorm.convert_sync_batchnorm(D)
+                else:  # torch's SyncBatchNorm has no CPU kernel
+                    G, D = convert_global_bn(G), convert_global_bn(D)
             reseed_for_rank(cfg.seed, dist.rank, 0, device)  # each rank its own dropout masks
         if cfg.train.channels_last and data.kind == "image":
             G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
@@ -308,7 +307,12 @@ def _schedule(cfg: RunConfig, opt: torch.optim.Optimizer):
     """Learning-rate multiplier over train.steps: constant (None), linear decay to 0, or cosine to 0."""
     total = max(cfg.train.steps, 1)
     if cfg.train.lr_schedule == "linear":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: max(0.0, 1 - t / total))
-    if cfg.train.lr_schedule == "cosine":
-        return torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total)))
-    return None
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: max(0.0, 1 - t / total))
+    elif cfg.train.lr_schedule == "cosine":
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5 * (1 + math.cos(math.pi * min(t, total) / total)))
+    else:
+        return None
+    # Base rates as floats: with a tensor lr (captured steps) the scheduler then fills it from a
+    # float, without reading a device tensor back every step.
+    sched.base_lrs = [float(b) for b in sched.base_lrs]
+    return sched

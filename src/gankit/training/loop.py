@@ -34,12 +34,15 @@ from gankit.training.step import D_STATS, G_STATS, Objective
 _RESUMABLE_CHANGES = ("train.steps", "log.", "eval.", "recover.", "device")
 
 
-def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = False) -> Run | None:
+def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = False,
+          loaded: tuple[dict, Path] | None = None) -> Run | None:
     """Train a GAN as `cfg` says, writing the run directory `out`; return the finished `Run`.
 
     With `resume`, continue the run in `out` from its newest good checkpoint (only
     `train.steps`, `log.*`, `eval.*`, `recover.*` and `device` may differ from the saved config,
-    unless `force`). SIGINT/SIGTERM end the run cleanly with a checkpoint (`Run.interrupted`).
+    unless `force`). `loaded`: the (checkpoint, path) the caller already read with
+    `CheckpointStore.load_latest`, so it is not read and verified twice. SIGINT/SIGTERM end the
+    run cleanly with a checkpoint (`Run.interrupted`).
 
     Under torchrun (WORLD_SIZE > 1) every process calls this; they train data-parallel
     (`gankit.training.distributed`) and rank 0 alone writes `out` and returns the Run (None elsewhere).
@@ -48,7 +51,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = F
     dist = Dist.from_env(resolve_device(cfg.device))
     clean = False
     try:
-        run = _follow(cfg, out, dist) if not dist.is_main else _lead(cfg, out, resume, force, dist)
+        run = _follow(cfg, out, dist) if not dist.is_main else _lead(cfg, out, resume, force, dist, loaded)
         clean = True
         return run
     except RuntimeError as err:
@@ -61,7 +64,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = F
         dist.close(clean)
 
 
-def _lead(cfg: RunConfig, out: Path, resume: bool, force: bool, dist: Dist) -> Run:
+def _lead(cfg: RunConfig, out: Path, resume: bool, force: bool, dist: Dist,
+          loaded: tuple[dict, Path] | None = None) -> Run:
     """Rank 0 (or the only process): holds the run directory's lock, checks it, writes it."""
     store = CheckpointStore(out / "checkpoints", keep=cfg.log.keep_last, warn=warn)
     created = not out.exists()
@@ -70,7 +74,7 @@ def _lead(cfg: RunConfig, out: Path, resume: bool, force: bool, dist: Dist) -> R
             if lock.took_over:
                 warn(f"took over the lock of {out} left by a process that is gone (pid {lock.took_over})")
             try:
-                ckpt = _check_run_dir(out, store, cfg, resume, force)
+                ckpt = _check_run_dir(out, store, cfg, resume, force, loaded)
             except GankitError as err:
                 dist.broadcast(("error", str(err)))  # the other ranks stop too, quietly
                 raise
@@ -245,11 +249,12 @@ def _roll_back(cfg: RunConfig, store: CheckpointStore | None, restore, e: Engine
     return back, rollbacks + 1
 
 
-def _check_run_dir(out: Path, store: CheckpointStore, cfg: RunConfig, resume: bool, force: bool) -> dict | None:
+def _check_run_dir(out: Path, store: CheckpointStore, cfg: RunConfig, resume: bool, force: bool,
+                   loaded: tuple[dict, Path] | None = None) -> dict | None:
     if resume:
         if not store.dir.is_dir() or not store.candidates():
             raise GankitError(f"--resume {out}: no checkpoint in {store.dir}")
-        ckpt, path = store.load_latest()
+        ckpt, path = loaded or store.load_latest()
         diffs = _config_diffs(from_dict(ckpt["config"], origin=str(path)), cfg)
         if diffs and not force:
             raise GankitError(f"--resume {out}: config differs from the run's: {'; '.join(diffs)} "
