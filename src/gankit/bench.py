@@ -127,7 +127,7 @@ def gankit_loop(cfg, data, device: torch.device, seconds: float, warmup: int = 1
     before = _peak_bytes(device) if device.type == "cpu" else 0
     n, secs = _timed(step, seconds, warmup, device)  # warm-up covers the CUDA graph's capture
     e.acc_d.tolist()  # read once at the end, as the trainer does every K steps
-    return {**_result(n, secs, cfg.train.batch, _peak_bytes(device) - before), "step": e.describe()}
+    return {**_result(n, secs, cfg.train.batch, _peak_bytes(device) - before), "_step": e.describe()}
 
 
 def _result(n: int, secs: float, batch: int, peak: int) -> dict:
@@ -147,6 +147,8 @@ def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None 
     ds = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels)
     ref = reference_loop(cfg, ds, dev, seconds)
     ours = gankit_loop(cfg, ds, dev, seconds)
+    step_mode = ours.pop("_step")  # how gankit's step ran: "step: eager (...)" or the CUDA graph
     return {"preset": preset, "device": str(dev), "batch": cfg.train.batch,
             "precision": cfg.train.precision, "reference": ref,
-            "gankit": ours, "ratio": round(ours["steps_per_s"] / max(ref["steps_per_s"], 1e-9), 2)}
+            "gankit": ours, "ratio": round(ours["steps_per_s"] / max(ref["steps_per_s"], 1e-9), 2),
+            "step_mode": step_mode}

@@ -430,7 +430,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
             else f"{v['peak_mem_bytes'] / 2**20:.1f}"
         print(f"{name:<10} {v['steps_per_s']:>10.1f} {v['images_per_s']:>12.0f} {mem:>10}")
     print(f"ratio      {r['ratio']:.2f}x")
-    print(f"gankit {r['gankit']['step']}")
+    print(f"gankit {r['step_mode']}")
     return 0
 
 

@@ -168,3 +168,16 @@ def test_cuda_graph_step_matches_eager_on_cuda(case):
     assert g._graphs  # really captured
     torch.testing.assert_close(w_g, w_e, atol=1e-4, rtol=1e-3)
     torch.testing.assert_close(s_g, s_e, atol=1e-3, rtol=1e-3)
+
+
+def test_optimizer_state_moves_between_step_modes():
+    """A checkpoint's optimiser state loads into either step mode: a tensor learning rate (what
+    a captured step keeps) becomes a float for an eager step, and back."""
+    e = _engine(*CASES["mlp"], mode="eager")
+    _train(e, 2)
+    state = e.opt_g.state_dict()
+    state["param_groups"][0]["lr"] = torch.tensor(1e-3)  # as a CUDA-graph run saves it
+    e.load_optimizers(state, e.opt_d.state_dict())
+    assert e.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3)
+    assert isinstance(e.opt_g.param_groups[0]["lr"], float)
+    _train(e, 1)

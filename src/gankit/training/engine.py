@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
@@ -90,6 +90,15 @@ class Engine:
     mode: str = "eager"
     why: str = ""  # why the step runs eagerly, when it does
     dist: Dist = Dist()
+    # Set by build: the scalars summed on the device (read every log.every steps), this rank's
+    # (start, size) of the global batch, the gradient all-reduce (None alone), captured graphs
+    # by R1 pattern and warm-up runs per pattern.
+    acc_d: Tensor = field(init=False)
+    acc_g: Tensor = field(init=False)
+    _shard: tuple[int, int] = field(init=False)
+    _sync: object = field(init=False)
+    _graphs: dict = field(init=False, default_factory=dict)
+    _runs: dict = field(init=False, default_factory=dict)
 
     @classmethod
     def build(cls, cfg: RunConfig, data: Dataset, n_classes: int, device: torch.device,
@@ -133,10 +142,8 @@ class Engine:
         e.guard.on_device = uses_found_inf(opt_g) and uses_found_inf(opt_d)
         if cfg.train.compile:
             e._compile()
-        e.acc_d = torch.zeros(len(D_STATS), device=device)  # scalars summed on the device
+        e.acc_d = torch.zeros(len(D_STATS), device=device)
         e.acc_g = torch.zeros(len(G_STATS), device=device)
-        e._graphs: dict[tuple, torch.cuda.CUDAGraph] = {}
-        e._runs: dict[tuple, int] = {}
         if graph:
             e._buffers()
         return e
@@ -277,6 +284,17 @@ class Engine:
             return "step: graph-shaped, not captured"
         extra = " + torch.compile" if self.cfg.train.compile and not (self.cfg.reg.gp or self.cfg.reg.r1) else ""
         return f"step: eager{extra} ({self.why})" if self.why else f"step: eager{extra}"
+
+    def load_optimizers(self, state_g: dict, state_d: dict) -> None:
+        """Load optimiser states from a checkpoint written by any step mode: a captured step needs
+        its learning rate as a device tensor (filled in place by the schedule), an eager one a
+        float."""
+        for opt, state in ((self.opt_g, state_g), (self.opt_d, state_d)):
+            opt.load_state_dict(state)
+            capturable = bool(opt.defaults.get("capturable"))
+            for group in opt.param_groups:
+                lr = float(group["lr"])
+                group["lr"] = torch.tensor(lr, device=self.device) if capturable else lr
 
     def set_lr(self, opt: torch.optim.Optimizer, lr: float) -> None:
         """Set every group's learning rate in place (a tensor lr must stay the same tensor)."""

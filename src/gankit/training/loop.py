@@ -100,7 +100,10 @@ class _Silent:
     """What ranks > 0 have instead of Artifacts and the progress bar: nothing is written."""
 
     def __getattr__(self, name):
-        return lambda *a, **k: None
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return None
 
 
 def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict | None, stop: StopSignals,
@@ -334,8 +337,7 @@ def _state(e: Engine, step: int) -> dict:
 def _restore(ckpt: dict, e: Engine) -> int:
     e.G.load_state_dict(ckpt["G"])
     e.D.load_state_dict(ckpt["D"])
-    e.opt_g.load_state_dict(ckpt["opt_g"])
-    e.opt_d.load_state_dict(ckpt["opt_d"])
+    e.load_optimizers(ckpt["opt_g"], ckpt["opt_d"])
     if e.sched_g:
         e.sched_g.load_state_dict(ckpt["sched_g"])
         e.sched_d.load_state_dict(ckpt["sched_d"])
