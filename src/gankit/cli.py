@@ -199,6 +199,15 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent dies (elsewhere: no-op)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _launch(args: argparse.Namespace, cfg, out: Path) -> int:
     """`--nproc N`: check what can be checked here, then run this same command under torchrun
     (single machine, N processes) and return its exit status."""
@@ -236,7 +245,9 @@ def _launch(args: argparse.Namespace, cfg, out: Path) -> int:
     # SIGINT/SIGTERM to the workers themselves, which stop together at the next log step with a
     # checkpoint and exit 0 (torchrun, signalled directly, would exit 1 with a traceback). A
     # second Ctrl-C, passed on the same way, stops the workers at once.
-    job = subprocess.Popen(cmd, env=env, start_new_session=True)
+    # If the launcher itself is killed (SIGKILL, an OOM kill, a test timeout), torchrun gets
+    # SIGTERM from the kernel and stops the workers: no orphaned job keeps the cores or the run.
+    job = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
 
     def forward(signum, frame):
         for pid in _children(job.pid):  # the workers

@@ -178,6 +178,41 @@ def test_ctrl_c_stops_every_rank_with_a_checkpoint(tmp_path):
     assert run.step < 1000000
 
 
+def _processes_naming(text: str) -> list[int]:
+    """pids whose command line contains `text` (Linux /proc)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and text in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode():
+                pids.append(int(d.name))
+        except OSError:
+            pass
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs Linux /proc")
+def test_killing_the_launcher_stops_the_workers(tmp_path):
+    """SIGKILL to `gankit train --nproc 2` itself (an OOM kill, a CI timeout): the kernel tells
+    torchrun, torchrun stops the workers; no orphaned job is left holding the cores."""
+    out = tmp_path / "r"
+    cmd = [sys.executable, "-m", "gankit", "train", "--nproc", "2", "--steps", "1000000", "--out", str(out), *TINY]
+    job = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (out / "metrics.jsonl").exists() and time.time() < deadline:
+            time.sleep(0.2)
+        assert len(_processes_naming(str(out))) >= 3  # launcher, torchrun, 2 workers
+        job.kill()
+        job.wait(timeout=10)
+        deadline = time.time() + 60
+        while _processes_naming(str(out)) and time.time() < deadline:
+            time.sleep(0.5)
+        assert _processes_naming(str(out)) == []
+    finally:
+        for pid in _processes_naming(str(out)):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_evaluation_gathers_samples_from_every_rank(tmp_path):
     """eval.every under 2 processes: each rank draws every other 1,000-sample chunk, rank 0
     gathers and scores them. The samples do not depend on the number of processes, so the FID

@@ -143,6 +143,11 @@ class Evaluator:
         return out
 
 
+# Every metric below scores features already gathered on one process: torchmetrics must not
+# all-gather its states across a data-parallel job's ranks (it would wait for ranks that never
+# call it), hence sync_on_compute=False.
+
+
 class _Identity(nn.Module):
     """Hands precomputed features to torchmetrics, which asks its extractor for `num_features`."""
 
@@ -158,7 +163,8 @@ def fid(real: Tensor, fake: Tensor) -> float:
     """Fréchet distance between Gaussians fitted to the two feature sets (Heusel et al. 2017)."""
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    m = FrechetInceptionDistance(feature=_Identity(real.shape[1]), reset_real_features=True)
+    m = FrechetInceptionDistance(feature=_Identity(real.shape[1]), reset_real_features=True,
+                                  sync_on_compute=False)
     m.update(real.double(), real=True)
     m.update(fake.double(), real=False)
     return max(0.0, float(m.compute()))
@@ -172,7 +178,8 @@ def kid(real: Tensor, fake: Tensor) -> dict:
     size = min(1000, len(real), len(fake))
     with warnings.catch_warnings():  # "will save all extracted features": ours are 128-dim, small
         warnings.simplefilter("ignore", UserWarning)
-        m = KernelInceptionDistance(feature=_Identity(real.shape[1]), subset_size=size, subsets=100)
+        m = KernelInceptionDistance(feature=_Identity(real.shape[1]), subset_size=size, subsets=100,
+                                     sync_on_compute=False)
     m.update(real, real=True)
     m.update(fake, real=False)
     mean, std = m.compute()
@@ -186,7 +193,8 @@ def inception_score(logits: Tensor) -> float:
 
     with warnings.catch_warnings():  # "will save all extracted features": 10 logits per image
         warnings.simplefilter("ignore", UserWarning)
-        m = InceptionScore(feature=_Identity(logits.shape[1]), splits=min(10, len(logits)))
+        m = InceptionScore(feature=_Identity(logits.shape[1]), splits=min(10, len(logits)),
+                           sync_on_compute=False)
     m.update(logits.double())
     mean, _ = m.compute()
     return float(mean)
