@@ -70,6 +70,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile the networks' forward passes (not with reg.gp / reg.r1)
     channels_last: bool = False  # channels-last memory format for convolutional networks
     sync_bn: bool = False  # data-parallel runs: BatchNorm statistics over the global batch (SyncBatchNorm)
+    ddp: bool = True  # data-parallel runs: DistributedDataParallel; false: one flat gradient all-reduce
 
 
 @dataclass(frozen=True)

@@ -42,15 +42,20 @@ def _weights(run_dir: Path) -> torch.Tensor:
     return torch.cat([p.detach().flatten() for p in run.G.parameters()])
 
 
-def test_two_processes_follow_the_one_process_trajectory(tmp_path):
+@pytest.mark.parametrize("ddp", [True, False], ids=["ddp", "flat-allreduce"])
+def test_two_processes_follow_the_one_process_trajectory(tmp_path, ddp):
     """Global batch 8 as 2 x 4 follows global batch 8 in one process: the same examples and
     latents (every rank draws the whole global batch, then takes its half) and the mean of the
-    two half-batch gradients is the full-batch gradient. What differs is the order of float
+    two half-batch gradients is the full-batch gradient, whether DistributedDataParallel or the
+    flat all-reduce (train.ddp=false) averages them. What differs is the order of float
     additions (two partial means then an all-reduce), about 1e-7 relative per step; Adam turns
     that into weight differences far below its step size (lr 2e-4)."""
     _gankit("--steps", "12", "--out", str(tmp_path / "one"), *TINY)
-    p = _gankit("--nproc", "2", "--steps", "12", "--out", str(tmp_path / "two"), *TINY)
-    assert "global batch 8 = 4 per process x 2" in (tmp_path / "two" / "train.log").read_text()
+    p = _gankit("--nproc", "2", "--steps", "12", "--out", str(tmp_path / "two"), *TINY,
+                "--set", f"train.ddp={str(ddp).lower()}")
+    log = (tmp_path / "two" / "train.log").read_text()
+    assert "global batch 8 = 4 per process x 2" in log
+    assert ("averaged by DistributedDataParallel" in log) == ddp
     assert "samples:" in p.stdout  # rank 0 reported, once
     assert p.stdout.count("samples:") == 1
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
@@ -85,6 +90,21 @@ def test_penalties_train_data_parallel(tmp_path):
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert torch.isfinite(two).all()
     torch.testing.assert_close(two, one, atol=0.05, rtol=0.01)
+
+
+@pytest.mark.parametrize("preset", ["acgan", "infogan", "mlp-bn", "toy-r1"])
+def test_every_kind_of_discriminator_update_runs_under_ddp(tmp_path, preset):
+    """DDP reduces the gradients of every parameter its forward used, and fails the job when a
+    parameter gets none: the class head on reals and fakes (acgan), the code head on fakes only
+    (infogan), separate real and fake forwards (BatchNorm, mlp-bn), R1's double backward
+    (toy-r1) all train under 2 processes."""
+    data = [] if preset.startswith("toy") else ["--data", "fake:1x28x28:64"]
+    p = _gankit("--preset", preset, "--nproc", "2", "--out", str(tmp_path / "r"), *data, "--steps", "4",
+                "--set", "train.batch=8", "--set", "log.every=2", "--set", "log.progress=false",
+                "--device", "cpu")
+    assert "DistributedDataParallel" in (tmp_path / "r" / "train.log").read_text(), p.stderr
+    assert torch.isfinite(_losses(tmp_path / "r")).all()
+    assert Run.load(tmp_path / "r").step == 4
 
 
 def test_sync_bn_normalises_over_the_global_batch(tmp_path):

@@ -108,6 +108,31 @@ class Discriminator(nn.Module):
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         return self.heads(self.features(x), y)
 
+    def judge(self, xr: Tensor, xf: Tensor, y: Tensor | None = None, aux_real: bool = False,
+              aux_fake: bool = False) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """Everything a D update asks of D, in one call: (real logits, fake logits, aux outputs of
+        the reals and of the fakes when asked for, else None). One call is one forward pass for
+        DistributedDataParallel, which reduces gradients per forward-backward pair."""
+        if self.mixes_batch:  # BatchNorm: real and fake batches normalised on their own
+            h_r, h_f = self.features(xr), self.features(xf)  # (B, F)
+        else:  # examples independent: one forward over both, fewer and larger matrix products
+            h_r, h_f = self.features(torch.cat([xr, xf])).chunk(2)
+        return (self.head(h_r, y), self.head(h_f, y), self.aux(h_r) if aux_real else None,
+                self.aux(h_f) if aux_fake else None)
+
+
+class Judge(nn.Module):
+    """`D.judge` as a module's forward, so that DistributedDataParallel can wrap it (DDP hooks
+    `forward` only). Holds D itself: the same parameters, no copy."""
+
+    def __init__(self, D: Discriminator):
+        super().__init__()
+        self.d = D
+
+    def forward(self, xr: Tensor, xf: Tensor, y: Tensor | None = None, aux_real: bool = False,
+                aux_fake: bool = False):
+        return self.d.judge(xr, xf, y, aux_real, aux_fake)
+
 
 class ConditionalBatchNorm2d(nn.Module):
     """BatchNorm2d whose scale and shift are looked up per class (de Vries et al. 2017);

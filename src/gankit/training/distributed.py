@@ -2,12 +2,12 @@
 
 Every rank holds the whole model, the whole dataset (once, on its device) and the same sampler and
 latent generator, so every rank knows the whole global batch; rank r trains on its slice
-[r*b, (r+1)*b) of it (b = train.batch / world). After each backward pass the gradients (and the
-loss, so the non-finite guard decides alike everywhere) are averaged across ranks with one
-all-reduce of a flat buffer, which is DistributedDataParallel's algorithm. The networks stay
-unwrapped: a GAN step calls D on reals, fakes and penalty points (several forwards, and a double
-backward for R1/WGAN-GP, per backward pass), which DDP's per-forward reducer does not support, and
-state dicts keep their plain names, so a checkpoint moves between world sizes as it is.
+[r*b, (r+1)*b) of it (b = train.batch / world). DistributedDataParallel averages the gradients
+(the engine wraps G and `Judge(D)`, D's update forward); this module adds what DDP does not do:
+the loss averaged so every rank's non-finite guard decides alike (`mean_loss`), a flat-buffer
+gradient all-reduce for `train.ddp=false` (`sync_grads`), BatchNorm over the global batch on
+CPU, and the collectives the loop needs (stop together, broadcast a checkpoint, gather samples).
+State dicts keep their plain names, so a checkpoint moves between world sizes as it is.
 
 Rank 0 alone writes (logs, grids, checkpoints, the progress bar); `Dist.world == 1` (no torchrun)
 makes every method a no-op.
@@ -90,6 +90,11 @@ class Dist:
         flat.div_(self.world)
         torch._foreach_copy_(grads, [t.view_as(g) for t, g in zip(flat[:-1].split([g.numel() for g in grads]), grads)])
         return flat[-1]
+
+    def mean_loss(self, loss: Tensor, params=None) -> Tensor:
+        """The loss averaged over ranks (gradients left alone: DistributedDataParallel averaged
+        them in backward). Same signature as `sync_grads`."""
+        return self.mean_(loss.detach().float().reshape(1).clone())[0]
 
     def mean_(self, t: Tensor) -> Tensor:
         """Average a tensor over ranks in place (the logged scalars)."""

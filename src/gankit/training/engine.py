@@ -30,6 +30,7 @@ from gankit.config import RunConfig
 from gankit.data import BatchSampler, Dataset
 from gankit.errors import warn
 from gankit.models import build_models
+from gankit.models.base import Judge
 from gankit.models.latent import draw_latent
 from gankit.regularizers import instance_noise_std
 from gankit.training.distributed import Dist, convert_global_bn, reseed_for_rank
@@ -97,6 +98,9 @@ class Engine:
     acc_g: Tensor = field(init=False)
     _shard: tuple[int, int] = field(init=False)
     _sync: object = field(init=False)
+    # The forwards the step calls: G and D.judge alone, their DDP wrappers in a data-parallel job.
+    _g_fwd: torch.nn.Module = field(init=False)
+    _judge: object = field(init=False)
     _graphs: dict = field(init=False, default_factory=dict)
     _runs: dict = field(init=False, default_factory=dict)
 
@@ -139,6 +143,9 @@ class Engine:
                 mode=mode, why="" if graph else "; ".join(why), dist=dist)
         e._shard = dist.shard(cfg.train.batch)
         e._sync = dist.sync_grads if dist.active else None
+        e._g_fwd, e._judge = e.G, None
+        if dist.active and cfg.train.ddp:
+            e._wrap_ddp()
         e.guard.on_device = uses_found_inf(opt_g) and uses_found_inf(opt_d)
         if cfg.train.compile:
             e._compile()
@@ -186,15 +193,16 @@ class Engine:
         for k in range(n):  # 1. D phase, each update on a fresh batch; the last keeps its fakes' graph
             b = self.draw()
             keep = k == n - 1 and cfg.train.reuse_fakes
-            d_stats, x_fake = d_step(self.G, self.D, self.opt_d, b, obj, gen, noise, r1[k],
-                                     keep_fake_graph=keep, guard=self.guard, sync=self._sync)
+            d_stats, x_fake = d_step(self._g_fwd, self.D, self.opt_d, b, obj, gen, noise, r1[k],
+                                     keep_fake_graph=keep, guard=self.guard, sync=self._sync,
+                                     judge=self._judge)
             self.acc_d += d_stats
         if not cfg.train.reuse_fakes:  # the tutorial's way: G's update on fresh latents
             lat = draw_latent(cfg.model, cfg.train.batch, self.z_gen, self.device)
             s = slice(self._shard[0], sum(self._shard))
             b, x_fake = b._replace(z=lat.z_in[s], c_cat=_cut(lat.c_cat, s), c_cont=_cut(lat.c_cont, s)), None
         # 2. G phase: the updated D judges the fakes (one G forward per step when reused).
-        self.acc_g += g_step(self.G, self.D, self.opt_g, b, x_fake, obj, gen, noise, guard=self.guard,
+        self.acc_g += g_step(self._g_fwd, self.D, self.opt_g, b, x_fake, obj, gen, noise, guard=self.guard,
                              sync=self._sync)
         if self.ema:
             self.ema.update(self.G)
@@ -230,10 +238,11 @@ class Engine:
             b = Batch(self._real(idx), self.data.y[idx] if self.labels else None, self._z[k],
                       None if self._c_cat is None else self._c_cat[k],
                       None if self._c_cont is None else self._c_cont[k])
-            d_stats, x_fake = d_step(self.G, self.D, self.opt_d, b, obj, gen, 0.0, r1[k],
-                                     keep_fake_graph=k == n - 1, guard=self.guard, sync=self._sync)
+            d_stats, x_fake = d_step(self._g_fwd, self.D, self.opt_d, b, obj, gen, 0.0, r1[k],
+                                     keep_fake_graph=k == n - 1, guard=self.guard, sync=self._sync,
+                                     judge=self._judge)
             self.acc_d += d_stats
-        self.acc_g += g_step(self.G, self.D, self.opt_g, b, x_fake, obj, gen, 0.0, guard=self.guard,
+        self.acc_g += g_step(self._g_fwd, self.D, self.opt_g, b, x_fake, obj, gen, 0.0, guard=self.guard,
                              sync=self._sync)
         if self.ema:
             self.ema.update(self.G)
@@ -265,6 +274,20 @@ class Engine:
         g.replay()
 
     # -- options ----------------------------------------------------------------------------
+    def _wrap_ddp(self) -> None:
+        """DistributedDataParallel around G and around D's update forward (`Judge(D)`): DDP
+        averages the gradients in buckets while backward still runs. Only the step's forwards go
+        through the wrappers; everything else (penalties, the G update's pass through a frozen D,
+        EMA, checkpoints) uses the plain modules, so state dicts keep their names and a
+        checkpoint moves between world sizes. Buffers (BatchNorm statistics) stay per rank, as
+        without DDP; `train.sync_bn` makes the batch statistics global."""
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self._g_fwd = DDP(self.G, device_ids=ids, broadcast_buffers=False)
+        self._judge = DDP(Judge(self.D), device_ids=ids, broadcast_buffers=False)
+        self._sync = self.dist.mean_loss  # gradients are averaged already; the guard's loss is not
+
     def _compile(self) -> None:
         """torch.compile the forward passes the step calls; state dicts keep their plain names."""
         if self.cfg.reg.gp or self.cfg.reg.r1:

@@ -156,7 +156,9 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
     art.note(e.describe(), echo=cfg.log.progress)
     if dist.active:
         art.note(f"data-parallel over {dist.world} processes: global batch {cfg.train.batch} = "
-                 f"{dist.shard(cfg.train.batch)[1]} per process x {dist.world}", echo=cfg.log.progress)
+                 f"{dist.shard(cfg.train.batch)[1]} per process x {dist.world}; gradients averaged by "
+                 f"{'DistributedDataParallel' if cfg.train.ddp else 'one flat all-reduce (train.ddp=false)'}",
+                 echo=cfg.log.progress)
     window, t_window, t_maint = 0, time.perf_counter(), 0.0
     interrupted = None
 

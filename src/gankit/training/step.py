@@ -97,11 +97,13 @@ def info_loss(aux: Tensor, b: Batch, obj: Objective) -> Tensor:
 
 def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, obj: Objective,
            gen: torch.Generator | None = None, noise_std: float = 0.0, with_r1: bool = False,
-           keep_fake_graph: bool = True, guard=None, sync=None) -> tuple[Tensor, Tensor]:
+           keep_fake_graph: bool = True, guard=None, sync=None, judge=None) -> tuple[Tensor, Tensor]:
     """One D update on (b.x, G(b.z)). Returns (D_STATS tensor, the fakes).
 
-    `sync(loss, params)`, when given, averages the gradients over data-parallel ranks between
-    backward and the update, and returns the averaged loss the guard checks.
+    `sync(loss, params)`, when given, runs between backward and the update in a data-parallel
+    job: it returns the loss averaged over ranks (so the guard decides alike everywhere) and,
+    without DistributedDataParallel, averages the gradients too. `judge`: D's one forward of
+    the update (`D.judge`, or the DDP-wrapped `Judge(D)`); penalties and clipping use D itself.
 
     With `keep_fake_graph`, the fakes keep G's graph so the G phase can reuse them: one
     generator forward per step."""
@@ -114,13 +116,11 @@ def d_step(G: nn.Module, D: nn.Module, opt_d: torch.optim.Optimizer, b: Batch, o
 
     # 2. The adversarial loss, real up, fake down (losses in fp32 whatever the forward's precision).
     with amp:
-        if D.mixes_batch:  # BatchNorm: real and fake batches normalised on their own
-            h_r, h_f = D.features(xr), D.features(xf)  # (B, F)
-        else:  # examples independent: one forward over both, fewer and larger matrix products
-            h_r, h_f = D.features(torch.cat([xr, xf])).chunk(2)
-        real_logits, fake_logits = D.head(h_r, b.y).float(), D.head(h_f, b.y).float()  # (B,)
-        aux_r = D.aux(h_r).float() if obj.acgan_classes else None
-        aux_f = D.aux(h_f).float() if obj.uses_aux else None
+        real_logits, fake_logits, aux_r, aux_f = (judge or D.judge)(
+            xr, xf, b.y, bool(obj.acgan_classes), obj.uses_aux)
+    real_logits, fake_logits = real_logits.float(), fake_logits.float()  # (B,)
+    aux_r = None if aux_r is None else aux_r.float()
+    aux_f = None if aux_f is None else aux_f.float()
     loss = obj.loss.d(real_logits, fake_logits, obj.real_target) if obj.loss.bce \
         else obj.loss.d(real_logits, fake_logits)
     zero = loss.new_zeros(())
