@@ -10,9 +10,12 @@
     bf16 autocast when `--precision bf16`, and on CUDA the whole step replayed as one CUDA graph.
 
 Both train the same architecture (the preset's) at the same batch size with the same optimiser
-for `seconds` each, after a short warm-up; steps/s, images/s and peak memory are reported. On
-CUDA, peak memory is torch's peak allocation; on CPU it is the growth of the process's peak
-resident set, which (a) runs first to measure fairly.
+for `seconds` each. The time is split into `rounds` alternating rounds (a, b, a, b, ...), so a
+machine that slows down or speeds up mid-run (a noisy neighbour, thermal limits) affects both
+alike; the ratio is the median of the per-round ratios, and steps/s are totals over all rounds.
+Peak memory is measured while each loop is built and warmed up alone, before the timed rounds: on
+CUDA torch's peak allocation above what was allocated before, on CPU the growth of the process's
+peak resident set ((a) first, so (b)'s figure is only what it adds above (a)'s peak).
 """
 
 from __future__ import annotations
@@ -48,30 +51,38 @@ class _PILDataset(torch.utils.data.Dataset):
         return (t - 0.5) / 0.5, 0  # Normalize((0.5,), (0.5,))
 
 
-def _peak_bytes(device: torch.device) -> int:
+def _peak_of(fn, device: torch.device):
+    """(fn(), the peak memory fn adds): CUDA allocations above the start, or RSS peak growth."""
     if device.type == "cuda":
-        return torch.cuda.max_memory_allocated(device)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    out = fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        return out, torch.cuda.max_memory_allocated(device) - base
+    return out, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
 
 
-def _timed(step_fn, seconds: float, warmup: int, device: torch.device) -> tuple[int, float]:
-    for _ in range(warmup):
-        step_fn()
+def _timed(step_fn, seconds: float, device: torch.device) -> tuple[int, float]:
+    """Steps of step_fn run in `seconds` (at least one), and the time they took."""
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
     n, t0 = 0, time.perf_counter()
-    while time.perf_counter() - t0 < seconds:
+    while n == 0 or time.perf_counter() - t0 < seconds:
         step_fn()
         n += 1
         if device.type == "cuda" and n % 50 == 0:
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(device)
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
     return n, time.perf_counter() - t0
 
 
-def reference_loop(cfg, data, device: torch.device, seconds: float, warmup: int = 3) -> dict:
-    """The tutorial's loop (section 5.2, made to run)."""
+def reference_loop(cfg, data, device: torch.device):
+    """The tutorial's loop (section 5.2, made to run): returns its step function."""
     torch.manual_seed(cfg.seed)
     G, D = build_models(cfg.model, data.shape)
     G, D = G.to(device), D.to(device)
@@ -106,28 +117,20 @@ def reference_loop(cfg, data, device: torch.device, seconds: float, warmup: int 
         opt_g.step()
         return loss_g.item()  # the listing prints .item() values: one host sync per step
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    before = _peak_bytes(device) if device.type == "cpu" else 0
-    n, secs = _timed(step, seconds, warmup, device)
-    return _result(n, secs, B, _peak_bytes(device) - before)
+    return step
 
 
-def gankit_loop(cfg, data, device: torch.device, seconds: float, warmup: int = 10) -> dict:
+def gankit_loop(cfg, data, device: torch.device):
     """gankit's training step (`gankit.training.engine`, as the trainer runs it, CUDA graph
-    included) over device-resident data, without the trainer's logging and checkpoints."""
+    included) over device-resident data, without the trainer's logging and checkpoints: returns
+    (step function, the engine)."""
     e = Engine.build(cfg, data.to(device), 0, device)
     t = iter(range(1 << 62))
 
     def step():
         e.step(next(t))
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    before = _peak_bytes(device) if device.type == "cpu" else 0
-    n, secs = _timed(step, seconds, warmup, device)  # warm-up covers the CUDA graph's capture
-    e.acc_d.tolist()  # read once at the end, as the trainer does every K steps
-    return {**_result(n, secs, cfg.train.batch, _peak_bytes(device) - before), "_step": e.describe()}
+    return step, e
 
 
 def _result(n: int, secs: float, batch: int, peak: int) -> dict:
@@ -137,18 +140,39 @@ def _result(n: int, secs: float, batch: int, peak: int) -> dict:
 
 def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None = None,
               seconds: float = 10.0, data: str = "mnist", precision: str | None = None,
-              overrides: list[str] | None = None) -> dict:
-    """Both loops for `preset` (with `overrides`, `--set` strings, applied to gankit's config)."""
+              overrides: list[str] | None = None, rounds: int = 5) -> dict:
+    """Both loops for `preset` (with `overrides`, `--set` strings, applied to gankit's config),
+    `seconds` each in `rounds` alternating rounds."""
     sets = [f"data.source={data}"] + ([f"train.batch={batch}"] if batch else [])
     sets += [f"train.precision={precision}"] if precision else []
     sets += list(overrides or [])
     cfg = load_config(preset, overrides=sets)
     dev = resolve_device(device)
     ds = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels)
-    ref = reference_loop(cfg, ds, dev, seconds)
-    ours = gankit_loop(cfg, ds, dev, seconds)
-    step_mode = ours.pop("_step")  # how gankit's step ran: "step: eager (...)" or the CUDA graph
-    return {"preset": preset, "device": str(dev), "batch": cfg.train.batch,
-            "precision": cfg.train.precision, "reference": ref,
-            "gankit": ours, "ratio": round(ours["steps_per_s"] / max(ref["steps_per_s"], 1e-9), 2),
-            "step_mode": step_mode}
+
+    def ready_reference():
+        step = reference_loop(cfg, ds, dev)
+        for _ in range(3):
+            step()
+        return step
+
+    def ready_gankit():
+        step, engine = gankit_loop(cfg, ds, dev)
+        for _ in range(10):  # covers the CUDA graph's warm-up runs and capture
+            step()
+        return step, engine
+
+    ref_step, ref_peak = _peak_of(ready_reference, dev)
+    (our_step, engine), our_peak = _peak_of(ready_gankit, dev)
+    counts = {"reference": [], "gankit": []}  # (steps, seconds) per round
+    for _ in range(rounds):
+        counts["reference"].append(_timed(ref_step, seconds / rounds, dev))
+        counts["gankit"].append(_timed(our_step, seconds / rounds, dev))
+    engine.acc_d.tolist()  # read once at the end, as the trainer does every K steps
+    per_round = [(n_b / t_b) / (n_a / t_a) for (n_a, t_a), (n_b, t_b) in zip(counts["reference"], counts["gankit"])]
+    out = {"preset": preset, "device": str(dev), "batch": cfg.train.batch, "precision": cfg.train.precision}
+    for name, peak in (("reference", ref_peak), ("gankit", our_peak)):
+        n, secs = (sum(c[i] for c in counts[name]) for i in (0, 1))
+        out[name] = _result(n, secs, cfg.train.batch, peak)
+    return {**out, "ratio": round(float(np.median(per_round)), 2),
+            "ratio_rounds": [round(r, 2) for r in per_round], "step_mode": engine.describe()}

@@ -136,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     bn.add_argument("--batch", type=int, help="batch size (default: the preset's)")
     bn.add_argument("--seconds", type=float, default=10.0, help="seconds of training each (default 10)")
+    bn.add_argument("--rounds", type=int, default=5,
+                    help="alternating timed rounds the seconds are split into; ratio = median of the "
+                    "rounds' ratios (default 5)")
     bn.add_argument("--data", default="mnist")
     bn.add_argument("--precision", choices=("fp32", "bf16"), help="gankit's precision (default: the preset's)")
     bn.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -427,8 +430,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
     if args.seconds <= 0:
         raise _err(f"--seconds {args.seconds}: expected a number > 0")
+    if args.rounds < 1:
+        raise _err(f"--rounds {args.rounds}: expected a number of rounds >= 1")
     r = run_bench(args.preset, args.device, args.batch, args.seconds, args.data, args.precision,
-                  args.overrides)
+                  args.overrides, args.rounds)
     if args.json:
         print(json.dumps(r))
         return 0
@@ -440,7 +445,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         mem = "<= ref" if r["device"] == "cpu" and name == "gankit" and not v["peak_mem_bytes"] \
             else f"{v['peak_mem_bytes'] / 2**20:.1f}"
         print(f"{name:<10} {v['steps_per_s']:>10.1f} {v['images_per_s']:>12.0f} {mem:>10}")
-    print(f"ratio      {r['ratio']:.2f}x")
+    print(f"ratio      {r['ratio']:.2f}x  (median of {len(r['ratio_rounds'])} alternating rounds: "
+          f"{', '.join(f'{x:.2f}' for x in r['ratio_rounds'])})")
     print(f"gankit {r['step_mode']}")
     return 0
 

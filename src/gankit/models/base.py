@@ -58,23 +58,33 @@ class DHead(nn.Module):
 
 class Dropout(nn.Module):
     """Inverted dropout, as nn.Dropout: in training, zero each element with probability p and
-    scale the rest by 1/(1-p). On CPU the mask comes from `rand_like(x) >= p`, which is 2.6x
-    faster there than the Bernoulli sampler nn.Dropout uses (17% of a seed-mlp CPU step);
-    elsewhere it is torch's fused dropout. No parameters: checkpoints are the same either way."""
+    scale the rest by 1/(1-p). Elsewhere than on CPU it is torch's fused dropout. On CPU, where
+    torch draws random numbers one element at a time on one thread, the mask comes from 16
+    random bits per element (one 64-bit draw covers four elements), which is ~4x cheaper than
+    `rand_like` and ~6x cheaper than the Bernoulli sampler nn.Dropout uses (dropout was 17% of a
+    seed-mlp CPU step with that sampler). So p is rounded to a multiple of 1/65536 (0.3 -> 0.300003) and
+    the scale is 1/(1 - that). No parameters: checkpoints are the same either way."""
 
     def __init__(self, p: float):
         super().__init__()
         if not 0 <= p < 1:
             raise ValueError(f"dropout probability must be in [0, 1), got {p}")
         self.p = p
+        levels = round(p * 65536)  # int16 values below -32768 + levels are dropped
+        self._threshold = -32768 + levels
+        self._scale = 1.0 / (1.0 - levels / 65536)
 
     def forward(self, x: Tensor) -> Tensor:
         if not self.training or self.p == 0:
             return x
         if x.device.type != "cpu":
             return nn.functional.dropout(x, self.p, True)
-        keep = torch.rand_like(x) >= self.p  # Bernoulli(1 - p)
-        return x * keep.to(x.dtype) * (1.0 / (1.0 - self.p))
+        n = x.numel()
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, None)  # 64 random bits each
+        keep = bits.view(torch.int16)[:n].view(x.shape) >= self._threshold  # P(keep) = 1 - p
+        # As uint8, not bool: a product with a uint8 tensor is vectorised (10x faster than with
+        # a bool tensor or torch.where here), forward and backward.
+        return x * keep.view(torch.uint8) * self._scale
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
