@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from gankit.threads import apply_cpu_budget
+
+    apply_cpu_budget()  # before torch is imported: no more threads than the CPUs (or quota) we get
     try:
         return args.func(args) or 0
     except GankitError as e:
@@ -218,6 +221,7 @@ def _launch(args: argparse.Namespace, cfg, out: Path) -> int:
 
     import torch
 
+    from gankit.threads import cpu_budget, user_threads
     from gankit.training.distributed import Dist
 
     n = args.nproc
@@ -240,7 +244,8 @@ def _launch(args: argparse.Namespace, cfg, out: Path) -> int:
     if not args.resume and not args.out:
         argv += ["--out", str(out)]
     env = dict(os.environ)
-    env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))  # cores shared fairly
+    if not user_threads():  # the CPUs this job may use, shared fairly between the workers
+        env["OMP_NUM_THREADS"] = str(max(1, cpu_budget()[0] // n))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
            "-m", "gankit", *argv]
     print(f"gankit: {n} processes: {' '.join(cmd[2:])}", file=sys.stderr)

@@ -154,6 +154,8 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
     total, n_critic = cfg.train.steps, cfg.train.n_critic
     bar = Progress(total, step, enabled=cfg.log.progress) if main else _Silent()
     art.note(e.describe(), echo=cfg.log.progress)
+    if device.type == "cpu":
+        art.note(f"CPU threads: {torch.get_num_threads()} per process")
     if dist.active:
         art.note(f"data-parallel over {dist.world} processes: global batch {cfg.train.batch} = "
                  f"{dist.shard(cfg.train.batch)[1]} per process x {dist.world}; gradients averaged by "

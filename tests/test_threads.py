@@ -1,0 +1,73 @@
+"""CPU thread budget: the affinity mask capped by a container's cgroup CPU quota."""
+
+import os
+import subprocess
+import sys
+
+from gankit.threads import cgroup_quota, cpu_budget
+
+
+def _cpus():
+    return len(os.sched_getaffinity(0))
+
+
+def test_cgroup_v2_quota(tmp_path):
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_quota(tmp_path) == 1.5
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert cgroup_quota(tmp_path) is None
+
+
+def test_cgroup_v1_quota(tmp_path):
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("50000\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert cgroup_quota(tmp_path) == 0.5
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cgroup_quota(tmp_path) is None
+
+
+def test_no_cgroup_or_garbage_means_no_quota(tmp_path):
+    assert cgroup_quota(tmp_path / "absent") is None
+    (tmp_path / "cpu.max").write_text("lots\n")
+    assert cgroup_quota(tmp_path) is None
+
+
+def test_budget_is_the_quota_rounded_up_when_below_the_cpus(tmp_path):
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a CPU: still one thread
+    n, why = cpu_budget(tmp_path)
+    assert n == 1 and ("quota 0.5" in why or _cpus() == 1)
+    (tmp_path / "cpu.max").write_text(f"{100000 * (_cpus() + 8)} 100000\n")  # above the CPUs: no cap
+    assert cpu_budget(tmp_path) == (_cpus(), f"{_cpus()} CPUs available")
+
+
+def test_a_quota_below_the_cpus_sets_torch_threads_and_the_environment(tmp_path, monkeypatch):
+    import torch
+
+    import gankit.threads as threads
+
+    (tmp_path / "cpu.max").write_text("100000 100000\n")  # one CPU's worth
+    monkeypatch.setattr(threads, "CGROUP", tmp_path)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        line = threads.apply_cpu_budget()
+        assert torch.get_num_threads() == 1 and os.environ["OMP_NUM_THREADS"] == "1"
+        assert line.startswith("CPU threads: 1 (")
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_omp_num_threads_wins(monkeypatch):
+    import gankit.threads as threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert threads.apply_cpu_budget() == "CPU threads: 3 (OMP_NUM_THREADS)"
+    assert os.environ["OMP_NUM_THREADS"] == "3"
+
+
+def test_the_cli_applies_the_budget_before_torch_starts():
+    code = "import sys; from gankit.cli import main; main(['presets']); import torch; print('T', torch.get_num_threads())"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert f"T {cpu_budget()[0]}" in out
