@@ -170,6 +170,53 @@ def test_cuda_graph_step_matches_eager_on_cuda(case):
     torch.testing.assert_close(s_g, s_e, atol=1e-3, rtol=1e-3)
 
 
+def _checkpoint_copy(e, step):
+    import io
+
+    from gankit.training.loop import _state
+
+    buf = io.BytesIO()
+    torch.save(_state(e, step), buf)  # a copy, as a checkpoint on disk is
+    buf.seek(0)
+    return torch.load(buf, weights_only=False)
+
+
+def test_loading_a_checkpoint_drops_captured_graphs():
+    """A rollback or resume loads new optimiser moments, learning-rate and EMA tensors; a graph
+    captured before would keep updating the old ones, so loading drops it."""
+    from gankit.training.loop import _restore
+
+    e = _engine(*CASES["mlp"], mode="static")
+    _train(e, 2)
+    e._graphs[(False,)], e._runs[(False,)] = object(), 3  # as after a capture on CUDA
+    _restore(_checkpoint_copy(e, 2), e)
+    assert e._graphs == {} and e._runs == {}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graph_run_rolls_back_like_eager():
+    """Graph mode: train, keep a checkpoint, train on, roll back to it with a halved learning
+    rate (what recover does), train on: the same as the eager step doing the same."""
+    from gankit.training.loop import _restore
+
+    preset, sets = CASES["mlp"]
+    sets = [s for s in sets if not s.startswith("device=")]
+    results = []
+    for mode in ("auto", "eager"):
+        e = _engine(preset, sets, mode, "cuda")
+        _train(e, 8)
+        ck = _checkpoint_copy(e, 8)
+        for t in range(8, 12):
+            e.step(t)
+        _restore(ck, e)
+        e.scale_lrs(0.5)
+        for t in range(8, 16):
+            e.step(t)
+        results.append(_state(e))
+        assert (e.mode == "graph") == (mode == "auto")
+    torch.testing.assert_close(results[0], results[1], atol=1e-4, rtol=1e-3)
+
+
 def test_optimizer_state_moves_between_step_modes():
     """A checkpoint's optimiser state loads into either step mode: a tensor learning rate (what
     a captured step keeps) becomes a float for an eager step, and back."""

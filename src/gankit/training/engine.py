@@ -273,6 +273,12 @@ class Engine:
         self._graphs[r1] = g
         g.replay()
 
+    def forget_graphs(self) -> None:
+        """Drop the captured graphs and warm-up counts (after loading a checkpoint into the
+        engine): a graph replays kernels on the tensors it was captured with."""
+        self._graphs.clear()
+        self._runs.clear()
+
     # -- options ----------------------------------------------------------------------------
     def _wrap_ddp(self) -> None:
         """DistributedDataParallel around G and around D's update forward (`Judge(D)`): DDP
@@ -318,6 +324,14 @@ class Engine:
             for group in opt.param_groups:
                 lr = float(group["lr"])
                 group["lr"] = torch.tensor(lr, device=self.device) if capturable else lr
+
+    def scale_lrs(self, f: float) -> None:
+        """Learning rates = the config's x f (x the schedule's current factor), from now on."""
+        for opt, sched, lr in ((self.opt_g, self.sched_g, self.cfg.train.lr_g),
+                               (self.opt_d, self.sched_d, self.cfg.train.lr_d)):
+            self.set_lr(opt, lr * f * (sched.lr_lambdas[0](sched.last_epoch) if sched else 1.0))
+            if sched:
+                sched.base_lrs = [lr * f for _ in sched.base_lrs]
 
     def set_lr(self, opt: torch.optim.Optimizer, lr: float) -> None:
         """Set every group's learning rate in place (a tensor lr must stay the same tensor)."""

@@ -245,10 +245,7 @@ def _roll_back(cfg: RunConfig, store: CheckpointStore | None, restore, e: Engine
     ckpt, path = found
     back = restore(ckpt)
     f = cfg.recover.lr_factor ** (rollbacks + 1)
-    for opt, sched, lr in ((e.opt_g, e.sched_g, cfg.train.lr_g), (e.opt_d, e.sched_d, cfg.train.lr_d)):
-        e.set_lr(opt, lr * f * (sched.lr_lambdas[0](sched.last_epoch) if sched else 1.0))
-        if sched:
-            sched.base_lrs = [lr * f for _ in sched.base_lrs]
+    e.scale_lrs(f)
     if dist.is_main:
         warn(f"step {step}: {bad} non-finite updates in a row; rolled back to step {back} "
              f"({path.name}) with learning rates x{f:g}")
@@ -339,6 +336,9 @@ def _state(e: Engine, step: int) -> dict:
 
 
 def _restore(ckpt: dict, e: Engine) -> int:
+    # Loading replaces tensors a captured CUDA graph would still point at (optimiser moments, the
+    # learning-rate tensor, EMA state): drop the graphs; the next steps warm up and capture anew.
+    e.forget_graphs()
     e.G.load_state_dict(ckpt["G"])
     e.D.load_state_dict(ckpt["D"])
     e.load_optimizers(ckpt["opt_g"], ckpt["opt_d"])
