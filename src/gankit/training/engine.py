@@ -51,7 +51,7 @@ def graph_blockers(cfg: RunConfig, device: torch.device) -> list[str]:
     if cfg.train.compile:
         why.append("train.compile is on (torch.compile schedules its own kernels)")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        why.append("data-parallel training (the gradient all-reduce runs between the captured phases)")
+        why.append("data-parallel training (gradient all-reduces inside the step)")
     if cfg.train.optimizer != "adam":
         why.append(f"train.optimizer={cfg.train.optimizer} (only fused Adam is captured)")
     why += _shape_blockers(cfg)
