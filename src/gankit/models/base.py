@@ -61,9 +61,10 @@ class Dropout(nn.Module):
     scale the rest by 1/(1-p). Elsewhere than on CPU it is torch's fused dropout. On CPU, where
     torch draws random numbers one element at a time on one thread, the mask comes from 16
     random bits per element (one 64-bit draw covers four elements), which is ~4x cheaper than
-    `rand_like` and ~6x cheaper than the Bernoulli sampler nn.Dropout uses (dropout was 17% of a
-    seed-mlp CPU step with that sampler). So p is rounded to a multiple of 1/65536 (0.3 -> 0.300003) and
-    the scale is 1/(1 - that). No parameters: checkpoints are the same either way."""
+    `rand_like` and ~6x cheaper than the Bernoulli sampler nn.Dropout uses (dropout was 17% of
+    a seed-mlp CPU step with that sampler). So p is rounded to a multiple of 1/65536
+    (0.3 -> 0.300003) and the scale is 1/(1 - that). No parameters: checkpoints are the same
+    either way."""
 
     def __init__(self, p: float):
         super().__init__()
