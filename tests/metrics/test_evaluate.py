@@ -69,6 +69,17 @@ def test_fixed_seed_same_numbers(ev, test_images):
     assert a["protocol"]["n"] == 1500 and a["protocol"]["ref_n"] == 2500
 
 
+def test_a_small_fid_sample_is_warned_about_once(test_images, capsys):
+    ev = Evaluator()
+    fake, real = ev.features(test_images.x[:500]), ev.features(test_images.x[500:3000])
+    ev.score(real, fake, ["fid"])  # 2,500 samples: no warning
+    assert "biased" not in capsys.readouterr().err
+    ev.score(fake, real, ["fid"])
+    ev.score(fake, real, ["fid"])
+    err = capsys.readouterr().err
+    assert err.count("FID from 500 samples is biased upwards") == 1
+
+
 def test_bad_metric_and_too_few(ev, test_images):
     with pytest.raises(GankitError, match="unknown metric 'fidd'"):
         ev.evaluate(test_images.x[:10], ["fidd"])

@@ -21,13 +21,14 @@ from torch import Tensor, nn
 from gankit.data import load_data
 from gankit.data.dataset import convert_channels, resize_uint8
 from gankit.data.mnist import cache_dir
-from gankit.errors import GankitError
+from gankit.errors import GankitError, warn
 from gankit.metrics.distribution import (class_histogram, class_kl, density_coverage, precision_recall,
                                          stacked_modes)
 from gankit.metrics.featurenet import bundled_featurenet_path, load_featurenet
 
 METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "stacked")
 DEFAULT_METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "stacked")
+FID_MIN_N = 2000  # below this many samples FID is biased upwards and noisy: warn (the default is 10,000)
 
 
 class FeatureSet:
@@ -49,6 +50,7 @@ class Evaluator:
         self.net_name = path.stem
         self.device = torch.device(device)
         self.net.to(self.device)
+        self._warned_small_n = False  # warn about a small FID sample once per evaluator
 
     # -- features -----------------------------------------------------------------------------
     @torch.no_grad()
@@ -120,6 +122,10 @@ class Evaluator:
         out: dict = {}
         torch.manual_seed(seed)  # KID's subsets and IS's splits are random
         if "fid" in metrics:
+            if len(fake) < FID_MIN_N and not self._warned_small_n:
+                self._warned_small_n = True
+                warn(f"FID from {len(fake):,} samples is biased upwards and noisy; use at least "
+                     f"{FID_MIN_N:,} (10,000 is the default) and compare FIDs only at the same n")
             out["fid"] = fid(real.feats, fake.feats)
         if "kid" in metrics:
             out["kid"] = kid(real.feats, fake.feats)
