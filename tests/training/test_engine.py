@@ -62,20 +62,44 @@ def test_graph_step_equals_eager_on_cpu(case):
     assert float(s_e[0]) != 0  # the step really ran and summed its losses
 
 
-def test_graph_step_reads_nothing_back(monkeypatch):
+class _NoHostReads(torch.utils._python_dispatch.TorchDispatchMode):
+    """Fails on every op that copies a tensor's value to the host: `_local_scalar_dense` is what
+    `.item()`, `bool(t)`, `float(t)` and C++'s tensor-to-Scalar conversion (a tensor passed where
+    an op takes a Scalar) all run. On CUDA each is a synchronisation a graph cannot capture."""
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func is torch.ops.aten._local_scalar_dense.default:
+            raise AssertionError("host read inside the graph step")
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_graph_step_reads_nothing_back(case, monkeypatch):
     """No host synchronisation inside the captured function: every way a tensor's value reaches
-    Python fails while it runs (a CUDA graph would not record such a read)."""
-    e = _engine(*CASES["wgan-gp"], mode="static")
+    the host fails while it runs (a CUDA graph would not record such a read)."""
+    e = _engine(*CASES[case], mode="static")
     e._fill()
 
     def refuse(*a, **k):
         raise AssertionError("host read inside the graph step")
 
-    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "numpy"):
+    for name in ("tolist", "numpy"):  # not through the dispatcher
         monkeypatch.setattr(torch.Tensor, name, refuse)
-    e._core((False,) * e.cfg.train.n_critic)
+    with _NoHostReads():
+        e._core((False,) * e.cfg.train.n_critic)
+        # The rest of a graph-mode step, outside the graph: drawing the next batch into the
+        # static buffers, the schedule. A host read there would stall the CPU every step.
+        for t in range(1, 3):
+            e.step(t)
     monkeypatch.undo()
     assert e.guard.total == 0 and float(e.acc_d[0]) != 0
+
+
+def test_the_host_read_check_catches_a_scalar_argument():
+    """The check above sees a read that happens in C++: a 0-dim tensor given as a Scalar."""
+    t = torch.ones(3)
+    with pytest.raises(AssertionError, match="host read"), _NoHostReads():
+        torch._foreach_lerp_([t], [torch.zeros(3)], torch.tensor(0.5))
 
 
 def test_blockers_are_named():

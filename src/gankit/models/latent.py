@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from gankit.config import ModelConfig
+from gankit.models.base import one_hot
 
 
 class Latent(NamedTuple):
@@ -30,7 +31,7 @@ def draw_latent(cfg: ModelConfig, n: int, generator: torch.Generator | None = No
     if cfg.info_cat:
         if c_cat is None:
             c_cat = torch.randint(cfg.info_cat, (n,), generator=generator, device=device)
-        parts.append(torch.nn.functional.one_hot(c_cat.to(z.device), cfg.info_cat).float())
+        parts.append(one_hot(c_cat.to(z.device), cfg.info_cat))  # no host read, unlike F.one_hot
     else:
         c_cat = None
     if cfg.info_cont:

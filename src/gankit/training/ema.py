@@ -35,7 +35,10 @@ class EMA:
         d = torch.clamp((1 + t) / (10 + t), max=self.decay)  # decay_at(t), on the device
         w = (1 - d).float()
         ema_p = list(self.G.parameters())
-        torch._foreach_lerp_(ema_p, [p.detach() for p in G.parameters()], w)  # ema += (1-d)(p-ema)
+        # ema += (1-d)(p - ema). The weight goes in as a list of 0-dim tensors: a bare tensor
+        # would bind to the Scalar overload, whose conversion reads the value back to the host
+        # (a sync, and an error inside CUDA-graph capture).
+        torch._foreach_lerp_(ema_p, [p.detach() for p in G.parameters()], [w] * len(ema_p))
         for b_ema, b in zip(self.G.buffers(), G.buffers()):
             b_ema.copy_(b)
         t.add_(1)
