@@ -66,8 +66,14 @@ def test_omp_num_threads_wins(monkeypatch):
     assert os.environ["OMP_NUM_THREADS"] == "3"
 
 
-def test_the_cli_applies_the_budget_before_torch_starts():
-    code = "import sys; from gankit.cli import main; main(['presets']); import torch; print('T', torch.get_num_threads())"
+def test_the_cli_applies_the_budget(tmp_path):
+    """A fresh `gankit` process under a one-CPU quota runs torch with one thread, not one per
+    core, and passes the budget on to the processes it starts (OMP_NUM_THREADS)."""
+    (tmp_path / "cpu.max").write_text("100000 100000\n")
+    code = ("import sys; from pathlib import Path; import gankit.threads as t; t.CGROUP = Path(sys.argv[1]); "
+            "from gankit.cli import main; main(['presets']); import os, torch; "
+            "print('T', torch.get_num_threads(), os.environ['OMP_NUM_THREADS'])")
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert f"T {cpu_budget()[0]}" in out
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert "T 1 1" in out

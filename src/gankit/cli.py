@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from gankit.threads import apply_cpu_budget
 
-    apply_cpu_budget()  # before torch is imported: no more threads than the CPUs (or quota) we get
+    apply_cpu_budget()  # no more threads than the CPUs (or the container's quota) this process gets
     try:
         return args.func(args) or 0
     except GankitError as e:

@@ -57,7 +57,7 @@ def apply_cpu_budget() -> str:
     if user_threads():
         return f"CPU threads: {os.environ['OMP_NUM_THREADS']} (OMP_NUM_THREADS)"
     n, why = cpu_budget()
-    _ours = os.environ["OMP_NUM_THREADS"] = str(n)  # torch reads it when first imported; children inherit it
-    if "torch" in sys.modules:  # already imported (library use): set it directly
+    _ours = os.environ["OMP_NUM_THREADS"] = str(n)  # for torch if not yet imported, and for children
+    if "torch" in sys.modules:  # already imported (`import gankit` imports it): set it directly
         sys.modules["torch"].set_num_threads(n)
     return f"CPU threads: {n} ({why})"
