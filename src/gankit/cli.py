@@ -245,7 +245,7 @@ def _launch(args: argparse.Namespace, cfg, out: Path) -> int:
         argv += ["--out", str(out)]
     env = dict(os.environ)
     if not user_threads():  # the CPUs this job may use, shared fairly between the workers
-        env["OMP_NUM_THREADS"] = str(max(1, cpu_budget()[0] // n))
+        env["OMP_NUM_THREADS"] = str(max(1, cpu_budget() // n))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
            "-m", "gankit", *argv]
     print(f"gankit: {n} processes: {' '.join(cmd[2:])}", file=sys.stderr)

@@ -32,13 +32,11 @@ def cgroup_quota(root: Path | None = None) -> float | None:
         return None
 
 
-def cpu_budget(root: Path | None = None) -> tuple[int, str]:
-    """(threads to use, why): the CPUs this process may run on, capped by the cgroup quota."""
+def cpu_budget(root: Path | None = None) -> int:
+    """Threads to use: the CPUs this process may run on, capped by the cgroup quota (rounded up)."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     quota = cgroup_quota(root)
-    if quota is not None and math.ceil(quota) < cpus:
-        return max(1, math.ceil(quota)), f"cgroup CPU quota {quota:g} of {cpus} CPUs"
-    return cpus, f"{cpus} CPUs available"
+    return cpus if quota is None else max(1, min(cpus, math.ceil(quota)))
 
 
 _ours: str | None = None  # the OMP_NUM_THREADS value apply_cpu_budget set, if it did
@@ -50,14 +48,13 @@ def user_threads() -> bool:
     return bool(value) and value != _ours
 
 
-def apply_cpu_budget() -> str:
+def apply_cpu_budget() -> None:
     """Set the thread count for this process (and the processes it starts) from `cpu_budget`,
-    unless the user set OMP_NUM_THREADS. Returns a line for the log."""
+    unless the user set OMP_NUM_THREADS."""
     global _ours
     if user_threads():
-        return f"CPU threads: {os.environ['OMP_NUM_THREADS']} (OMP_NUM_THREADS)"
-    n, why = cpu_budget()
+        return
+    n = cpu_budget()
     _ours = os.environ["OMP_NUM_THREADS"] = str(n)  # for torch if not yet imported, and for children
     if "torch" in sys.modules:  # already imported (`import gankit` imports it): set it directly
         sys.modules["torch"].set_num_threads(n)
-    return f"CPU threads: {n} ({why})"

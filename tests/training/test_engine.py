@@ -197,10 +197,10 @@ def test_cuda_graph_step_matches_eager_on_cuda(case):
 def _checkpoint_copy(e, step):
     import io
 
-    from gankit.training.loop import _state
+    from gankit.training.loop import _state as checkpoint_state
 
     buf = io.BytesIO()
-    torch.save(_state(e, step), buf)  # a copy, as a checkpoint on disk is
+    torch.save(checkpoint_state(e, step), buf)  # a copy, as a checkpoint on disk is
     buf.seek(0)
     return torch.load(buf, weights_only=False)
 
