@@ -103,17 +103,17 @@ def test_empty_folder(tmp_path):
         load_data(str(tmp_path))
 
 
-def test_corrupt_and_truncated_images_named(tmp_path):
+def test_corrupt_and_truncated_images_named_when_strict(tmp_path):
     _png(tmp_path / "good.png")
     (tmp_path / "bad.png").write_bytes(b"this is not a png")
     with pytest.raises(GankitError, match="bad.png: corrupt or truncated image"):
-        load_data(str(tmp_path))
+        load_data(str(tmp_path), strict=True)
     (tmp_path / "bad.png").unlink()
     Image.new("L", (64, 64)).save(tmp_path / "cut.png")
     data = (tmp_path / "cut.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
     with pytest.raises(GankitError, match="cut.png: corrupt or truncated image"):
-        load_data(str(tmp_path))
+        load_data(str(tmp_path), strict=True)
 
 
 def test_loose_image_beside_class_folders(tmp_path):

@@ -27,12 +27,13 @@ SOURCES_HELP = ("mnist, mnist:test, stacked-mnist, stacked-mnist:test, ring8, gr
 
 
 def load_data(source: str, resolution: int | None = None, channels: int | None = None,
-              device: torch.device | str = "cpu") -> Dataset:
-    """Load `source` once, convert it to `channels` and `resolution`, and move it to `device`."""
-    return _load(source).conform(resolution, channels).to(device)
+              device: torch.device | str = "cpu", strict: bool = False) -> Dataset:
+    """Load `source` once, convert it to `channels` and `resolution`, and move it to `device`.
+    A folder's unreadable images are skipped with a note; `strict` makes the first one an error."""
+    return _load(source, strict).conform(resolution, channels).to(device)
 
 
-def _load(source: str) -> Dataset:
+def _load(source: str, strict: bool = False) -> Dataset:
     if source in ("mnist", "mnist:train", "mnist:test"):
         split = "test" if source.endswith(":test") else "train"
         x, y = load_mnist(split)
@@ -47,7 +48,7 @@ def _load(source: str) -> Dataset:
         return load_fake(source, source)
     path = Path(source).expanduser()
     if path.is_dir():
-        return load_folder(path, source)
+        return load_folder(path, source, strict)
     if path.is_file():
         if path.suffix.lower() in (".npz", ".npy"):
             return load_arrays(path, source)

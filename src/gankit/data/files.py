@@ -1,8 +1,12 @@
 """Users' own data: folders of images, `.npz`/`.npy` arrays, IDX files.
 
 Every loader returns uint8 (N, C, H, W) images and optional int64 labels. Problems that lose
-nothing (non-image files, mixed sizes) are reported in `notes`; problems that would train on the
-wrong data (a corrupt image, wrong keys, mismatched counts) raise a one-line `GankitError`.
+nothing (non-image files, mixed sizes) are reported in `notes`. A few unreadable images among
+many are skipped and reported in one note: one corrupt JPEG in a folder of thousands should not
+stop a run; `strict=True` makes the first one an error instead. Problems that would train on the
+wrong data (most of a folder unreadable, wrong keys, mismatched counts) raise a one-line
+`GankitError`. The folder helpers here (`list_images`, `read_images`, `stack_images`) are shared
+with the paired-data layouts in `gankit.data.pairs`.
 """
 
 from __future__ import annotations
@@ -19,51 +23,104 @@ from gankit.data.idx import labels_path_for, read_idx
 from gankit.errors import GankitError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+SHOW_FIRST = 3  # how many file names a note or an error lists
 
 
-def load_folder(root: Path, name: str) -> Dataset:
+def load_folder(root: Path, name: str, strict: bool = False) -> Dataset:
     """Images under `root`, recursively. Images in subfolders of `root` take the subfolder's
-    name as their class label (all of them must then sit in such a subfolder)."""
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
-    skipped = len(files) - len(images)
-    if not images:
-        raise GankitError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)} recursively"
-                          f"{f'; skipped {skipped} other files' if skipped else ''})")
+    name as their class label (all of them must then sit in such a subfolder). Unreadable images
+    are skipped with a note unless `strict` (see `read_images`)."""
+    images, skipped = list_images(root)
     tops = [p.relative_to(root).parts for p in images]
     labelled = any(len(t) > 1 for t in tops)
     if labelled and any(len(t) == 1 for t in tops):
         loose = next(images[i] for i, t in enumerate(tops) if len(t) == 1)
         raise GankitError(f"{loose}: image at the top of a folder whose other images sit in class "
                           "subfolders; move it into a class subfolder or out of the folder")
-    classes = sorted({t[0] for t in tops}) if labelled else None
 
-    arrays = [_read_image(p) for p in images]
-    # One channel count for all: grey if every image is grey, else RGB.
-    channels = 1 if all(a.shape[2] == 1 for a in arrays) else 3
-    sizes = Counter(a.shape[:2] for a in arrays)
-    size = sizes.most_common(1)[0][0]
-    out = torch.empty((len(arrays), channels, *size), dtype=torch.uint8)
-    resized = 0
-    for i, a in enumerate(arrays):
-        t = torch.from_numpy(a).permute(2, 0, 1)
-        if t.shape[0] != channels:
-            t = t.expand(3, -1, -1)
-        if tuple(t.shape[1:]) != size:
-            t = resize_uint8(t[None], size)[0]
-            resized += 1
-        out[i] = t
-    notes = []
-    if skipped:
-        notes.append(f"skipped {skipped} non-image files")
-    if resized:
-        notes.append(f"resized {resized} images of other sizes to the most common size {size[0]}x{size[1]}")
+    arrays, bad = read_images(images, root, strict)
+    keep = [i for i, a in enumerate(arrays) if a is not None]
+    tops = [tops[i] for i in keep]
+    # Classes from the readable images only, so that no label is left without examples.
+    classes = sorted({t[0] for t in tops}) if labelled else None
+    out, resized = stack_images([arrays[i] for i in keep])
+    notes = [n for n in (f"skipped {skipped} non-image files" if skipped else None,
+                         unreadable_note(bad, root), resized) if n]
     y = torch.tensor([classes.index(t[0]) for t in tops]) if classes else None
     return Dataset(out, y, name, classes=classes, notes=notes)
 
 
-def _read_image(path: Path) -> np.ndarray:
-    """(H, W, 1) or (H, W, 3) uint8; alpha is dropped, palettes expanded."""
+def list_images(root: Path, recursive: bool = True) -> tuple[list[Path], int]:
+    """(image files under `root`, sorted; how many other files were passed over). An empty
+    result is an error naming the folder."""
+    files = sorted(p for p in (root.rglob("*") if recursive else root.iterdir())
+                   if p.is_file() and not p.name.startswith("."))
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    skipped = len(files) - len(images)
+    if not images:
+        raise GankitError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}"
+                          f"{' recursively' if recursive else ''}"
+                          f"{f'; skipped {skipped} other files' if skipped else ''})")
+    return images, skipped
+
+
+def read_images(paths: list[Path], root: Path, strict: bool = False) -> tuple[list[np.ndarray | None], list[Path]]:
+    """Decode every path (`read_image`): (arrays, with None where a file is unreadable; those files).
+    With `strict` the first unreadable file raises instead. More than half unreadable is an error
+    naming `root`: that is not the odd damaged file but the wrong folder."""
+    arrays, bad, first_error = [], [], None
+    for p in paths:
+        try:
+            arrays.append(read_image(p))
+        except GankitError as e:
+            if strict:
+                raise
+            arrays.append(None)
+            bad.append(p)
+            first_error = first_error or e
+    if 2 * len(bad) > len(paths):
+        names = name_list([p.relative_to(root).as_posix() for p in bad])
+        raise GankitError(f"{root}: {len(bad)} of {len(paths)} images are unreadable ({names}); "
+                          f"the first: {first_error}")
+    return arrays, bad
+
+
+def unreadable_note(bad: list[Path], root: Path) -> str | None:
+    """The one note for skipped files: 'skipped 3 unreadable images (a.jpg, b.png, c.jpg)'."""
+    if not bad:
+        return None
+    return f"skipped {len(bad)} unreadable images ({name_list([p.relative_to(root).as_posix() for p in bad])})"
+
+
+def name_list(names: list[str]) -> str:
+    """'a, b' or 'first: a, b, c' when there are more than SHOW_FIRST names."""
+    shown = ", ".join(names[:SHOW_FIRST])
+    return shown if len(names) <= SHOW_FIRST else f"first: {shown}"
+
+
+def stack_images(arrays: list[np.ndarray], size: tuple[int, int] | None = None) -> tuple[torch.Tensor, str | None]:
+    """(H, W, C) uint8 arrays -> one uint8 (N, C, H, W) tensor and a note on what was resized.
+    One channel count for all: grey if every image is grey, else RGB. One size: `size`, or the
+    most common one (images of other sizes are resized to it, antialiased)."""
+    channels = 1 if all(a.shape[2] == 1 for a in arrays) else 3
+    size = size or Counter(a.shape[:2] for a in arrays).most_common(1)[0][0]
+    out = torch.empty((len(arrays), channels, *size), dtype=torch.uint8)
+    resized = 0
+    for i, a in enumerate(arrays):
+        t = torch.from_numpy(a).permute(2, 0, 1)  # (C, H, W)
+        if t.shape[0] != channels:
+            t = t.expand(3, -1, -1)
+        if tuple(t.shape[1:]) != tuple(size):
+            t = resize_uint8(t[None], size)[0]
+            resized += 1
+        out[i] = t
+    note = f"resized {resized} images of other sizes to the most common size {size[0]}x{size[1]}" if resized else None
+    return out, note
+
+
+def read_image(path: Path) -> np.ndarray:
+    """(H, W, 1) or (H, W, 3) uint8; alpha is dropped, palettes expanded. A file that does not
+    decode is a one-line GankitError naming it."""
     try:
         with Image.open(path) as im:
             im.load()  # decode now: truncated files fail here, not later
