@@ -129,7 +129,7 @@ def run_cell(res: int, batch: int, args: argparse.Namespace) -> dict[str, Any]:
 
     from gankit.config import load_config
     from gankit.data import load_data
-    from gankit.run import resolve_device
+    from gankit.util import resolve_device
     from gankit.training.engine import Engine
 
     dev = resolve_device(args.device)
@@ -146,7 +146,6 @@ def run_cell(res: int, batch: int, args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, dev)
     row["data_load_s"] = round(time.perf_counter() - t0, 3)
-    n_classes = len(data.classes) if data.y is not None and data.classes else 0  # as the trainer does
 
     if cuda:
         torch.cuda.synchronize(dev)
@@ -165,7 +164,7 @@ def run_cell(res: int, batch: int, args: argparse.Namespace) -> dict[str, Any]:
 
     try:
         t0 = time.perf_counter()
-        e = Engine.build(cfg, data, n_classes, dev)
+        e = Engine.build(cfg, data, dev)
         row["step_mode"] = e.describe()
         warmup = max(args.warmup, CUDA_MIN_WARMUP, _capture_steps(cfg)) if cuda else args.warmup
         for t in range(warmup):
@@ -190,7 +189,7 @@ def run_cell(res: int, batch: int, args: argparse.Namespace) -> dict[str, Any]:
                 next_check = n + min(n, 50)
         row.update(steps=n, seconds=round(elapsed, 4), steps_per_s=round(n / elapsed, 3),
                    images_per_s=round(n * batch / elapsed, 1))
-        row["losses_finite"] = bool(torch.isfinite(e.acc_d).all() and torch.isfinite(e.acc_g).all())
+        row["losses_finite"] = bool(torch.isfinite(e.st.acc).all())
     except Exception as exc:  # out of memory is a result; anything else is a bug worth seeing
         if not _is_oom(exc):
             raise

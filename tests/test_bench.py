@@ -28,7 +28,7 @@ def test_bf16_forwards_stay_close_to_fp32():
     from gankit.config import ModelConfig
     from gankit.losses import LOSSES
     from gankit.models import build_models
-    from gankit.training.step import Batch, Objective, gan_step
+    from gankit.tasks.generate.phases import Batch, Objective, gan_step
 
     results = []
     for bf16 in (False, True):

@@ -29,7 +29,8 @@ def test_exported_generator_samples_exactly_like_the_run(mlp_run, tmp_path):
     assert torch.equal(run.sample(5, seed=1), gankit.load(mlp_run).sample(5, seed=1))
     assert not run.G.training and run.step == 2 and run.ema is False  # seed-mlp keeps no EMA
     meta = json.loads(sidecar.read_text())
-    assert meta["format"] == "gankit-generator" and meta["version"] == 1
+    assert meta["format"] == "gankit-generator" and meta["version"] == 2
+    assert meta["task"] == "generate" and meta["nets"] == ["G"]
     assert meta["config"]["model"]["g_hidden"] == [16] and meta["data"]["shape"] == [1, 8, 8]
     assert meta["step"] == 2 and meta["gankit_version"] == gankit.__version__ and len(meta["sha256"]) == 64
 
@@ -45,8 +46,24 @@ def test_weights_file_is_safetensors_not_a_pickle(mlp_run, tmp_path):
     assert raw[:2] != b"PK"  # not a torch.save zip (pickle inside)
     (n,) = struct.unpack("<Q", raw[:8])  # safetensors: u64 little-endian header size, then a JSON header
     header = json.loads(raw[8:8 + n])
-    G_keys = set(gankit.load(mlp_run).G.state_dict())
+    G_keys = {f"G.{k}" for k in gankit.load(mlp_run).G.state_dict()}  # one prefix per exported network
     assert set(header) - {"__metadata__"} == G_keys
+
+
+def test_a_version_1_export_still_loads(mlp_run, tmp_path):
+    """Written before tasks: G's keys without a prefix, no task or nets in the sidecar."""
+    from safetensors.torch import load_file, save_file
+
+    from gankit.util import sha256_file
+
+    weights, sidecar = export_generator(mlp_run, tmp_path / "g.safetensors")
+    old = tmp_path / "old.safetensors"
+    save_file({k[2:]: v for k, v in load_file(str(weights)).items()}, str(old), metadata={"format": "gankit-generator"})
+    meta = json.loads(sidecar.read_text())
+    meta.update(version=1, sha256=sha256_file(old))
+    del meta["task"], meta["nets"]
+    old.with_suffix(".json").write_text(json.dumps(meta))
+    assert torch.equal(load_exported(old).sample(3, seed=0), gankit.load(mlp_run).sample(3, seed=0))
 
 
 def test_tampered_weights_are_refused(mlp_run, tmp_path):

@@ -31,7 +31,7 @@ from torch import nn
 from gankit.config import load_config
 from gankit.data import load_data
 from gankit.models import build_models
-from gankit.run import resolve_device
+from gankit.util import resolve_device
 from gankit.training.engine import Engine
 
 
@@ -124,7 +124,7 @@ def gankit_loop(cfg, data, device: torch.device):
     """gankit's training step (`gankit.training.engine`, as the trainer runs it, CUDA graph
     included) over device-resident data, without the trainer's logging and checkpoints: returns
     (step function, the engine)."""
-    e = Engine.build(cfg, data.to(device), 0, device)
+    e = Engine.build(cfg, data.to(device), device)
     t = iter(range(1 << 62))
 
     def step():
@@ -168,7 +168,7 @@ def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None 
     for _ in range(rounds):
         counts["reference"].append(_timed(ref_step, seconds / rounds, dev))
         counts["gankit"].append(_timed(our_step, seconds / rounds, dev))
-    engine.acc_d.tolist()  # read once at the end, as the trainer does every K steps
+    engine.st.acc.tolist()  # read once at the end, as the trainer does every K steps
     per_round = [(n_b / t_b) / (n_a / t_a) for (n_a, t_a), (n_b, t_b) in zip(counts["reference"], counts["gankit"])]
     out = {"preset": preset, "device": str(dev), "batch": cfg.train.batch, "precision": cfg.train.precision}
     for name, peak in (("reference", ref_peak), ("gankit", our_peak)):

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from gankit import __version__
+    from gankit.version import __version__
 
     p = argparse.ArgumentParser(prog="gankit", description="Train, evaluate and apply GANs.")
     p.add_argument("--version", action="version", version=f"gankit {__version__}")
@@ -56,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--data", metavar="SOURCE", help="data source: mnist, mnist:test, ring8, grid25, "
                    "fake[:CxHxW[:N]], or a folder / .npz / .npy / IDX path")
     t.add_argument("--steps", type=int, help="training steps (one D and one G update each)")
+    t.add_argument("--batch", type=int, metavar="N", help="batch size (train.batch; the global batch with --nproc)")
+    t.add_argument("--strict-data", action="store_true",
+                   help="refuse a data folder with unreadable images instead of skipping them (data.strict)")
     t.add_argument("--out", metavar="DIR", help="run directory (default runs/PRESET-TIMESTAMP)")
     t.add_argument("--seed", type=int)
     t.add_argument("--device", choices=("auto", "cpu", "cuda"))
@@ -90,6 +92,22 @@ def _parser() -> argparse.ArgumentParser:
                    help="sample from the raw generator instead of its EMA (runs trained with train.ema)")
     s.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     s.set_defaults(func=_cmd_sample)
+
+    tr = sub.add_parser("translate", help="translate an image, a folder of images or a video with a translation run",
+                        description="Translate INPUT (an image, a folder of images, or a video, frame by frame "
+                        "at its frame rate; audio is dropped) with a pix2pix or CycleGAN run. Inputs of another "
+                        "size or channel count are converted, with one line saying so (--strict refuses them).")
+    tr.add_argument("run", metavar="RUN", help="translation run directory, checkpoint .pt, or exported .safetensors")
+    tr.add_argument("input", metavar="INPUT", help="image, folder of images, or video (.mp4, .mov, .mkv, .avi, .webm)")
+    tr.add_argument("--out", required=True, metavar="OUTPUT",
+                    help="image file, folder (same relative names), or video (.mp4, .mov, .mkv)")
+    tr.add_argument("--direction", choices=("AtoB", "BtoA"),
+                    help="CycleGAN runs: which generator (default AtoB); pix2pix runs: their training direction")
+    tr.add_argument("--strict", action="store_true", help="refuse inputs whose size or channels differ from the run's")
+    tr.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
+    tr.add_argument("--no-ema", action="store_true", help="use the raw generators, not their EMA")
+    tr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    tr.set_defaults(func=_cmd_translate)
 
     x = sub.add_parser("export", help="write a run's generator as .safetensors + .json (no pickle)")
     x.add_argument("run", metavar="RUN", help="run directory or checkpoint .pt")
@@ -168,22 +186,24 @@ def _parser() -> argparse.ArgumentParser:
 # -- commands -------------------------------------------------------------------------------
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from gankit import load_config
-    from gankit.training import train
+    from gankit import api
+    from gankit.config import load_config
 
     if args.resume:
         return _resume(args)
     preset = args.preset or (None if args.config else "seed-mlp")
     overrides = _flag_overrides(args) + args.overrides
+    if args.data:  # the user's data replaces the preset's: its channels and size follow that data
+        overrides = [k + "=null" for k in ("data.channels", "data.resolution")
+                     if not any(o.startswith(k + "=") for o in args.overrides)] + overrides
     cfg = load_config(preset=preset, file=args.config, overrides=overrides)
     out = Path(args.out or f"runs/{cfg.preset or 'run'}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.nproc is not None:
-        return _launch(args, cfg, out)
+        return api.launch(_without_nproc(args, out), cfg, args.nproc, out)
     if _rank() == 0:
-        print(f"gankit: training {cfg.preset or args.config} on {cfg.data.source} for "
+        print(f"gankit: training {cfg.preset or args.config} ({cfg.task}) on {cfg.data.source} for "
               f"{cfg.train.steps} steps at batch {cfg.train.batch} -> {out}", file=sys.stderr)
-    run = train(cfg, out)
-    _report(run)
+    _report(api.train(cfg, out))
     return 0
 
 
@@ -191,50 +211,10 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def _children(pid: int) -> list[int]:
-    """Process ids whose parent is `pid` (Linux /proc)."""
-    kids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                stat = (d / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4: ppid, after "(comm)"
-                kids.append(int(d.name))
-    return kids
-
-
-def _die_with_parent() -> None:
-    """In the child, before exec: ask Linux for SIGTERM when the parent dies (elsewhere: no-op)."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _launch(args: argparse.Namespace, cfg, out: Path) -> int:
-    """`--nproc N`: check what can be checked here, then run this same command under torchrun
-    (single machine, N processes) and return its exit status."""
-    import subprocess
-
-    import torch
-
-    from gankit.threads import cpu_budget, user_threads
-    from gankit.training.distributed import Dist
-
-    n = args.nproc
-    if n < 1:
-        raise _err(f"--nproc {n}: expected a number of processes >= 1")
-    if "WORLD_SIZE" in os.environ:
-        raise _err("--nproc launches torchrun itself; under torchrun, drop --nproc")
-    Dist(0, n).shard(cfg.train.batch)  # the global batch must split evenly
-    if cfg.device != "cpu" and torch.cuda.is_available() and n > torch.cuda.device_count():
-        raise _err(f"--nproc {n}: this machine has {torch.cuda.device_count()} CUDA devices; "
-                   "use at most that many processes (or --device cpu)")
+def _without_nproc(args: argparse.Namespace, out: Path) -> list[str]:
+    """The same command line without --nproc, with the run directory fixed."""
     argv, skip = [], False
-    for a in args.argv:  # the same command without --nproc, with the run directory fixed
+    for a in args.argv:
         if skip:
             skip = False
         elif a == "--nproc":
@@ -243,67 +223,34 @@ def _launch(args: argparse.Namespace, cfg, out: Path) -> int:
             argv.append(a)
     if not args.resume and not args.out:
         argv += ["--out", str(out)]
-    env = dict(os.environ)
-    if not user_threads():  # the CPUs this job may use, shared fairly between the workers
-        env["OMP_NUM_THREADS"] = str(max(1, cpu_budget() // n))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={n}",
-           "-m", "gankit", *argv]
-    print(f"gankit: {n} processes: {' '.join(cmd[2:])}", file=sys.stderr)
-    # torchrun runs in its own session, so Ctrl-C reaches this launcher only; the launcher passes
-    # SIGINT/SIGTERM to the workers themselves, which stop together at the next log step with a
-    # checkpoint and exit 0 (torchrun, signalled directly, would exit 1 with a traceback). A
-    # second Ctrl-C, passed on the same way, stops the workers at once.
-    # If the launcher itself is killed (SIGKILL, an OOM kill, a test timeout), torchrun gets
-    # SIGTERM from the kernel and stops the workers: no orphaned job keeps the cores or the run.
-    job = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
-
-    def forward(signum, frame):
-        for pid in _children(job.pid):  # the workers
-            try:
-                os.kill(pid, signum)
-            except ProcessLookupError:
-                pass
-
-    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        rc = job.wait()
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
-    if rc:
-        print(f"gankit: error: the {n}-process job failed (exit status {rc}; the first failing rank's "
-              f"message is above); checkpoints in {out / 'checkpoints'} are intact", file=sys.stderr)
-    return rc
+    return argv
 
 
 def _resume(args: argparse.Namespace) -> int:
-    from gankit.config import apply_overrides, from_dict
+    from gankit import api
     from gankit.training import train
-    from gankit.training.checkpoint import CheckpointStore
 
     out = Path(args.resume)
     if args.preset or args.config or args.data or args.out:
         raise _err("--resume continues a run as it was configured; drop --preset/--config/--data/--out "
                    "(change the length with --steps)")
-    ckpt, path = CheckpointStore(out / "checkpoints").load_latest()
-    cfg = from_dict(ckpt["config"], origin=str(path))
-    cfg = apply_overrides(cfg, _flag_overrides(args) + args.overrides)
+    cfg, loaded = api.resume_config(out, _flag_overrides(args) + args.overrides)
     if args.nproc is not None:
-        return _launch(args, cfg, out)
+        return api.launch(_without_nproc(args, out), cfg, args.nproc, out)
     if _rank() == 0:
-        print(f"gankit: resuming {out} at step {ckpt['step']} of {cfg.train.steps}", file=sys.stderr)
-    run = train(cfg, out, resume=True, force=args.force, loaded=(ckpt, path))  # read once
-    _report(run)
+        at = f"step {loaded[0]['step']}" if loaded else "step 0 (no checkpoint yet)"
+        print(f"gankit: resuming {out} at {at} of {cfg.train.steps}", file=sys.stderr)
+    _report(api._finished(train(cfg, out, resume=True, force=args.force, loaded=loaded)))  # read once
     return 0
 
 
 def _cmd_sample(args: argparse.Namespace) -> int:
-    from gankit import viz
-    from gankit.run import Run
+    from gankit import api, viz
 
     if args.n < 1:
         raise _err(f"--n {args.n}: expected a number of samples >= 1")
-    run = Run.load(args.run, device=args.device, ema=not args.no_ema)
+    run = api.load(args.run, device=args.device, ema=not args.no_ema)
+    run.need("generate", "gankit sample")
     if args.interpolate:
         x = run.interpolate(pairs=max(1, args.n // args.frames), steps=args.frames, seed=args.seed)
         print(viz.save_grid(x, args.out or "interpolation.png", nrow=args.frames))
@@ -335,6 +282,16 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_translate(args: argparse.Namespace) -> int:
+    from gankit import api
+
+    r = api.translate(args.run, args.input, args.out, args.direction, strict=args.strict,
+                      overwrite=args.overwrite, device=args.device, ema=not args.no_ema)
+    what = {"image": "1 image", "folder": f"{r['n']} images", "video": f"{r['n']} frames at {r.get('fps', 0):g} fps"}
+    print(f"translated {what[r['kind']]} ({r['direction']}): {r['out']}")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from gankit.export import export_generator
 
@@ -347,39 +304,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from gankit.metrics.evaluate import Evaluator, d_accuracy, floor, load_target
-    from gankit.metrics.toy import mode_stats
+    from gankit import api
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
-    if args.n < 2:
-        raise _err(f"--n {args.n}: need at least 2 samples")
-    if args.floor:
-        result = floor(Evaluator(args.featurenet, args.device), min(args.n, 10_000), args.ref,
-                       [m for m in metrics if m != "dacc"], args.seed)
-    else:
-        if not args.target:
-            raise _err("eval needs a TARGET (run directory, checkpoint, samples .npz or image folder), or --floor")
-        images, run, name = load_target(args.target, args.n, args.seed, ema=not args.no_ema)
-        if images is None:  # a 2-D toy run: mode coverage is its metric
-            source = run.config.data.source
-            result = {**mode_stats(run.sample(args.n, seed=args.seed), source),
-                      "protocol": {"n": args.n, "ref": source, "seed": args.seed, "run": name, "step": run.step}}
-        else:
-            ev = Evaluator(args.featurenet, args.device)
-            result = ev.evaluate(images, [m for m in metrics if m != "dacc"], args.ref, args.seed,
-                                 run=name if run else None, step=run.step if run else None, name=name)
-            if args.inception_weights:
-                from gankit.data import load_data
-                from gankit.metrics.evaluate import fid
-                from gankit.metrics.inception import inception_extractor, inception_features
-
-                net = inception_extractor(args.inception_weights)
-                result["fid_inception"] = fid(inception_features(net, load_data(args.ref).x),
-                                              inception_features(net, images))
-            if "dacc" in metrics:
-                if run is None:
-                    raise _err("--metrics dacc needs a run or checkpoint (it scores the run's D)")
-                result["d_acc"] = d_accuracy(run, args.ref, min(args.n, 10_000), args.seed)
+    result = api.evaluate(args.target, metrics, args.n, args.ref, args.seed, args.featurenet, args.device,
+                          ema=not args.no_ema, inception_weights=args.inception_weights, floor=args.floor)
     _print_result(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -472,7 +401,7 @@ def _cmd_presets(args: argparse.Namespace) -> int:
 def _cmd_data_info(args: argparse.Namespace) -> int:
     from gankit import viz
     from gankit.data import load_data
-    from gankit.data.mnist import cache_dir
+    from gankit.util import cache_dir
 
     data = load_data(args.source, args.resolution, args.channels)
     x = data.x
@@ -503,11 +432,13 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 
 def _flag_overrides(args: argparse.Namespace) -> list[str]:
     """The convenience flags as `--set` strings, so one code path validates everything."""
-    flags = {"data.source": args.data, "train.steps": args.steps, "seed": args.seed,
+    flags = {"data.source": args.data, "train.steps": args.steps, "train.batch": args.batch, "seed": args.seed,
              "device": args.device, "eval.every": args.eval_every}
     out = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.no_progress:
         out.append("log.progress=false")
+    if args.strict_data:
+        out.append("data.strict=true")
     return out
 
 
@@ -517,14 +448,16 @@ def _report(run) -> None:
     if run.interrupted:
         print(f"gankit: stopped by {run.interrupted} at step {run.step} of {run.config.train.steps}; "
               f"checkpoint written. Resume with: gankit train --resume {run.dir}", file=sys.stderr)
-    print(f"samples:   {run.last_grid}")
+    print(f"{'grids' if run.task == 'translate' else 'samples'}:   {run.last_grid}".replace("grids:   ", "grids:     "))
     print(f"loss plot: {run.loss_plot}")
     print(f"animation: {run.animation}")
     if (run.dir / "metrics.png").exists():
         print(f"metrics:   {run.dir / 'metrics.png'}")
     if (run.dir / "checkpoints" / "best.pt").exists():
         print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (lowest FID)")
-    print(f"run:       {run.dir}  (gankit sample {run.dir} --n 64 --out grid.png)")
+    use = f"gankit translate {run.dir} INPUT --out OUTPUT" if run.task == "translate" \
+        else f"gankit sample {run.dir} --n 64 --out grid.png"
+    print(f"run:       {run.dir}  ({use})")
 
 
 def _num(v) -> str:

@@ -26,6 +26,7 @@ class DataConfig:
     source: str = "mnist"  # a name (`gankit data info --help` lists them) or a path
     resolution: int | None = None  # square side the images are resized to at load; None: native
     channels: int | None = None  # 1 or 3; None: the source's own
+    strict: bool = False  # refuse a folder with unreadable images instead of skipping them (--strict-data)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ class TrainConfig:
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)  # Adam; beta1 0.5 as in DCGAN
     n_critic: int = 1  # D updates per G update (5 for WGAN, WGAN-GP, SNGAN)
-    lr_schedule: Literal["constant", "linear", "cosine"] = "constant"  # over train.steps, both nets
+    # over train.steps, every optimiser; hold-linear: constant for the first half, then linear to 0 (CycleGAN)
+    lr_schedule: Literal["constant", "linear", "cosine", "hold-linear"] = "constant"
     ema: bool = False  # keep an exponential moving average of G's weights for sampling
     ema_decay: float = 0.999  # with ramp-up: decay_t = min(ema_decay, (1 + t) / (10 + t))
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bfloat16 autocast
@@ -110,13 +112,35 @@ class LogConfig:
     grid_every: int = 500  # sample grid of the fixed noise batch every M steps
     grid_n: int = 64  # images in each grid (a square number draws a square grid)
     ckpt_every: int = 1000  # write checkpoints/last.pt every this many steps (and at the end)
+    ckpt_minutes: float = 10.0  # ... or after this many minutes of training, whichever comes first
     keep_last: int = 3  # checkpoints kept: last.pt and the previous ones as step_NNNNNNNN.pt
     progress: bool = True  # live progress bar on stderr
 
 
 @dataclass(frozen=True)
+class TranslateConfig:
+    """The translation task (task: translate): pix2pix on paired data, CycleGAN on unpaired data.
+    The networks' widths are model.g_width / model.d_width; the adversarial loss is train.loss
+    (ns: the cGAN loss of pix2pix; ls: CycleGAN's least squares)."""
+
+    method: Literal["pix2pix", "cyclegan"] = "pix2pix"
+    direction: Literal["AtoB", "BtoA"] = "AtoB"  # pix2pix: which domain is the input
+    g_arch: Literal["unet", "resnet"] = "unet"  # pix2pix: U-Net; CycleGAN: ResNet blocks
+    norm: Literal["batch", "instance", "none"] = "batch"  # pix2pix: batch; CycleGAN: instance
+    g_blocks: int = 9  # resnet generator: residual blocks (6 at 128 px, 9 at 256 px in the paper)
+    d_layers: int | None = None  # PatchGAN depth; None: the 70x70-at-256 patch scaled to the image size
+    gan: float = 1.0  # weight of the adversarial term in G's loss (0: L1 only, the paper's ablation)
+    l1: float = 100.0  # pix2pix: lambda of the L1 term
+    cycle: float = 10.0  # CycleGAN: lambda of the cycle-consistency terms
+    identity: float = 0.5  # CycleGAN: identity term weight, x lambda (needs equal channel counts)
+    pool: int = 50  # CycleGAN: each D also sees up to this many earlier fakes (0: off)
+    grid_examples: int = 12  # fixed held-out examples in every input | output | target grid
+
+
+@dataclass(frozen=True)
 class RunConfig:
     preset: str | None = None  # the preset this config started from, for the record
+    task: Literal["generate", "translate"] = "generate"  # what is trained: gankit.tasks.TASKS
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data: DataConfig = field(default_factory=DataConfig)
@@ -126,11 +150,14 @@ class RunConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     recover: RecoverConfig = field(default_factory=RecoverConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    translate: TranslateConfig = field(default_factory=TranslateConfig)  # task: translate
 
     def replace(self, **overrides: Any) -> RunConfig:
         """A validated copy with dotted keys replaced: ``cfg.replace(**{"train.steps": 10})``."""
         return from_dict(_apply_overrides(to_dict(self), overrides, origin="replace()"))
 
+
+BCE_LOSSES = ("ns", "minimax")  # the losses on D's sigmoid output (gankit.losses: GANLoss.bce)
 
 # Keys a preset file may carry beside the config itself; they describe the preset.
 _PRESET_META = ("description",)
@@ -158,9 +185,7 @@ def from_dict(d: dict[str, Any], origin: str = "config") -> RunConfig:
 
 def _check_combinations(cfg: RunConfig, origin: str) -> None:
     """Settings that are valid alone but not together."""
-    from gankit.losses import LOSSES  # losses import nothing from here; keep config import-light
-
-    if cfg.reg.label_smoothing and not LOSSES[cfg.train.loss].bce:
+    if cfg.reg.label_smoothing and cfg.train.loss not in BCE_LOSSES:
         raise GankitError(f"{origin}: reg.label_smoothing applies to the BCE losses (ns, minimax), "
                           f"not train.loss = {cfg.train.loss!r}")
     if cfg.reg.gp and cfg.reg.clip:
@@ -383,11 +408,20 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (RecoverConfig, "patience"): (lambda v: v >= 1, "an integer >= 1"),
     (RecoverConfig, "max_rollbacks"): (lambda v: v >= 0, "an integer >= 0"),
     (RecoverConfig, "lr_factor"): (lambda v: 0 < v <= 1, "0 < lr_factor <= 1"),
+    (TranslateConfig, "g_blocks"): (lambda v: v >= 0, "an integer >= 0"),
+    (TranslateConfig, "d_layers"): (lambda v: v is None or 1 <= v <= 6, "1 to 6, or null"),
+    (TranslateConfig, "gan"): (lambda v: v >= 0, "a number >= 0"),
+    (TranslateConfig, "l1"): (lambda v: v >= 0, "a number >= 0"),
+    (TranslateConfig, "cycle"): (lambda v: v >= 0, "a number >= 0"),
+    (TranslateConfig, "identity"): (lambda v: v >= 0, "a number >= 0"),
+    (TranslateConfig, "pool"): (lambda v: v >= 0, "an integer >= 0"),
+    (TranslateConfig, "grid_examples"): (lambda v: 1 <= v <= 64, "1 to 64"),
     (LogConfig, "keep_last"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_n"): (lambda v: 1 <= v <= 1024, "1 to 1024"),
     (LogConfig, "ckpt_every"): (lambda v: v >= 1, "an integer >= 1"),
+    (LogConfig, "ckpt_minutes"): (lambda v: v > 0, "a number of minutes > 0"),
 }
 
 

@@ -17,15 +17,16 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from gankit import __version__
+from gankit.version import __version__
 from gankit.config import from_dict, to_dict
 from gankit.errors import GankitError
-from gankit.fileutil import sha256_file
-from gankit.models import build_models
-from gankit.run import Run, resolve_device
+from gankit.util import sha256_file
+from gankit.run import Run
+from gankit.tasks import get_task
+from gankit.util import resolve_device
 
 FORMAT = "gankit-generator"
-VERSION = 1
+VERSION = 2  # 2: a task and several named networks ("G.", "G_ab.", ... key prefixes); 1: G alone
 
 
 def export_generator(run_dir_or_ckpt: str | Path, out: str | Path, ema: bool = True) -> tuple[Path, Path]:
@@ -36,13 +37,15 @@ def export_generator(run_dir_or_ckpt: str | Path, out: str | Path, ema: bool = T
         raise GankitError(f"--out {out}: an exported generator is written to a .safetensors file "
                           f"(e.g. {out.with_suffix('.safetensors').name})")
     run = Run.load(run_dir_or_ckpt, device="cpu", ema=ema)
+    names = get_task(run.task).exported_nets(run.config)
     # Fresh contiguous CPU copies: safetensors refuses views and tensors that share storage.
-    state = {k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format)
-             for k, v in run.G.state_dict().items()}
+    state = {f"{n}.{k}": v.detach().to("cpu").clone(memory_format=torch.contiguous_format)
+             for n in names for k, v in run.nets[n].state_dict().items()}
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out), metadata={"format": FORMAT})
     sidecar = out.with_suffix(".json")
-    meta = {"format": FORMAT, "version": VERSION, "config": to_dict(run.config), "data": run.data_meta,
+    meta = {"format": FORMAT, "version": VERSION, "task": run.task, "nets": list(names),
+            "config": to_dict(run.config), "data": run.data_meta,
             "step": run.step, "ema": run.ema, "gankit_version": __version__, "sha256": sha256_file(out)}
     sidecar.write_text(json.dumps(meta, indent=2) + "\n")
     return out, sidecar
@@ -63,17 +66,24 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Run:
         raise GankitError(f"{path} does not match the SHA-256 recorded in {sidecar}; "
                           "the file is corrupt or was changed")
     cfg = from_dict(meta["config"], origin=str(sidecar))
-    data = meta["data"]
+    data, task = meta["data"], meta.get("task", "generate")
     device = resolve_device(device) if isinstance(device, str) else device
-    G, _ = build_models(cfg.model, tuple(data["shape"]), len(data.get("classes") or []))
-    try:
-        G.load_state_dict(load_file(str(path)))
-    except RuntimeError as e:  # missing/unexpected keys or shapes: weights and sidecar disagree
-        raise GankitError(f"{path}: the weights do not fit the generator described in {sidecar.name} "
-                          f"({str(e).splitlines()[0]})") from None
-    G.to(device).eval()
-    return Run(directory=path.parent, config=cfg, G=G, data_meta=data, step=int(meta["step"]),
-               device=device, ema=bool(meta["ema"]))
+    names = meta.get("nets", ["G"])
+    built = get_task(task).inference_nets(cfg, data)
+    weights = load_file(str(path))
+    if meta.get("version", 1) == 1:  # G's keys without a prefix
+        weights = {f"G.{k}": v for k, v in weights.items()}
+    nets = {}
+    for n in names:
+        prefix = f"{n}."
+        try:
+            built[n].load_state_dict({k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)})
+        except (RuntimeError, KeyError) as e:  # missing/unexpected keys or shapes: weights and sidecar disagree
+            raise GankitError(f"{path}: the weights do not fit the network {n} described in {sidecar.name} "
+                              f"({str(e).splitlines()[0]})") from None
+        nets[n] = built[n].to(device).eval()
+    return Run(directory=path.parent, config=cfg, nets=nets, data_meta=data, step=int(meta["step"]),
+               device=device, ema=bool(meta["ema"]), task=task)
 
 
 def _read_sidecar(sidecar: Path) -> dict:
@@ -90,7 +100,7 @@ def _read_sidecar(sidecar: Path) -> dict:
     missing = [k for k in need if k not in meta]
     if missing:
         raise GankitError(f"{sidecar}: missing {', '.join(missing)}; expected keys {', '.join(need)}")
-    if not isinstance(meta["data"], dict) or "shape" not in meta["data"]:
+    if not isinstance(meta["data"], dict) or not ("shape" in meta["data"] or "shape_a" in meta["data"]):
         raise GankitError(f"{sidecar}: \"data\" must describe the data, with at least its \"shape\"")
     return meta
 

@@ -1,7 +1,8 @@
 """`Run`: a trained GAN on disk, loaded for use. Sampling, latents, interpolation.
 
 A run directory is what `gankit.training` writes (see `gankit.training.artifacts`); `Run.load` reads
-its config and the generator from ``checkpoints/last.pt`` (``weights_only=True``).
+its newest good checkpoint (``weights_only=True``) through the one checkpoint schema
+(`gankit.training.state`) and builds the networks its task says inference needs.
 """
 
 from __future__ import annotations
@@ -14,47 +15,39 @@ import torch
 from gankit.config import RunConfig, from_dict
 from gankit.data import from_model
 from gankit.errors import GankitError, warn
-from gankit.models import build_models
 from gankit.models.latent import draw_latent
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is the user's error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GankitError("device 'cuda' requested but no CUDA GPU is available; use --device cpu or auto")
-    if name not in ("cpu", "cuda"):
-        raise GankitError(f"device {name!r}; choose one of: auto, cpu, cuda")
-    return torch.device(name)
+from gankit.tasks import get_task
+from gankit.training.checkpoint import CheckpointStore, load_checkpoint
+from gankit.training.state import upgrade
+from gankit.util import resolve_device
 
 
 class Run:
-    """A trained generator with its config and data description."""
+    """A trained run loaded for use: its config, data description and networks (`nets`, in eval
+    mode; the EMA weights where the run kept an EMA). Generation runs sample (`sample`,
+    `interpolate`); translation runs translate (`gankit.tasks.translate.infer`)."""
 
-    def __init__(self, directory: Path, config: RunConfig, G: torch.nn.Module, data_meta: dict,
-                 step: int, device: torch.device, ema: bool = False):
-        self.dir, self.config, self.G, self.data_meta = directory, config, G, data_meta
-        self.step, self.device, self.ema = step, device, ema
+    def __init__(self, directory: Path, config: RunConfig, nets: dict[str, torch.nn.Module], data_meta: dict,
+                 step: int, device: torch.device, ema: bool = False, task: str = "generate"):
+        self.dir, self.config, self.nets, self.data_meta = directory, config, nets, data_meta
+        self.step, self.device, self.ema, self.task = step, device, ema, task
         self.checkpoint: Path | None = None  # the file it was loaded from
         self.interrupted: str | None = None  # the signal that ended training early, if any
         classes = data_meta.get("classes") or []
-        self.n_classes = len(classes) if config.model.conditional else 0
+        self.n_classes = len(classes) if task == "generate" and config.model.conditional else 0
+
+    @property
+    def G(self) -> torch.nn.Module:
+        return self.nets["G"]
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", ema: bool = True) -> Run:
-        """Load a run directory (its ``checkpoints/last.pt``) or one checkpoint file: the EMA
-        generator when the run kept one, unless `ema` is False."""
-        from gankit.training.checkpoint import CheckpointStore, load_checkpoint  # training imports us
-
+        """Load a run directory (its newest good checkpoint) or one checkpoint file: the EMA
+        weights when the run kept them, unless `ema` is False. (`gankit.load` also reads an
+        exported .safetensors generator.)"""
         path = Path(path)
-        if path.suffix == ".safetensors":  # a generator shared by `gankit export`
-            from gankit.export import load_exported
-
-            run = load_exported(path, device=device)
-            if not ema and run.ema:
-                raise GankitError(f"{path} holds the EMA generator only; export with --no-ema for the raw one")
-            return run
+        if path.suffix == ".safetensors":
+            raise GankitError(f"{path}: an exported generator; load it with gankit.load (gankit.export.load_exported)")
         device = resolve_device(device) if isinstance(device, str) else device
         if path.is_file():
             ckpt_path, run_dir = path, path.parent.parent
@@ -64,29 +57,39 @@ class Run:
             ckpt, ckpt_path = CheckpointStore(path / "checkpoints", warn=warn).load_latest(device)
         else:
             raise GankitError(f"run directory {path} does not exist")
-        cfg = from_dict(ckpt["config"], origin=str(ckpt_path))
-        classes = ckpt["data"].get("classes") or []
-        G, _ = build_models(cfg.model, tuple(ckpt["data"]["shape"]), len(classes))
-        use_ema = ema and "ema" in ckpt
-        G.load_state_dict(ckpt["ema"]["G"] if use_ema else ckpt["G"])
-        G.to(device).eval()
-        run = cls(run_dir, cfg, G, ckpt["data"], int(ckpt["step"]), device, ema=use_ema)
+        run = cls.from_checkpoint(ckpt, run_dir, device, ema, str(ckpt_path))
         run.checkpoint = ckpt_path
         return run
 
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict, run_dir: Path, device: torch.device, ema: bool = True,
+                        where: str = "checkpoint") -> Run:
+        """A Run from checkpoint data already in memory (any schema this version reads)."""
+        ck = upgrade(ckpt, where)
+        cfg = from_dict(ck["config"], origin=where)
+        nets = get_task(ck["task"]).inference_nets(cfg, ck["data"])
+        averaged = ck.get("ema", {})
+        used_ema = False
+        for name, net in nets.items():
+            if ema and name in averaged:
+                net.load_state_dict(averaged[name]["weights"])
+                used_ema = True
+            else:
+                net.load_state_dict(ck["nets"][name])
+            net.to(device).eval()
+        return cls(run_dir, cfg, nets, ck["data"], int(ck["step"]), device, ema=used_ema, task=ck["task"])
+
     def discriminator(self) -> torch.nn.Module:
         """The run's D at the loaded checkpoint, in eval mode (for D-accuracy evaluation)."""
-        from gankit.training.checkpoint import load_checkpoint
-
-        if self.checkpoint is None:
+        if "D" not in self.nets:
             raise GankitError(f"{self.dir}: an exported generator has no discriminator; evaluate the run itself")
-        ckpt = load_checkpoint(self.checkpoint, map_location=self.device)
-        classes = self.data_meta.get("classes") or []
-        _, D = build_models(self.config.model, tuple(self.data_meta["shape"]), len(classes))
-        D.load_state_dict(ckpt["D"])
-        return D.to(self.device).eval()
+        return self.nets["D"]
 
-
+    def need(self, task: str, what: str) -> None:
+        """Refuse, in one line, to use a run of another task for `what`."""
+        if self.task != task:
+            raise GankitError(f"{self.dir}: {what} needs a {task!r} run; this is a {self.task!r} run "
+                              f"(preset {self.config.preset or 'custom'})")
 
     # -- paths ------------------------------------------------------------------------------
     @property
@@ -158,10 +161,12 @@ class Run:
         categorical code of an InfoGAN run."""
         if n < 1:
             raise GankitError(f"number of samples must be >= 1, got {n}")
+        self.need("generate", "sampling")
         return self.generate(self.latents(n, seed, code), self.labels(n, label, seed))
 
     def sample_by_class(self, per_class: int, seed: int | None = None) -> torch.Tensor:
         """A conditional run's classes in order, `per_class` samples each: (n_classes * per_class, ...)."""
+        self.need("generate", "sampling")
         if not self.conditional:
             raise GankitError("a class-by-row grid needs a conditional run (model.conditional: true)")
         y = torch.arange(self.n_classes).repeat_interleave(per_class)
@@ -170,6 +175,7 @@ class Run:
     def interpolate(self, pairs: int = 8, steps: int = 10, seed: int | None = None) -> torch.Tensor:
         """Spherical interpolations between `pairs` random latent pairs: (pairs*steps, C, H, W),
         one pair per row of `steps` images (a conditional run keeps one random class per row)."""
+        self.need("generate", "interpolation")
         z = self.latents(2 * pairs, seed)
         a, b = z[:pairs], z[pairs:]
         t = torch.linspace(0, 1, steps, device=z.device)

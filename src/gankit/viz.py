@@ -81,11 +81,16 @@ def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     ax1.plot(step, [r["loss_d"] for r in rows], label="loss_D")
     ax1.plot(step, [r["loss_g"] for r in rows], label="loss_G")
+    for key, label in (("l1", "L1 (G vs target)"), ("cycle", "cycle L1")):  # translation runs
+        if key in rows[0]:
+            ax1.plot(step, [r.get(key, float("nan")) for r in rows], label=label, linestyle=":")
     ax1.set_ylabel("loss")
     ax1.legend()
     ax1.grid(alpha=0.3)
     for key, label in (("acc_real", "D accuracy on real"), ("acc_fake", "D accuracy on fake"),
                        ("d_real", "D(x)"), ("d_fake", "D(G(z))")):
+        if key not in rows[0]:
+            continue
         ax2.plot(step, [r[key] for r in rows], label=label, linestyle="--" if key.startswith("d_") else "-")
     ax2.set_ylim(-0.02, 1.02)
     ax2.set_xlabel("step")
@@ -98,7 +103,10 @@ def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
 
 EVAL_PLOTS = (("fid", "FID (lower is better)"), ("kid", "KID"), ("is", "classifier IS"),
               ("precision", "precision"), ("recall", "recall"), ("density", "density"),
-              ("coverage", "coverage"), ("class_kl", "class KL"), ("stacked_modes", "stacked modes"))
+              ("coverage", "coverage"), ("class_kl", "class KL"), ("stacked_modes", "stacked modes"),
+              ("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("label_acc", "label accuracy"),
+              ("fid_ab", "FID A->B"), ("fid_ba", "FID B->A"), ("label_acc_ab", "label accuracy A->B"),
+              ("label_acc_ba", "label accuracy B->A"))
 
 
 def plot_metrics(metrics_path: str | Path, out: str | Path) -> Path | None:

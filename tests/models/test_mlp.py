@@ -4,7 +4,7 @@ import torch
 from gankit.config import ModelConfig
 from gankit.losses import LOSSES
 from gankit.models import build_models
-from gankit.training.step import STAT_NAMES, Batch, Objective, gan_step
+from gankit.tasks.generate.phases import STAT_NAMES, Batch, Objective, gan_step
 
 NS = Objective(LOSSES["ns"])
 

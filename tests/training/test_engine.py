@@ -32,19 +32,18 @@ def _engine(preset, sets, mode, device="cpu"):
     cfg = load_config(preset, overrides=[*sets, f"device={device}"])
     dev = torch.device(device)
     data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, dev)
-    n_classes = len(data.classes) if data.y is not None and data.classes else 0
-    return Engine.build(cfg, data, n_classes, dev, mode=mode)
+    return Engine.build(cfg, data, dev, mode=mode)
 
 
 def _state(e):
-    nets = [e.G, e.D] + ([e.ema.G] if e.ema else [])
+    nets = list(e.st.nets.values()) + [x.G for x in e.st.emas.values()]
     return torch.cat([t.detach().float().flatten() for m in nets for t in m.state_dict().values()])
 
 
 def _train(e, steps):
     for t in range(steps):
         e.step(t)
-    return _state(e), torch.cat([e.acc_d, e.acc_g])
+    return _state(e), e.st.acc.clone()
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -78,7 +77,6 @@ def test_graph_step_reads_nothing_back(case, monkeypatch):
     """No host synchronisation inside the captured function: every way a tensor's value reaches
     the host fails while it runs (a CUDA graph would not record such a read)."""
     e = _engine(*CASES[case], mode="static")
-    e._fill()
 
     def refuse(*a, **k):
         raise AssertionError("host read inside the graph step")
@@ -86,13 +84,13 @@ def test_graph_step_reads_nothing_back(case, monkeypatch):
     for name in ("tolist", "numpy"):  # not through the dispatcher
         monkeypatch.setattr(torch.Tensor, name, refuse)
     with _NoHostReads():
-        e._core((False,) * e.cfg.train.n_critic)
-        # The rest of a graph-mode step, outside the graph: drawing the next batch into the
-        # static buffers, the schedule. A host read there would stall the CPU every step.
-        for t in range(1, 3):
+        # The whole graph-mode step: the task's draw and the copy into the static buffers
+        # (outside the graph: a host read there would stall the CPU every step), the captured
+        # phases, the schedules.
+        for t in range(3):
             e.step(t)
     monkeypatch.undo()
-    assert e.guard.total == 0 and float(e.acc_d[0]) != 0
+    assert e.st.guard.total == 0 and float(e.st.acc[0]) != 0
 
 
 def test_the_host_read_check_catches_a_scalar_argument():
@@ -132,23 +130,24 @@ def test_non_finite_update_is_skipped_on_the_device():
     """Fused Adam's found_inf: a NaN gradient leaves weights, moments and step count unchanged,
     and the guard counts it without having synchronised."""
     e = _engine("seed-mlp", MLP, "eager")
-    assert e.guard.on_device
+    guard, D, opt_d, data = e.st.guard, e.st.nets["D"], e.st.opts["D"], e.st.data
+    assert guard.on_device
     _train(e, 2)
-    d_before = torch.cat([t.flatten() for t in e.D.state_dict().values()])
-    moments = [s["exp_avg"].clone() for s in e.opt_d.state.values()]
-    steps = [s["step"].clone() for s in e.opt_d.state.values()]
-    real = e.data.x.clone()
-    e.data.x = e.data.x.float() * float("nan")  # D's loss and gradients NaN this step
-    e.data.to_model = lambda xb: xb
+    d_before = torch.cat([t.flatten() for t in D.state_dict().values()])
+    moments = [s["exp_avg"].clone() for s in opt_d.state.values()]
+    steps = [s["step"].clone() for s in opt_d.state.values()]
+    real = data.x.clone()
+    data.x = data.x.float() * float("nan")  # D's loss and gradients NaN this step
+    data.to_model = lambda xb: xb
     e.step(2)
-    e.data.x = real
-    assert torch.equal(torch.cat([t.flatten() for t in e.D.state_dict().values()]), d_before)
-    assert all(torch.equal(a, s["exp_avg"]) for a, s in zip(moments, e.opt_d.state.values()))
-    assert [s["step"] for s in e.opt_d.state.values()] == steps
+    data.x = real
+    assert torch.equal(torch.cat([t.flatten() for t in D.state_dict().values()]), d_before)
+    assert all(torch.equal(a, s["exp_avg"]) for a, s in zip(moments, opt_d.state.values()))
+    assert [s["step"] for s in opt_d.state.values()] == steps
     # G's update saw only fakes (D treats examples independently): it was finite and applied.
-    assert e.guard.total == 1 and e.guard.consecutive == 1
+    assert guard.total == 1 and guard.consecutive == 1
     e.step(3)
-    assert e.guard.consecutive == 0 and e.guard.total == 1
+    assert guard.consecutive == 0 and guard.total == 1
 
 
 @pytest.mark.parametrize("case", ["dcgan", "wgan-gp"])
@@ -187,9 +186,9 @@ def test_cuda_graph_step_matches_eager_on_cuda(case):
     assert g.mode == "graph", g.why
     w_g, s_g = _train(g, 12)  # 3 warm-up runs per variant, capture, replays
     e = _engine(preset, sets, "eager", "cuda")
-    e.aug_gen = None  # the captured step draws penalties' and augmentation's noise from the default generator
+    e.st.gens["aug"] = None  # the captured step draws penalties' and augmentation's noise from the default generator
     w_e, s_e = _train(e, 12)
-    assert g._graphs  # really captured
+    assert g.runner._graphs  # really captured
     torch.testing.assert_close(w_g, w_e, atol=1e-4, rtol=1e-3)
     torch.testing.assert_close(s_g, s_e, atol=1e-3, rtol=1e-3)
 
@@ -197,10 +196,8 @@ def test_cuda_graph_step_matches_eager_on_cuda(case):
 def _checkpoint_copy(e, step):
     import io
 
-    from gankit.training.loop import _state as checkpoint_state
-
     buf = io.BytesIO()
-    torch.save(checkpoint_state(e, step), buf)  # a copy, as a checkpoint on disk is
+    torch.save(e.st.state_dict(step), buf)  # a copy, as a checkpoint on disk is
     buf.seek(0)
     return torch.load(buf, weights_only=False)
 
@@ -208,20 +205,17 @@ def _checkpoint_copy(e, step):
 def test_loading_a_checkpoint_drops_captured_graphs():
     """A rollback or resume loads new optimiser moments, learning-rate and EMA tensors; a graph
     captured before would keep updating the old ones, so loading drops it."""
-    from gankit.training.loop import _restore
-
     e = _engine(*CASES["mlp"], mode="static")
     _train(e, 2)
-    e._graphs[(False,)], e._runs[(False,)] = object(), 3  # as after a capture on CUDA
-    _restore(_checkpoint_copy(e, 2), e)
-    assert e._graphs == {} and e._runs == {}
+    e.runner._graphs[(False,)], e.runner._runs[(False,)] = object(), 3  # as after a capture on CUDA
+    e.load(_checkpoint_copy(e, 2))
+    assert e.runner._graphs == {} and e.runner._runs == {}
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_graph_run_rolls_back_like_eager():
     """Graph mode: train, keep a checkpoint, train on, roll back to it with a halved learning
     rate (what recover does), train on: the same as the eager step doing the same."""
-    from gankit.training.loop import _restore
 
     preset, sets = CASES["mlp"]
     sets = [s for s in sets if not s.startswith("device=")]
@@ -232,7 +226,7 @@ def test_cuda_graph_run_rolls_back_like_eager():
         ck = _checkpoint_copy(e, 8)
         for t in range(8, 12):
             e.step(t)
-        _restore(ck, e)
+        e.load(ck)
         e.scale_lrs(0.5)
         for t in range(8, 16):
             e.step(t)
@@ -246,9 +240,9 @@ def test_optimizer_state_moves_between_step_modes():
     a captured step keeps) becomes a float for an eager step, and back."""
     e = _engine(*CASES["mlp"], mode="eager")
     _train(e, 2)
-    state = e.opt_g.state_dict()
-    state["param_groups"][0]["lr"] = torch.tensor(1e-3)  # as a CUDA-graph run saves it
-    e.load_optimizers(state, e.opt_d.state_dict())
-    assert e.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3)
-    assert isinstance(e.opt_g.param_groups[0]["lr"], float)
+    ck = _checkpoint_copy(e, 2)
+    ck["opts"]["G"]["param_groups"][0]["lr"] = torch.tensor(1e-3)  # as a CUDA-graph run saves it
+    e.load(ck)
+    lr = e.st.opts["G"].param_groups[0]["lr"]
+    assert lr == pytest.approx(1e-3) and isinstance(lr, float)
     _train(e, 1)

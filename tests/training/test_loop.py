@@ -28,8 +28,8 @@ def test_run_directory_contents(tmp_path):
     assert {"loss_d", "loss_g", "d_real", "d_fake", "acc_real", "acc_fake", "acc", "steps_per_s"} <= set(rows[0])
     assert all(0 <= r["acc_real"] <= 1 and 0 <= r["d_fake"] <= 1 for r in rows)
     ck = load_checkpoint(run.dir / "checkpoints" / "last.pt")
-    assert ck["step"] == 5 and {"G", "D", "opt_g", "opt_d", "sampler", "rng", "config"} <= set(ck)
-    assert ck["config"]["train"]["batch"] == 8 and ck["sampler"]["consumed"] == 40
+    assert ck["step"] == 5 and {"nets", "opts", "samplers", "rng", "config", "task"} <= set(ck) and set(ck["nets"]) == {"G", "D"}
+    assert ck["config"]["train"]["batch"] == 8 and ck["samplers"]["x"]["consumed"] == 40
 
 
 def test_sample_api(tmp_path):
@@ -59,8 +59,8 @@ def test_same_seed_same_weights_and_resume_is_exact(tmp_path):
     assert resumed.step == 9
     ckw = load_checkpoint(whole.dir / "checkpoints" / "last.pt")
     ckr = load_checkpoint(resumed.dir / "checkpoints" / "last.pt")
-    for k in ckw["D"]:
-        assert torch.equal(ckw["D"][k], ckr["D"][k])
+    for k in ckw["nets"]["D"]:
+        assert torch.equal(ckw["nets"]["D"][k], ckr["nets"]["D"][k])
     steps = [json.loads(x)["step"] for x in (resumed.dir / "metrics.jsonl").read_text().splitlines()]
     assert steps == [2, 4, 6, 8, 9]
 

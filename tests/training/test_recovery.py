@@ -32,12 +32,11 @@ TRAINER = textwrap.dedent("""
         for i in range(0, len(data), max(1, len(data) // 6)):
             f.write(data[i:i + max(1, len(data) // 6)]); f.flush(); time.sleep(0.05)
     torch.save = slow_save
-    from gankit.training import step as st
-    real_g = st.g_step
+    import gankit.tasks.generate.task as gt
+    real_g = gt.g_phase
     def paced(*a, **k):
         time.sleep(float(os.environ.get("SLOW_STEP", "0"))); return real_g(*a, **k)
-    st.g_step = paced
-    import gankit.training.engine as engine; engine.g_step = paced
+    gt.g_phase = paced
     from gankit.cli import main
     sys.exit(main(sys.argv[1:]))
 """)
@@ -148,7 +147,7 @@ def test_nonfinite_updates_are_skipped(tmp_path, monkeypatch):
     rows = [json.loads(x) for x in (run.dir / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["nonfinite"] >= 2 and "nonfinite" not in rows[2]
     ck = load_checkpoint(run.dir / "checkpoints" / "last.pt")
-    assert all(torch.isfinite(v).all() for v in ck["D"].values() if v.is_floating_point())
+    assert all(torch.isfinite(v).all() for v in ck["nets"]["D"].values() if v.is_floating_point())
 
 
 def test_rollback_then_stop_when_it_keeps_diverging(tmp_path, monkeypatch, capsys):
@@ -160,7 +159,7 @@ def test_rollback_then_stop_when_it_keeps_diverging(tmp_path, monkeypatch, capsy
     err = capsys.readouterr().err
     assert err.count("rolled back to step 4") == 2 and "x0.5" in err and "x0.25" in err
     ck = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
-    assert ck["step"] == 4 and all(torch.isfinite(v).all() for v in ck["G"].values())
+    assert ck["step"] == 4 and all(torch.isfinite(v).all() for v in ck["nets"]["G"].values())
 
 
 def test_nonfinite_weights_never_overwrite_a_good_checkpoint(tmp_path, monkeypatch, capsys):
@@ -170,7 +169,7 @@ def test_nonfinite_weights_never_overwrite_a_good_checkpoint(tmp_path, monkeypat
     gankit.train(cfg, tmp_path / "r")
     assert "weights are not finite; checkpoint not written" in capsys.readouterr().err
     ck = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
-    assert ck["step"] == 4 and all(torch.isfinite(v).all() for v in ck["D"].values() if v.is_floating_point())
+    assert ck["step"] == 4 and all(torch.isfinite(v).all() for v in ck["nets"]["D"].values() if v.is_floating_point())
 
 
 def test_disk_full_during_checkpoint_keeps_the_old_one(tmp_path, monkeypatch, capsys):
@@ -206,11 +205,11 @@ def test_disk_full_during_checkpoint_keeps_the_old_one(tmp_path, monkeypatch, ca
 def test_resume_after_a_signal_between_checkpoints_is_exact(tmp_path, monkeypatch, stop_at):
     """SIGINT mid-way between two checkpoint intervals (every 4 steps): the run writes a
     checkpoint where it stopped, and resuming it ends bitwise equal to the run left alone."""
-    from gankit.training import engine
+    from gankit.tasks.generate import task as engine  # where the step calls g_phase
 
     cfg = load_config("seed-mlp", overrides=[*TINY, "train.steps=9", "log.ckpt_every=4"])
     whole = gankit.train(cfg, tmp_path / "whole")
-    real_g_step, calls = engine.g_step, {"n": 0}
+    real_g_step, calls = engine.g_phase, {"n": 0}
 
     def g_step_then_signal(*a, **k):
         out = real_g_step(*a, **k)
@@ -219,14 +218,14 @@ def test_resume_after_a_signal_between_checkpoints_is_exact(tmp_path, monkeypatc
             os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C during this step
         return out
 
-    monkeypatch.setattr(engine, "g_step", g_step_then_signal)
+    monkeypatch.setattr(engine, "g_phase", g_step_then_signal)
     part = gankit.train(cfg, tmp_path / "part")
     assert part.interrupted == "SIGINT" and part.step == stop_at
-    monkeypatch.setattr(engine, "g_step", real_g_step)
+    monkeypatch.setattr(engine, "g_phase", real_g_step)
     resumed = gankit.train(cfg, tmp_path / "part", resume=True)
     a = load_checkpoint(whole.dir / "checkpoints" / "last.pt")
     b = load_checkpoint(resumed.dir / "checkpoints" / "last.pt")
     assert b["step"] == 9
     for key in ("G", "D"):
-        for k in a[key]:
-            assert torch.equal(a[key][k], b[key][k]), (key, k)
+        for k in a["nets"][key]:
+            assert torch.equal(a["nets"][key][k], b["nets"][key][k]), (key, k)

@@ -26,7 +26,7 @@ import numpy as np
 
 from gankit.data.idx import parse_idx
 from gankit.errors import GankitError
-from gankit.fileutil import sha256_file
+from gankit.util import cache_dir, sha256_file
 
 HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
@@ -43,10 +43,6 @@ IDX_FILES = {
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
 CACHE_NAME = "mnist-v1.npz"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("GANKIT_CACHE") or Path.home() / ".cache" / "gankit")
 
 
 def load_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:

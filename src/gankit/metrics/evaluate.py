@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from gankit.data import load_data
 from gankit.data.dataset import convert_channels, resize_uint8
-from gankit.data.mnist import cache_dir
+from gankit.util import cache_dir
 from gankit.errors import GankitError, warn
 from gankit.metrics.distribution import (class_histogram, class_kl, density_coverage, precision_recall,
                                          stacked_modes)
@@ -237,22 +237,16 @@ def d_accuracy(run, ref: str = "mnist:test", n: int = 10_000, seed: int = 0) -> 
     return acc
 
 
-def load_target(target: str, n: int, seed: int, ema: bool = True):
-    """What `gankit eval` scores: (uint8 images, the Run or None, a name). A run directory or
-    checkpoint is sampled n times with `seed`; an .npz (key x) or a folder of images is read."""
-    from gankit.run import Run
-
+def target_images(target: str) -> tuple[Tensor, str]:
+    """Images `gankit eval` scores from a file: (uint8 images, a name) from an .npz (key x) or a
+    folder of images. (Runs and checkpoints are sampled by `gankit.api.evaluate`.)"""
     path = Path(target)
-    if (path.is_dir() and (path / "checkpoints").is_dir()) or path.suffix in (".pt", ".safetensors"):
-        run = Run.load(path, ema=ema)
-        if run.data_meta["kind"] != "image":
-            return None, run, str(path)
-        return run.sample(n, seed=seed), run, str(path)
     if path.suffix == ".npz" or path.is_dir():
         if not path.exists():
             raise GankitError(f"{target}: no such file or folder")
         data = load_data(str(path))
         if data.kind != "image":
             raise GankitError(f"{target}: expected images, found 2-D points")
-        return data.x, None, str(path)
-    raise GankitError(f"{target}: expected a run directory, a checkpoint .pt, a samples .npz or a folder of images")
+        return data.x, str(path)
+    raise GankitError(f"{target}: expected a run directory, a checkpoint .pt, an exported .safetensors, "
+                      "a samples .npz or a folder of images")

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from gankit.data.dataset import Dataset
 from gankit.errors import GankitError
-from gankit.fileutil import sha256_file
+from gankit.util import sha256_file
 
 MIN_RESOLUTION = 16  # two 2x max-pools leave >= 4x4 for the last stage's 3x3 convs
 

@@ -44,8 +44,8 @@ class EMA:
         t.add_(1)
 
     def state_dict(self) -> dict:
-        return {"G": self.G.state_dict(), "updates": self.updates}
+        return {"weights": self.G.state_dict(), "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
+        self.G.load_state_dict(state["weights"])
         self._t.fill_(int(state["updates"]))

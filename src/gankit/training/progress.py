@@ -1,4 +1,4 @@
-"""The live progress bar: step, losses, D accuracy, steps/s and ETA, on stderr."""
+"""The live progress bar: step, losses, D accuracy (or L1 / cycle loss), steps/s and ETA, on stderr."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ class Progress:
         self.bar.update(1)  # a counter only: no device sync
 
     def show(self, row: dict) -> None:
-        self.bar.set_postfix_str(
-            f"loss_D {row['loss_d']:.3f} loss_G {row['loss_g']:.3f} "
-            f"acc_D {row['acc']:.2f} ({row['steps_per_s']:.0f} steps/s)", refresh=False)
+        extra = "".join(f" {label} {row[k]:.{p}f}" for k, label, p in
+                        (("acc", "acc_D", 2), ("l1", "L1", 3), ("cycle", "cycle", 3)) if k in row)
+        self.bar.set_postfix_str(f"loss_D {row['loss_d']:.3f} loss_G {row['loss_g']:.3f}{extra} "
+                                 f"({row['steps_per_s']:.0f} steps/s)", refresh=False)
 
     def close(self) -> None:
         self.bar.close()

@@ -10,7 +10,7 @@ from gankit.config import RunConfig
 from gankit.data import Dataset, from_model
 from gankit.errors import GankitError
 from gankit.models.latent import draw_latent
-from gankit.training.distributed import Dist
+from gankit.metrics.evaluate import Evaluator
 
 
 CHUNK = 1000  # samples per generator call; chunk i is drawn from seed (seed + 4, i)
@@ -18,13 +18,11 @@ CHUNK = 1000  # samples per generator call; chunk i is drawn from seed (seed + 4
 
 class InTrainingEval:
     def __init__(self, cfg: RunConfig, data: Dataset, n_classes: int, device: torch.device,
-                 dist: Dist | None = None):
-        from gankit.metrics.evaluate import Evaluator  # torchmetrics loads only when asked for
-
+                 dist):
         if data.kind != "image":
             raise GankitError("eval.every needs image data; 2-D toy runs are scored with `gankit eval RUN`")
         self.cfg, self.data, self.device = cfg, data, device
-        self.dist = dist or Dist()
+        self.dist = dist  # gankit.training.distributed.Dist: this process's place in the job
         self.n_classes = n_classes if cfg.model.conditional else 0
         self.metrics = [m for m in cfg.eval.metrics.replace(" ", "").split(",") if m]
         self.evaluator = Evaluator(cfg.eval.featurenet, device) if self.dist.is_main else None
@@ -53,8 +51,10 @@ class InTrainingEval:
         chunks = {c: x for part in parts for c, x in part.items()}
         return torch.cat([chunks[c] for c in sorted(chunks)])
 
-    def run(self, G: torch.nn.Module, step: int, art, run_name: str) -> bool:
-        """Evaluate, log, plot; True when FID improved on the best so far (on every rank)."""
+    def run(self, st, step: int, art, run_name: str) -> bool:
+        """Evaluate the sampling generator (EMA when kept), log, plot; True when FID improved
+        on the best so far (on every rank)."""
+        G = st.emas["G"].G if "G" in st.emas else st.nets["G"]
         images = self.samples(G, self.cfg.eval.n)
         improved = self._score(images, step, art, run_name) if self.dist.is_main else None
         return bool(self.dist.broadcast(improved))

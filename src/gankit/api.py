@@ -1,0 +1,205 @@
+"""The Python API behind every command: train, resume, load, evaluate, launch data-parallel.
+
+The CLI (`gankit.cli`) parses flags and prints; everything it does is one of these functions,
+which a notebook or a web page can call the same way.
+
+    run = api.train(load_config("seed-mlp", overrides={"train.steps": 200}), "runs/demo")
+    run = api.resume("runs/demo", ["train.steps=400"])
+    run = api.load("runs/demo")                      # or a checkpoint .pt, or an exported .safetensors
+    result = api.evaluate("runs/demo", ["fid", "kid"])
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from gankit.config import RunConfig, apply_overrides, from_dict
+from gankit.errors import GankitError
+from gankit.export import load_exported
+from gankit.run import Run
+from gankit.training import train as _train
+from gankit.training.checkpoint import CheckpointStore
+from gankit.training.loop import read_config
+
+
+def load(path: str | Path, device: str = "cpu", ema: bool = True) -> Run:
+    """A run directory, a checkpoint .pt, or an exported .safetensors generator, ready to use."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        run = load_exported(path, device=device)
+        if not ema and run.ema:
+            raise GankitError(f"{path} holds the EMA generator only; export with --no-ema for the raw one")
+        return run
+    return Run.load(path, device=device, ema=ema)
+
+
+def _finished(result) -> Run | None:
+    if result is None:  # a data-parallel rank other than 0
+        return None
+    run = Run.load(result.dir)
+    run.interrupted = result.interrupted
+    return run
+
+
+def train(cfg: RunConfig, out: str | Path) -> Run | None:
+    """Train `cfg` into the new run directory `out`; the trained Run (None on ranks > 0)."""
+    return _finished(_train(cfg, out))
+
+
+def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[RunConfig, tuple | None]:
+    """(config, (checkpoint, path, damaged files skipped) or None) to continue `run_dir`: the newest good checkpoint's
+    config, or the saved config.yaml when the run stopped before its first checkpoint; with
+    `overrides` ("train.steps=2000", ...) applied."""
+    out = Path(run_dir)
+    store = CheckpointStore(out / "checkpoints")
+    if not out.is_dir():
+        raise GankitError(f"--resume {out}: no such run directory")
+    if store.dir.is_dir() and store.candidates():
+        ckpt, path = store.load_latest()
+        cfg, loaded = from_dict(ckpt["config"], origin=str(path)), (ckpt, path, list(store.fallbacks))
+    elif (out / "config.yaml").is_file():
+        cfg, loaded = read_config(out / "config.yaml"), None
+    else:
+        raise GankitError(f"--resume {out}: no checkpoint in {store.dir} and no config.yaml; "
+                          "is this a run directory?")
+    return (apply_overrides(cfg, overrides) if overrides else cfg), loaded
+
+
+def resume(run_dir: str | Path, overrides: list[str] | None = None, force: bool = False) -> Run | None:
+    """Continue `run_dir` (see `resume_config`); `force` allows a changed config."""
+    cfg, loaded = resume_config(run_dir, overrides)
+    return _finished(_train(cfg, run_dir, resume=True, force=force, loaded=loaded))
+
+
+def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str = "mnist:test", seed: int = 0,
+             featurenet: str | None = None, device: str = "cpu", ema: bool = True,
+             inception_weights: str | None = None, floor: bool = False) -> dict:
+    """Score a run, a checkpoint, a samples .npz or a folder of images (or, with `floor`, real
+    training images) against `ref` with the feature network. Returns the result with its protocol."""
+    from gankit.metrics.evaluate import Evaluator, d_accuracy, fid, floor as real_floor, target_images
+    from gankit.metrics.toy import mode_stats
+
+    if n < 2:
+        raise GankitError(f"--n {n}: need at least 2 samples")
+    plain = [m for m in metrics if m != "dacc"]
+    if floor:
+        return real_floor(Evaluator(featurenet, device), min(n, 10_000), ref, plain, seed)
+    if not target:
+        raise GankitError("eval needs a TARGET (run directory, checkpoint, samples .npz or image folder), or --floor")
+    run, path = None, Path(target)
+    if not ((path.is_dir() and (path / "checkpoints").is_dir()) or path.suffix in (".pt", ".safetensors")):
+        images, name = target_images(target)
+    else:
+        run = load(target, ema=ema)
+        name = str(target)
+        if run.task == "translate":  # scored on its data's held-out split (or --ref, another pair source)
+            from gankit.tasks.translate.evaluation import evaluate_translation
+
+            return evaluate_translation(run.config, run.nets, n, device, featurenet, run=name, step=run.step,
+                                        source=None if ref == "mnist:test" else ref)
+        run.need("generate", "gankit eval")
+        if run.data_meta["kind"] == "points":  # a 2-D toy run: mode coverage is its metric
+            source = run.config.data.source
+            return {**mode_stats(run.sample(n, seed=seed), source),
+                    "protocol": {"n": n, "ref": source, "seed": seed, "run": name, "step": run.step}}
+        images = run.sample(n, seed=seed)
+    ev = Evaluator(featurenet, device)
+    result = ev.evaluate(images, plain, ref, seed, run=name if run else None,
+                         step=run.step if run else None, name=name)
+    if inception_weights:
+        from gankit.data import load_data
+        from gankit.metrics.inception import inception_extractor, inception_features
+
+        net = inception_extractor(inception_weights)
+        result["fid_inception"] = fid(inception_features(net, load_data(ref).x), inception_features(net, images))
+    if "dacc" in metrics:
+        if run is None:
+            raise GankitError("--metrics dacc needs a run or checkpoint (it scores the run's D)")
+        result["d_acc"] = d_accuracy(run, ref, min(n, 10_000), seed)
+    return result
+
+
+def translate(run_path: str | Path, src: str | Path, out: str | Path, direction: str | None = None,
+              strict: bool = False, overwrite: bool = False, device: str = "cpu", ema: bool = True) -> dict:
+    """Translate an image, a folder or a video with a translation run (see
+    `gankit.tasks.translate.infer.translate_path`)."""
+    from gankit.tasks.translate.infer import translate_path
+
+    run = load(run_path, device=device, ema=ema)
+    return translate_path(run, src, out, direction, strict=strict, overwrite=overwrite)
+
+
+def _children(pid: int) -> list[int]:
+    """Process ids whose parent is `pid` (Linux /proc)."""
+    kids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                stat = (d / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:  # field 4: ppid, after "(comm)"
+                kids.append(int(d.name))
+    return kids
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask Linux for SIGTERM when the parent dies (elsewhere: no-op)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def launch(argv: list[str], cfg: RunConfig, nproc: int, out: Path) -> int:
+    """Run `gankit ARGV` (a train command without --nproc) under torchrun on this machine with
+    `nproc` processes, after checking what can be checked here; returns its exit status.
+
+    torchrun runs in its own session, so Ctrl-C reaches this launcher only; the launcher passes
+    SIGINT/SIGTERM to the workers themselves, which stop together at the next log step with a
+    checkpoint and exit 0 (torchrun, signalled directly, would exit 1 with a traceback). If the
+    launcher itself is killed (SIGKILL, an OOM kill, a test timeout), torchrun gets SIGTERM from
+    the kernel and stops the workers: no orphaned job keeps the cores or the run."""
+    from gankit.threads import cpu_budget, user_threads
+    from gankit.training.distributed import Dist
+
+    if nproc < 1:
+        raise GankitError(f"--nproc {nproc}: expected a number of processes >= 1")
+    if "WORLD_SIZE" in os.environ:
+        raise GankitError("--nproc launches torchrun itself; under torchrun, drop --nproc")
+    Dist(0, nproc).shard(cfg.train.batch)  # the global batch must split evenly
+    if cfg.device != "cpu" and torch.cuda.is_available() and nproc > torch.cuda.device_count():
+        raise GankitError(f"--nproc {nproc}: this machine has {torch.cuda.device_count()} CUDA devices; "
+                          "use at most that many processes (or --device cpu)")
+    env = dict(os.environ)
+    if not user_threads():  # the CPUs this job may use, shared fairly between the workers
+        env["OMP_NUM_THREADS"] = str(max(1, cpu_budget() // nproc))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+           "-m", "gankit", *argv]
+    print(f"gankit: {nproc} processes: {' '.join(cmd[2:])}", file=sys.stderr)
+    job = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+    def forward(signum, frame):
+        for pid in _children(job.pid):  # the workers
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    old = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        rc = job.wait()
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    if rc:
+        print(f"gankit: error: the {nproc}-process job failed (exit status {rc}; the first failing rank's "
+              f"message is above); checkpoints in {out / 'checkpoints'} are intact", file=sys.stderr)
+    return rc

@@ -1,0 +1,27 @@
+"""Tasks: one folder per application, each a `gankit.tasks.base.Task`.
+
+    generate   noise (+ class, + codes) -> image: the tutorial's GAN and the preset zoo
+    translate  image -> image: pix2pix (paired) and CycleGAN (unpaired)
+
+`TASKS` is the registry (the one line a new task adds); a task's module is imported only when a
+run uses it, so commands that need none stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from gankit.errors import GankitError
+
+# config `task:` value -> the module whose TASK attribute is the task
+TASKS = {
+    "generate": "gankit.tasks.generate",
+    "translate": "gankit.tasks.translate",
+}
+
+
+def get_task(name: str):
+    """The `Task` registered as `name`."""
+    if name not in TASKS:
+        raise GankitError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}")
+    return importlib.import_module(TASKS[name]).TASK

@@ -1,0 +1,105 @@
+"""What a task is: the contract between one application (noise -> image, image -> image, ...)
+and the shared trainer in `gankit.training`.
+
+The trainer knows nothing task-specific. It asks the task for:
+
+1. its data (`load_data`) and its parts (`build`): the networks by checkpoint name, which
+   networks each optimiser updates and at what rate, which networks keep an EMA, the modules
+   whose forward a data-parallel job wraps in DistributedDataParallel, the batch samplers, any
+   other state to checkpoint (an image pool), and the task's resolved objective;
+2. one training step, split in two so that eager and CUDA-graph modes run the same code:
+   `draw(st)` does the host-side and random-index work (batch indices, latents) and returns a
+   tuple of tensors; `phases(st, inputs, flags)` is the device work (every D and G update) as a
+   function of those tensors and of a small hashable `flags` value (`flags(cfg, t)`) that picks
+   the step's variant (e.g. which D updates carry lazy R1). The trainer's `StepRunner` calls
+   `phases` directly (eager) or copies `inputs` into static buffers and captures/replays it
+   (`gankit.training.capture`). `phases` adds its scalars, in `stat_names` order, to `st.acc`
+   and updates networks through `st.update(opt_name, loss)`, which holds the data-parallel
+   gradient averaging and the non-finite guard, so the maths never sees them;
+3. what the run directory shows and measures: `log_row` (one metrics.jsonl row from the summed
+   scalars), `grid` (the image written every `log.grid_every` steps), `evaluator` (metrics during
+   training, optional);
+4. for inference, `inference_nets(cfg, data_meta)`: the networks a loaded run needs, built empty
+   (`gankit.run.Run` loads their weights from the checkpoint).
+
+A task lives in its own folder, `gankit/tasks/<name>/`, and is listed once in
+`gankit.tasks.TASKS`. docs/tasks.md walks through adding one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from torch import nn
+
+
+@dataclass
+class Parts:
+    """What `Task.build` returns: everything the trainer owns for this task's run."""
+
+    nets: dict[str, nn.Module]  # every trained network, by its name in checkpoints
+    groups: dict[str, tuple[str, ...]]  # optimiser name -> the networks it updates
+    lrs: dict[str, float]  # optimiser name -> learning rate
+    objective: Any  # the task's resolved loss settings, handed back to `phases` as st.obj
+    ema: tuple[str, ...] = ()  # networks that keep an exponential moving average for sampling
+    forwards: dict[str, nn.Module] = field(default_factory=dict)  # wrapped by DDP when data-parallel
+    samplers: dict[str, Any] = field(default_factory=dict)  # name -> BatchSampler (checkpointed)
+    extra: dict[str, Any] = field(default_factory=dict)  # other checkpointed state (state_dict())
+    betas: dict[str, tuple[float, float]] = field(default_factory=dict)  # per optimiser; default train.betas
+    # False: a forward runs more than once per backward (DistributedDataParallel's reducer expects
+    # one), so a data-parallel job averages gradients with one flat all-reduce instead.
+    ddp: bool = True
+
+
+class Task:
+    """Base class of a task; see the module docstring for the contract."""
+
+    name: str = ""
+    stat_names: tuple[str, ...] = ()  # scalars `phases` adds to st.acc, in this order
+    uses_aug_generator: bool = True  # the step draws augmentation / penalty noise from st.gens["aug"]
+
+    def load_data(self, cfg, device, strict: bool = False):
+        raise NotImplementedError
+
+    def build(self, cfg, data, device, rank: int = 0) -> Parts:
+        """The task's networks and state for `cfg` on `data`; called after torch.manual_seed(seed)."""
+        raise NotImplementedError
+
+    def draw(self, st) -> tuple:
+        raise NotImplementedError
+
+    def phases(self, st, inputs: tuple, flags) -> None:
+        raise NotImplementedError
+
+    def flags(self, cfg, t: int):
+        """The variant of step t (hashable): one captured CUDA graph per distinct value."""
+        return ()
+
+    def blockers(self, cfg) -> list[str]:
+        """What in `cfg` the graph-shaped step of this task does not implement ([] when none)."""
+        return []
+
+    def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
+        """One metrics.jsonl row from the scalars summed over `window` steps (names: stat_names)."""
+        raise NotImplementedError
+
+    def grid(self, cfg, data, st) -> Callable:
+        """A function (step, path) -> path that writes the run directory's image for `step`."""
+        raise NotImplementedError
+
+    def evaluator(self, cfg, data, st, dist):
+        """An object with .run(st, step, art, run_name) -> bool (improved) and .best, or None."""
+        return None
+
+    def inference_nets(self, cfg, data_meta: dict) -> dict[str, nn.Module]:
+        """The networks a loaded run uses, built with fresh weights (Run.load fills them)."""
+        raise NotImplementedError
+
+    def exported_nets(self, cfg) -> tuple[str, ...]:
+        """The networks `gankit export` writes: what inference needs, no discriminator."""
+        return ("G",)
+
+    def describe_data(self, data) -> list[str]:
+        """Lines for train.log about the data (count, shape, notes)."""
+        return list(getattr(data, "notes", []))

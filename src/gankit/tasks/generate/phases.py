@@ -1,0 +1,201 @@
+"""The generation task's maths: one D update and one G update over tensors on the device.
+
+No host synchronisation happens here (nothing is read back, no host tensor is copied in), so the
+phases can be captured in a CUDA graph: each phase returns its scalars as one device tensor that
+the task adds to the run's accumulator. Randomness comes in as arguments (the batch's latents)
+or from generators the run owns (st.gens["aug"] for augmentation, penalties and noise; torch's
+device generator for dropout), all saved in checkpoints. Updates go through `st.update`, which
+holds the data-parallel averaging and the non-finite guard.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gankit.augment import diff_augment
+from gankit.losses import LOSSES, GANLoss
+from gankit.models.base import Judge
+from gankit.regularizers import clip_weights_, gradient_penalty, r1_penalty, smooth_real_target
+
+# Order of the scalars in the tensors the phases return.
+D_STATS = ("loss_d", "d_real", "d_fake", "acc_real", "acc_fake", "gp", "r1", "r1_n", "aux_d", "info_d")
+G_STATS = ("loss_g", "aux_g", "info_g")
+STAT_NAMES = D_STATS + G_STATS
+
+
+class Batch(NamedTuple):
+    x: Tensor  # (B, C, H, W) or (B, D) real examples, model space
+    y: Tensor | None  # (B,) labels of the real examples, given to G for the fakes too
+    z: Tensor  # (B, G.in_dim) generator input (InfoGAN codes included)
+    c_cat: Tensor | None = None  # (B,) InfoGAN categorical code
+    c_cont: Tensor | None = None  # (B, L) InfoGAN continuous codes
+
+
+@dataclass(frozen=True)
+class Objective:
+    """What the step optimises, resolved once from the config."""
+
+    loss: GANLoss
+    real_target: float = 1.0  # 1 - one-sided label smoothing
+    gp: float = 0.0  # WGAN-GP weight
+    r1: float = 0.0  # R1 weight gamma
+    r1_every: int = 16
+    clip: float = 0.0  # weight clipping bound
+    diffaug: str = ""  # DiffAugment policy
+    acgan_classes: int = 0  # > 0: D's aux head starts with this many class logits (ACGAN)
+    info_cat: int = 0
+    info_cont: int = 0
+    info_weight: float = 1.0
+    aux_weight: float = 1.0
+    bf16: bool = False  # forwards under bfloat16 autocast
+    labels: bool = False  # the step needs the real examples' labels (conditional G or a class head in D)
+
+    @classmethod
+    def from_config(cls, cfg, n_classes: int = 0) -> Objective:
+        r = cfg.reg
+        return cls(
+            loss=LOSSES[cfg.train.loss], real_target=smooth_real_target(r.label_smoothing), gp=r.gp, r1=r.r1,
+            r1_every=r.r1_every, clip=r.clip, diffaug=r.diffaug.replace(" ", ""),
+            acgan_classes=n_classes if cfg.model.d_head == "acgan" else 0,
+            info_cat=cfg.model.info_cat, info_cont=cfg.model.info_cont,
+            info_weight=r.info_weight, aux_weight=r.aux_weight, bf16=cfg.train.precision == "bf16",
+            labels=cfg.model.conditional or cfg.model.d_head != "plain")
+
+    @property
+    def uses_aux(self) -> bool:
+        return bool(self.acgan_classes or self.info_cat or self.info_cont)
+
+
+def autocast(bf16: bool, device: torch.device):
+    """bfloat16 autocast for the forward passes when asked for; a no-op context otherwise."""
+    # No cast cache: a CUDA graph must not keep casts from capture time (torch docs, CUDA graphs).
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False)
+
+
+def d_input(x: Tensor, obj: Objective, gen: torch.Generator | None, noise_std: float) -> Tensor:
+    """What D sees: DiffAugment (same policy for real and fake), then instance noise."""
+    if obj.diffaug:
+        x = diff_augment(x, obj.diffaug, generator=gen)
+    if noise_std > 0:
+        x = x + noise_std * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+    return x
+
+
+def info_loss(aux: Tensor, b: Batch, obj: Objective) -> Tensor:
+    """InfoGAN's lower bound on I(c; G(z, c)), negated: cross-entropy of the categorical code plus
+    the Gaussian negative log-likelihood (unit variance) of the continuous codes."""
+    a = aux[:, obj.acgan_classes:]  # (B, info_cat + info_cont)
+    loss = aux.new_zeros(())
+    if obj.info_cat:
+        loss = loss + F.cross_entropy(a[:, :obj.info_cat], b.c_cat)
+    if obj.info_cont:
+        loss = loss + 0.5 * (a[:, obj.info_cat:] - b.c_cont).square().sum(1).mean()
+    return loss
+
+
+def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
+            keep_fake_graph: bool = True) -> tuple[Tensor, Tensor]:
+    """One D update on (b.x, G(b.z)). Returns (D_STATS tensor, the fakes).
+
+    With `keep_fake_graph`, the fakes keep G's graph so the G phase can reuse them: one
+    generator forward per step."""
+    obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
+    amp = autocast(obj.bf16, b.x.device)
+    # 1. Fakes. detach() below keeps G out of D's backward pass.
+    with amp, torch.set_grad_enabled(keep_fake_graph):
+        x_fake = st.fwd["G"](b.z, b.y)  # (B, C, H, W)
+    xr = d_input(b.x, obj, gen, noise_std)
+    xf = d_input(x_fake.detach(), obj, gen, noise_std)
+
+    # 2. The adversarial loss, real up, fake down (losses in fp32 whatever the forward's precision).
+    with amp:  # real and fake logits (and aux heads) in D's one forward of the update
+        real_logits, fake_logits, aux_r, aux_f = st.fwd["judge"](xr, xf, b.y, bool(obj.acgan_classes), obj.uses_aux)
+    real_logits, fake_logits = real_logits.float(), fake_logits.float()  # (B,)
+    aux_r = None if aux_r is None else aux_r.float()
+    aux_f = None if aux_f is None else aux_f.float()
+    loss = obj.loss.d(real_logits, fake_logits, obj.real_target) if obj.loss.bce \
+        else obj.loss.d(real_logits, fake_logits)
+    zero = loss.new_zeros(())
+    gp = r1 = aux_d = info_d = zero
+
+    # 3. Regularisers and auxiliary heads (penalties through D itself, not its DDP wrapper).
+    if obj.gp:
+        gp = gradient_penalty(D, xr, xf, b.y, generator=gen)  # E[(||grad D(x_hat)|| - 1)^2]
+        loss = loss + obj.gp * gp
+    if with_r1:
+        r1 = r1_penalty(D, xr.detach(), b.y)  # E[||grad D(x)||^2] at real x
+        loss = loss + 0.5 * obj.r1 * obj.r1_every * r1  # lazy: k times the weight, every k steps
+    if obj.uses_aux:
+        if obj.acgan_classes:  # D classifies real and fake by the label they carry
+            K = obj.acgan_classes
+            aux_d = F.cross_entropy(aux_r[:, :K], b.y) + F.cross_entropy(aux_f[:, :K], b.y)
+            loss = loss + obj.aux_weight * aux_d
+        if obj.info_cat or obj.info_cont:  # Q (D's aux head) learns to recover the codes
+            info_d = info_loss(aux_f, b, obj)
+            loss = loss + obj.info_weight * info_d
+
+    st.update("D", loss)  # backward, (data-parallel averaging), guarded optimiser step
+    if obj.clip:  # a refused update left the weights as they were: clipping them again changes nothing
+        clip_weights_(D, obj.clip)
+
+    with torch.no_grad():
+        stats = torch.stack([
+            loss.detach(), torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
+            (real_logits > 0).float().mean(), (fake_logits < 0).float().mean(),
+            gp.detach(), r1.detach(), torch.ones_like(r1) if with_r1 else zero, aux_d.detach(), info_d.detach()])
+    return stats, x_fake
+
+
+def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0) -> Tensor:
+    """One G update: the (just updated) D judges `x_fake` (regenerated from b.z when None).
+    Returns the G_STATS tensor."""
+    obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
+    amp = autocast(obj.bf16, b.x.device)
+    D.requires_grad_(False)  # backward computes G's gradients only
+    with amp:
+        if x_fake is None:
+            x_fake = st.fwd["G"](b.z, b.y)
+        h_f = D.features(d_input(x_fake, obj, gen, noise_std))
+        fake_logits = D.head(h_f, b.y).float()  # (B,)
+        real_logits = D(d_input(b.x, obj, gen, noise_std), b.y).float() if obj.loss.g_needs_real else None
+        aux_f = D.aux(h_f).float() if obj.uses_aux else None
+    loss = obj.loss.g(fake_logits, real_logits)
+    aux_g = info_g = loss.new_zeros(())
+    if obj.uses_aux:
+        if obj.acgan_classes:  # G makes fakes D classifies as their label
+            aux_g = F.cross_entropy(aux_f[:, :obj.acgan_classes], b.y)
+            loss = loss + obj.aux_weight * aux_g
+        if obj.info_cat or obj.info_cont:  # G makes its codes recoverable
+            info_g = info_loss(aux_f, b, obj)
+            loss = loss + obj.info_weight * info_g
+    st.update("G", loss)
+    D.requires_grad_(True)
+    return torch.stack([loss.detach(), aux_g.detach(), info_g.detach()])
+
+
+class _Bare:
+    """The little of a training state the phases use, for one step outside a trainer."""
+
+    def __init__(self, G, D, opt_g, opt_d, obj: Objective, gen: torch.Generator | None):
+        self.nets, self.obj, self.gens = {"G": G, "D": D}, obj, {"aug": gen}
+        self.fwd = {"G": G, "judge": Judge(D)}
+        self.opts = {"G": opt_g, "D": opt_d}
+
+    def update(self, name: str, loss: Tensor) -> None:
+        opt = self.opts[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def gan_step(G, D, opt_g, opt_d, b: Batch, obj: Objective, gen: torch.Generator | None = None) -> Tensor:
+    """One D update and one G update reusing the same fakes, without a trainer (tests, notebooks).
+    Returns the STAT_NAMES tensor."""
+    st = _Bare(G, D, opt_g, opt_d, obj, gen)
+    d_stats, x_fake = d_phase(st, b)
+    return torch.cat([d_stats, g_phase(st, b, x_fake)])

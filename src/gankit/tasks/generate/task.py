@@ -1,0 +1,199 @@
+"""The generation task: noise (+ class label, + InfoGAN codes) -> image or 2-D point.
+
+One step: n_critic D updates, each on a fresh batch of real examples and latents, then one G
+update that reuses the last D update's fakes (one G forward per step; `train.reuse_fakes: false`
+draws fresh latents instead, the tutorial's way). The maths is in `phases.py`.
+"""
+
+from __future__ import annotations
+
+
+import torch
+
+from gankit import viz
+from gankit.data import BatchSampler, from_model, load_data
+from gankit.models import CONV_RESOLUTIONS, build_models
+from gankit.models.base import Judge
+from gankit.models.latent import draw_latent
+from gankit.regularizers import instance_noise_std
+from gankit.tasks.base import Parts, Task
+from gankit.tasks.generate.evaluation import InTrainingEval
+from gankit.tasks.generate.phases import D_STATS, G_STATS, Batch, Objective, d_phase, g_phase
+
+SCATTER_POINTS = 1024  # generated points in each toy scatter plot
+SCATTER_REAL = 2048  # real points drawn under it
+
+
+def n_classes_of(data) -> int:
+    return len(data.classes) if data.y is not None and data.classes else 0
+
+
+def _cut(t, s: slice):
+    return None if t is None else t[s]
+
+
+class GenerateTask(Task):
+    name = "generate"
+    stat_names = D_STATS + G_STATS
+
+    def load_data(self, cfg, device, strict: bool = False):
+        """The data as the model takes it. With data.resolution unset, a convolutional arch gets
+        the supported size nearest the data's own (a note says so)."""
+        data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, device, strict=strict)
+        if cfg.data.resolution is None and cfg.model.arch in ("dcgan", "resnet") and data.kind == "image":
+            side = min(data.shape[1:])
+            if data.shape[1] != data.shape[2] or side not in CONV_RESOLUTIONS:
+                near = min(CONV_RESOLUTIONS, key=lambda r: (abs(r - side), -r))
+                data.conform(near, None)
+                data.notes.append(f"model.arch {cfg.model.arch} builds for {', '.join(map(str, CONV_RESOLUTIONS))} px: "
+                                  f"trained at {near}, the nearest to the data's {side} (set data.resolution to choose)")
+        return data
+
+    def build(self, cfg, data, device, rank: int = 0) -> Parts:
+        n_classes = n_classes_of(data)
+        G, D = build_models(cfg.model, data.shape, n_classes)
+        return Parts(
+            nets={"G": G, "D": D}, groups={"G": ("G",), "D": ("D",)},
+            lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
+            objective=Objective.from_config(cfg, n_classes),
+            ema=("G",) if cfg.train.ema else (),
+            # D's update forward is `D.judge` (real, fake and aux heads in one call): one forward
+            # per backward, as DistributedDataParallel's reducer expects.
+            forwards={"G": G, "judge": Judge(D)},
+            samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
+
+    def blockers(self, cfg) -> list[str]:
+        why = []
+        if cfg.reg.instance_noise:
+            why.append("reg.instance_noise changes its strength every step")
+        if not cfg.train.reuse_fakes:
+            why.append("train.reuse_fakes is false")
+        return why
+
+    # -- one step -------------------------------------------------------------------------------
+    def flags(self, cfg, t: int):
+        """(which of the step's D updates carry lazy R1, instance-noise std at step t)."""
+        k, every = cfg.train.n_critic, cfg.reg.r1_every
+        r1 = tuple(cfg.reg.r1 > 0 and (t * k + i) % every == 0 for i in range(k))
+        noise = instance_noise_std(t, cfg.reg.instance_noise, cfg.reg.instance_noise_steps or cfg.train.steps)
+        return r1, noise
+
+    def draw(self, st) -> tuple:
+        """This rank's slice of the step's global batches: for each D update the real examples'
+        indices and the latents, drawn for the whole global batch on every rank (same sampler,
+        same generator), so the data stream does not depend on the number of processes; then,
+        with reuse_fakes false, the G update's own latents."""
+        cfg, sampler, gen = st.cfg, st.samplers["x"], st.gens["z"]
+        s = slice(st.shard[0], sum(st.shard))
+        batches = []
+        for _ in range(cfg.train.n_critic):
+            idx = sampler.next()  # (B_global,) on the device
+            lat = draw_latent(cfg.model, len(idx), gen, st.device)
+            batches.append((idx[s], lat.z_in[s], _cut(lat.c_cat, s), _cut(lat.c_cont, s)))
+        fresh = None
+        if not cfg.train.reuse_fakes:
+            lat = draw_latent(cfg.model, cfg.train.batch, gen, st.device)
+            fresh = (lat.z_in[s], _cut(lat.c_cat, s), _cut(lat.c_cont, s))
+        return tuple(batches), fresh
+
+    def phases(self, st, inputs: tuple, flags) -> None:
+        batches, fresh = inputs
+        r1, noise = flags
+        n, nd = len(batches), len(D_STATS)
+        for k, (idx, z, c_cat, c_cont) in enumerate(batches):  # 1. D phase, a fresh batch each
+            b = Batch(self.real(st, idx), st.data.y[idx] if st.obj.labels else None, z, c_cat, c_cont)
+            keep = k == n - 1 and st.cfg.train.reuse_fakes  # the last keeps its fakes' graph for G
+            d_stats, x_fake = d_phase(st, b, noise, r1[k], keep_fake_graph=keep)
+            st.acc[:nd] += d_stats
+        if fresh is not None:  # the tutorial's way: G's update on fresh latents
+            b, x_fake = b._replace(z=fresh[0], c_cat=fresh[1], c_cont=fresh[2]), None
+        st.acc[nd:] += g_phase(st, b, x_fake, noise)  # 2. G phase: the updated D judges the fakes
+
+    @staticmethod
+    def real(st, idx):
+        x = st.data.to_model(st.data.x[idx])  # uint8 -> [-1, 1], fused into the step
+        if st.cfg.train.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    # -- the run directory ------------------------------------------------------------------------
+    def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
+        obj = st.obj
+        n_d = window * cfg.train.n_critic
+        row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4)}
+        row.update({k: round(sums[k] / n_d, 6) for k in ("loss_d", "d_real", "d_fake", "acc_real", "acc_fake")})
+        row["loss_g"] = round(sums["loss_g"] / window, 6)
+        row["acc"] = round((row["acc_real"] + row["acc_fake"]) / 2, 6)
+        if obj.gp:
+            row["gp"] = round(sums["gp"] / n_d, 6)
+        if obj.r1 and sums["r1_n"]:
+            row["r1"] = round(sums["r1"] / sums["r1_n"], 6)  # mean over the D steps that computed it
+        if obj.acgan_classes:
+            row["aux_d"], row["aux_g"] = round(sums["aux_d"] / n_d, 6), round(sums["aux_g"] / window, 6)
+        if obj.info_cat or obj.info_cont:
+            row["info_d"], row["info_g"] = round(sums["info_d"] / n_d, 6), round(sums["info_g"] / window, 6)
+        return row
+
+    def grid(self, cfg, data, st):
+        """The fixed latent batch through the sampling generator (EMA when kept), as a grid; a
+        scatter plot over real points for 2-D data."""
+        device = data.x.device
+        n = cfg.log.grid_n if data.kind == "image" else SCATTER_POINTS
+        z, y, nrow = grid_latents(cfg, n, n_classes_of(data), cfg.seed + 2, device)
+        real = None
+        if data.kind == "points":
+            g = torch.Generator().manual_seed(0)
+            real = data.x[torch.randperm(len(data), generator=g)[:SCATTER_REAL].to(device)]
+        G = st.emas["G"].G if "G" in st.emas else st.nets["G"]
+
+        @torch.no_grad()
+        def write(step: int, path):
+            was_training = G.training
+            G.eval()
+            x = from_model(G(z, y), data.kind, data.scale)
+            G.train(was_training)
+            if data.kind == "points":
+                return viz.save_scatter(x, path, real=real, title=f"step {step}")
+            return viz.save_grid(x, path, nrow=nrow)
+
+        return write
+
+    def evaluator(self, cfg, data, st, dist):
+        if not cfg.eval.every:
+            return None
+        return InTrainingEval(cfg, data, n_classes_of(data), st.device, dist)
+
+    def inference_nets(self, cfg, data_meta: dict) -> dict:
+        classes = data_meta.get("classes") or []
+        G, D = build_models(cfg.model, tuple(data_meta["shape"]), len(classes))
+        return {"G": G, "D": D}
+
+    def describe_data(self, data) -> list[str]:
+        shape = "x".join(map(str, data.shape))
+        lines = [f"data: {data.name}: {len(data)} examples of {shape}"
+                 + (f", {len(data.classes)} classes" if data.y is not None and data.classes else "")]
+        return lines + [f"data: {n}" for n in data.notes]
+
+
+def grid_latents(cfg, n: int, n_classes: int, seed: int, device) -> tuple:
+    """(G input, labels or None, images per row) for a grid of about n samples.
+
+    Conditional models get one class per row; InfoGAN models one categorical code per row.
+    Latents are drawn on the CPU, so the same seed gives the same grid on every device."""
+    g = torch.Generator().manual_seed(seed)
+    rows = n_classes if cfg.model.conditional else cfg.model.info_cat
+    y = c_cat = None
+    if rows:
+        cols = max(1, n // rows)
+        n = rows * cols
+        per_row = torch.arange(rows).repeat_interleave(cols)  # (rows * cols,)
+        y = per_row if cfg.model.conditional else None
+        c_cat = per_row if not cfg.model.conditional else None
+    else:
+        cols = None
+    lat = draw_latent(cfg.model, n, g, "cpu", c_cat=c_cat)
+    to = (lambda t: None if t is None else t.to(device))
+    return to(lat.z_in), to(y), cols
+
+
+TASK = GenerateTask()

@@ -1,0 +1,87 @@
+"""How well a translation run does, on held-out data (the source's test split):
+
+pix2pix: L1 / PSNR / SSIM of G(input) against the paired target; the feature network's label
+accuracy on G(input) (when the data has digit labels); FID of G(input) against the target
+domain's test images.
+CycleGAN: for each direction, label accuracy of the translated images against the source
+images' labels, against the accuracy on the untranslated source (the identity map: pixel-level
+domain adaptation, as in PixelDA); FID of the translations against the other domain.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gankit import viz
+from gankit.data.pairs import load_pairs
+from gankit.errors import GankitError
+from gankit.metrics.evaluate import Evaluator
+from gankit.metrics.translation import domain_fid, label_accuracy, paired_scores, protocol, translate_all
+
+
+def evaluate_translation(cfg, nets: dict, n: int = 10_000, device="cpu", featurenet: str | None = None,
+                         run: str | None = None, step: int | None = None, source: str | None = None) -> dict:
+    """Scores of a translation run's generators (`nets`, eval mode) on `source`'s test split
+    (default: the run's data), at most n examples."""
+    source = source or cfg.data.source
+    try:
+        test = load_pairs(source, "test", cfg.data.resolution)
+    except GankitError as e:
+        raise GankitError(f"{source}: no held-out split to evaluate on ({e})") from None
+    ev = Evaluator(featurenet, device)
+    a, b = test.a[:n].to(device), test.b[:n].to(device)
+    ya = None if test.y_a is None else test.y_a[:n]
+    yb = None if test.y_b is None else test.y_b[:n]
+    out: dict = {}
+    if cfg.translate.method == "pix2pix":
+        (x, y, labels) = (a, b, yb) if cfg.translate.direction == "AtoB" else (b, a, ya)
+        pred = translate_all(nets["G"], x)
+        out.update(paired_scores(pred, y.cpu()))
+        if labels is not None:
+            out["label_acc"] = label_accuracy(pred, labels, ev)
+            out["label_acc_target"] = label_accuracy(y.cpu(), labels, ev)  # the real targets: the ceiling
+        out["fid"] = domain_fid(pred, y.cpu(), ev)
+        n_used = len(x)
+    else:
+        ab, ba = translate_all(nets["G_ab"], a), translate_all(nets["G_ba"], b)
+        if ya is not None and yb is not None:
+            out["label_acc_ab"] = label_accuracy(ab, ya, ev)
+            out["label_acc_ba"] = label_accuracy(ba, yb, ev)
+            out["label_acc_a_raw"] = label_accuracy(a.cpu(), ya, ev)  # the identity map
+            out["label_acc_b_raw"] = label_accuracy(b.cpu(), yb, ev)
+        out["fid_ab"] = domain_fid(ab, b.cpu(), ev)
+        out["fid_ba"] = domain_fid(ba, a.cpu(), ev)
+        n_used = min(len(a), len(b))
+    out["protocol"] = protocol(ev, n_used, f"{source} test split", run=run, step=step,
+                               method=cfg.translate.method)
+    return out
+
+
+class TranslationEval:
+    """`eval.every` for translation runs: a metrics row in metrics.jsonl and metrics.png; "best"
+    by FID (pix2pix) or FID A->B (CycleGAN)."""
+
+    def __init__(self, cfg, device, dist):
+        self.cfg, self.device, self.dist = cfg, device, dist
+        self.best: dict | None = None
+
+    def run(self, st, step: int, art, run_name: str) -> bool:
+        improved = None
+        if self.dist.is_main:
+            nets = st.sampling_nets
+            for m in nets.values():
+                m.eval()
+            with torch.no_grad():
+                r = evaluate_translation(self.cfg, nets, self.cfg.eval.n, self.device, self.cfg.eval.featurenet,
+                                         run_name, step)
+            for m in st.nets.values():
+                m.train()
+            row = {"step": step, "eval": True, **{k: v for k, v in r.items() if k != "protocol"},
+                   "protocol": r["protocol"]}
+            art.log(row)
+            viz.plot_metrics(art.metrics, art.out / "metrics.png")
+            key = "fid" if "fid" in r else "fid_ab"
+            improved = self.best is None or r[key] < self.best["fid"]
+            if improved:
+                self.best = {"fid": r[key], "step": step}
+        return bool(self.dist.broadcast(improved))

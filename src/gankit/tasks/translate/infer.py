@@ -1,0 +1,123 @@
+"""Using a translation run on a user's files: one image, a folder of images, or a video.
+
+    translate_path(run, "photo.png", "out.png")                # pix2pix: its training direction
+    translate_path(run, "clip.mp4", "out.mp4", "BtoA")         # CycleGAN: either direction
+
+An input whose size or channel count differs from what the run was trained on is converted
+(resized; grey <-> RGB) and one line says so; `strict` refuses it instead. Video is translated
+frame by frame (the tutorial's video style transfer) at the input's frame rate; its audio is
+dropped, with a warning. Every output appears whole or not at all (`gankit.media`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from gankit.data import from_model, to_model
+from gankit.errors import GankitError, warn
+from gankit.media import (IMAGE_SUFFIXES, VIDEO_OUT_FORMATS, AtomicDir, VideoWriter, conform, input_kind,
+                          list_images, probe_video, read_frames, read_image, write_image)
+from gankit.tasks.translate.task import domains
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+def generator(run, direction: str | None = None) -> tuple[torch.nn.Module, tuple[int, int, int], str]:
+    """(G, the (C, H, W) it takes, the direction) of a translation run for `direction`."""
+    run.need("translate", "translating")
+    t = run.config.translate
+    if direction is not None and direction not in DIRECTIONS:
+        raise GankitError(f"--direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
+    if t.method == "pix2pix":
+        if direction not in (None, t.direction):
+            raise GankitError(f"--direction {direction}: this pix2pix run was trained {t.direction} only "
+                              f"(translate.direction); drop --direction or train a {direction} run")
+        return run.nets["G"], domains(run.config, run.data_meta)[0], t.direction
+    direction = direction or "AtoB"
+    shape = run.data_meta["shape_a" if direction == "AtoB" else "shape_b"]
+    return run.nets["G_ab" if direction == "AtoB" else "G_ba"], tuple(shape), direction
+
+
+@torch.no_grad()
+def translate_images(run, x: torch.Tensor, direction: str | None = None, batch: int = 64) -> torch.Tensor:
+    """uint8 (N, C, H, W) images of the run's input shape -> uint8 translations."""
+    G, shape, _ = generator(run, direction)
+    if tuple(x.shape[1:]) != tuple(shape):
+        raise GankitError(f"images of shape {tuple(x.shape[1:])}; this run translates {tuple(shape)}")
+    out = [from_model(G(to_model(part.to(run.device), "image")), "image").cpu() for part in x.split(batch)]
+    return torch.cat(out)
+
+
+class _Notes:
+    """Say a conversion once, with how many inputs it applied to at the end."""
+
+    def __init__(self, log: Callable[[str], None]):
+        self.log, self.first, self.count = log, None, 0
+
+    def add(self, note: str | None) -> None:
+        if note is None:
+            return
+        self.count += 1
+        if self.first is None:
+            self.first = note
+            self.log(note)
+
+    def close(self, what: str) -> None:
+        if self.count > 1:
+            self.log(f"converted {self.count} {what} in all, as above")
+
+
+def _hwc(x: torch.Tensor) -> np.ndarray:
+    return x.permute(1, 2, 0).numpy()  # (C, H, W) -> (H, W, C)
+
+
+def translate_path(run, src: str | Path, out: str | Path, direction: str | None = None, strict: bool = False,
+                   overwrite: bool = False, log: Callable[[str], None] = warn) -> dict:
+    """Translate an image, a folder of images (the same relative names under `out`) or a video
+    (`out` a .mp4/.mov/.mkv); returns what was done."""
+    src, out = Path(src), Path(out)
+    G, shape, direction = generator(run, direction)
+    kind = input_kind(src)
+    if out.resolve() == src.resolve():
+        raise GankitError(f"--out {out}: the same path as the input; choose another output")
+    if kind == "image" and out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise GankitError(f"--out {out}: an image input is written to an image ({', '.join(IMAGE_SUFFIXES)})")
+    if kind == "video" and out.suffix.lower() not in VIDEO_OUT_FORMATS:
+        raise GankitError(f"--out {out}: a video is written to {', '.join(VIDEO_OUT_FORMATS)}")
+    if kind != "folder" and out.exists() and not overwrite:
+        raise GankitError(f"--out {out}: already exists; choose another path or pass --overwrite")
+    notes = _Notes(log)
+
+    def one(img: np.ndarray, where: str) -> np.ndarray:
+        x, note = conform(img, shape, strict, where)
+        notes.add(note)
+        return _hwc(translate_images(run, torch.from_numpy(np.array(x))[None], direction)[0])
+
+    if kind == "image":
+        write_image(one(read_image(src), str(src)), out)
+        notes.close("images")
+        return {"kind": kind, "n": 1, "out": str(out), "direction": direction}
+    if kind == "folder":
+        files = list_images(src)
+        with AtomicDir(out, overwrite=overwrite) as tmp:
+            for f in files:
+                dst = tmp / f.relative_to(src)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                write_image(one(read_image(f), str(f)), dst)
+        notes.close("images")
+        return {"kind": kind, "n": len(files), "out": str(out), "direction": direction}
+    info = probe_video(src)
+    if info.has_audio:
+        log(f"{src}: its audio track is dropped (gankit writes the translated frames only)")
+    n = 0
+    with VideoWriter(out, info.fps) as w:
+        for frame in read_frames(src):
+            w.write(one(frame, f"{src} frames"))
+            n += 1
+    if w.note:
+        log(w.note)
+    return {"kind": kind, "n": n, "out": str(out), "direction": direction, "fps": float(info.fps)}

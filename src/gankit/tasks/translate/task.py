@@ -1,0 +1,183 @@
+"""The translation task: image -> image, pix2pix on paired data, CycleGAN on unpaired data.
+
+Data is a `gankit.data.pairs.PairedData` (two domains A and B, paired or not). pix2pix trains one
+generator G (the U-Net) and one conditional PatchGAN D; CycleGAN trains G_ab, G_ba (ResNet
+generators) and D_a, D_b (PatchGANs), with an image pool per D. The maths is in `phases.py`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gankit import viz
+from gankit.data import BatchSampler, from_model, to_model
+from gankit.data.dataset import convert_channels
+from gankit.data.pairs import load_pairs, require_paired
+from gankit.errors import GankitError
+from gankit.models.cyclegan import ImagePool, ResnetGenerator
+from gankit.models.patchgan import PatchDiscriminator, layers_for
+from gankit.models.unet import UNetGenerator
+from gankit.tasks.base import Parts, Task
+from gankit.tasks.translate.phases import ADVERSARIAL, STATS, Objective, cyclegan_phase, pix2pix_phase
+
+
+def domains(cfg, meta: dict) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(input shape, output shape) of pix2pix's G, from the data description and the direction."""
+    a, b = tuple(meta["shape_a"]), tuple(meta["shape_b"])
+    return (a, b) if cfg.translate.direction == "AtoB" else (b, a)
+
+
+def _generator(cfg, c_in: int, c_out: int, size: tuple[int, int]):
+    t, m = cfg.translate, cfg.model
+    if t.g_arch == "unet":
+        return UNetGenerator(c_in, c_out, size, width=m.g_width, norm=t.norm)
+    return ResnetGenerator(c_in, c_out, width=m.g_width, n_blocks=t.g_blocks, norm=t.norm)
+
+
+def _discriminator(cfg, c_in: int, side: int):
+    t, m = cfg.translate, cfg.model
+    return PatchDiscriminator(c_in, width=m.d_width, n_layers=t.d_layers or layers_for(side), norm=t.norm,
+                              spectral_norm=m.spectral_norm)
+
+
+class TranslateTask(Task):
+    name = "translate"
+    stat_names = STATS
+
+    def load_data(self, cfg, device, strict: bool = False):
+        data = load_pairs(cfg.data.source, "train", cfg.data.resolution, strict=strict)
+        if cfg.translate.method == "pix2pix":
+            require_paired(data, "pix2pix")
+        return data.to(device)
+
+    def build(self, cfg, data, device, rank: int = 0) -> Parts:
+        t = cfg.translate
+        if cfg.train.loss not in ADVERSARIAL:
+            raise GankitError(f"train.loss = {cfg.train.loss!r} for task translate; choose one of: "
+                              f"{', '.join(ADVERSARIAL)} (pix2pix uses ns, CycleGAN ls)")
+        d_loss, g_loss = ADVERSARIAL[cfg.train.loss]
+        meta = data.meta()
+        lrs = {"G": cfg.train.lr_g, "D": cfg.train.lr_d}
+        if t.method == "pix2pix":
+            (ci, hi, wi), (co, _, _) = domains(cfg, meta)
+            nets = {"G": _generator(cfg, ci, co, (hi, wi)), "D": _discriminator(cfg, ci + co, hi)}
+            obj = Objective(d_loss, g_loss, gan=t.gan, l1=t.l1)
+            return Parts(nets=nets, groups={"G": ("G",), "D": ("D",)}, lrs=lrs, objective=obj,
+                         forwards=dict(nets), ddp=False,
+                         samplers={"x": BatchSampler(len(data.a), cfg.train.batch, cfg.seed, device)})
+        (ca, ha, wa), (cb, _, _) = tuple(meta["shape_a"]), tuple(meta["shape_b"])
+        nets = {"G_ab": _generator(cfg, ca, cb, (ha, wa)), "G_ba": _generator(cfg, cb, ca, (ha, wa)),
+                "D_a": _discriminator(cfg, ca, ha), "D_b": _discriminator(cfg, cb, ha)}
+        identity = t.identity * t.cycle if ca == cb else 0.0  # G_ab(b) needs b to have A's channels
+        obj = Objective(d_loss, g_loss, gan=t.gan, cycle=t.cycle, identity=identity, cyclegan=True)
+        pools = {name: ImagePool(t.pool, torch.Generator(device=device).manual_seed(cfg.seed + 11 + i + 7919 * rank))
+                 for i, name in enumerate(("pool_a", "pool_b"))}
+        return Parts(nets=nets, groups={"G": ("G_ab", "G_ba"), "D": ("D_a", "D_b")}, lrs=lrs, objective=obj,
+                     forwards=dict(nets), ddp=False, extra=pools,
+                     samplers={"a": BatchSampler(len(data.a), cfg.train.batch, cfg.seed, device),
+                               "b": BatchSampler(len(data.b), cfg.train.batch, cfg.seed + 1, device)})
+
+    def blockers(self, cfg) -> list[str]:
+        if cfg.translate.method == "cyclegan" and cfg.translate.pool:
+            return ["translate.pool: the image pool's fill phase branches on the host"]
+        return []
+
+    # -- one step -------------------------------------------------------------------------------
+    def draw(self, st) -> tuple:
+        s = slice(st.shard[0], sum(st.shard))
+        return tuple(sampler.next()[s] for sampler in st.samplers.values())  # (B,) indices each
+
+    def phases(self, st, inputs: tuple, flags) -> None:
+        data = st.data
+        if st.obj.cyclegan:
+            ia, ib = inputs
+            st.acc += cyclegan_phase(st, to_model(data.a[ia], "image"), to_model(data.b[ib], "image"))
+            return
+        (idx,) = inputs
+        a, b = to_model(data.a[idx], "image"), to_model(data.b[idx], "image")
+        x, y = (a, b) if st.cfg.translate.direction == "AtoB" else (b, a)
+        st.acc += pix2pix_phase(st, x, y)
+
+    # -- the run directory ------------------------------------------------------------------------
+    def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
+        row = {"step": st.step, "epoch": round(st.samplers[next(iter(st.samplers))].epoch, 4)}
+        keep = ("loss_d", "loss_g", "gan_g", "cycle", "idt") if st.obj.cyclegan else ("loss_d", "loss_g", "gan_g", "l1")
+        row.update({k: round(sums[k] / window, 6) for k in keep + ("d_real", "d_fake")})
+        return row
+
+    def grid(self, cfg, data, st):
+        """Fixed held-out examples, one triple per cell: input | output | target (pix2pix), or
+        a | G_ab(a) | G_ba(G_ab(a)) then b | G_ba(b) | G_ab(G_ba(b)) (CycleGAN)."""
+        x_in, x_tgt = grid_examples(cfg, data.a.device)
+        nets = st.sampling_nets
+
+        @torch.no_grad()
+        def write(step: int, path):
+            for n in nets.values():
+                n.eval()
+            cells = translate_triples(cfg, nets, x_in, x_tgt)
+            for n in st.nets.values():
+                n.train()
+            return viz.save_grid(cells, path, nrow=6)
+
+        return write
+
+    def evaluator(self, cfg, data, st, dist):
+        if not cfg.eval.every:
+            return None
+        from gankit.tasks.translate.evaluation import TranslationEval
+
+        return TranslationEval(cfg, st.device, dist)
+
+    def inference_nets(self, cfg, data_meta: dict) -> dict:
+        t = cfg.translate
+        if t.method == "pix2pix":
+            (ci, hi, wi), (co, _, _) = domains(cfg, data_meta)
+            return {"G": _generator(cfg, ci, co, (hi, wi))}
+        (ca, ha, wa), (cb, _, _) = tuple(data_meta["shape_a"]), tuple(data_meta["shape_b"])
+        return {"G_ab": _generator(cfg, ca, cb, (ha, wa)), "G_ba": _generator(cfg, cb, ca, (ha, wa))}
+
+    def exported_nets(self, cfg) -> tuple[str, ...]:
+        return ("G",) if cfg.translate.method == "pix2pix" else ("G_ab", "G_ba")
+
+    def describe_data(self, data) -> list[str]:
+        m = data.meta()
+        kind = "paired" if data.paired else "unpaired"
+        a, b = ("x".join(map(str, m["shape_a"])), "x".join(map(str, m["shape_b"])))
+        return [f"data: {data.name}: {kind}, A {len(data.a)} of {a}, B {len(data.b)} of {b}"] + \
+            [f"data: {n}" for n in data.notes]
+
+
+def grid_examples(cfg, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first translate.grid_examples held-out examples of the source: (A, B) uint8, the
+    same ones at every grid (and in every run on this data)."""
+    n = cfg.translate.grid_examples
+    try:
+        test = load_pairs(cfg.data.source, "test", cfg.data.resolution)
+    except GankitError:  # a folder without a test split: the first training examples
+        test = load_pairs(cfg.data.source, "train", cfg.data.resolution)
+    return test.a[:n].to(device), test.b[:n].to(device)
+
+
+def _rgb(x: torch.Tensor) -> torch.Tensor:
+    return convert_channels(x, 3)
+
+
+def translate_triples(cfg, nets: dict, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """uint8 (3N, 3, H, W): for each example the three images of a grid cell (see `grid`)."""
+    def run(G, x):
+        return from_model(G(to_model(x, "image")), "image")
+
+    if cfg.translate.method == "pix2pix":
+        x, y = (a, b) if cfg.translate.direction == "AtoB" else (b, a)
+        triples = [(x, run(nets["G"], x), y)]
+    else:
+        n = min(len(a), len(b))
+        a, b = a[:n], b[:n]
+        ab, ba = run(nets["G_ab"], a), run(nets["G_ba"], b)
+        triples = [(a, ab, run(nets["G_ba"], ab)), (b, ba, run(nets["G_ab"], ba))]
+    cells = [torch.stack([_rgb(t[i:i + 1])[0] for t in triple]) for triple in triples for i in range(len(triple[0]))]
+    return torch.cat(cells)
+
+
+TASK = TranslateTask()

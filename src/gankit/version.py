@@ -1,0 +1,3 @@
+"""The version of gankit, importable without importing anything else."""
+
+__version__ = "0.1.0"

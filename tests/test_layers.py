@@ -1,0 +1,127 @@
+"""The package's import layers: lowest first, a module imports only its own layer or lower ones,
+at module level or inside a function alike (an import inside a function must not dodge a
+cycle); the module-level import graph has no cycle; and commands that need no tensor never
+import torch."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
+
+# Lowest first. A module belongs to the first prefix that matches its dotted name.
+LAYERS = [
+    ("base", ["gankit.errors", "gankit.config", "gankit.util", "gankit.threads", "gankit.version"]),
+    ("blocks", ["gankit.data", "gankit.models", "gankit.losses", "gankit.regularizers", "gankit.augment",
+                "gankit.viz", "gankit.media"]),
+    ("metrics", ["gankit.metrics"]),
+    ("tasks", ["gankit.tasks"]),
+    ("training", ["gankit.training"]),
+    ("inference", ["gankit.run", "gankit.export", "gankit.bench"]),
+    ("apps", ["gankit.api", "gankit.apps", "gankit.cli", "gankit.__main__", "gankit"]),
+]
+
+
+def layer_of(module: str) -> int:
+    for i, (_, prefixes) in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes if p != "gankit"):
+            return i
+    assert module == "gankit" or module.startswith("gankit."), module
+    if module == "gankit":
+        return len(LAYERS) - 1
+    raise AssertionError(f"{module} is in no layer; add it to LAYERS in {__file__}")
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for path in SRC.rglob("*.py"):
+        parts = path.relative_to(SRC.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def imports(name: str, path: Path) -> list[tuple[str, int, bool]]:
+    """(imported gankit module, line, at module level) for every import statement in a file."""
+    tree = ast.parse(path.read_text())
+    top = set(map(id, tree.body))
+    pkg = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(pkg.split(".")[: len(pkg.split(".")) - node.level + 1] + ([base] if base else []))
+            # `from gankit import api` imports the submodule gankit.api
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in ALL else base for a in node.names]
+        else:
+            continue
+        for t in targets:
+            if t == "gankit" or t.startswith("gankit."):
+                while t not in ALL and "." in t:  # `import gankit.data.files` -> the module
+                    t = t.rsplit(".", 1)[0]
+                found.append((t, node.lineno, id(node) in top))
+    return found
+
+
+ALL = modules()
+
+
+def test_every_module_is_in_a_layer():
+    for name in ALL:
+        layer_of(name)
+
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_imports_go_downwards(name):
+    own = layer_of(name)
+    bad = [f"{name}:{line} imports {t} ({LAYERS[layer_of(t)][0]}) from layer {LAYERS[own][0]}"
+           for t, line, _ in imports(name, ALL[name]) if layer_of(t) > own]
+    assert not bad, "; ".join(bad)
+
+
+def test_no_import_cycle_at_module_level():
+    graph = {n: {t for t, _, top in imports(n, p) if top and t != n} for n, p in ALL.items()}
+    # A package's __init__ runs when any of its submodules is imported: that edge is implicit.
+    state: dict[str, int] = {}
+
+    def visit(n, trail):
+        state[n] = 1
+        for m in sorted(graph.get(n, ())):
+            if m.startswith(n + "."):  # a package importing its own submodules
+                continue
+            if state.get(m) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(trail + [m]))
+            if m not in state:
+                visit(m, trail + [m])
+        state[n] = 2
+
+    for n in sorted(graph):
+        if n not in state:
+            visit(n, [n])
+
+
+def test_the_layer_check_can_fail(tmp_path):
+    """An upward import, even inside a function, is found: config importing the trainer."""
+    fake = tmp_path / "config.py"
+    fake.write_text("def f():\n    from gankit.training.loop import train\n    from . import errors\n")
+    found = imports("gankit.config", fake)
+    assert ("gankit.training.loop", 2, False) in found and ("gankit.errors", 3, False) in found
+    assert layer_of("gankit.training.loop") > layer_of("gankit.config")
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["presets"], ["presets", "dcgan"], ["train", "--help"],
+                                  ["--version"]])
+def test_commands_that_need_no_tensor_do_not_import_torch(argv):
+    code = ("import sys\nfrom gankit.cli import main\n"
+            f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
