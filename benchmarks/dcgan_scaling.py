@@ -116,7 +116,7 @@ def _capture_steps(cfg: RunConfig) -> int:
 
     The variants differ by which of the step's n_critic D updates apply lazy R1 (every r1_every-th D
     update); the pattern repeats every r1_every / gcd(r1_every, n_critic) steps, each variant once."""
-    from gankit.training.engine import WARMUP
+    from gankit.training.capture import WARMUP
 
     k, every = cfg.train.n_critic, cfg.reg.r1_every
     cycle = every // math.gcd(every, k) if cfg.reg.r1 > 0 else 1

@@ -33,6 +33,8 @@ def main() -> None:
     for preset in preset_names():
         if preset.startswith("toy-") or (args.only and preset not in args.only.split(",")):
             continue
+        if gankit.load_config(preset).task != "generate":  # translation presets: benchmarks/translation.py
+            continue
         cfg = gankit.load_config(preset, overrides=[f"train.steps={args.steps}", "log.progress=false",
                                                     f"log.grid_every={args.steps}", f"log.ckpt_every={args.steps}",
                                                     "device=cpu", *args.sets])

@@ -7,8 +7,8 @@ What is measured (CPU unless --device cuda; budgets are training steps of the sh
 
 1. pix2pix on edges2mnist, the paper's ablation: the `pix2pix` preset with L1 only
    (`translate.gan=0`) and with L1 + cGAN (the preset), the same steps and seed; beside them a
-   classical baseline with no learning: the edge map's enclosed regions filled
-   (scipy.ndimage.binary_fill_holes) and the strokes thickened by one 3x3 dilation. Scores: L1,
+   classical baseline with no learning: a morphological closing of the edge map
+   (scipy.ndimage.binary_closing, 3x3, once), which bridges the two outlines of each stroke. Scores: L1,
    PSNR, SSIM against the real digits, the feature network's label accuracy on the outputs (and on
    the real digits: the ceiling), FID against the real test digits (gankit.metrics.translation).
 2. CycleGAN on mnist2mnistm: the `cyclegan` preset; the feature network's accuracy on MNIST-M
@@ -58,11 +58,13 @@ def machine() -> dict:
 
 
 def classical_edges_to_digits(edges: torch.Tensor) -> torch.Tensor:
-    """uint8 (N, 1, H, W) edge maps -> digits without learning: fill enclosed regions, dilate."""
+    """uint8 (N, 1, H, W) edge maps -> digits without learning: a morphological closing (3x3,
+    once) bridges the two outlines of each stroke. Chosen on 3,000 *training* pairs over
+    hole filling + dilation and closings of 1-3 iterations (closing once had the best L1, PSNR,
+    SSIM and label accuracy there)."""
     out = np.empty_like(edges.numpy())
     for i, e in enumerate(edges.numpy()[:, 0] > 127):
-        filled = ndimage.binary_fill_holes(e)
-        out[i, 0] = ndimage.binary_dilation(filled, np.ones((3, 3), bool)) * 255
+        out[i, 0] = ndimage.binary_closing(e, np.ones((3, 3), bool)) * 255
     return torch.from_numpy(out)
 
 
@@ -81,9 +83,9 @@ def pix2pix(args, res: dict) -> None:
     base = classical_edges_to_digits(edges)
     row = {**paired_scores(base, digits), "label_acc": label_accuracy(base, labels, ev),
            "fid": domain_fid(base, digits, ev)}
-    res["pix2pix"] = {"classical fill": row, "n": len(edges),
+    res["pix2pix"] = {"classical closing": row, "n": len(edges),
                       "ceiling_label_acc": label_accuracy(digits, labels, ev)}
-    grids = {"input": edges[:8], "classical fill": base[:8], "target": digits[:8]}
+    grids = {"input": edges[:8], "classical closing": base[:8], "target": digits[:8]}
     for name, sets in (("L1 only", ["translate.gan=0"]), ("L1 + cGAN", [])):
         run, secs = train("pix2pix", args.out / f"pix2pix-{'l1' if sets else 'cgan'}", args.steps_pix2pix,
                           args.device, sets)
@@ -93,7 +95,7 @@ def pix2pix(args, res: dict) -> None:
         grids[name] = translate_images(run, edges[:8])
         print(f"pix2pix {name}: {res['pix2pix'][name]}", file=sys.stderr)
     if args.figures:  # one column per method: input, classical, L1, L1 + cGAN, target
-        order = ["input", "classical fill", "L1 only", "L1 + cGAN", "target"]
+        order = ["input", "classical closing", "L1 only", "L1 + cGAN", "target"]
         cells = torch.stack([grids[k][i] for i in range(8) for k in order])
         viz.save_grid(cells, args.figures / "pix2pix-ablation.png", nrow=len(order))
 

@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
 LAYERS = [
     ("base", ["gankit.errors", "gankit.config", "gankit.util", "gankit.threads", "gankit.version"]),
     ("blocks", ["gankit.data", "gankit.models", "gankit.losses", "gankit.regularizers", "gankit.augment",
-                "gankit.viz", "gankit.media"]),
+                "gankit.viz", "gankit.media", "gankit.tiling"]),
     ("metrics", ["gankit.metrics"]),
     ("tasks", ["gankit.tasks"]),
     ("training", ["gankit.training"]),

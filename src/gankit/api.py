@@ -98,6 +98,11 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
     else:
         run = load(target, ema=ema)
         name = str(target)
+        if run.task == "superres":  # held-out images against bicubic and nearest
+            from gankit.tasks.superres.evaluation import evaluate_superres
+
+            return evaluate_superres(run.config, run.nets["G"], device, None if ref == "mnist:test" else ref, n,
+                                     featurenet, run=name, step=run.step)
         if run.task == "translate":  # scored on its data's held-out split (or --ref, another pair source)
             from gankit.tasks.translate.evaluation import evaluate_translation
 
@@ -133,6 +138,17 @@ def translate(run_path: str | Path, src: str | Path, out: str | Path, direction:
 
     run = load(run_path, device=device, ema=ema)
     return translate_path(run, src, out, direction, strict=strict, overwrite=overwrite)
+
+
+def superres(run_path: str | Path, src: str | Path, out: str | Path, scale: int | None = None, tile: int = 128,
+             overlap: int = 16, strict: bool = False, overwrite: bool = False, device: str = "cpu",
+             ema: bool = True) -> dict:
+    """Upscale an image, a folder or a video with a super-resolution run, tile by tile (see
+    `gankit.tasks.superres.infer.superres_path`)."""
+    from gankit.tasks.superres.infer import superres_path
+
+    run = load(run_path, device=device, ema=ema)
+    return superres_path(run, src, out, scale, tile, overlap, strict=strict, overwrite=overwrite)
 
 
 def _children(pid: int) -> list[int]:

@@ -109,6 +109,22 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     tr.set_defaults(func=_cmd_translate)
 
+    sr = sub.add_parser("superres", help="upscale an image, a folder of images or a video with a super-resolution run",
+                        description="Upscale INPUT (an image of any size, a folder of images, or a video frame by "
+                        "frame at its frame rate; audio is dropped) by the run's factor, in overlapping tiles so "
+                        "that memory stays bounded.")
+    sr.add_argument("run", metavar="RUN", help="super-resolution run directory, checkpoint .pt, or exported .safetensors")
+    sr.add_argument("input", metavar="INPUT", help="image, folder of images, or video")
+    sr.add_argument("--out", required=True, metavar="OUTPUT", help="image file, folder, or video (.mp4, .mov, .mkv)")
+    sr.add_argument("--scale", type=int, help="the run's factor (refused if it differs: a run upscales by what it learned)")
+    sr.add_argument("--tile", type=int, default=128, help="LR tile side (default 128; smaller: less memory)")
+    sr.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile (default 16)")
+    sr.add_argument("--strict", action="store_true", help="refuse inputs whose channels differ from the run's")
+    sr.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
+    sr.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
+    sr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    sr.set_defaults(func=_cmd_superres)
+
     x = sub.add_parser("export", help="write a run's generator as .safetensors + .json (no pickle)")
     x.add_argument("run", metavar="RUN", help="run directory or checkpoint .pt")
     x.add_argument("--out", required=True, metavar="PATH.safetensors")
@@ -292,6 +308,16 @@ def _cmd_translate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_superres(args: argparse.Namespace) -> int:
+    from gankit import api
+
+    r = api.superres(args.run, args.input, args.out, args.scale, args.tile, args.overlap, strict=args.strict,
+                     overwrite=args.overwrite, device=args.device, ema=not args.no_ema)
+    what = {"image": "1 image", "folder": f"{r['n']} images", "video": f"{r['n']} frames at {r.get('fps', 0):g} fps"}
+    print(f"upscaled {what[r['kind']]} x{r['scale']}: {r['out']}")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from gankit.export import export_generator
 
@@ -448,15 +474,16 @@ def _report(run) -> None:
     if run.interrupted:
         print(f"gankit: stopped by {run.interrupted} at step {run.step} of {run.config.train.steps}; "
               f"checkpoint written. Resume with: gankit train --resume {run.dir}", file=sys.stderr)
-    print(f"{'grids' if run.task == 'translate' else 'samples'}:   {run.last_grid}".replace("grids:   ", "grids:     "))
+    print(f"{'samples:  ' if run.task == 'generate' else 'grids:    '} {run.last_grid}")
     print(f"loss plot: {run.loss_plot}")
     print(f"animation: {run.animation}")
     if (run.dir / "metrics.png").exists():
         print(f"metrics:   {run.dir / 'metrics.png'}")
     if (run.dir / "checkpoints" / "best.pt").exists():
         print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (lowest FID)")
-    use = f"gankit translate {run.dir} INPUT --out OUTPUT" if run.task == "translate" \
-        else f"gankit sample {run.dir} --n 64 --out grid.png"
+    use = {"translate": f"gankit translate {run.dir} INPUT --out OUTPUT",
+           "superres": f"gankit superres {run.dir} INPUT --out OUTPUT"}.get(
+        run.task, f"gankit sample {run.dir} --n 64 --out grid.png")
     print(f"run:       {run.dir}  ({use})")
 
 

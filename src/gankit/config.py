@@ -138,9 +138,24 @@ class TranslateConfig:
 
 
 @dataclass(frozen=True)
+class SuperresConfig:
+    """The super-resolution task (task: superres): SRResNet trained on L1, then (SRGAN/ESRGAN)
+    fine-tuned with a relativistic adversarial term. G's width is model.g_width, D's
+    model.d_width; the adversarial loss is train.loss (ragan: ESRGAN's relativistic average)."""
+
+    scale: Literal[2, 3, 4] = 4  # LR -> HR factor
+    patch: int = 96  # HR training patch side (LR patch = patch / scale)
+    g_blocks: int = 16  # residual blocks of SRResNet (16 in Ledig et al.)
+    pretrain_steps: int | None = None  # L1-only steps before the GAN phase; None: every step is L1 (srresnet)
+    l1: float = 1.0  # weight of the pixel L1 term
+    adv: float = 5e-3  # weight of the adversarial term in the GAN phase (ESRGAN's lambda)
+    fm: float = 1.0  # weight of feature matching on D's features (no pretrained VGG is reachable offline)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     preset: str | None = None  # the preset this config started from, for the record
-    task: Literal["generate", "translate"] = "generate"  # what is trained: gankit.tasks.TASKS
+    task: Literal["generate", "translate", "superres"] = "generate"  # what is trained: gankit.tasks.TASKS
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data: DataConfig = field(default_factory=DataConfig)
@@ -151,6 +166,7 @@ class RunConfig:
     recover: RecoverConfig = field(default_factory=RecoverConfig)
     log: LogConfig = field(default_factory=LogConfig)
     translate: TranslateConfig = field(default_factory=TranslateConfig)  # task: translate
+    superres: SuperresConfig = field(default_factory=SuperresConfig)  # task: superres
 
     def replace(self, **overrides: Any) -> RunConfig:
         """A validated copy with dotted keys replaced: ``cfg.replace(**{"train.steps": 10})``."""
@@ -416,6 +432,12 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (TranslateConfig, "identity"): (lambda v: v >= 0, "a number >= 0"),
     (TranslateConfig, "pool"): (lambda v: v >= 0, "an integer >= 0"),
     (TranslateConfig, "grid_examples"): (lambda v: 1 <= v <= 64, "1 to 64"),
+    (SuperresConfig, "patch"): (lambda v: 8 <= v <= 512, "8 to 512"),
+    (SuperresConfig, "g_blocks"): (lambda v: v >= 1, "an integer >= 1"),
+    (SuperresConfig, "pretrain_steps"): (lambda v: v is None or v >= 0, "an integer >= 0, or null"),
+    (SuperresConfig, "l1"): (lambda v: v >= 0, "a number >= 0"),
+    (SuperresConfig, "adv"): (lambda v: v >= 0, "a number >= 0"),
+    (SuperresConfig, "fm"): (lambda v: v >= 0, "a number >= 0"),
     (LogConfig, "keep_last"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_every"): (lambda v: v >= 1, "an integer >= 1"),

@@ -79,7 +79,7 @@ def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
     fig = Figure(figsize=(9, 6), dpi=100)
     FigureCanvasAgg(fig)
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
-    ax1.plot(step, [r["loss_d"] for r in rows], label="loss_D")
+    ax1.plot(step, [r.get("loss_d", float("nan")) for r in rows], label="loss_D")
     ax1.plot(step, [r["loss_g"] for r in rows], label="loss_G")
     for key, label in (("l1", "L1 (G vs target)"), ("cycle", "cycle L1")):  # translation runs
         if key in rows[0]:
@@ -89,12 +89,13 @@ def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
     ax1.grid(alpha=0.3)
     for key, label in (("acc_real", "D accuracy on real"), ("acc_fake", "D accuracy on fake"),
                        ("d_real", "D(x)"), ("d_fake", "D(G(z))")):
-        if key not in rows[0]:
+        if not any(key in r for r in rows):
             continue
-        ax2.plot(step, [r[key] for r in rows], label=label, linestyle="--" if key.startswith("d_") else "-")
+        ax2.plot(step, [r.get(key, float("nan")) for r in rows], label=label, linestyle="--" if key.startswith("d_") else "-")
     ax2.set_ylim(-0.02, 1.02)
     ax2.set_xlabel("step")
-    ax2.legend(fontsize=8)
+    if ax2.lines:  # tasks without a D in some phases log no D scalars there
+        ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(out)
@@ -106,7 +107,7 @@ EVAL_PLOTS = (("fid", "FID (lower is better)"), ("kid", "KID"), ("is", "classifi
               ("coverage", "coverage"), ("class_kl", "class KL"), ("stacked_modes", "stacked modes"),
               ("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("label_acc", "label accuracy"),
               ("fid_ab", "FID A->B"), ("fid_ba", "FID B->A"), ("label_acc_ab", "label accuracy A->B"),
-              ("label_acc_ba", "label accuracy B->A"))
+              ("label_acc_ba", "label accuracy B->A"), ("psnr_y", "PSNR on Y (dB)"), ("ssim_y", "SSIM on Y"))
 
 
 def plot_metrics(metrics_path: str | Path, out: str | Path) -> Path | None:

@@ -195,3 +195,19 @@ def test_builtin_sources_train_with_the_presets(tmp_path):
         assert run.step == 2 and (run.dir / "samples" / "step_000002.png").exists()
         log = (run.dir / "train.log").read_text()
         assert f"data: {source}" in log
+
+
+def test_in_training_evaluation_of_a_translation_run(tmp_path):
+    """eval.every on edges2mnist: metric rows with their protocol, metrics.png, best.pt; a folder
+    without a held-out split is refused before training starts."""
+    run = gankit.train(_cfg("pix2pix", "edges2mnist", "train.steps=2", "eval.every=2", "eval.n=64"),
+                       str(tmp_path / "e"))
+    rows = [json.loads(x) for x in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    ev = [r for r in rows if r.get("eval")]
+    assert len(ev) == 1 and {"l1", "psnr", "ssim", "label_acc", "fid"} <= set(ev[0])
+    assert ev[0]["protocol"]["n"] == 64 and ev[0]["protocol"]["ref"] == "edges2mnist test split"
+    assert (run.dir / "metrics.png").exists() and (run.dir / "checkpoints" / "best.pt").exists()
+    src = _paired_folder(tmp_path / "p")
+    with pytest.raises(GankitError, match="eval.every needs a held-out split"):
+        gankit.train(_cfg("pix2pix", src, "train.steps=2", "eval.every=2"), str(tmp_path / "f"))
+    assert not (tmp_path / "f").exists()

@@ -16,10 +16,10 @@ class Progress:
         self.bar.update(1)  # a counter only: no device sync
 
     def show(self, row: dict) -> None:
-        extra = "".join(f" {label} {row[k]:.{p}f}" for k, label, p in
-                        (("acc", "acc_D", 2), ("l1", "L1", 3), ("cycle", "cycle", 3)) if k in row)
-        self.bar.set_postfix_str(f"loss_D {row['loss_d']:.3f} loss_G {row['loss_g']:.3f}{extra} "
-                                 f"({row['steps_per_s']:.0f} steps/s)", refresh=False)
+        shown = "".join(f"{label} {row[k]:.{p}f} " for k, label, p in
+                        (("loss_d", "loss_D", 3), ("loss_g", "loss_G", 3), ("acc", "acc_D", 2), ("l1", "L1", 3),
+                         ("cycle", "cycle", 3)) if k in row)  # what this task logs
+        self.bar.set_postfix_str(f"{shown}({row['steps_per_s']:.0f} steps/s)", refresh=False)
 
     def close(self) -> None:
         self.bar.close()

@@ -64,6 +64,11 @@ class TranslationEval:
     def __init__(self, cfg, device, dist):
         self.cfg, self.device, self.dist = cfg, device, dist
         self.best: dict | None = None
+        try:  # fail before training starts, not at the first evaluation
+            load_pairs(cfg.data.source, "test", cfg.data.resolution)
+        except GankitError as e:
+            raise GankitError(f"eval.every needs a held-out split of {cfg.data.source} (a test/ folder, "
+                              f"testA/ + testB/, or a built-in source): {e}") from None
 
     def run(self, st, step: int, art, run_name: str) -> bool:
         improved = None

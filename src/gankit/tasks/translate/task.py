@@ -18,6 +18,7 @@ from gankit.models.cyclegan import ImagePool, ResnetGenerator
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Parts, Task
+from gankit.tasks.translate.evaluation import TranslationEval
 from gankit.tasks.translate.phases import ADVERSARIAL, STATS, Objective, cyclegan_phase, pix2pix_phase
 
 
@@ -125,8 +126,6 @@ class TranslateTask(Task):
     def evaluator(self, cfg, data, st, dist):
         if not cfg.eval.every:
             return None
-        from gankit.tasks.translate.evaluation import TranslationEval
-
         return TranslationEval(cfg, st.device, dist)
 
     def inference_nets(self, cfg, data_meta: dict) -> dict:
