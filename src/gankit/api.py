@@ -98,6 +98,10 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
     else:
         run = load(target, ema=ema)
         name = str(target)
+        if run.task == "interpolate":  # held-out middle frames against blend and flow warp
+            from gankit.tasks.interpolate.evaluation import evaluate_interpolation
+
+            return evaluate_interpolation(run.config, run.nets["G"], device, n, run=name, step=run.step)
         if run.task == "superres":  # held-out images against bicubic and nearest
             from gankit.tasks.superres.evaluation import evaluate_superres
 
@@ -149,6 +153,17 @@ def superres(run_path: str | Path, src: str | Path, out: str | Path, scale: int 
 
     run = load(run_path, device=device, ema=ema)
     return superres_path(run, src, out, scale, tile, overlap, strict=strict, overwrite=overwrite)
+
+
+def interpolate(run_path: str | Path, src: str | Path, out: str | Path, factor: int | None = None,
+                fill: list[int] | None = None, strict: bool = False, overwrite: bool = False, device: str = "cpu",
+                ema: bool = True) -> dict:
+    """Raise a video's frame rate (`factor`) or replace its damaged frames (`fill`) with a
+    frame-interpolation run (see `gankit.tasks.interpolate.infer.interpolate_video`)."""
+    from gankit.tasks.interpolate.infer import interpolate_video
+
+    run = load(run_path, device=device, ema=ema)
+    return interpolate_video(run, src, out, factor, fill, strict=strict, overwrite=overwrite)
 
 
 def _children(pid: int) -> list[int]:

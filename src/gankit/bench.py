@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from gankit.data import load_data
 from gankit.models import build_models
 from gankit.util import resolve_device
 from gankit.training.engine import Engine
+from gankit.training.profile import StepProfiler
 
 
 class _PILDataset(torch.utils.data.Dataset):
@@ -140,9 +142,12 @@ def _result(n: int, secs: float, batch: int, peak: int) -> dict:
 
 def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None = None,
               seconds: float = 10.0, data: str = "mnist", precision: str | None = None,
-              overrides: list[str] | None = None, rounds: int = 5) -> dict:
+              overrides: list[str] | None = None, rounds: int = 5, profile: int = 0,
+              profile_dir: str | Path | None = None) -> dict:
     """Both loops for `preset` (with `overrides`, `--set` strings, applied to gankit's config),
-    `seconds` each in `rounds` alternating rounds."""
+    `seconds` each in `rounds` alternating rounds. With `profile` > 0, then a profiler trace of
+    that many of gankit's steps (after the timed rounds, so it costs them nothing) under
+    `profile_dir`/profile/."""
     sets = [f"data.source={data}"] + ([f"train.batch={batch}"] if batch else [])
     sets += [f"train.precision={precision}"] if precision else []
     sets += list(overrides or [])
@@ -174,5 +179,15 @@ def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None 
     for name, peak in (("reference", ref_peak), ("gankit", our_peak)):
         n, secs = (sum(c[i] for c in counts[name]) for i in (0, 1))
         out[name] = _result(n, secs, cfg.train.batch, peak)
-    return {**out, "ratio": round(float(np.median(per_round)), 2),
-            "ratio_rounds": [round(r, 2) for r in per_round], "step_mode": engine.describe()}
+    out = {**out, "ratio": round(float(np.median(per_round)), 2),
+           "ratio_rounds": [round(r, 2) for r in per_round], "step_mode": engine.describe()}
+    if profile:
+        prof = StepProfiler(Path(profile_dir or f"runs/bench-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"), profile, dev)
+        for _ in range(StepProfiler.needed(profile)):
+            our_step()
+            prof.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+        out["profile"] = {"steps": profile, "trace": str(prof.trace), "top_ops": str(prof.dir / "top_ops.txt"),
+                          "table": prof.close()}
+    return out

@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
                    "fake[:CxHxW[:N]], or a folder / .npz / .npy / IDX path")
     t.add_argument("--steps", type=int, help="training steps (one D and one G update each)")
     t.add_argument("--batch", type=int, metavar="N", help="batch size (train.batch; the global batch with --nproc)")
+    t.add_argument("--profile", type=int, metavar="STEPS",
+                   help="PyTorch profiler trace of STEPS steps after a 5-step warm-up: RUN/profile/*.pt.trace.json "
+                   "(Perfetto, TensorBoard) and the top operators by self time (log.profile)")
     t.add_argument("--strict-data", action="store_true",
                    help="refuse a data folder with unreadable images instead of skipping them (data.strict)")
     t.add_argument("--out", metavar="DIR", help="run directory (default runs/PRESET-TIMESTAMP)")
@@ -125,6 +128,22 @@ def _parser() -> argparse.ArgumentParser:
     sr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     sr.set_defaults(func=_cmd_superres)
 
+    ip = sub.add_parser("interpolate", help="raise a video's frame rate, or replace damaged frames, with an "
+                        "interpolation run", description="With --factor N, write N - 1 new frames between every two "
+                        "frames (the frame rate becomes N x the input's); with --fill --frames LIST, replace the listed "
+                        "frames (0-based) by predictions from their neighbours. Audio is dropped.")
+    ip.add_argument("run", metavar="RUN", help="interpolation run directory, checkpoint .pt, or exported .safetensors")
+    ip.add_argument("input", metavar="VIDEO")
+    ip.add_argument("--out", required=True, metavar="VIDEO", help="output video (.mp4, .mov, .mkv)")
+    ip.add_argument("--factor", type=int, help="2, 4 or 8: the new frame rate, as a multiple of the input's")
+    ip.add_argument("--fill", action="store_true", help="replace the frames listed by --frames")
+    ip.add_argument("--frames", metavar="LIST", help="with --fill: frame numbers, e.g. 10,11,40")
+    ip.add_argument("--strict", action="store_true", help="refuse frames whose channels differ from the run's")
+    ip.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    ip.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
+    ip.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    ip.set_defaults(func=_cmd_interpolate)
+
     x = sub.add_parser("export", help="write a run's generator as .safetensors + .json (no pickle)")
     x.add_argument("run", metavar="RUN", help="run directory or checkpoint .pt")
     x.add_argument("--out", required=True, metavar="PATH.safetensors")
@@ -180,6 +199,10 @@ def _parser() -> argparse.ArgumentParser:
     bn.add_argument("--precision", choices=("fp32", "bf16"), help="gankit's precision (default: the preset's)")
     bn.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a key of gankit's config, e.g. --set train.channels_last=true (repeatable)")
+    bn.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                    help="then a PyTorch profiler trace of STEPS of gankit's steps (after the timed rounds): "
+                    "DIR/profile/*.pt.trace.json and the top operators by self time")
+    bn.add_argument("--profile-dir", metavar="DIR", help="where --profile writes (default runs/bench-PRESET-TIME)")
     bn.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     bn.set_defaults(func=_cmd_bench)
 
@@ -318,6 +341,24 @@ def _cmd_superres(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_interpolate(args: argparse.Namespace) -> int:
+    from gankit import api
+
+    fill = None
+    if args.fill or args.frames:
+        if not (args.fill and args.frames):
+            raise _err("--fill and --frames go together: --fill --frames 10,11,40")
+        try:
+            fill = [int(v) for v in args.frames.split(",") if v.strip()]
+        except ValueError:
+            raise _err(f"--frames {args.frames!r}: expected frame numbers separated by commas, e.g. 10,11,40") from None
+    r = api.interpolate(args.run, args.input, args.out, args.factor, fill, strict=args.strict,
+                        overwrite=args.overwrite, device=args.device, ema=not args.no_ema)
+    done = f"filled frames {','.join(map(str, r['filled']))}" if r["filled"] else f"x{r['factor']} frame rate"
+    print(f"{done}: {r['n']} frames at {r['fps']:g} fps: {r['out']}")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from gankit.export import export_generator
 
@@ -392,8 +433,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise _err(f"--seconds {args.seconds}: expected a number > 0")
     if args.rounds < 1:
         raise _err(f"--rounds {args.rounds}: expected a number of rounds >= 1")
+    if args.profile < 0:
+        raise _err(f"--profile {args.profile}: expected a number of steps >= 1 (0: off)")
     r = run_bench(args.preset, args.device, args.batch, args.seconds, args.data, args.precision,
-                  args.overrides, args.rounds)
+                  args.overrides, args.rounds, args.profile, args.profile_dir)
     if args.json:
         print(json.dumps(r))
         return 0
@@ -408,6 +451,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     print(f"ratio      {r['ratio']:.2f}x  (median of {len(r['ratio_rounds'])} alternating rounds: "
           f"{', '.join(f'{x:.2f}' for x in r['ratio_rounds'])})")
     print(f"gankit {r['step_mode']}")
+    if "profile" in r:
+        print(r["profile"]["table"] or "")
+        print(f"profile:   {r['profile']['trace']} (open in Perfetto or TensorBoard); table: {r['profile']['top_ops']}")
     return 0
 
 
@@ -465,6 +511,8 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
         out.append("log.progress=false")
     if args.strict_data:
         out.append("data.strict=true")
+    if getattr(args, "profile", None) is not None:
+        out.append(f"log.profile={args.profile}")
     return out
 
 
@@ -482,7 +530,8 @@ def _report(run) -> None:
     if (run.dir / "checkpoints" / "best.pt").exists():
         print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (lowest FID)")
     use = {"translate": f"gankit translate {run.dir} INPUT --out OUTPUT",
-           "superres": f"gankit superres {run.dir} INPUT --out OUTPUT"}.get(
+           "superres": f"gankit superres {run.dir} INPUT --out OUTPUT",
+           "interpolate": f"gankit interpolate {run.dir} VIDEO --out OUTPUT --factor 2"}.get(
         run.task, f"gankit sample {run.dir} --n 64 --out grid.png")
     print(f"run:       {run.dir}  ({use})")
 

@@ -115,6 +115,7 @@ class LogConfig:
     ckpt_minutes: float = 10.0  # ... or after this many minutes of training, whichever comes first
     keep_last: int = 3  # checkpoints kept: last.pt and the previous ones as step_NNNNNNNN.pt
     progress: bool = True  # live progress bar on stderr
+    profile: int = 0  # profile this many steps after a 5-step warm-up (--profile N): RUN/profile/; 0: off
 
 
 @dataclass(frozen=True)
@@ -153,9 +154,23 @@ class SuperresConfig:
 
 
 @dataclass(frozen=True)
+class InterpolateConfig:
+    """The frame-interpolation task (task: interpolate): a U-Net G on the two neighbours
+    (t-1, t+1) predicts frame t; a temporal PatchGAN D judges (t-1, t, t+1) triplets. G's width
+    is model.g_width, D's model.d_width; the adversarial loss is train.loss (ns)."""
+
+    residual: bool = True  # G predicts the correction to the neighbours' average, not the frame itself
+    norm: Literal["batch", "instance", "none"] = "batch"
+    d_layers: int | None = None  # PatchGAN depth; null: the 70x70-at-256 patch scaled to the frame size
+    gan: float = 1.0  # weight of G's adversarial term (0: L1 only)
+    l1: float = 100.0  # weight of L1 to the true middle frame
+    grid_examples: int = 8  # held-out triplets in every grid
+
+
+@dataclass(frozen=True)
 class RunConfig:
     preset: str | None = None  # the preset this config started from, for the record
-    task: Literal["generate", "translate", "superres"] = "generate"  # what is trained: gankit.tasks.TASKS
+    task: Literal["generate", "translate", "superres", "interpolate"] = "generate"  # what is trained: gankit.tasks.TASKS
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data: DataConfig = field(default_factory=DataConfig)
@@ -167,6 +182,7 @@ class RunConfig:
     log: LogConfig = field(default_factory=LogConfig)
     translate: TranslateConfig = field(default_factory=TranslateConfig)  # task: translate
     superres: SuperresConfig = field(default_factory=SuperresConfig)  # task: superres
+    interpolate: InterpolateConfig = field(default_factory=InterpolateConfig)  # task: interpolate
 
     def replace(self, **overrides: Any) -> RunConfig:
         """A validated copy with dotted keys replaced: ``cfg.replace(**{"train.steps": 10})``."""
@@ -210,6 +226,9 @@ def _check_combinations(cfg: RunConfig, origin: str) -> None:
             and not cfg.model.spectral_norm:
         raise GankitError(f"{origin}: gradient penalties (reg.gp, reg.r1) need per-sample gradients, "
                           "which BatchNorm in D mixes across the batch; set model.d_batchnorm=false")
+    if cfg.log.profile and cfg.log.profile + 5 > cfg.train.steps:  # gankit.training.profile: WAIT + WARMUP = 5
+        raise GankitError(f"{origin}: log.profile = {cfg.log.profile} needs {cfg.log.profile + 5} steps "
+                          f"(a 5-step warm-up first); train.steps is {cfg.train.steps}")
     if cfg.model.attention and cfg.model.arch != "resnet":
         raise GankitError(f"{origin}: model.attention is a block of the resnet arch, "
                           f"not of {cfg.model.arch!r}")
@@ -438,12 +457,17 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (SuperresConfig, "l1"): (lambda v: v >= 0, "a number >= 0"),
     (SuperresConfig, "adv"): (lambda v: v >= 0, "a number >= 0"),
     (SuperresConfig, "fm"): (lambda v: v >= 0, "a number >= 0"),
+    (InterpolateConfig, "d_layers"): (lambda v: v is None or 1 <= v <= 6, "1 to 6, or null"),
+    (InterpolateConfig, "gan"): (lambda v: v >= 0, "a number >= 0"),
+    (InterpolateConfig, "l1"): (lambda v: v >= 0, "a number >= 0"),
+    (InterpolateConfig, "grid_examples"): (lambda v: 1 <= v <= 64, "1 to 64"),
     (LogConfig, "keep_last"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_n"): (lambda v: 1 <= v <= 1024, "1 to 1024"),
     (LogConfig, "ckpt_every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "ckpt_minutes"): (lambda v: v > 0, "a number of minutes > 0"),
+    (LogConfig, "profile"): (lambda v: v >= 0, "an integer >= 0 (0: off)"),
 }
 
 

@@ -3,6 +3,7 @@
     generate   noise (+ class, + codes) -> image: the tutorial's GAN and the preset zoo
     translate  image -> image: pix2pix (paired) and CycleGAN (unpaired)
     superres   low -> high resolution: SRResNet (L1), SRGAN/ESRGAN fine-tuning
+    interpolate  two frames -> the frame between them: missing video frames, higher frame rates
 
 `TASKS` is the registry (the one line a new task adds); a task's module is imported only when a
 run uses it, so commands that need none stay fast.
@@ -19,6 +20,7 @@ TASKS = {
     "generate": "gankit.tasks.generate",
     "translate": "gankit.tasks.translate",
     "superres": "gankit.tasks.superres",
+    "interpolate": "gankit.tasks.interpolate",
 }
 
 

@@ -9,6 +9,7 @@ steps, not every step.
 from __future__ import annotations
 
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -26,6 +27,7 @@ from gankit.training.distributed import Dist
 from gankit.training.engine import Engine
 from gankit.training.lock import RunLock
 from gankit.training.safety import NonFiniteGuard, StopSignals, all_finite
+from gankit.training.profile import StepProfiler
 from gankit.training.progress import Progress
 
 # Config keys that may change when a run is resumed: how long it runs and what it writes.
@@ -172,6 +174,12 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
                  f"{dist.shard(cfg.train.batch)[1]} per process x {dist.world}; gradients averaged by "
                  f"{'DistributedDataParallel' if cfg.train.ddp else 'one flat all-reduce (train.ddp=false)'}",
                  echo=cfg.log.progress)
+    prof = None
+    if cfg.log.profile and main:
+        if total - step < StepProfiler.needed(cfg.log.profile):
+            raise GankitError(f"--profile {cfg.log.profile}: needs {StepProfiler.needed(cfg.log.profile)} steps "
+                              f"(a {StepProfiler.needed(0)}-step warm-up first); the run has {total - step} left")
+        prof = StepProfiler(out, cfg.log.profile, device)
     window, t_window, t_maint = 0, time.perf_counter(), 0.0
     t_ckpt = time.monotonic()  # wall clock of the last checkpoint (log.ckpt_minutes)
     interrupted = None
@@ -181,6 +189,8 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         net.train()
     while step < total:
         e.step(step)  # the task's D and G updates, EMA, schedules (see training.engine)
+        if prof is not None:
+            prof.step()
         window += 1
         step += 1
         st.step = step
@@ -237,6 +247,12 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
             interrupted = stop.signame or "SIGTERM"  # another rank's signal
             break
     bar.close()
+    if prof is not None:
+        table = prof.close()
+        if table:
+            art.note(f"profile of {cfg.log.profile} steps: {prof.trace} (Perfetto, TensorBoard); top operators "
+                     f"in {prof.dir / 'top_ops.txt'}")
+            print(table, file=sys.stderr)
     if dist.broadcast(not store.last.exists() if main else None):  # steps: 0; still leave a loadable run
         checkpoint(step)
         art.plots()

@@ -33,9 +33,9 @@ class SuperresTask(Task):
 
     def load_data(self, cfg, device, strict: bool = False):
         s = cfg.superres
-        data = load_sr(cfg.data.source, s.scale, s.patch, "train", strict=strict)
-        data.lr = downscale(data.hr, s.scale)  # (N, C, patch/s, patch/s): made once, the documented operator
-        return data.to(device)
+        data = load_sr(cfg.data.source, s.scale, s.patch, "train", strict=strict).to(device)
+        data.lr = downscale(data.hr, s.scale)  # (N, C, patch/s, patch/s) on the device: made once, the one operator
+        return data
 
     def build(self, cfg, data, device, rank: int = 0) -> Parts:
         s, m = cfg.superres, cfg.model

@@ -1,0 +1,92 @@
+"""The frame-interpolation task: frames t-1 and t+1 -> frame t (missing frames, higher frame rates).
+
+Data is a `gankit.data.frames.Triplets` (prev, mid, next) on the device: `moving-mnist`, `pans`,
+or a user's videos. G is the pix2pix U-Net on the two neighbours (by default predicting the
+correction to their average), D a temporal PatchGAN on the triplet (`phases.py`).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from gankit import viz
+from gankit.data import BatchSampler, from_model, to_model
+from gankit.data.dataset import convert_channels
+from gankit.data.frames import load_triplets
+from gankit.models.patchgan import PatchDiscriminator, layers_for
+from gankit.models.unet import UNetGenerator
+from gankit.tasks.base import Parts, Task
+from gankit.tasks.interpolate.evaluation import InterpolationEval, held_out
+from gankit.tasks.interpolate.phases import STATS, Objective, interpolate_phase, predict
+
+
+def _generator(cfg, c: int, size: tuple[int, int]):
+    return UNetGenerator(2 * c, c, size, width=cfg.model.g_width, norm=cfg.interpolate.norm)
+
+
+class InterpolateTask(Task):
+    name = "interpolate"
+    stat_names = STATS
+
+    def load_data(self, cfg, device, strict: bool = False):
+        return load_triplets(cfg.data.source, "train", cfg.data.resolution, strict=strict).to(device)
+
+    def build(self, cfg, data, device, rank: int = 0) -> Parts:
+        t = cfg.interpolate
+        c, h, w = data.mid.shape[1:]
+        G = _generator(cfg, c, (h, w))
+        D = PatchDiscriminator(3 * c, width=cfg.model.d_width, n_layers=t.d_layers or layers_for(h), norm=t.norm,
+                               spectral_norm=cfg.model.spectral_norm)
+        nets = {"G": G, "D": D}
+        return Parts(nets=nets, groups={"G": ("G",), "D": ("D",)}, lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
+                     objective=Objective(gan=t.gan, l1=t.l1, residual=t.residual), forwards=dict(nets), ddp=False,
+                     samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
+
+    def draw(self, st) -> tuple:
+        s = slice(st.shard[0], sum(st.shard))
+        return (st.samplers["x"].next()[s],)
+
+    def phases(self, st, inputs: tuple, flags) -> None:
+        (idx,) = inputs
+        d = st.data
+        st.acc += interpolate_phase(st, to_model(d.prev[idx], "image"), to_model(d.mid[idx], "image"),
+                                    to_model(d.next[idx], "image"))
+
+    def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
+        row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4)}
+        row.update({k: round(sums[k] / window, 6) for k in STATS})
+        return row
+
+    def grid(self, cfg, data, st):
+        """Fixed held-out triplets, one per row: previous | blend | gankit | true middle | next."""
+        test = held_out(cfg)
+        n = cfg.interpolate.grid_examples
+        prev, mid, nxt = (t[:n].to(data.mid.device) for t in (test.prev, test.mid, test.next))
+        G = st.sampling_nets["G"]
+
+        @torch.no_grad()
+        def write(step: int, path):
+            G.eval()
+            pred = from_model(predict(G, to_model(prev, "image"), to_model(nxt, "image"), cfg.interpolate.residual),
+                              "image")
+            G.train()
+            blend = ((prev.float() + nxt.float()) / 2).round().to(torch.uint8)
+            cells = torch.stack([convert_channels(t[i:i + 1], 3)[0] for i in range(len(mid))
+                                 for t in (prev, blend, pred, mid, nxt)])
+            return viz.save_grid(cells, path, nrow=5)
+
+        return write
+
+    def evaluator(self, cfg, data, st, dist):
+        return InterpolationEval(cfg, st.device, dist) if cfg.eval.every else None
+
+    def inference_nets(self, cfg, data_meta: dict) -> dict:
+        c, h, w = data_meta["shape"]
+        return {"G": _generator(cfg, c, (h, w))}
+
+    def describe_data(self, data) -> list[str]:
+        c, h, w = data.mid.shape[1:]
+        return [f"data: {data.name}: {len(data)} triplets of {c}x{h}x{w}"] + [f"data: {n}" for n in data.notes]
+
+
+TASK = InterpolateTask()
