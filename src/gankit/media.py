@@ -433,3 +433,48 @@ def _reserve_temp(path: Path) -> Path:
             return tmp
         except FileExistsError:
             continue
+
+
+# ---------------------------------------------------------------------------------------------
+# One image-to-image function over an image, a folder of images or a video
+
+
+def apply_to_media(fn, src: str | Path, out: str | Path, overwrite: bool = False, log=None,
+                   what: str = "translated") -> dict:
+    """Run `fn(img (H, W, C) uint8, where: str) -> (H', W', C') uint8` on an image, on every image
+    of a folder (written under `out` with the same relative names) or on every frame of a video
+    (written at its frame rate; its audio dropped with a line to `log`). Checks the output path
+    before any work; every output appears whole or not at all. Returns {kind, n, out, fps?}."""
+    src, out = Path(src), Path(out)
+    log = log or (lambda msg: None)
+    kind = input_kind(src)
+    if out.resolve() == src.resolve():
+        raise GankitError(f"--out {out}: the same path as the input; choose another output")
+    if kind == "image" and out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise GankitError(f"--out {out}: an image input is written to an image ({', '.join(IMAGE_SUFFIXES)})")
+    if kind == "video" and out.suffix.lower() not in VIDEO_OUT_FORMATS:
+        raise GankitError(f"--out {out}: a video is written to {', '.join(VIDEO_OUT_FORMATS)}")
+    if kind != "folder" and out.exists() and not overwrite:
+        raise GankitError(f"--out {out}: already exists; choose another path or pass --overwrite")
+    if kind == "image":
+        write_image(fn(read_image(src), str(src)), out)
+        return {"kind": kind, "n": 1, "out": str(out)}
+    if kind == "folder":
+        files = list_images(src)
+        with AtomicDir(out, overwrite=overwrite) as tmp:
+            for f in files:
+                dst = tmp / f.relative_to(src)
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                write_image(fn(read_image(f), str(f)), dst)
+        return {"kind": kind, "n": len(files), "out": str(out)}
+    info = probe_video(src)
+    if info.has_audio:
+        log(f"{src}: its audio track is dropped (gankit writes the {what} frames only)")
+    n = 0
+    with VideoWriter(out, info.fps) as w:
+        for frame in read_frames(src):
+            w.write(fn(frame, f"{src} frames"))
+            n += 1
+    if w.note:
+        log(w.note)
+    return {"kind": kind, "n": n, "out": str(out), "fps": float(info.fps)}

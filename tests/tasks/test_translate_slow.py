@@ -20,10 +20,10 @@ def test_pix2pix_learns_edges_to_digits(tmp_path):
     assert r["label_acc"] > 0.8 and r["l1"] < 0.1 and r["psnr"] > 15, r
 
 
-def test_cyclegan_runs_and_keeps_digits(tmp_path):
-    """300 steps: translated digits are still read as their label by the MNIST feature network
-    far above chance in both directions."""
+def test_cyclegan_adapts_mnistm_digits_for_an_mnist_classifier(tmp_path):
+    """300 steps: the MNIST feature network, at chance on raw MNIST-M digits, reads MNIST-M digits
+    translated to MNIST style (G_ba) far better (pixel-level domain adaptation)."""
     cfg = load_config("cyclegan", overrides=["train.steps=300", "log.progress=false", "device=cpu"])
     run = gankit.train(cfg, str(tmp_path / "c"))
     r = evaluate_translation(run.config, run.nets, 1000)
-    assert r["label_acc_ab"] > 0.3 and r["label_acc_ba"] > 0.3, r
+    assert r["label_acc_b_raw"] < 0.2 and r["label_acc_ba"] > max(0.2, 2 * r["label_acc_b_raw"]), r

@@ -26,7 +26,7 @@ from gankit.tasks import get_task
 from gankit.training.distributed import Dist
 from gankit.training.engine import Engine
 from gankit.training.lock import RunLock
-from gankit.training.safety import NonFiniteGuard, StopSignals, all_finite
+from gankit.training.safety import StopSignals, all_finite
 from gankit.training.profile import StepProfiler
 from gankit.training.progress import Progress
 

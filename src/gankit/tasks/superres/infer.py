@@ -17,8 +17,7 @@ import torch
 
 from gankit.data import from_model, to_model
 from gankit.errors import GankitError, warn
-from gankit.media import (IMAGE_SUFFIXES, VIDEO_OUT_FORMATS, AtomicDir, VideoWriter, conform, input_kind,
-                          list_images, probe_video, read_frames, read_image, write_image)
+from gankit.media import apply_to_media, conform
 from gankit.tiling import tiled
 
 
@@ -52,16 +51,6 @@ def superres_path(run, src: str | Path, out: str | Path, scale: int | None = Non
     check_scale(run, scale)
     if tile < 8 or overlap < 0 or tile < 2 * overlap:
         raise GankitError(f"--tile {tile} --overlap {overlap}: need tile >= 8 and tile >= 2 x overlap")
-    src, out = Path(src), Path(out)
-    kind = input_kind(src)
-    if out.resolve() == src.resolve():
-        raise GankitError(f"--out {out}: the same path as the input; choose another output")
-    if kind == "image" and out.suffix.lower() not in IMAGE_SUFFIXES:
-        raise GankitError(f"--out {out}: an image input is written to an image ({', '.join(IMAGE_SUFFIXES)})")
-    if kind == "video" and out.suffix.lower() not in VIDEO_OUT_FORMATS:
-        raise GankitError(f"--out {out}: a video is written to {', '.join(VIDEO_OUT_FORMATS)}")
-    if kind != "folder" and out.exists() and not overwrite:
-        raise GankitError(f"--out {out}: already exists; choose another path or pass --overwrite")
     notes: list[str] = []
 
     def one(img, where):
@@ -71,26 +60,4 @@ def superres_path(run, src: str | Path, out: str | Path, scale: int | None = Non
             notes.append("")  # said once
         return y
 
-    s = run.config.superres.scale
-    if kind == "image":
-        write_image(one(read_image(src), str(src)), out)
-        return {"kind": kind, "n": 1, "out": str(out), "scale": s}
-    if kind == "folder":
-        files = list_images(src)
-        with AtomicDir(out, overwrite=overwrite) as tmp:
-            for f in files:
-                dst = tmp / f.relative_to(src)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                write_image(one(read_image(f), str(f)), dst)
-        return {"kind": kind, "n": len(files), "out": str(out), "scale": s}
-    info = probe_video(src)
-    if info.has_audio:
-        log(f"{src}: its audio track is dropped (gankit writes the upscaled frames only)")
-    n = 0
-    with VideoWriter(out, info.fps) as w:
-        for frame in read_frames(src):
-            w.write(one(frame, f"{src} frames"))
-            n += 1
-    if w.note:
-        log(w.note)
-    return {"kind": kind, "n": n, "out": str(out), "scale": s, "fps": float(info.fps)}
+    return {**apply_to_media(one, src, out, overwrite, log, "upscaled"), "scale": run.config.superres.scale}

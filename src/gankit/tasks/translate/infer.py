@@ -19,8 +19,7 @@ import torch
 
 from gankit.data import from_model, to_model
 from gankit.errors import GankitError, warn
-from gankit.media import (IMAGE_SUFFIXES, VIDEO_OUT_FORMATS, AtomicDir, VideoWriter, conform, input_kind,
-                          list_images, probe_video, read_frames, read_image, write_image)
+from gankit.media import apply_to_media, conform
 from gankit.tasks.translate.task import domains
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -79,17 +78,7 @@ def translate_path(run, src: str | Path, out: str | Path, direction: str | None 
                    overwrite: bool = False, log: Callable[[str], None] = warn) -> dict:
     """Translate an image, a folder of images (the same relative names under `out`) or a video
     (`out` a .mp4/.mov/.mkv); returns what was done."""
-    src, out = Path(src), Path(out)
     G, shape, direction = generator(run, direction)
-    kind = input_kind(src)
-    if out.resolve() == src.resolve():
-        raise GankitError(f"--out {out}: the same path as the input; choose another output")
-    if kind == "image" and out.suffix.lower() not in IMAGE_SUFFIXES:
-        raise GankitError(f"--out {out}: an image input is written to an image ({', '.join(IMAGE_SUFFIXES)})")
-    if kind == "video" and out.suffix.lower() not in VIDEO_OUT_FORMATS:
-        raise GankitError(f"--out {out}: a video is written to {', '.join(VIDEO_OUT_FORMATS)}")
-    if kind != "folder" and out.exists() and not overwrite:
-        raise GankitError(f"--out {out}: already exists; choose another path or pass --overwrite")
     notes = _Notes(log)
 
     def one(img: np.ndarray, where: str) -> np.ndarray:
@@ -97,27 +86,6 @@ def translate_path(run, src: str | Path, out: str | Path, direction: str | None 
         notes.add(note)
         return _hwc(translate_images(run, torch.from_numpy(np.array(x))[None], direction)[0])
 
-    if kind == "image":
-        write_image(one(read_image(src), str(src)), out)
-        notes.close("images")
-        return {"kind": kind, "n": 1, "out": str(out), "direction": direction}
-    if kind == "folder":
-        files = list_images(src)
-        with AtomicDir(out, overwrite=overwrite) as tmp:
-            for f in files:
-                dst = tmp / f.relative_to(src)
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                write_image(one(read_image(f), str(f)), dst)
-        notes.close("images")
-        return {"kind": kind, "n": len(files), "out": str(out), "direction": direction}
-    info = probe_video(src)
-    if info.has_audio:
-        log(f"{src}: its audio track is dropped (gankit writes the translated frames only)")
-    n = 0
-    with VideoWriter(out, info.fps) as w:
-        for frame in read_frames(src):
-            w.write(one(frame, f"{src} frames"))
-            n += 1
-    if w.note:
-        log(w.note)
-    return {"kind": kind, "n": n, "out": str(out), "direction": direction, "fps": float(info.fps)}
+    done = apply_to_media(one, src, out, overwrite, log, "translated")
+    notes.close("images")
+    return {**done, "direction": direction}
