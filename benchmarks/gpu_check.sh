@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every GPU measurement issue 6 asks for, as one script for a session that is lent a GPU.
+# Every GPU measurement issues 6 and 18 ask for, as one script for a session that is lent a GPU.
 #
 # On the device machine (Python 3.12, torch, torchmetrics, safetensors, matplotlib; no network),
 # from the repository root, with the MNIST cache carried in an ignored folder:
@@ -37,3 +37,10 @@ timeout 150 $PY benchmarks/time_to_quality.py --preset seed-mlp --target 100 --m
 # 4. dcgan scaling: batch 64..4096 x resolution 28/32/64.
 timeout 150 $PY benchmarks/dcgan_scaling.py --device cuda --res 28,32,64 --data fake --seconds 2 \
   --json "$OUT/scaling.json" | tee "$OUT/scaling.md"
+
+# 5. Profiles (issue 18): where a dcgan step's time goes on the GPU, and a translation run's.
+timeout 120 $PY -m gankit bench --preset dcgan --batch 64 --device cuda --seconds 4 --profile 20 \
+  --profile-dir "$OUT/profile-dcgan" --json > "$OUT/bench_profile_dcgan.json" 2>> "$OUT/bench.err"
+cp "$OUT"/profile-dcgan/profile/top_ops.txt "$OUT/top_ops_dcgan.txt" 2>/dev/null
+timeout 150 $PY -m gankit train --preset pix2pix --steps 60 --profile 20 --device cuda --no-progress \
+  --out "$OUT/pix2pix-profile" 2>&1 | tail -30 > "$OUT/pix2pix_profile.txt" || true
