@@ -211,3 +211,17 @@ def test_in_training_evaluation_of_a_translation_run(tmp_path):
     with pytest.raises(GankitError, match="eval.every needs a held-out split"):
         gankit.train(_cfg("pix2pix", src, "train.steps=2", "eval.every=2"), str(tmp_path / "f"))
     assert not (tmp_path / "f").exists()
+
+
+def test_data_parallel_translation_trains_and_resumes_on_one_process(tmp_path, capsys):
+    """pix2pix under --nproc 2 (the flat gradient all-reduce: its D runs twice per backward,
+    which DDP does not allow), then resumed by one process."""
+    src = _paired_folder(tmp_path / "p", n=16)
+    out = tmp_path / "r"
+    sets = [a for s in TINY if not s.startswith("train.batch") for a in ("--set", s)]
+    argv = ["train", "--preset", "pix2pix", "--data", str(src), "--set", "train.batch=8", *sets]
+    assert main([*argv, "--steps", "4", "--nproc", "2", "--out", str(out)]) == 0
+    assert "one flat all-reduce" in (out / "train.log").read_text()
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 4
+    assert main(["train", "--resume", str(out), "--steps", "6", "--no-progress"]) == 0
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 6

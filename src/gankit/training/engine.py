@@ -51,6 +51,7 @@ def graph_blockers(cfg: RunConfig, device: torch.device) -> list[str]:
 class Engine:
     def __init__(self, st: TrainState, mode: str, why: str):
         self.st, self.mode, self.why = st, mode, why
+        self.ddp = False
         self.runner = StepRunner(self._phases, mode, st.device, before_capture=self._drop_grads)
 
     @classmethod
@@ -93,12 +94,15 @@ class Engine:
             extra=parts.extra, obj=parts.objective, fwd=fwd, shard=shard,
             acc=torch.zeros(len(task.stat_names), device=device),
             sync=dist.sync_grads if dist.active else None)
-        if dist.active and cfg.train.ddp and parts.ddp:
+        ddp = dist.active and cfg.train.ddp and parts.ddp
+        if ddp:
             _wrap_ddp(st)
         st.guard.on_device = all(uses_found_inf(o) for o in opts.values())
         if cfg.train.compile:
             _compile(st)
-        return cls(st, mode, "" if graph else "; ".join(why))
+        e = cls(st, mode, "" if graph else "; ".join(why))
+        e.ddp = ddp  # gradients averaged by DistributedDataParallel (else, data-parallel: one flat all-reduce)
+        return e
 
     # -- the step -----------------------------------------------------------------------------
     def step(self, t: int) -> None:

@@ -172,7 +172,7 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
     if dist.active:
         art.note(f"data-parallel over {dist.world} processes: global batch {cfg.train.batch} = "
                  f"{dist.shard(cfg.train.batch)[1]} per process x {dist.world}; gradients averaged by "
-                 f"{'DistributedDataParallel' if cfg.train.ddp else 'one flat all-reduce (train.ddp=false)'}",
+                 f"{'DistributedDataParallel' if e.ddp else 'one flat all-reduce' + (' (train.ddp=false)' if not cfg.train.ddp else ' (this task runs D more than once per backward)')}",
                  echo=cfg.log.progress)
     prof = None
     if cfg.log.profile and main:
