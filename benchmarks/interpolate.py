@@ -22,18 +22,12 @@ from pathlib import Path
 import torch
 
 import gankit
+from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 from gankit import viz
 from gankit.config import load_config
 from gankit.data.dataset import convert_channels
 from gankit.metrics.frames import blend, flow_warp
 from gankit.tasks.interpolate.evaluation import evaluate_interpolation, held_out, predict_all
-
-
-def machine() -> dict:
-    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                  if ln.startswith("model name")), "unknown")
-    return {"cpu": model, "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "threads": torch.get_num_threads()}
 
 
 SPEED = """

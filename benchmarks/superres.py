@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -36,18 +35,12 @@ from pathlib import Path
 import torch
 
 import gankit
+from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 from gankit import viz
 from gankit.config import load_config
 from gankit.data.superres import downscale, modcrop
 from gankit.metrics.sr import upscale
 from gankit.tasks.superres.evaluation import evaluate_superres, held_out, upscale_with
-
-
-def machine() -> dict:
-    model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                  if ln.startswith("model name")), "unknown")
-    return {"cpu": model, "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "threads": torch.get_num_threads(), "python": platform.python_version()}
 
 
 def train(preset: str, out: Path, sets: list[str]) -> tuple[gankit.Run, float]:
@@ -70,7 +63,7 @@ def quality(args, res: dict) -> None:
     r = evaluate_superres(run.config, run.nets["G"])
     res["mnist srresnet"] = {**r, "train_seconds": round(secs, 1), "steps": run.step}
     print(f"srresnet on mnist:test: {r}", file=sys.stderr)
-    if args.figures:  # a 64 px HR crop of each held-out photo: bicubic | srresnet | srgan | HR
+    if args.figures:  # a 96 px HR crop of each held-out photo: bicubic | srresnet | srgan | HR
         cfg = runs["srresnet"].config
         cells = []
         for img in held_out(cfg):

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch
 from scipy import ndimage
 
 import gankit
+from _machine import machine  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
 from gankit import viz
 from gankit.config import load_config
 from gankit.data.dataset import convert_channels
@@ -42,19 +42,6 @@ from gankit.metrics.evaluate import Evaluator
 from gankit.metrics.translation import domain_fid, label_accuracy, paired_scores
 from gankit.tasks.translate.evaluation import evaluate_translation
 from gankit.tasks.translate.infer import translate_images
-
-
-def machine() -> dict:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": model, "torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "threads": torch.get_num_threads(), "python": platform.python_version()}
 
 
 def classical_edges_to_digits(edges: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,7 @@ from gankit.config import RunConfig, apply_overrides, from_dict
 from gankit.errors import GankitError
 from gankit.export import load_exported
 from gankit.run import Run
+from gankit.tasks import get_task
 from gankit.training import train as _train
 from gankit.training.checkpoint import CheckpointStore
 from gankit.training.loop import read_config
@@ -98,20 +99,10 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
     else:
         run = load(target, ema=ema)
         name = str(target)
-        if run.task == "interpolate":  # held-out middle frames against blend and flow warp
-            from gankit.tasks.interpolate.evaluation import evaluate_interpolation
-
-            return evaluate_interpolation(run.config, run.nets["G"], device, n, run=name, step=run.step)
-        if run.task == "superres":  # held-out images against bicubic and nearest
-            from gankit.tasks.superres.evaluation import evaluate_superres
-
-            return evaluate_superres(run.config, run.nets["G"], device, None if ref == "mnist:test" else ref, n,
-                                     featurenet, run=name, step=run.step)
-        if run.task == "translate":  # scored on its data's held-out split (or --ref, another pair source)
-            from gankit.tasks.translate.evaluation import evaluate_translation
-
-            return evaluate_translation(run.config, run.nets, n, device, featurenet, run=name, step=run.step,
-                                        source=None if ref == "mnist:test" else ref)
+        other = None if ref == "mnist:test" else ref  # for other tasks, --ref names another held-out source
+        scored = get_task(run.task).evaluate_run(run.config, run.nets, device, n, featurenet, other, name, run.step)
+        if scored is not None:  # a task scored on held-out data (translate, superres, interpolate)
+            return scored
         run.need("generate", "gankit eval")
         if run.data_meta["kind"] == "points":  # a 2-D toy run: mode coverage is its metric
             source = run.config.data.source

@@ -107,9 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("--direction", choices=("AtoB", "BtoA"),
                     help="CycleGAN runs: which generator (default AtoB); pix2pix runs: their training direction")
     tr.add_argument("--strict", action="store_true", help="refuse inputs whose size or channels differ from the run's")
-    tr.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
-    tr.add_argument("--no-ema", action="store_true", help="use the raw generators, not their EMA")
-    tr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    _use_flags(tr)
     tr.set_defaults(func=_cmd_translate)
 
     sr = sub.add_parser("superres", help="upscale an image, a folder of images or a video with a super-resolution run",
@@ -123,9 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     sr.add_argument("--tile", type=int, default=128, help="LR tile side (default 128; smaller: less memory)")
     sr.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile (default 16)")
     sr.add_argument("--strict", action="store_true", help="refuse inputs whose channels differ from the run's")
-    sr.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT")
-    sr.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
-    sr.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    _use_flags(sr)
     sr.set_defaults(func=_cmd_superres)
 
     ip = sub.add_parser("interpolate", help="raise a video's frame rate, or replace damaged frames, with an "
@@ -139,9 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     ip.add_argument("--fill", action="store_true", help="replace the frames listed by --frames")
     ip.add_argument("--frames", metavar="LIST", help="with --fill: frame numbers, e.g. 10,11,40")
     ip.add_argument("--strict", action="store_true", help="refuse frames whose channels differ from the run's")
-    ip.add_argument("--overwrite", action="store_true", help="replace an existing output")
-    ip.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
-    ip.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    _use_flags(ip)
     ip.set_defaults(func=_cmd_interpolate)
 
     x = sub.add_parser("export", help="write a run's generator as .safetensors + .json (no pickle)")
@@ -220,6 +214,18 @@ def _parser() -> argparse.ArgumentParser:
     di.add_argument("--channels", type=int, choices=(1, 3))
     di.set_defaults(func=_cmd_data_info)
     return p
+
+
+def _use_flags(p: argparse.ArgumentParser) -> None:
+    """The flags every command that applies a trained run to a user's files shares."""
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator(s), not the EMA")
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+
+
+def _done(r: dict) -> str:
+    """'1 image' / 'N images' / 'N frames at F fps' for what an inference command wrote."""
+    return {"image": "1 image", "folder": f"{r['n']} images"}.get(r["kind"], f"{r['n']} frames at {r.get('fps', 0):g} fps")
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -326,8 +332,7 @@ def _cmd_translate(args: argparse.Namespace) -> int:
 
     r = api.translate(args.run, args.input, args.out, args.direction, strict=args.strict,
                       overwrite=args.overwrite, device=args.device, ema=not args.no_ema)
-    what = {"image": "1 image", "folder": f"{r['n']} images", "video": f"{r['n']} frames at {r.get('fps', 0):g} fps"}
-    print(f"translated {what[r['kind']]} ({r['direction']}): {r['out']}")
+    print(f"translated {_done(r)} ({r['direction']}): {r['out']}")
     return 0
 
 
@@ -336,8 +341,7 @@ def _cmd_superres(args: argparse.Namespace) -> int:
 
     r = api.superres(args.run, args.input, args.out, args.scale, args.tile, args.overlap, strict=args.strict,
                      overwrite=args.overwrite, device=args.device, ema=not args.no_ema)
-    what = {"image": "1 image", "folder": f"{r['n']} images", "video": f"{r['n']} frames at {r.get('fps', 0):g} fps"}
-    print(f"upscaled {what[r['kind']]} x{r['scale']}: {r['out']}")
+    print(f"upscaled {_done(r)} x{r['scale']}: {r['out']}")
     return 0
 
 
@@ -528,7 +532,7 @@ def _report(run) -> None:
     if (run.dir / "metrics.png").exists():
         print(f"metrics:   {run.dir / 'metrics.png'}")
     if (run.dir / "checkpoints" / "best.pt").exists():
-        print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (lowest FID)")
+        print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (the best evaluation: lowest FID, or highest PSNR for superres / interpolate)")
     use = {"translate": f"gankit translate {run.dir} INPUT --out OUTPUT",
            "superres": f"gankit superres {run.dir} INPUT --out OUTPUT",
            "interpolate": f"gankit interpolate {run.dir} VIDEO --out OUTPUT --factor 2"}.get(

@@ -33,6 +33,8 @@ from typing import Any, Callable
 
 from torch import nn
 
+from gankit import viz
+
 
 @dataclass
 class Parts:
@@ -92,6 +94,13 @@ class Task:
         """An object with .run(st, step, art, run_name) -> bool (improved) and .best, or None."""
         return None
 
+    def evaluate_run(self, cfg, nets: dict, device, n: int, featurenet, source: str | None, run: str | None,
+                     step: int | None) -> dict | None:
+        """`gankit eval RUN` for this task: scores of a loaded run's `nets` on held-out data
+        (`source`: another one than the run's), with their protocol. None: the caller samples
+        the run and scores the samples as generated images (the generation task)."""
+        return None
+
     def inference_nets(self, cfg, data_meta: dict) -> dict[str, nn.Module]:
         """The networks a loaded run uses, built with fresh weights (Run.load fills them)."""
         raise NotImplementedError
@@ -103,3 +112,33 @@ class Task:
     def describe_data(self, data) -> list[str]:
         """Lines for train.log about the data (count, shape, notes)."""
         return list(getattr(data, "notes", []))
+
+
+class HeldOutEval:
+    """`eval.every` for a task scored on held-out data: each evaluation is one metrics.jsonl row
+    (with its protocol) and a new metrics.png; "best" (what `checkpoints/best.pt` keeps) is the
+    evaluation with the lowest `key`, or the highest with `higher`. Subclasses set `key` and
+    `higher` and write `score(st, step, run_name) -> row`; rank 0 scores, every rank learns
+    whether it improved."""
+
+    key: str = ""
+    higher: bool = False
+
+    def __init__(self, cfg, device, dist):
+        self.cfg, self.device, self.dist = cfg, device, dist
+        self.best: dict | None = None  # {"metric", "value", "step"}
+
+    def score(self, st, step: int, run_name: str) -> dict:
+        raise NotImplementedError
+
+    def run(self, st, step: int, art, run_name: str) -> bool:
+        improved = None
+        if self.dist.is_main:
+            row = self.score(st, step, run_name)
+            art.log({"step": step, "eval": True, **row})
+            viz.plot_metrics(art.metrics, art.out / "metrics.png")
+            v = row[self.key]
+            improved = self.best is None or (v > self.best["value"] if self.higher else v < self.best["value"])
+            if improved:
+                self.best = {"metric": self.key, "value": v, "step": step}
+        return bool(self.dist.broadcast(improved))

@@ -240,7 +240,7 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         if step % cfg.log.ckpt_every == 0 or last or improved or stopping or due:
             if checkpoint(step):
                 t_ckpt = time.monotonic()
-                if improved and main:  # a copy of the best checkpoint by FID so far
+                if improved and main:  # a copy of the best checkpoint by the task's evaluation so far
                     shutil.copyfile(store.last, out / "checkpoints" / "best.pt")
         t_maint += time.perf_counter() - t0
         if stopping:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import torch
 
-from gankit import viz
 from gankit.data import from_model, to_model
 from gankit.data.frames import load_triplets
 from gankit.errors import GankitError
 from gankit.metrics.frames import blend, flow_warp, frame_scores
+from gankit.tasks.base import HeldOutEval
 from gankit.tasks.interpolate.phases import predict
 
 
@@ -47,23 +47,16 @@ def evaluate_interpolation(cfg, G, device="cpu", n: int = 10_000, baselines: boo
     return res
 
 
-class InterpolationEval:
-    """`eval.every`: PSNR/SSIM of the held-out middle frames in metrics.jsonl; best by PSNR."""
+class InterpolationEval(HeldOutEval):
+    """`eval.every`: PSNR/SSIM of the held-out middle frames; best by the highest PSNR."""
+
+    key, higher = "psnr", True
 
     def __init__(self, cfg, device, dist):
-        self.cfg, self.device, self.dist = cfg, device, dist
-        self.best: dict | None = None
+        super().__init__(cfg, device, dist)
         held_out(cfg)  # fail before training, not at the first evaluation
 
-    def run(self, st, step: int, art, run_name: str) -> bool:
-        improved = None
-        if self.dist.is_main:
-            r = evaluate_interpolation(self.cfg, st.sampling_nets["G"], self.device, self.cfg.eval.n, baselines=False,
-                                       run=run_name, step=step)
-            art.log({"step": step, "eval": True, "psnr": r["gankit"]["psnr"], "ssim": r["gankit"]["ssim"],
-                     "protocol": r["protocol"]})
-            viz.plot_metrics(art.metrics, art.out / "metrics.png")
-            improved = self.best is None or r["gankit"]["psnr"] > -self.best["fid"]
-            if improved:
-                self.best = {"fid": -r["gankit"]["psnr"], "step": step}
-        return bool(self.dist.broadcast(improved))
+    def score(self, st, step: int, run_name: str) -> dict:
+        r = evaluate_interpolation(self.cfg, st.sampling_nets["G"], self.device, self.cfg.eval.n, baselines=False,
+                                   run=run_name, step=step)
+        return {"psnr": r["gankit"]["psnr"], "ssim": r["gankit"]["ssim"], "protocol": r["protocol"]}

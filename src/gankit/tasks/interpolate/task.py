@@ -16,7 +16,7 @@ from gankit.data.frames import load_triplets
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Parts, Task
-from gankit.tasks.interpolate.evaluation import InterpolationEval, held_out
+from gankit.tasks.interpolate.evaluation import InterpolationEval, evaluate_interpolation, held_out
 from gankit.tasks.interpolate.phases import STATS, Objective, interpolate_phase, predict
 
 
@@ -79,6 +79,11 @@ class InterpolateTask(Task):
 
     def evaluator(self, cfg, data, st, dist):
         return InterpolationEval(cfg, st.device, dist) if cfg.eval.every else None
+
+    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step):
+        if source is not None:
+            cfg = cfg.replace(**{"data.source": source})
+        return evaluate_interpolation(cfg, nets["G"], device, n, run=run, step=step)
 
     def inference_nets(self, cfg, data_meta: dict) -> dict:
         c, h, w = data_meta["shape"]

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import torch
 
-from gankit import viz
 from gankit.data import from_model, to_model
 from gankit.data.superres import downscale, load_sr, modcrop
 from gankit.errors import GankitError
 from gankit.metrics.evaluate import Evaluator
 from gankit.metrics.sr import sr_scores, upscale
 from gankit.metrics.translation import domain_fid, label_accuracy
+from gankit.tasks.base import HeldOutEval
 from gankit.tiling import tiled
 
 TILE, OVERLAP = 128, 16  # LR pixels per tile and of context around it
@@ -86,25 +86,18 @@ def evaluate_superres(cfg, G, device="cpu", source: str | None = None, n: int = 
     return res
 
 
-class SREval:
-    """`eval.every` for super-resolution runs: PSNR_Y of gankit and bicubic in metrics.jsonl;
-    "best" by the highest PSNR_Y (its negative stands in the FID slot)."""
+class SREval(HeldOutEval):
+    """`eval.every` for super-resolution runs: PSNR_Y / SSIM_Y of gankit and PSNR_Y of bicubic;
+    best by the highest PSNR_Y."""
+
+    key, higher = "psnr_y", True
 
     def __init__(self, cfg, device, dist):
-        self.cfg, self.device, self.dist = cfg, device, dist
-        self.best: dict | None = None
+        super().__init__(cfg, device, dist)
         held_out(cfg)  # fail before training, not at the first evaluation
 
-    def run(self, st, step: int, art, run_name: str) -> bool:
-        improved = None
-        if self.dist.is_main:
-            r = evaluate_superres(self.cfg, st.sampling_nets["G"], self.device, n=self.cfg.eval.n,
-                                  featurenet=self.cfg.eval.featurenet, run=run_name, step=step)
-            row = {"step": step, "eval": True, "psnr_y": r["gankit"]["psnr_y"], "ssim_y": r["gankit"]["ssim_y"],
-                   "psnr_y_bicubic": r["bicubic"]["psnr_y"], "protocol": r["protocol"]}
-            art.log(row)
-            viz.plot_metrics(art.metrics, art.out / "metrics.png")
-            improved = self.best is None or r["gankit"]["psnr_y"] > -self.best["fid"]
-            if improved:
-                self.best = {"fid": -r["gankit"]["psnr_y"], "step": step}
-        return bool(self.dist.broadcast(improved))
+    def score(self, st, step: int, run_name: str) -> dict:
+        r = evaluate_superres(self.cfg, st.sampling_nets["G"], self.device, n=self.cfg.eval.n,
+                              featurenet=self.cfg.eval.featurenet, run=run_name, step=step)
+        return {"psnr_y": r["gankit"]["psnr_y"], "ssim_y": r["gankit"]["ssim_y"],
+                "psnr_y_bicubic": r["bicubic"]["psnr_y"], "protocol": r["protocol"]}

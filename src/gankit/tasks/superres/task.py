@@ -19,7 +19,7 @@ from gankit.errors import GankitError
 from gankit.metrics.sr import upscale
 from gankit.models.srresnet import SRDiscriminator, SRResNet
 from gankit.tasks.base import Parts, Task
-from gankit.tasks.superres.evaluation import SREval, held_out
+from gankit.tasks.superres.evaluation import SREval, evaluate_superres, held_out
 from gankit.tasks.superres.phases import STATS, Objective, gan_phase, l1_phase
 
 
@@ -94,6 +94,9 @@ class SuperresTask(Task):
         if not cfg.eval.every:
             return None
         return SREval(cfg, st.device, dist)
+
+    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step):
+        return evaluate_superres(cfg, nets["G"], device, source, n, featurenet, run=run, step=step)
 
     def inference_nets(self, cfg, data_meta: dict) -> dict:
         return {"G": SRResNet(data_meta["channels"], cfg.superres.scale, width=cfg.model.g_width,

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import torch
 
-from gankit import viz
 from gankit.data.pairs import load_pairs
 from gankit.errors import GankitError
 from gankit.metrics.evaluate import Evaluator
 from gankit.metrics.translation import domain_fid, label_accuracy, paired_scores, protocol, translate_all
+from gankit.tasks.base import HeldOutEval
 
 
 def evaluate_translation(cfg, nets: dict, n: int = 10_000, device="cpu", featurenet: str | None = None,
@@ -57,36 +57,25 @@ def evaluate_translation(cfg, nets: dict, n: int = 10_000, device="cpu", feature
     return out
 
 
-class TranslationEval:
-    """`eval.every` for translation runs: a metrics row in metrics.jsonl and metrics.png; "best"
-    by FID (pix2pix) or FID A->B (CycleGAN)."""
+class TranslationEval(HeldOutEval):
+    """`eval.every` for translation runs; best by FID (pix2pix) or FID A->B (CycleGAN)."""
 
     def __init__(self, cfg, device, dist):
-        self.cfg, self.device, self.dist = cfg, device, dist
-        self.best: dict | None = None
+        super().__init__(cfg, device, dist)
+        self.key = "fid" if cfg.translate.method == "pix2pix" else "fid_ab"
         try:  # fail before training starts, not at the first evaluation
             load_pairs(cfg.data.source, "test", cfg.data.resolution)
         except GankitError as e:
             raise GankitError(f"eval.every needs a held-out split of {cfg.data.source} (a test/ folder, "
                               f"testA/ + testB/, or a built-in source): {e}") from None
 
-    def run(self, st, step: int, art, run_name: str) -> bool:
-        improved = None
-        if self.dist.is_main:
-            nets = st.sampling_nets
-            for m in nets.values():
-                m.eval()
-            with torch.no_grad():
-                r = evaluate_translation(self.cfg, nets, self.cfg.eval.n, self.device, self.cfg.eval.featurenet,
-                                         run_name, step)
-            for m in st.nets.values():
-                m.train()
-            row = {"step": step, "eval": True, **{k: v for k, v in r.items() if k != "protocol"},
-                   "protocol": r["protocol"]}
-            art.log(row)
-            viz.plot_metrics(art.metrics, art.out / "metrics.png")
-            key = "fid" if "fid" in r else "fid_ab"
-            improved = self.best is None or r[key] < self.best["fid"]
-            if improved:
-                self.best = {"fid": r[key], "step": step}
-        return bool(self.dist.broadcast(improved))
+    def score(self, st, step: int, run_name: str) -> dict:
+        nets = st.sampling_nets
+        for m in nets.values():
+            m.eval()
+        with torch.no_grad():
+            r = evaluate_translation(self.cfg, nets, self.cfg.eval.n, self.device, self.cfg.eval.featurenet,
+                                     run_name, step)
+        for m in st.nets.values():
+            m.train()
+        return r

@@ -18,7 +18,7 @@ from gankit.models.cyclegan import ImagePool, ResnetGenerator
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Parts, Task
-from gankit.tasks.translate.evaluation import TranslationEval
+from gankit.tasks.translate.evaluation import TranslationEval, evaluate_translation
 from gankit.tasks.translate.phases import ADVERSARIAL, STATS, Objective, cyclegan_phase, pix2pix_phase
 
 
@@ -127,6 +127,9 @@ class TranslateTask(Task):
         if not cfg.eval.every:
             return None
         return TranslationEval(cfg, st.device, dist)
+
+    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step):
+        return evaluate_translation(cfg, nets, n, device, featurenet, run=run, step=step, source=source)
 
     def inference_nets(self, cfg, data_meta: dict) -> dict:
         t = cfg.translate
