@@ -354,6 +354,26 @@ def conform(img: np.ndarray, shape: tuple[int, int, int], strict: bool,
     return np.ascontiguousarray(x.numpy()), f"{where}: {', '.join(changes)} (the run expects {want})"
 
 
+class NoteOnce:
+    """Say a conversion (`conform`'s note) once, on the first input it applies to, and at the
+    end how many inputs it applied to."""
+
+    def __init__(self, log):
+        self.log, self.first, self.count = log, None, 0
+
+    def add(self, note: str | None) -> None:
+        if note is None:
+            return
+        self.count += 1
+        if self.first is None:
+            self.first = note
+            self.log(note)
+
+    def close(self, what: str) -> None:
+        if self.count > 1:
+            self.log(f"converted {self.count} {what} in all, as above")
+
+
 class AtomicDir:
     """A folder of outputs that appears whole or not at all.
 

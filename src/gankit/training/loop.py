@@ -44,13 +44,13 @@ class Finished(NamedTuple):
 
 
 def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = False,
-          loaded: tuple[dict, Path] | None = None) -> Finished | None:
+          loaded: tuple[dict, Path, list[str]] | None = None) -> Finished | None:
     """Train as `cfg` says, writing the run directory `out`; return how it ended (`Finished`).
 
     With `resume`, continue the run in `out` from its newest good checkpoint (only
     `train.steps`, `log.*`, `eval.*`, `recover.*` and `device` may differ from the saved config,
     unless `force`); a run killed before its first checkpoint starts again from step 0 of its
-    saved config. `loaded`: the (checkpoint, path[, damaged files skipped]) the caller
+    saved config. `loaded`: the (checkpoint, path, damaged files skipped) the caller
     already read with `CheckpointStore.load_latest`, so it is not read and verified twice. SIGINT/SIGTERM end the
     run cleanly with a checkpoint (`Finished.interrupted`).
 
@@ -75,7 +75,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = F
 
 
 def _lead(cfg: RunConfig, out: Path, resume: bool, force: bool, dist: Dist,
-          loaded: tuple[dict, Path] | None = None) -> Finished:
+          loaded: tuple[dict, Path, list[str]] | None = None) -> Finished:
     """Rank 0 (or the only process): holds the run directory's lock, checks it, writes it."""
     store = CheckpointStore(out / "checkpoints", keep=cfg.log.keep_last, warn=warn)
     created = not out.exists()
@@ -158,7 +158,7 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         art.note(summary)
         for line in notes:  # what loading converted or skipped: the user should see it once
             art.note(line, echo=True)
-        for msg in (loaded[2] if loaded and len(loaded) > 2 else store.fallbacks):  # damaged checkpoints skipped
+        for msg in (loaded[2] if loaded else store.fallbacks):  # damaged checkpoints skipped on the way in
             art.note(msg)
     if main and (out / "metrics.jsonl").exists():
         art.forget_after(step)  # a resumed run redoes what came after its checkpoint

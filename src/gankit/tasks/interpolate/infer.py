@@ -23,26 +23,24 @@ import torch
 
 from gankit.data import from_model, to_model
 from gankit.errors import GankitError, warn
-from gankit.media import VIDEO_OUT_FORMATS, VideoWriter, conform, input_kind, probe_video, read_frames
+from gankit.media import VIDEO_OUT_FORMATS, NoteOnce, VideoWriter, conform, input_kind, probe_video, read_frames
 from gankit.tasks.interpolate.phases import predict
 
 FACTORS = (2, 4, 8)
 
 
 class _Model:
-    """The run's G on uint8 (H, W, C) frames, converting channels once-noted."""
+    """The run's G on uint8 (H, W, C) frames; a channel conversion is said once."""
 
     def __init__(self, run, strict: bool, log):
         run.need("interpolate", "frame interpolation")
-        self.run, self.strict, self.log, self.noted = run, strict, log, False
+        self.run, self.strict, self.notes = run, strict, NoteOnce(log)
         self.c = run.data_meta["shape"][0]
 
     def tensor(self, frame: np.ndarray, where: str) -> torch.Tensor:
         h, w = frame.shape[:2]
         x, note = conform(frame, (self.c, h, w), self.strict, where)
-        if note and not self.noted:
-            self.log(note)
-            self.noted = True
+        self.notes.add(note)
         return torch.from_numpy(np.array(x))
 
     @torch.no_grad()

@@ -17,7 +17,7 @@ import torch
 
 from gankit.data import from_model, to_model
 from gankit.errors import GankitError, warn
-from gankit.media import apply_to_media, conform
+from gankit.media import NoteOnce, apply_to_media, conform
 from gankit.tiling import tiled
 
 
@@ -32,13 +32,13 @@ def check_scale(run, scale: int | None) -> int:
 
 @torch.no_grad()
 def upscale_image(run, img: np.ndarray, tile: int = 128, overlap: int = 16, strict: bool = False,
-                  where: str = "input", notes: list | None = None) -> np.ndarray:
+                  where: str = "input", notes: NoteOnce | None = None) -> np.ndarray:
     """uint8 (H, W, C) -> uint8 (s*H, s*W, C_run) through the run's G, tile by tile."""
     c = run.data_meta["channels"]
     h, w = img.shape[:2]
     x, note = conform(img, (c, h, w), strict, where)  # channels only: any size goes in
-    if note and notes is not None:
-        notes.append(note)
+    if notes is not None:
+        notes.add(note)
     t = to_model(torch.from_numpy(np.array(x))[None].to(run.device), "image")
     y = tiled(run.nets["G"], t, tile, overlap, run.config.superres.scale)
     return from_model(y, "image")[0].permute(1, 2, 0).cpu().numpy()
@@ -51,13 +51,11 @@ def superres_path(run, src: str | Path, out: str | Path, scale: int | None = Non
     check_scale(run, scale)
     if tile < 8 or overlap < 0 or tile < 2 * overlap:
         raise GankitError(f"--tile {tile} --overlap {overlap}: need tile >= 8 and tile >= 2 x overlap")
-    notes: list[str] = []
+    notes = NoteOnce(log)
 
     def one(img, where):
-        y = upscale_image(run, img, tile, overlap, strict, where, notes)
-        if len(notes) == 1:
-            log(notes[0])
-            notes.append("")  # said once
-        return y
+        return upscale_image(run, img, tile, overlap, strict, where, notes)
 
-    return {**apply_to_media(one, src, out, overwrite, log, "upscaled"), "scale": run.config.superres.scale}
+    done = apply_to_media(one, src, out, overwrite, log, "upscaled")
+    notes.close("images")
+    return {**done, "scale": run.config.superres.scale}

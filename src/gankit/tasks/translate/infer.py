@@ -19,7 +19,7 @@ import torch
 
 from gankit.data import from_model, to_model
 from gankit.errors import GankitError, warn
-from gankit.media import apply_to_media, conform
+from gankit.media import NoteOnce, apply_to_media, conform
 from gankit.tasks.translate.task import domains
 
 DIRECTIONS = ("AtoB", "BtoA")
@@ -51,25 +51,6 @@ def translate_images(run, x: torch.Tensor, direction: str | None = None, batch: 
     return torch.cat(out)
 
 
-class _Notes:
-    """Say a conversion once, with how many inputs it applied to at the end."""
-
-    def __init__(self, log: Callable[[str], None]):
-        self.log, self.first, self.count = log, None, 0
-
-    def add(self, note: str | None) -> None:
-        if note is None:
-            return
-        self.count += 1
-        if self.first is None:
-            self.first = note
-            self.log(note)
-
-    def close(self, what: str) -> None:
-        if self.count > 1:
-            self.log(f"converted {self.count} {what} in all, as above")
-
-
 def _hwc(x: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 0).numpy()  # (C, H, W) -> (H, W, C)
 
@@ -79,7 +60,7 @@ def translate_path(run, src: str | Path, out: str | Path, direction: str | None 
     """Translate an image, a folder of images (the same relative names under `out`) or a video
     (`out` a .mp4/.mov/.mkv); returns what was done."""
     G, shape, direction = generator(run, direction)
-    notes = _Notes(log)
+    notes = NoteOnce(log)
 
     def one(img: np.ndarray, where: str) -> np.ndarray:
         x, note = conform(img, shape, strict, where)
