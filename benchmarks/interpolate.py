@@ -76,7 +76,7 @@ def main() -> None:
             test = held_out(run.config)
             idx = torch.linspace(0, len(test) - 1, 4).long()
             prev, mid, nxt = test.prev[idx], test.mid[idx], test.next[idx]
-            pred = predict_all(run.nets["G"], prev, nxt, run.config.interpolate.residual)
+            pred = predict_all(run.nets["G"], prev, nxt, run.config.interpolate)
             for i in range(len(idx)):
                 cells += [convert_channels(t[i:i + 1], 3)[0] for t in (prev, blend(prev, nxt), flow_warp(prev, nxt),
                                                                         pred, mid, nxt)]

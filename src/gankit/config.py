@@ -159,7 +159,8 @@ class InterpolateConfig:
     (t-1, t+1) predicts frame t; a temporal PatchGAN D judges (t-1, t, t+1) triplets. G's width
     is model.g_width, D's model.d_width; the adversarial loss is train.loss (ns)."""
 
-    residual: bool = True  # G predicts the correction to the neighbours' average, not the frame itself
+    residual: bool = True  # G predicts the correction to the neighbours' average, not the frame (without flow)
+    flow: bool = False  # G also sees both neighbours warped halfway by Farneback flow, fuses and corrects them
     norm: Literal["batch", "instance", "none"] = "batch"
     d_layers: int | None = None  # PatchGAN depth; null: the 70x70-at-256 patch scaled to the frame size
     gan: float = 1.0  # weight of G's adversarial term (0: L1 only)

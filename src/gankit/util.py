@@ -1,11 +1,14 @@
-"""Small helpers every layer may use: file hashes, the cache folder, the device by name."""
+"""Small helpers every layer may use: file hashes, the cache folder and atomic writes into it, the
+device by name."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from gankit.errors import GankitError
@@ -24,6 +27,21 @@ def cache_dir() -> Path:
     """Where gankit caches data it derived (MNIST as .npz, reference features): $GANKIT_CACHE,
     default ~/.cache/gankit."""
     return Path(os.environ.get("GANKIT_CACHE") or Path.home() / ".cache" / "gankit")
+
+
+def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write `arrays` as an uncompressed .npz at `path`, all or nothing: to a temporary name in the
+    same folder, fsync'd, then renamed, so a reader (another process filling the same cache) never
+    sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    with tmp.open("wb") as f:
+        f.write(buf.getvalue())
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def resolve_device(name: str) -> torch.device:

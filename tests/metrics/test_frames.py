@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from gankit.errors import GankitError
-from gankit.metrics.frames import blend, flow_warp, frame_scores
+from gankit.metrics.frames import blend, flow_warp, frame_scores, halfway_warps
 
 BG = 40  # background level of the square's frames
 
@@ -70,6 +70,27 @@ def test_flow_warp_of_identical_frames_returns_them():
     assert (out.int() - x.int()).abs().max() <= 1
     grey = x[:, :1].contiguous()
     assert (flow_warp(grey, grey).int() - grey.int()).abs().max() <= 1
+
+
+@pytest.mark.parametrize("c", [1, 3])
+def test_halfway_warps_are_the_two_halves_of_flow_warp(c):
+    """Each neighbour alone lands the square in the middle; their mean is flow_warp to rounding."""
+    prev, mid, nxt = square(10, c), square(12, c), square(14, c)
+    wp, wn = halfway_warps(prev, nxt)
+    assert wp.dtype == wn.dtype == torch.float32 and wp.shape == wn.shape == prev.shape
+    for w in (wp, wn):
+        assert centre_x(w) == pytest.approx(12 + (12 - 1) / 2, abs=0.75)
+    assert torch.equal((0.5 * (wp + wn) + 0.5).floor().clamp(0, 255).to(torch.uint8), flow_warp(prev, nxt))
+    assert torch.equal(halfway_warps(nxt, prev)[0], halfway_warps(prev, nxt)[1])  # the same two warps swapped
+
+
+def test_warps_do_not_depend_on_the_chunking():
+    """Chunks go to a thread pool; the result is the same as one frame at a time."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.nn.functional.avg_pool2d(torch.randint(0, 256, (70, 1, 24, 24), generator=g).float(), 3, 1, 1)
+    a, b = x.round().to(torch.uint8), x.roll(2, -1).round().to(torch.uint8)
+    whole = flow_warp(a, b)  # 70 frames: two chunks of 64 and 6
+    assert torch.equal(whole, torch.cat([flow_warp(a[i:i + 1], b[i:i + 1]) for i in range(len(a))]))
 
 
 def test_flow_warp_of_two_flat_frames_is_their_blend():

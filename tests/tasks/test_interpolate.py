@@ -12,6 +12,8 @@ import gankit
 from gankit.cli import main
 from gankit.config import load_config
 from gankit.media import VideoWriter, probe_video
+from gankit.metrics.frames import flow_warp, halfway_warps
+from gankit.tasks.interpolate.evaluation import held_out, predict_all
 from gankit.training.checkpoint import load_checkpoint
 from gankit.training.engine import Engine
 
@@ -33,12 +35,13 @@ def _cfg(src, *extra):
     return load_config("frame-interp", overrides=[*TINY, f"data.source={src}", *extra])
 
 
-def test_graph_shaped_step_equals_eager_and_trains(tmp_path):
+@pytest.mark.parametrize("flow", [True, False])
+def test_graph_shaped_step_equals_eager_and_trains(flow, tmp_path):
     src = _clip(tmp_path / "a.mp4")
     data_task = gankit.tasks.get_task("interpolate")
     runs = []
     for mode in ("eager", "static"):
-        cfg = _cfg(src)
+        cfg = _cfg(src, f"interpolate.flow={str(flow).lower()}")
         e = Engine.build(cfg, data_task.load_data(cfg, torch.device("cpu")), torch.device("cpu"), mode=mode)
         w0 = [p.detach().clone() for m in e.st.nets.values() for p in m.parameters()]
         for t in range(3):
@@ -47,6 +50,32 @@ def test_graph_shaped_step_equals_eager_and_trains(tmp_path):
         assert any(not torch.equal(a, b) for a, b in zip(w0, w))
         runs.append((torch.cat([x.flatten() for x in w]), e.st.acc.clone()))
     assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+
+
+def test_flow_guidance_starts_at_the_flow_warp_and_is_cached(tmp_cache, tmp_path):
+    """With interpolate.flow, G sees the halfway warps (made once, then read from the cache) and
+    its untrained prediction is their mean: the run starts from the classical flow warp."""
+    src = _clip(tmp_path / "a.mp4", n=20)
+    task = gankit.tasks.get_task("interpolate")
+    cfg = _cfg(src, "interpolate.flow=true")
+    first = task.load_data(cfg, torch.device("cpu"))
+    assert "computed and cached" in first.notes[-1] and len(list(tmp_cache.glob("warps-*.npz"))) == 1
+    again = task.load_data(cfg, torch.device("cpu"))
+    assert "read from the cache" in again.notes[-1]
+    assert torch.equal(first.warp_prev, again.warp_prev) and torch.equal(first.warp_next, again.warp_next)
+    want_p, want_n = halfway_warps(first.prev, first.next)
+    assert first.warp_prev.dtype == torch.float16  # kept finer than uint8: 1/8 of a level or better
+    assert torch.equal(first.warp_prev, want_p.half()) and torch.equal(first.warp_next, want_n.half())
+
+    G = task.build(cfg, first, torch.device("cpu")).nets["G"]  # untrained
+    assert G.down[0][0].in_channels == 4 * 3  # prev, next and their two warps
+    test = held_out(cfg)
+    got = predict_all(G, test.prev, test.next, cfg.interpolate)
+    assert (got.int() - flow_warp(test.prev, test.next).int()).abs().max() <= 1  # float32 vs float64 rounding
+    unguided = _cfg(src, "interpolate.flow=false")
+    data = task.load_data(unguided, torch.device("cpu"))
+    assert data.warp_prev is None
+    assert task.build(unguided, data, torch.device("cpu")).nets["G"].down[0][0].in_channels == 2 * 3
 
 
 def test_resume_is_exact(tmp_path):

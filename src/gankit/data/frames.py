@@ -86,6 +86,10 @@ class Triplets:
     name: str  # the source as the user named it
     notes: list[str] = field(default_factory=list)  # what loading generated, skipped, held out or resized
     sources: list[str] = field(default_factory=list)  # the photos or video files the frames come from
+    # optional guides, float16 (N, C, H, W) on 0..255: prev and next each warped halfway to the
+    # middle (set by the interpolate task when `interpolate.flow`; None otherwise)
+    warp_prev: torch.Tensor | None = None
+    warp_next: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         if len(self.mid) == 0:
@@ -99,6 +103,8 @@ class Triplets:
 
     def to(self, device: torch.device | str) -> Triplets:
         self.prev, self.mid, self.next = self.prev.to(device), self.mid.to(device), self.next.to(device)
+        if self.warp_prev is not None:
+            self.warp_prev, self.warp_next = self.warp_prev.to(device), self.warp_next.to(device)
         return self
 
     def meta(self) -> dict:
@@ -197,8 +203,7 @@ def digit_paths(g: np.random.Generator, n_seq: int, frames: int, digits: int, sp
 
 def _cached_moving_mnist(split: str, n_seq: int, frames: int, side: int, seed: int) -> torch.Tensor:
     """`moving_mnist` through the cache: generating the default train set takes a few seconds."""
-    from gankit.data.mnist import _save_npz_atomic
-    from gankit.util import cache_dir
+    from gankit.util import cache_dir, save_npz_atomic
 
     args = (MOVING_MNIST_VERSION, split, n_seq, frames, side, seed, MOVING_MNIST_SPEED)
     path = cache_dir() / f"moving-mnist-{split}-{hashlib.sha256(repr(args).encode()).hexdigest()[:12]}.npz"
@@ -206,7 +211,7 @@ def _cached_moving_mnist(split: str, n_seq: int, frames: int, side: int, seed: i
         with np.load(path, allow_pickle=False) as z:
             return torch.from_numpy(z["clips"])
     clips = moving_mnist(split, n_seq, frames, side, seed)
-    _save_npz_atomic(path, {"clips": clips.numpy()})
+    save_npz_atomic(path, {"clips": clips.numpy()})
     return clips
 
 

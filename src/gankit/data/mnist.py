@@ -15,8 +15,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import importlib.util
-import io
-import os
 import pickle
 import urllib.error
 import urllib.request
@@ -26,7 +24,7 @@ import numpy as np
 
 from gankit.data.idx import parse_idx
 from gankit.errors import GankitError
-from gankit.util import cache_dir, sha256_file
+from gankit.util import cache_dir, save_npz_atomic, sha256_file
 
 HUB_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
 
@@ -50,7 +48,7 @@ def load_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
     path = cache_dir() / CACHE_NAME
     if not path.exists():
         arrays = _from_hub() if hub_path() is not None else download_idx(MIRRORS, IDX_FILES)
-        _save_npz_atomic(path, arrays)
+        save_npz_atomic(path, arrays)
     with np.load(path, allow_pickle=False) as z:
         return z[f"x_{split}"], z[f"y_{split}"].astype(np.int64)
 
@@ -142,15 +140,3 @@ def download_idx(mirrors: tuple[str, ...] = MIRRORS, files: dict[str, str] = IDX
         key = ("x_" if "images" in name else "y_") + ("train" if name.startswith("train") else "test")
         arrays[key] = a[:, None] if a.ndim == 3 else a.astype(np.int64)
     return arrays
-
-
-def _save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    buf = io.BytesIO()
-    np.savez(buf, **arrays)
-    with tmp.open("wb") as f:
-        f.write(buf.getvalue())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

@@ -20,7 +20,7 @@ Named sources (``NAME`` is split train, ``NAME:test`` split test):
   immunohistochemistry), so the test domain B has textures never seen in training. The two
   domains come from disjoint halves of the MNIST split (`mnistm_halves`: train A = images
   0-29,999, B = 30,000-59,999; test A = 0-4,999, B = 5,000-9,999), so no digit image is in both.
-  Fixed seed; B is cached under `gankit.data.mnist.cache_dir()` (generating it takes ~2 s).
+  Fixed seed; B is cached under `gankit.util.cache_dir()` (generating it takes ~2 s).
 
 Folders (split ``train`` or ``test``; any other split name works the same way, e.g. ``val``):
 
@@ -46,8 +46,9 @@ import torch
 
 from gankit.data.dataset import center_crop_square, resize_uint8
 from gankit.data.files import list_images, name_list, read_images, stack_images, unreadable_note
-from gankit.data.mnist import _save_npz_atomic, cache_dir, load_mnist
+from gankit.data.mnist import load_mnist
 from gankit.errors import GankitError
+from gankit.util import cache_dir, save_npz_atomic
 
 PAIR_SOURCES_HELP = ("edges2mnist[:test] (paired), mnist2mnistm[:test] (unpaired), or a folder holding "
                      "A/ + B/ with the same file names (paired; test/A + test/B for test), side-by-side AB images "
@@ -184,7 +185,7 @@ def mnist2mnistm(split: str) -> PairedData:
     else:
         photos = load_photos(split, colour_only=True)
         b = mnistm_blend(x[ib], photos, *mnistm_draws(len(ib), photos, MNISTM_SEED))
-        _save_npz_atomic(path, {"b": b})
+        save_npz_atomic(path, {"b": b})
     return PairedData(torch.from_numpy(x[ia]), torch.from_numpy(b), False, _named("mnist2mnistm", split),
                       y_a=torch.from_numpy(y[ia]), y_b=torch.from_numpy(y[ib]))
 

@@ -3,6 +3,7 @@ its scores, with their protocol.
 
     blend(prev, next)              the mean of the two neighbours, rounded (half up)
     flow_warp(prev, next)          Farneback flow, warped halfway (a classical baseline, no learning)
+    halfway_warps(prev, next)      its two halves before the average: each neighbour warped halfway
     frame_scores(pred, target)     {"psnr", "ssim"}: per image, then the mean over images
 
 All take uint8 (N, C, H, W) frames, C 1 (grey) or 3 (RGB), and the baselines return the same.
@@ -67,18 +68,16 @@ def blend(prev: Tensor, next: Tensor) -> Tensor:  # noqa: A002  (the task's own 
     return ((prev.int() + next.int() + 1) // 2).to(torch.uint8)
 
 
-def flow_warp(prev: Tensor, next: Tensor) -> Tensor:  # noqa: A002
-    """uint8 (N, C, H, W): Farneback flow, warped halfway. Each neighbour is backward-warped by
-    half its own outgoing flow (the flow at the middle position taken as half the flow at the
-    same pixel of the source frame) and the two warps are averaged (see the module docstring)."""
+def _warp_chunk(prev: np.ndarray, next: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # noqa: A002
+    """uint8 (n, C, H, W) arrays -> float32 (n, H, W, C) arrays (prev, next), each warped halfway
+    to the middle by its own outgoing Farneback flow (see the module docstring)."""
     import cv2  # imported on use: scoring needs no OpenCV
 
-    _check_pair(prev, next, "previous frames", "next frames")
-    N, C, H, W = prev.shape
+    n, C, H, W = prev.shape
     gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))  # (H, W) each
-    grey_p, grey_n = _grey(prev), _grey(next)
-    src_p = prev.cpu().numpy().transpose(0, 2, 3, 1).astype(np.float32)  # (N, H, W, C): OpenCV's layout
-    src_n = next.cpu().numpy().transpose(0, 2, 3, 1).astype(np.float32)
+    grey_p, grey_n = _grey(torch.from_numpy(prev)), _grey(torch.from_numpy(next))
+    src_p = prev.transpose(0, 2, 3, 1).astype(np.float32)  # (n, H, W, C): OpenCV's layout
+    src_n = next.transpose(0, 2, 3, 1).astype(np.float32)
 
     def halfway(src: np.ndarray, flow: np.ndarray) -> np.ndarray:
         # backward warp: out(x) = src(x - flow(x) / 2), flow (H, W, 2) as (dx, dy)
@@ -86,13 +85,56 @@ def flow_warp(prev: Tensor, next: Tensor) -> Tensor:  # noqa: A002
                         borderMode=cv2.BORDER_REPLICATE)
         return out.reshape(H, W, C)  # remap drops a single channel's axis
 
-    mid = np.empty((N, H, W, C), np.float32)
-    for i in range(N):
+    wp, wn = np.empty((n, H, W, C), np.float32), np.empty((n, H, W, C), np.float32)
+    for i in range(n):
         f_pn = cv2.calcOpticalFlowFarneback(grey_p[i], grey_n[i], None, **FARNEBACK)  # (H, W, 2)
         f_np = cv2.calcOpticalFlowFarneback(grey_n[i], grey_p[i], None, **FARNEBACK)
-        mid[i] = 0.5 * (halfway(src_p[i], f_pn) + halfway(src_n[i], f_np))
-    mid = np.clip(np.floor(mid + 0.5), 0, 255).astype(np.uint8)  # rounded half up, as `blend`
-    return torch.from_numpy(mid.transpose(0, 3, 1, 2).copy()).to(prev.device)
+        wp[i], wn[i] = halfway(src_p[i], f_pn), halfway(src_n[i], f_np)
+    return wp, wn
+
+
+def _warps(prev: Tensor, next: Tensor, fold, chunk: int = 64) -> Tensor:  # noqa: A002
+    """`fold(wp, wn)` (float32 (n, H, W, C) halfway warps -> (n, ..., H, W, C)) over all frames,
+    as (N, ..., C, H, W) on prev's device. Chunks run on a pool of torch's thread count
+    (OpenCV's Farneback releases the GIL; OpenCV's own threading is set to 1 meanwhile, so the
+    two do not oversubscribe the CPUs), in order, so the result does not depend on the pool."""
+    import cv2
+    from concurrent.futures import ThreadPoolExecutor
+
+    _check_pair(prev, next, "previous frames", "next frames")
+    p, n = prev.cpu().numpy(), next.cpu().numpy()
+    spans = [slice(i, i + chunk) for i in range(0, len(p), chunk)]
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        with ThreadPoolExecutor(max(1, min(torch.get_num_threads(), len(spans)))) as pool:
+            parts = list(pool.map(lambda s: fold(*_warp_chunk(p[s], n[s])), spans))
+    finally:
+        cv2.setNumThreads(threads)
+    if not parts:  # no frames: fold's shape of nothing
+        parts = [fold(*(np.empty((0, *p.shape[2:], p.shape[1]), np.float32),) * 2)]
+    out = np.concatenate(parts)  # (N, ..., H, W, C)
+    return torch.from_numpy(np.moveaxis(out, -1, -3).copy()).to(prev.device)
+
+
+def _round(x: np.ndarray) -> np.ndarray:
+    return np.clip(np.floor(x + 0.5), 0, 255).astype(np.uint8)  # rounded half up, as `blend`
+
+
+def flow_warp(prev: Tensor, next: Tensor) -> Tensor:  # noqa: A002
+    """uint8 (N, C, H, W): Farneback flow, warped halfway. Each neighbour is backward-warped by
+    half its own outgoing flow (the flow at the middle position taken as half the flow at the
+    same pixel of the source frame) and the two warps are averaged (see the module docstring)."""
+    return _warps(prev, next, lambda wp, wn: _round(0.5 * (wp + wn)))
+
+
+def halfway_warps(prev: Tensor, next: Tensor) -> tuple[Tensor, Tensor]:  # noqa: A002
+    """The two halves of `flow_warp` before they are averaged and rounded: float32 (N, C, H, W)
+    on 0..255, prev warped halfway to the middle and next warped halfway to the middle (so
+    `flow_warp` is their mean rounded half up). What a flow-guided interpolator
+    (`interpolate.flow`) takes as input beside the two frames."""
+    both = _warps(prev, next, lambda wp, wn: np.stack([wp, wn], 1))  # (N, 2, C, H, W)
+    return both[:, 0].contiguous(), both[:, 1].contiguous()
 
 
 def _psnr(a: Tensor, b: Tensor) -> Tensor:

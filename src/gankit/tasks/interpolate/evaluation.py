@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import torch
 
-from gankit.data import from_model, to_model
+from gankit.data import from_model
 from gankit.data.frames import load_triplets
 from gankit.errors import GankitError
 from gankit.metrics.frames import blend, flow_warp, frame_scores
 from gankit.tasks.base import HeldOutEval
+from gankit.tasks.interpolate.guide import model_inputs
 from gankit.tasks.interpolate.phases import predict
 
 
@@ -23,11 +24,13 @@ def held_out(cfg):
 
 
 @torch.no_grad()
-def predict_all(G, prev: torch.Tensor, next_: torch.Tensor, residual: bool, device="cpu", batch: int = 256):
+def predict_all(G, prev: torch.Tensor, next_: torch.Tensor, icfg, device="cpu", batch: int = 256) -> torch.Tensor:
+    """uint8 (N, C, H, W) middle frames predicted from uint8 neighbours, `icfg` the run's
+    `interpolate` config (residual, flow)."""
     out = []
     for p, n in zip(prev.split(batch), next_.split(batch)):
-        out.append(from_model(predict(G, to_model(p.to(device), "image"), to_model(n.to(device), "image"), residual),
-                              "image").cpu())
+        p, n, warps = model_inputs(p, n, icfg.flow, device)
+        out.append(from_model(predict(G, p, n, icfg.residual, warps), "image").cpu())
     return torch.cat(out)
 
 
@@ -37,12 +40,13 @@ def evaluate_interpolation(cfg, G, device="cpu", n: int = 10_000, baselines: boo
     prev, mid, nxt = test.prev[:n], test.mid[:n], test.next[:n]
     was = G.training
     G.eval()
-    res = {"gankit": frame_scores(predict_all(G, prev, nxt, cfg.interpolate.residual, device), mid)}
+    res = {"gankit": frame_scores(predict_all(G, prev, nxt, cfg.interpolate, device), mid)}
     G.train(was)
     if baselines:
         res["blend"] = frame_scores(blend(prev, nxt), mid)
         res["flow warp"] = frame_scores(flow_warp(prev, nxt), mid)
     res["protocol"] = {"metric": "PSNR (peak 255, all channels) and SSIM per frame, then mean",
+                       "guide": "Farneback halfway warps" if cfg.interpolate.flow else "none",
                        "n": len(mid), "ref": f"{cfg.data.source} held-out triplets", "run": run, "step": step}
     return res
 

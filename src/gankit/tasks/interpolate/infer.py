@@ -21,9 +21,10 @@ from typing import Callable
 import numpy as np
 import torch
 
-from gankit.data import from_model, to_model
+from gankit.data import from_model
 from gankit.errors import GankitError, warn
 from gankit.media import VIDEO_OUT_FORMATS, NoteOnce, VideoWriter, conform, input_kind, probe_video, read_frames
+from gankit.tasks.interpolate.guide import model_inputs
 from gankit.tasks.interpolate.phases import predict
 
 FACTORS = (2, 4, 8)
@@ -46,10 +47,9 @@ class _Model:
     @torch.no_grad()
     def middle(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """uint8 (C, H, W) frames -> the uint8 frame between them."""
-        dev = self.run.device
-        y = predict(self.run.nets["G"], to_model(a[None].to(dev), "image"), to_model(b[None].to(dev), "image"),
-                    self.run.config.interpolate.residual)
-        return from_model(y, "image")[0].cpu()
+        icfg = self.run.config.interpolate
+        prev, next_, warps = model_inputs(a[None], b[None], icfg.flow, self.run.device)
+        return from_model(predict(self.run.nets["G"], prev, next_, icfg.residual, warps), "image")[0].cpu()
 
     def between(self, a: torch.Tensor, b: torch.Tensor, k: int) -> list[torch.Tensor]:
         """k frames between a and b by repeated halving (exact middles when k = 2^j - 1)."""

@@ -2,7 +2,10 @@
 
 Data is a `gankit.data.frames.Triplets` (prev, mid, next) on the device: `moving-mnist`, `pans`,
 or a user's videos. G is the pix2pix U-Net on the two neighbours (by default predicting the
-correction to their average), D a temporal PatchGAN on the triplet (`phases.py`).
+correction to their average), D a temporal PatchGAN on the triplet (`phases.py`). With
+`interpolate.flow`, G also sees both neighbours warped halfway by Farneback flow, fuses the two
+warps by a mask of its own and corrects the result (`guide.py`, `phases.py`); its last layer then
+starts at zero, so training starts from the classical flow warp.
 """
 
 from __future__ import annotations
@@ -17,11 +20,18 @@ from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Parts, Task
 from gankit.tasks.interpolate.evaluation import InterpolationEval, evaluate_interpolation, held_out
+from gankit.tasks.interpolate.guide import model_inputs, with_warps
 from gankit.tasks.interpolate.phases import STATS, Objective, interpolate_phase, predict
 
 
 def _generator(cfg, c: int, size: tuple[int, int]):
-    return UNetGenerator(2 * c, c, size, width=cfg.model.g_width, norm=cfg.interpolate.norm)
+    flow = cfg.interpolate.flow
+    # with flow: 4C in (prev, next, their warps), C + 1 out (the correction, the fusion mask)
+    G = UNetGenerator((4 if flow else 2) * c, c + flow, size, width=cfg.model.g_width, norm=cfg.interpolate.norm)
+    if flow:  # G(x) = 0 at the start: the prediction starts as the flow warp itself
+        torch.nn.init.zeros_(G.out.weight)
+        torch.nn.init.zeros_(G.out.bias)
+    return G
 
 
 class InterpolateTask(Task):
@@ -29,7 +39,8 @@ class InterpolateTask(Task):
     stat_names = STATS
 
     def load_data(self, cfg, device, strict: bool = False):
-        return load_triplets(cfg.data.source, "train", cfg.data.resolution, strict=strict).to(device)
+        data = load_triplets(cfg.data.source, "train", cfg.data.resolution, strict=strict)
+        return (with_warps(data) if cfg.interpolate.flow else data).to(device)
 
     def build(self, cfg, data, device, rank: int = 0) -> Parts:
         t = cfg.interpolate
@@ -49,8 +60,11 @@ class InterpolateTask(Task):
     def phases(self, st, inputs: tuple, flags) -> None:
         (idx,) = inputs
         d = st.data
+        warps = None
+        if d.warp_prev is not None:
+            warps = (to_model(d.warp_prev[idx], "image"), to_model(d.warp_next[idx], "image"))
         st.acc += interpolate_phase(st, to_model(d.prev[idx], "image"), to_model(d.mid[idx], "image"),
-                                    to_model(d.next[idx], "image"))
+                                    to_model(d.next[idx], "image"), warps)
 
     def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
         row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4)}
@@ -62,13 +76,13 @@ class InterpolateTask(Task):
         test = held_out(cfg)
         n = cfg.interpolate.grid_examples
         prev, mid, nxt = (t[:n].to(data.mid.device) for t in (test.prev, test.mid, test.next))
+        inputs = model_inputs(prev, nxt, cfg.interpolate.flow, data.mid.device)  # warped once, not per grid
         G = st.sampling_nets["G"]
 
         @torch.no_grad()
         def write(step: int, path):
             G.eval()
-            pred = from_model(predict(G, to_model(prev, "image"), to_model(nxt, "image"), cfg.interpolate.residual),
-                              "image")
+            pred = from_model(predict(G, *inputs[:2], cfg.interpolate.residual, inputs[2]), "image")
             G.train()
             blend = ((prev.float() + nxt.float()) / 2).round().to(torch.uint8)
             cells = torch.stack([convert_channels(t[i:i + 1], 3)[0] for i in range(len(mid))
