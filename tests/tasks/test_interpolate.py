@@ -78,6 +78,28 @@ def test_flow_guidance_starts_at_the_flow_warp_and_is_cached(tmp_cache, tmp_path
     assert task.build(unguided, data, torch.device("cpu")).nets["G"].down[0][0].in_channels == 2 * 3
 
 
+def test_flow_guided_prediction_fuses_the_warps_by_gs_mask():
+    """pred = M w_prev + (1 - M) w_next + r, M = (1 + m) / 2 from G's last channel."""
+    from gankit.tasks.interpolate.phases import predict
+
+    prev, next_ = torch.full((1, 3, 4, 4), -0.5), torch.full((1, 3, 4, 4), 0.5)
+    wp, wn = torch.full((1, 3, 4, 4), 0.2), torch.full((1, 3, 4, 4), -0.6)
+    seen = []
+
+    def G(m, r):
+        def f(x):
+            seen.append(x.shape[1])
+            return torch.cat([torch.full((1, 3, 4, 4), r), torch.full((1, 1, 4, 4), m)], 1)
+        return f
+
+    assert torch.allclose(predict(G(1.0, 0.0), prev, next_, True, (wp, wn)), wp)  # trusts prev's warp
+    assert torch.allclose(predict(G(-1.0, 0.0), prev, next_, True, (wp, wn)), wn)
+    assert torch.allclose(predict(G(0.0, 0.1), prev, next_, True, (wp, wn)), 0.5 * (wp + wn) + 0.1)
+    assert seen == [12, 12, 12]  # prev, next and both warps
+    unguided = predict(lambda x: torch.zeros(1, 3, 4, 4), prev, next_, True)
+    assert torch.allclose(unguided, torch.zeros(1, 3, 4, 4))  # the neighbours' mean
+
+
 def test_resume_is_exact(tmp_path):
     src = _clip(tmp_path / "a.mp4")
     whole = gankit.train(_cfg(src, "train.steps=4"), str(tmp_path / "whole"))
