@@ -203,12 +203,22 @@ def _check_patch(patch: int, scale: int) -> None:
 
 def _folder(root: Path, name: str, split: str, scale: int, patch: int, strict: bool, pool: int,
             max_side: int | None) -> SRData:
+    names, arrays, notes = folder_arrays(root, name, split, strict, "super-resolution", SR_SOURCES_HELP)
+    return _assemble(name, split, arrays, names, scale, patch, pool, max_side, notes, "image", root)
+
+
+def folder_arrays(root: Path, name: str, split: str, strict: bool, what: str,
+                  accepted: str) -> tuple[list[str], list[np.ndarray], list[str]]:
+    """A folder's images of `split` (the module docstring's rule: train = all but test/ and val/,
+    or train/; any other split = that subfolder) as uint8 (H, W, C) arrays, one C for all (grey
+    only if every image is grey), with their names relative to `root` and notes on what was
+    skipped. `what` and `accepted` name the task's data in the errors."""
     if not root.is_dir():
         if root.exists():
-            raise GankitError(f"{name}: is a file; super-resolution data is {SR_SOURCES_HELP}")
+            raise GankitError(f"{name}: is a file; {what} data is {accepted}")
         if "/" in name or "\\" in name or "." in name:
-            raise GankitError(f"{name}: no such folder; super-resolution data is {SR_SOURCES_HELP}")
-        raise GankitError(f"unknown super-resolution data source {name!r}; expected {SR_SOURCES_HELP}")
+            raise GankitError(f"{name}: no such folder; {what} data is {accepted}")
+        raise GankitError(f"unknown {what} data source {name!r}; expected {accepted}")
     if split != "train":
         if not (root / split).is_dir():
             raise GankitError(f"{root}: no {split}/ subfolder; the held-out images of split {split!r} go in "
@@ -228,7 +238,7 @@ def _folder(root: Path, name: str, split: str, scale: int, patch: int, strict: b
     if any(a.shape[2] == 3 for a in arrays):  # one channel count: grey only if every image is grey
         arrays = [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in arrays]
     notes = [n for n in (f"skipped {other} non-image files" if other else None, unreadable_note(bad, root)) if n]
-    return _assemble(name, split, arrays, names, scale, patch, pool, max_side, notes, "image", root)
+    return names, arrays, notes
 
 
 def _assemble(name: str, split: str, arrays: list[np.ndarray], names: list[str], scale: int, patch: int,
