@@ -146,6 +146,20 @@ def superres(run_path: str | Path, src: str | Path, out: str | Path, scale: int 
     return superres_path(run, src, out, scale, tile, overlap, strict=strict, overwrite=overwrite)
 
 
+def repair(run_path: str | Path, src: str | Path, out: str | Path, mask: str | Path | None = None,
+           box: tuple[int, int, int, int] | None = None, method: str | None = None, settings=None,
+           show: bool = False, resize_mask: bool = False, strict: bool = False, overwrite: bool = False,
+           device: str = "cpu", ema: bool = True) -> dict:
+    """Repair an image or a folder of images: `method` learned (an inpaint run) or invert (an
+    unconditional generate run); see `gankit.tasks.inpaint.infer.repair_path`. For tensors in
+    memory, `gankit.tasks.inpaint.infer.repair_images(run, x, masks)` returns (repaired, info)."""
+    from gankit.tasks.inpaint.infer import repair_path
+
+    run = load(run_path, device=device, ema=ema)
+    return repair_path(run, src, out, mask, box, method, settings, show=show, resize_mask=resize_mask,
+                       strict=strict, overwrite=overwrite)
+
+
 def interpolate(run_path: str | Path, src: str | Path, out: str | Path, factor: int | None = None,
                 fill: list[int] | None = None, strict: bool = False, overwrite: bool = False, device: str = "cpu",
                 ema: bool = True) -> dict:

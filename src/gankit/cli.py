@@ -138,6 +138,29 @@ def _parser() -> argparse.ArgumentParser:
     _use_flags(ip)
     ip.set_defaults(func=_cmd_interpolate)
 
+    rp = sub.add_parser("repair", help="fill the holes of an image or a folder of images (inpainting)",
+                        description="Repair INPUT (an image, or a folder of images with a folder of masks matched "
+                        "by name) where its mask is white, with a learned inpainter (an inpaint run: --method learned) "
+                        "or by inverting an unconditional generator (a generate run: --method invert). Known pixels "
+                        "are kept exactly. A filled hole is a plausible guess, not a measurement.")
+    rp.add_argument("run", metavar="RUN", help="inpaint or generate run directory, or checkpoint .pt")
+    rp.add_argument("input", metavar="INPUT", help="image, or folder of images")
+    rp.add_argument("--out", required=True, metavar="OUTPUT", help="image file (.png, .jpg, .bmp), or folder")
+    rp.add_argument("--mask", metavar="MASK", help="mask image (white = missing), or a folder of masks for a folder")
+    rp.add_argument("--box", metavar="X,Y,W,H", help="a rectangular hole instead of a mask: top-left x,y and size")
+    rp.add_argument("--method", choices=("learned", "invert"),
+                    help="learned (inpaint runs; the default for them) or invert (generate runs; theirs)")
+    rp.add_argument("--show", action="store_true", help="also write NAME_show.png: damaged | repaired | mask")
+    rp.add_argument("--resize-mask", action="store_true", help="resize a mask of another size to its image (nearest)")
+    rp.add_argument("--restarts", type=int, default=8, help="invert: random restarts per image (default 8)")
+    rp.add_argument("--steps", type=int, default=300, help="invert: Adam steps per restart (default 300)")
+    rp.add_argument("--prior", choices=("d", "norm", "none"), default="d",
+                    help="invert: the prior loss: d (the run's discriminator, Yeh et al.), norm (|z|), none")
+    rp.add_argument("--seed", type=int, default=0, help="invert: seed of the restarts' starting latents")
+    rp.add_argument("--strict", action="store_true", help="refuse images whose channels (or, invert, size) differ")
+    _use_flags(rp)
+    rp.set_defaults(func=_cmd_repair)
+
     x = sub.add_parser("export", help="write a run's generator as .safetensors + .json (no pickle)")
     x.add_argument("run", metavar="RUN", help="run directory or checkpoint .pt")
     x.add_argument("--out", required=True, metavar="PATH.safetensors")
@@ -345,6 +368,20 @@ def _cmd_superres(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from gankit import api
+    from gankit.tasks.generate.invert import InvertSettings
+    from gankit.tasks.inpaint.infer import parse_box
+
+    box = parse_box(args.box) if args.box else None
+    settings = InvertSettings(restarts=args.restarts, steps=args.steps, prior=args.prior, seed=args.seed)
+    r = api.repair(args.run, args.input, args.out, args.mask, box, args.method, settings, show=args.show,
+                   resize_mask=args.resize_mask, strict=args.strict, overwrite=args.overwrite, device=args.device,
+                   ema=not args.no_ema)
+    print(f"repaired {_done(r)} ({r['method']}): {r['out']}" + (f"  (side by side: {r['show']})" if "show" in r else ""))
+    return 0
+
+
 def _cmd_interpolate(args: argparse.Namespace) -> int:
     from gankit import api
 
@@ -532,10 +569,11 @@ def _report(run) -> None:
     if (run.dir / "metrics.png").exists():
         print(f"metrics:   {run.dir / 'metrics.png'}")
     if (run.dir / "checkpoints" / "best.pt").exists():
-        print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (the best evaluation: lowest FID, or highest PSNR for superres / interpolate)")
+        print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (the best evaluation: lowest FID, or highest PSNR for superres / interpolate / inpaint)")
     use = {"translate": f"gankit translate {run.dir} INPUT --out OUTPUT",
            "superres": f"gankit superres {run.dir} INPUT --out OUTPUT",
-           "interpolate": f"gankit interpolate {run.dir} VIDEO --out OUTPUT --factor 2"}.get(
+           "interpolate": f"gankit interpolate {run.dir} VIDEO --out OUTPUT --factor 2",
+           "inpaint": f"gankit repair {run.dir} IMAGE --mask MASK.png --out fixed.png"}.get(
         run.task, f"gankit sample {run.dir} --n 64 --out grid.png")
     print(f"run:       {run.dir}  ({use})")
 

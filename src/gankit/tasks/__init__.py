@@ -4,6 +4,7 @@
     translate  image -> image: pix2pix (paired) and CycleGAN (unpaired)
     superres   low -> high resolution: SRResNet (L1), SRGAN/ESRGAN fine-tuning
     interpolate  two frames -> the frame between them: missing video frames, higher frame rates
+    inpaint    an image with a hole -> the image completed (image repair, partial scans)
 
 `TASKS` is the registry (the one line a new task adds); a task's module is imported only when a
 run uses it, so commands that need none stay fast.
@@ -21,6 +22,7 @@ TASKS = {
     "translate": "gankit.tasks.translate",
     "superres": "gankit.tasks.superres",
     "interpolate": "gankit.tasks.interpolate",
+    "inpaint": "gankit.tasks.inpaint",
 }
 
 

@@ -1,0 +1,109 @@
+"""The inpainting task: an image with a hole -> the image completed (image repair; a partial
+scan completed).
+
+Data is a `gankit.data.inpaint.InpaintData`: fixed-size images on the device, and a pool of
+`MASK_POOL` holes of the configured kind (`inpaint.mask`, `gankit.data.masks`) drawn once from
+the run's seed, so a step is an index into each (captured as one CUDA graph, resumed exactly).
+Each step pairs a random batch of images with a random batch of holes. G is the pix2pix U-Net on
+(image with the hole zeroed, mask); D an SN-PatchGAN on (completed image, mask) (`phases.py`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from gankit import viz
+from gankit.data import BatchSampler, to_model
+from gankit.data.dataset import convert_channels
+from gankit.data.inpaint import load_inpaint
+from gankit.data.masks import parse_mask_kind
+from gankit.models.patchgan import PatchDiscriminator, layers_for
+from gankit.models.unet import UNetGenerator
+from gankit.tasks.base import Parts, Task
+from gankit.tasks.inpaint.evaluation import InpaintEval, complete, damaged_view, evaluate_inpaint, fixed_masks, held_out
+from gankit.tasks.inpaint.phases import STATS, Objective, inpaint_phase
+
+MASK_POOL = 4000  # holes drawn once per run: at 64 px, 16 MB of bools
+MASK_SEED = 7919  # added to the run's seed, so holes and images are drawn from different streams
+
+
+def generator(cfg, c: int, size: tuple[int, int]):
+    return UNetGenerator(c + 1, c, size, width=cfg.model.g_width, norm=cfg.inpaint.norm)
+
+
+class InpaintTask(Task):
+    name = "inpaint"
+    stat_names = STATS
+
+    def load_data(self, cfg, device, strict: bool = False):
+        data = load_inpaint(cfg.data.source, "train", cfg.inpaint.patch, strict=strict)
+        kind = parse_mask_kind(cfg.inpaint.mask)
+        _, h, w = data.shape
+        data.masks = kind.sample(MASK_POOL, h, w, np.random.default_rng(cfg.seed + MASK_SEED))
+        data.notes.append(f"holes: {MASK_POOL} {kind.describe()} masks drawn once (seed {cfg.seed} + {MASK_SEED}), "
+                          f"mean area {float(data.masks.float().mean()):.1%}")
+        return data.to(device)
+
+    def build(self, cfg, data, device, rank: int = 0) -> Parts:
+        t = cfg.inpaint
+        c, h, w = data.shape
+        G = generator(cfg, c, (h, w))
+        D = PatchDiscriminator(c + 1, width=cfg.model.d_width, n_layers=t.d_layers or layers_for(h), norm=t.d_norm,
+                               spectral_norm=cfg.model.spectral_norm)
+        nets = {"G": G, "D": D}
+        return Parts(nets=nets, groups={"G": ("G",), "D": ("D",)}, lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
+                     objective=Objective(gan=t.gan, l1_hole=t.l1_hole, l1_valid=t.l1_valid, loss=cfg.train.loss),
+                     forwards=dict(nets), ddp=False,
+                     samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device),
+                               "m": BatchSampler(len(data.masks), cfg.train.batch, cfg.seed + MASK_SEED, device)})
+
+    def draw(self, st) -> tuple:
+        s = slice(st.shard[0], sum(st.shard))
+        return st.samplers["x"].next()[s], st.samplers["m"].next()[s]
+
+    def phases(self, st, inputs: tuple, flags) -> None:
+        idx, midx = inputs
+        st.acc += inpaint_phase(st, to_model(st.data.x[idx], "image"), st.data.masks[midx])
+
+    def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
+        row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4)}
+        row.update({k: round(sums[k] / window, 6) for k in STATS})
+        return row
+
+    def grid(self, cfg, data, st):
+        """Fixed held-out images with fixed holes, one per row: damaged | gankit | original."""
+        test = held_out(cfg)
+        n = cfg.inpaint.grid_examples
+        x = test.x[:n].to(data.x.device)
+        masks = fixed_masks("mixed", len(x), *x.shape[-2:]).to(x.device)
+        G = st.sampling_nets["G"]
+
+        def write(step: int, path):
+            G.eval()
+            out = complete(G, x, masks, x.device)
+            G.train()
+            cells = [convert_channels(t[i:i + 1], 3)[0] for i in range(len(x))
+                     for t in (damaged_view(x, masks), out, x)]
+            return viz.save_grid(torch.stack(cells), path, nrow=6)
+
+        return write
+
+    def evaluator(self, cfg, data, st, dist):
+        return InpaintEval(cfg, st.device, dist) if cfg.eval.every else None
+
+    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step):
+        if source is not None:
+            cfg = cfg.replace(**{"data.source": source})
+        return evaluate_inpaint(cfg, nets["G"], device, n, featurenet, run=run, step=step)
+
+    def inference_nets(self, cfg, data_meta: dict) -> dict:
+        c, h, w = data_meta["shape"]
+        return {"G": generator(cfg, c, (h, w))}
+
+    def describe_data(self, data) -> list[str]:
+        c, h, w = data.shape
+        return [f"data: {data.name}: {len(data)} images of {c}x{h}x{w}"] + [f"data: {n}" for n in data.notes]
+
+
+TASK = InpaintTask()
