@@ -150,14 +150,26 @@ def repair(run_path: str | Path, src: str | Path, out: str | Path, mask: str | P
            box: tuple[int, int, int, int] | None = None, method: str | None = None, settings=None,
            show: bool = False, resize_mask: bool = False, strict: bool = False, overwrite: bool = False,
            device: str = "cpu", ema: bool = True) -> dict:
-    """Repair an image or a folder of images: `method` learned (an inpaint run) or invert (an
-    unconditional generate run); see `gankit.tasks.inpaint.infer.repair_path`. For tensors in
-    memory, `gankit.tasks.inpaint.infer.repair_images(run, x, masks)` returns (repaired, info)."""
+    """Repair an image or a folder of images into files: `method` learned (an inpaint run) or
+    invert (an unconditional generate run); see `gankit.tasks.inpaint.infer.repair_path`. In
+    memory: `repair_file` (one image file -> tensors), and
+    `gankit.tasks.inpaint.infer.repair_images(run, x, masks)` (tensors -> tensors)."""
     from gankit.tasks.inpaint.infer import repair_path
 
     run = load(run_path, device=device, ema=ema)
     return repair_path(run, src, out, mask, box, method, settings, show=show, resize_mask=resize_mask,
                        strict=strict, overwrite=overwrite)
+
+
+def repair_file(run_path: str | Path, image: str | Path, mask: str | Path | None = None,
+                box: tuple[int, int, int, int] | None = None, method: str | None = None, settings=None,
+                resize_mask: bool = False, strict: bool = False, device: str = "cpu", ema: bool = True):
+    """One image repaired in memory: (uint8 (C, H, W) repaired image, bool (1, H, W) mask with
+    True where pixels were missing, info)."""
+    from gankit.tasks.inpaint.infer import repair_file as _repair_file
+
+    run = load(run_path, device=device, ema=ema)
+    return _repair_file(run, image, mask, box, method, settings, resize_mask=resize_mask, strict=strict)
 
 
 def interpolate(run_path: str | Path, src: str | Path, out: str | Path, factor: int | None = None,

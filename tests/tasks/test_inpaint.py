@@ -5,6 +5,8 @@ images and folders, refusing bad input in one line with no output left behind.""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -149,6 +151,40 @@ def test_cli_repairs_an_image_a_box_and_a_folder(inpaint_run, gen_run, tmp_path,
     assert "(invert)" in capsys.readouterr().out
     inv = np.asarray(Image.open(tmp_path / "inv.png"))
     assert np.array_equal(inv[hole == 0], orig[hole == 0])
+
+
+def test_api_returns_the_repaired_tensor_and_the_mask(inpaint_run, tmp_path):
+    from gankit.api import repair_file
+
+    img = _png(tmp_path / "d.png", np.full((28, 28), 90, np.uint8))
+    soft = np.zeros((28, 28), np.uint8)
+    soft[5:15, 5:15] = 200  # not binary: thresholded at 0.5, with a note
+    notes = []
+    from gankit.tasks.inpaint.infer import repair_file as rf
+
+    y, m, info = rf(inpaint_run, img, _png(tmp_path / "m.png", soft), log=notes.append)
+    assert y.shape == (1, 28, 28) and y.dtype == torch.uint8 and m.shape == (1, 28, 28)
+    assert int(m.sum()) == 100 and any("not binary" in n for n in notes)
+    assert (y[~m] == 90).all()
+    y2, m2, _ = repair_file(str(inpaint_run.dir), img, box=(5, 5, 10, 10))
+    assert torch.equal(m, m2) and torch.equal(y, y2)
+
+
+def test_a_folder_of_grey_scans_trains_a_one_channel_inpainter(tmp_path):
+    g = np.random.default_rng(1)
+    for split in ("train", "test"):
+        (tmp_path / "scans" / split).mkdir(parents=True)
+        for i in range(3):
+            _png(tmp_path / "scans" / split / f"s{i}.png", g.integers(0, 256, (40, 48), dtype=np.uint8))
+    cfg = _cfg(f"data.source={tmp_path / 'scans'}", "inpaint.patch=16", "train.steps=2", "eval.every=2", "eval.n=8")
+    run = gankit.train(cfg, str(tmp_path / "run"))
+    assert run.data_meta["shape"] == [1, 16, 16]
+    rows = [json.loads(ln) for ln in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r.get("eval")]
+    assert evals and {"box:0.5/psnr", "stroke/l1", "psnr", "protocol"} <= set(evals[0])
+    y, m, _ = __import__("gankit.tasks.inpaint.infer", fromlist=["x"]).repair_file(
+        run, tmp_path / "scans" / "test" / "s0.png", box=(3, 3, 10, 10))
+    assert y.shape == (1, 40, 48)  # fully convolutional: the whole scan, not a crop
 
 
 def test_cli_refuses_bad_input_in_one_line(inpaint_run, gen_run, tmp_path, capsys):

@@ -84,6 +84,37 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
     return parts  # type: ignore[return-value]
 
 
+def _load(run, method: str, f: Path, mask_file: Path | None, box, resize_mask: bool, strict: bool, notes: NoteOnce,
+          log) -> tuple[torch.Tensor, torch.Tensor]:
+    """An image as the run takes it (uint8 (C, H, W)) and its hole (bool (1, H, W))."""
+    c, *size = run.data_meta["shape"]
+    img = read_image(f)
+    h, w = img.shape[:2] if method == "learned" else size
+    x, note = conform(img, (c, h, w), strict, str(f))
+    notes.add(note)
+    if mask_file is not None:
+        m, mnotes = load_mask(mask_file, (h, w), resize_mask)
+        for n in mnotes:
+            log(n)
+    else:
+        m = _box_mask(box, h, w, str(f))
+    return torch.from_numpy(np.array(x)), m
+
+
+def repair_file(run, image: str | Path, mask: str | Path | None = None, box: tuple[int, int, int, int] | None = None,
+                method: str | None = None, settings=None, resize_mask: bool = False, strict: bool = False,
+                log: Callable[[str], None] = warn) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """One image file repaired in memory: (uint8 (C, H, W) repaired image, bool (1, H, W) mask, info)."""
+    method = pick_method(run, method)
+    if (mask is None) == (box is None):
+        raise GankitError("give the hole as a mask image or a box (x, y, w, h), not both")
+    notes = NoteOnce(log)
+    x, m = _load(run, method, Path(image), None if mask is None else Path(mask), box, resize_mask, strict, notes, log)
+    notes.close("images")
+    y, info = repair_images(run, x[None], m[None], method, settings)
+    return y[0], m, info
+
+
 def repair_path(run, src: str | Path, out: str | Path, mask: str | Path | None = None,
                 box: tuple[int, int, int, int] | None = None, method: str | None = None, settings=None,
                 show: bool = False, resize_mask: bool = False, strict: bool = False, overwrite: bool = False,
@@ -115,21 +146,11 @@ def repair_path(run, src: str | Path, out: str | Path, mask: str | Path | None =
             if mask.is_dir():
                 raise GankitError(f"--mask {mask}: is a folder; one image takes one mask image")
             mask_files = [mask]
-    c, *size = run.data_meta["shape"]
     notes = NoteOnce(log)
     results = []
     for i, f in enumerate(files):  # everything is read and checked before anything is written
-        img = read_image(f)
-        h, w = img.shape[:2] if method == "learned" else size
-        x, note = conform(img, (c, h, w), strict, str(f))
-        notes.add(note)
-        if mask is not None:
-            m, mnotes = load_mask(mask_files[i], (h, w), resize_mask)
-            for n in mnotes:
-                log(n)
-        else:
-            m = _box_mask(box, h, w, str(f))
-        results.append((f, torch.from_numpy(np.array(x)), m))
+        x, m = _load(run, method, f, mask_files[i] if mask is not None else None, box, resize_mask, strict, notes, log)
+        results.append((f, x, m))
     notes.close("images")
     fixed = []
     for f, x, m in results:  # one at a time: sizes may differ

@@ -41,8 +41,8 @@ class InpaintTask(Task):
         kind = parse_mask_kind(cfg.inpaint.mask)
         _, h, w = data.shape
         data.masks = kind.sample(MASK_POOL, h, w, np.random.default_rng(cfg.seed + MASK_SEED))
-        data.notes.append(f"holes: {MASK_POOL} {kind.describe()} masks drawn once (seed {cfg.seed} + {MASK_SEED}), "
-                          f"mean area {float(data.masks.float().mean()):.1%}")
+        data.notes.append(f"holes ({cfg.inpaint.mask}): {MASK_POOL} masks drawn once (seed {cfg.seed} + {MASK_SEED}), "
+                          f"mean area {float(data.masks.float().mean()):.1%}; {kind.describe()}")
         return data.to(device)
 
     def build(self, cfg, data, device, rank: int = 0) -> Parts:
