@@ -424,9 +424,31 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_scored(r: dict, indent: str = "") -> None:
+    """A task's held-out scores ({method: {metric: value}}, maybe one level deeper, as the inpaint
+    task's {hole kind: {method: ...}}): one line per method, then the protocol."""
+    for k, v in r.items():
+        if k == "protocol":
+            continue
+        if isinstance(v, dict) and any(isinstance(x, dict) for x in v.values()):
+            print(f"{indent}{k}:")
+            _print_scored(v, indent + "  ")
+        elif isinstance(v, dict):
+            print(f"{indent}{k:<14} " + "  ".join(f"{m} {x:.4f}" if isinstance(x, float) else f"{m} {x}"
+                                                  for m, x in v.items()))
+        else:
+            print(f"{indent}{k:<14} {v:.4f}" if isinstance(v, float) else f"{indent}{k:<14} {v}")
+    if not indent and "protocol" in r:
+        p = r["protocol"]
+        print("protocol:      " + "; ".join(f"{k} {v}" for k, v in p.items() if v is not None))
+
+
 def _print_result(r: dict) -> None:
     def line(k, v):
         print(f"{k:<11} {v}")
+
+    if "seed" not in r.get("protocol", {}):
+        return _print_scored(r)  # a task scored on held-out data (translate, superres, interpolate, inpaint)
 
     for key in ("fid", "fid_inception", "is", "precision", "recall", "density", "coverage", "class_kl", "modes", "hq"):
         if key in r:

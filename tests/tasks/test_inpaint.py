@@ -94,6 +94,12 @@ def test_evaluation_has_the_four_baselines(inpaint_run):
     assert r["box:0.5"]["area"] == pytest.approx(0.5, abs=0.03) and r["protocol"]["n"] == 40
 
 
+def test_cli_eval_prints_every_method_per_hole_kind(inpaint_run, capsys):
+    assert main(["eval", str(inpaint_run.dir), "--n", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "box:0.5:" in out and "navier-stokes" in out and "label_acc" in out and "protocol:" in out
+
+
 def test_inversion_lowers_the_context_loss_and_keeps_known_pixels(gen_run):
     x = gen_run.sample(3, seed=5)  # images the generator can make: a z exists that fits them
     masks = fixed_masks("box:0.25", 3, 28, 28)

@@ -157,6 +157,7 @@ def test_evaluation_has_both_baselines(tmp_path):
     r = evaluate(str(run.dir), [], n=100)
     assert set(r) == {"gankit", "blend", "flow warp", "protocol"}
     assert all({"psnr", "ssim"} <= set(r[k]) for k in ("gankit", "blend", "flow warp"))
+    assert main(["eval", str(run.dir), "--n", "10"]) == 0  # the CLI prints a scored task's table
 
 
 @pytest.mark.parametrize("source", ["moving-mnist", "pans"])

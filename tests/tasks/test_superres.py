@@ -78,6 +78,9 @@ def test_evaluation_has_bicubic_and_nearest_beside_it(tmp_path):
     assert set(r) == {"gankit", "bicubic", "nearest", "protocol"}
     assert r["bicubic"]["psnr_y"] > r["nearest"]["psnr_y"]  # on MNIST x4: a sanity check of the baselines
     assert {"psnr_y", "ssim_y", "label_acc", "fid"} <= set(r["gankit"]) and r["protocol"]["n"] == 64
+    from gankit.cli import main
+
+    assert main(["eval", str(run.dir), "--n", "16"]) == 0  # the CLI prints a scored task's table
 
 
 def test_superres_cli_image_folder_video_tiled(tmp_path, capsys):

@@ -147,6 +147,15 @@ def test_translate_cli_image_folder_video(tmp_path, capsys):
     assert info.n_frames == 6 and float(info.fps) == 25 and info.size == (16, 16)
 
 
+@pytest.mark.parametrize("method", ["pix2pix", "cyclegan"])
+def test_cli_eval_prints_the_scores(method, tmp_path, capsys):
+    src = "edges2mnist" if method == "pix2pix" else "mnist2mnistm"  # built-ins have held-out splits
+    run = gankit.train(_cfg(method, src, "train.steps=1"), str(tmp_path / "run"))
+    capsys.readouterr()
+    assert main(["eval", str(run.dir), "--n", "8"]) == 0
+    assert "protocol:" in capsys.readouterr().out
+
+
 def test_translate_refuses_bad_input_in_one_line(tmp_path, capsys):
     src = _paired_folder(tmp_path / "p")
     run = gankit.train(_cfg("pix2pix", src, "train.steps=1"), str(tmp_path / "run"))
