@@ -183,6 +183,24 @@ def interpolate(run_path: str | Path, src: str | Path, out: str | Path, factor: 
     return interpolate_video(run, src, out, factor, fill, strict=strict, overwrite=overwrite)
 
 
+def synth(run_path: str | Path, per_class: int, out: str | Path | None = None, npz: str | Path | None = None,
+          truncate: float | None = None, filter: float | None = None, classifier: str | Path | None = None,
+          seed: int = 0, batch: int = 256, overwrite: bool = False, device: str = "cpu", ema: bool = True,
+          command: str | None = None) -> dict:
+    """Write a labelled synthetic dataset: `per_class` images per class of a generation run, as class
+    subfolders of PNGs in `out` or as `npz` (x uint8 (N, C, H, W), y int64), with a synth.json record.
+    Labels: the requested class (conditional runs), the InfoGAN code mapped to a class by the feature
+    network, or (with `filter`) the classifier's argmax. `truncate` psi: z <- psi * z; `filter` T: keep
+    samples the classifier (`classifier` .safetensors, default the bundled MNIST net) puts in their
+    class with probability >= T. See `gankit.tasks.generate.synth`."""
+    from gankit.tasks.generate.synth import check_options, check_output, synthesize
+
+    check_options(per_class, truncate, filter, out, npz)  # before loading anything
+    check_output(out, npz, overwrite)
+    run = load(run_path, device=device, ema=ema)
+    return synthesize(run, per_class, out, npz, truncate, filter, classifier, seed, batch, overwrite, command)
+
+
 def _children(pid: int) -> list[int]:
     """Process ids whose parent is `pid` (Linux /proc)."""
     kids = []

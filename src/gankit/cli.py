@@ -161,6 +161,29 @@ def _parser() -> argparse.ArgumentParser:
     _use_flags(rp)
     rp.set_defaults(func=_cmd_repair)
 
+    sy = sub.add_parser("synth", help="write a labelled synthetic dataset (class folders of PNGs, or .npz)",
+                        description="Write N generated images per class: class subfolders of PNGs in --out (named "
+                        "by the run's classes; `gankit train --data DIR` reads them) or --npz with x (uint8 N x C x H "
+                        "x W) and y (int64), plus a synth.json record. Labels: the requested class (cgan, acgan), "
+                        "an InfoGAN code mapped to its majority class by the feature network, or with --filter the "
+                        "classifier's argmax.")
+    sy.add_argument("run", metavar="RUN", help="generation run directory, checkpoint .pt, or exported .safetensors")
+    sy.add_argument("--per-class", type=int, required=True, metavar="N", help="images per class")
+    sy.add_argument("--out", metavar="DIR", help="output folder of class subfolders (with synth.json)")
+    sy.add_argument("--npz", metavar="FILE.npz", help="write one .npz (x, y) instead, with FILE.json beside it")
+    sy.add_argument("--truncate", type=float, metavar="PSI",
+                    help="truncation trick in z, 0 < PSI <= 1: z <- PSI * z (noise only; InfoGAN codes kept)")
+    sy.add_argument("--filter", type=float, metavar="T",
+                    help="keep only samples the classifier puts in their class with probability >= T (0 < T < 1); "
+                    "an unconditional run's samples are then labelled by the classifier")
+    sy.add_argument("--classifier", metavar="PATH.safetensors",
+                    help="feature network for --filter and InfoGAN code mapping (default: the bundled MNIST "
+                    "network; train one with `gankit features train`)")
+    sy.add_argument("--seed", type=int, default=0, help="random seed (default 0): the same seed, the same dataset")
+    sy.add_argument("--batch", type=int, default=256, help="images generated at once (default 256)")
+    _use_flags(sy)
+    sy.set_defaults(func=_cmd_synth)
+
     x = sub.add_parser("export", help="write a run's generator as .safetensors + .json (no pickle)")
     x.add_argument("run", metavar="RUN", help="run directory or checkpoint .pt")
     x.add_argument("--out", required=True, metavar="PATH.safetensors")
@@ -397,6 +420,21 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
                         overwrite=args.overwrite, device=args.device, ema=not args.no_ema)
     done = f"filled frames {','.join(map(str, r['filled']))}" if r["filled"] else f"x{r['factor']} frame rate"
     print(f"{done}: {r['n']} frames at {r['fps']:g} fps: {r['out']}")
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    import shlex
+
+    from gankit import api
+
+    r = api.synth(args.run, args.per_class, args.out, args.npz, args.truncate, args.filter, args.classifier,
+                  seed=args.seed, batch=args.batch, overwrite=args.overwrite, device=args.device,
+                  ema=not args.no_ema, command=shlex.join(["gankit", *args.argv]))
+    k = len(r["classes"])
+    print(f"wrote {r['n']} images ({k} classes x {r['n'] // k}) to {r['out']}" + ("/" if r["kind"] == "folder" else ""))
+    print(f"labels:  {r['labels']}")
+    print(f"record:  {r['json']}")
     return 0
 
 
