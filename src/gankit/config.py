@@ -87,6 +87,14 @@ class RegConfig:
     instance_noise_steps: int = 0  # steps over which that std decays linearly to 0; 0: train.steps
     info_weight: float = 1.0  # InfoGAN mutual-information loss weight lambda
     aux_weight: float = 1.0  # ACGAN auxiliary classification loss weight
+    # ADA (Karras et al. 2020): D's inputs, real and fake, go through gankit.augment.ada_augment
+    # at probability p, which the overfitting heuristic r_t = E[sign(D(real))] moves toward ada_target.
+    ada: bool = False  # adaptive augmentation: p moves every D update
+    ada_target: float = 0.6  # the r_t the heuristic holds (the paper's 0.6)
+    # p can move 0 -> 1 in this many thousand real images; the paper's 500 (FFHQ) is slow for runs of a few kimg
+    ada_kimg: float = 100.0
+    ada_max: float = 1.0  # p's ceiling; the paper does not cap p, but reports leaks above ~0.8
+    ada_p: float = 0.0  # p at step 0; with ada false and ada_p > 0: a fixed augmentation probability
 
 
 @dataclass(frozen=True)
@@ -249,6 +257,12 @@ def _check_combinations(cfg: RunConfig, origin: str) -> None:
     if cfg.log.profile and cfg.log.profile + 5 > cfg.train.steps:  # gankit.training.profile: WAIT + WARMUP = 5
         raise GankitError(f"{origin}: log.profile = {cfg.log.profile} needs {cfg.log.profile + 5} steps "
                           f"(a 5-step warm-up first); train.steps is {cfg.train.steps}")
+    if (cfg.reg.ada or cfg.reg.ada_p) and cfg.reg.diffaug:
+        raise GankitError(f"{origin}: reg.ada (or reg.ada_p > 0) and reg.diffaug both augment D's inputs; "
+                          "use one augmentation: reg.diffaug or reg.ada")
+    if cfg.reg.ada_p > cfg.reg.ada_max:
+        raise GankitError(f"{origin}: reg.ada_p = {cfg.reg.ada_p!r} is above reg.ada_max = {cfg.reg.ada_max!r}; "
+                          "expected 0 <= ada_p <= ada_max <= 1")
     if cfg.model.attention and cfg.model.arch != "resnet":
         raise GankitError(f"{origin}: model.attention is a block of the resnet arch, "
                           f"not of {cfg.model.arch!r}")
@@ -456,6 +470,10 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (RegConfig, "instance_noise_steps"): (lambda v: v >= 0, "an integer >= 0"),
     (RegConfig, "info_weight"): (lambda v: v >= 0, "a number >= 0"),
     (RegConfig, "aux_weight"): (lambda v: v >= 0, "a number >= 0"),
+    (RegConfig, "ada_target"): (lambda v: 0 < v < 1, "0 < ada_target < 1"),
+    (RegConfig, "ada_kimg"): (lambda v: v > 0, "a number > 0"),
+    (RegConfig, "ada_max"): (lambda v: 0 <= v <= 1, "0 <= ada_max <= 1"),
+    (RegConfig, "ada_p"): (lambda v: 0 <= v <= 1, "0 <= ada_p <= 1"),
     (EvalConfig, "every"): (lambda v: v >= 0, "an integer >= 0"),
     (EvalConfig, "n"): (lambda v: v >= 2, "an integer >= 2"),
     (EvalConfig, "metrics"): (lambda v: set(filter(None, v.replace(" ", "").split(","))) <= set(_EVAL_METRICS),

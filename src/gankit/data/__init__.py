@@ -1,7 +1,8 @@
 """Data sources: `load_data(source)` turns what a user types after ``--data`` into a `Dataset`.
 
-Named sources: ``mnist`` (60,000 train), ``mnist:test`` (10,000), ``stacked-mnist`` (three
-MNIST digits as RGB channels: 1,000 modes), ``ring8``, ``grid25``,
+Named sources: ``mnist`` (60,000 train), ``mnist:test`` (10,000), ``mnist@N`` (a low-data
+split: N of the 60,000 training digits, N/10 of each class, `low_data_indices`), ``stacked-mnist``
+(three MNIST digits as RGB channels: 1,000 modes), ``ring8``, ``grid25``,
 ``fake[:CxHxW[:N]]``. Anything else is a path: a folder of images, a ``.npz``/``.npy`` array
 file, or an IDX file.
 """
@@ -20,9 +21,9 @@ from gankit.data.sampler import BatchSampler
 from gankit.data.synthetic import load_fake, load_toy
 from gankit.errors import GankitError
 
-__all__ = ["Dataset", "BatchSampler", "load_data", "to_model", "from_model", "SOURCES_HELP"]
+__all__ = ["Dataset", "BatchSampler", "load_data", "low_data_indices", "to_model", "from_model", "SOURCES_HELP"]
 
-SOURCES_HELP = ("mnist, mnist:test, stacked-mnist, stacked-mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
+SOURCES_HELP = ("mnist, mnist:test, mnist@N (N training digits, N/10 per class), stacked-mnist, stacked-mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
                 "or a path to a folder of images, a .npz/.npy file or an IDX file")
 
 
@@ -33,7 +34,44 @@ def load_data(source: str, resolution: int | None = None, channels: int | None =
     return _load(source, strict).conform(resolution, channels).to(device)
 
 
+LOW_DATA_SEED = 0  # the one seed of every mnist@N split, so a split is the same everywhere
+
+
+def low_data_indices(y, n: int, seed: int = LOW_DATA_SEED):
+    """Indices of a class-balanced subset of n examples of labels `y` (int array): n / K of each
+    of the K classes, each class's drawn uniformly without replacement with numpy's
+    default_rng(seed), in ascending order. The splits nest: the first n/K of a class's
+    permutation are the ones kept, so mnist@100 is inside mnist@1000."""
+    import numpy as np
+
+    classes = np.unique(y)
+    k = len(classes)
+    if n < k or n % k:
+        raise GankitError(f"mnist@{n}: n must be a multiple of the {k} classes (at least {k}), so every class "
+                          f"has n/{k} images")
+    per, most = n // k, min(int((y == c).sum()) for c in classes)
+    if per > most:
+        raise GankitError(f"mnist@{n}: more than the data has; a balanced split takes at most {k * most} "
+                          f"({most} per class)")
+    g = np.random.default_rng(seed)
+    out = []
+    for c in classes:
+        idx = np.flatnonzero(y == c)
+        out.append(idx[g.permutation(len(idx))[:per]])
+    return np.sort(np.concatenate(out))
+
+
 def _load(source: str, strict: bool = False) -> Dataset:
+    if source.startswith("mnist@"):
+        try:
+            n = int(source[len("mnist@"):])
+        except ValueError:
+            raise GankitError(f"data source {source!r}: expected mnist@N with N a whole number, e.g. mnist@1000") from None
+        x, y = load_mnist("train")
+        keep = low_data_indices(y, n)
+        return Dataset(torch.from_numpy(x[keep]), torch.from_numpy(y[keep]), source,
+                       classes=[str(i) for i in range(10)],
+                       notes=[f"{n} of MNIST's 60,000 training digits, {n // 10} per class (seed {LOW_DATA_SEED})"])
     if source in ("mnist", "mnist:train", "mnist:test"):
         split = "test" if source.endswith(":test") else "train"
         x, y = load_mnist(split)

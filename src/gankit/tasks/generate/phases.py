@@ -17,13 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gankit.augment import diff_augment
+from gankit.augment import ada_augment, diff_augment
 from gankit.losses import LOSSES, GANLoss
 from gankit.models.base import Judge
 from gankit.regularizers import clip_weights_, gradient_penalty, r1_penalty, smooth_real_target
 
-# Order of the scalars in the tensors the phases return.
-D_STATS = ("loss_d", "d_real", "d_fake", "acc_real", "acc_fake", "gp", "r1", "r1_n", "aux_d", "info_d")
+# Order of the scalars in the tensors the phases return. ada_p: p after each D update; ada_rt: that
+# update's r_t = E[sign(D(augmented real))] (both 0 without ADA).
+D_STATS = ("loss_d", "d_real", "d_fake", "acc_real", "acc_fake", "gp", "r1", "r1_n", "aux_d", "info_d",
+           "ada_p", "ada_rt")
 G_STATS = ("loss_g", "aux_g", "info_g")
 STAT_NAMES = D_STATS + G_STATS
 
@@ -47,6 +49,7 @@ class Objective:
     r1_every: int = 16
     clip: float = 0.0  # weight clipping bound
     diffaug: str = ""  # DiffAugment policy
+    ada: bool = False  # D's inputs go through ada_augment at st.extra["ada"].p (adaptive or fixed)
     acgan_classes: int = 0  # > 0: D's aux head starts with this many class logits (ACGAN)
     info_cat: int = 0
     info_cont: int = 0
@@ -60,7 +63,7 @@ class Objective:
         r = cfg.reg
         return cls(
             loss=LOSSES[cfg.train.loss], real_target=smooth_real_target(r.label_smoothing), gp=r.gp, r1=r.r1,
-            r1_every=r.r1_every, clip=r.clip, diffaug=r.diffaug.replace(" ", ""),
+            r1_every=r.r1_every, clip=r.clip, diffaug=r.diffaug.replace(" ", ""), ada=r.ada or r.ada_p > 0,
             acgan_classes=n_classes if cfg.model.d_head == "acgan" else 0,
             info_cat=cfg.model.info_cat, info_cont=cfg.model.info_cont,
             info_weight=r.info_weight, aux_weight=r.aux_weight, bf16=cfg.train.precision == "bf16",
@@ -77,10 +80,14 @@ def autocast(bf16: bool, device: torch.device):
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16, cache_enabled=False)
 
 
-def d_input(x: Tensor, obj: Objective, gen: torch.Generator | None, noise_std: float) -> Tensor:
-    """What D sees: DiffAugment (same policy for real and fake), then instance noise."""
+def d_input(x: Tensor, obj: Objective, gen: torch.Generator | None, noise_std: float,
+            p: Tensor | None = None) -> Tensor:
+    """What D sees: DiffAugment (same policy for real and fake) or ADA's pipeline at
+    probability `p` (a device tensor), then instance noise."""
     if obj.diffaug:
         x = diff_augment(x, obj.diffaug, generator=gen)
+    if obj.ada:
+        x = ada_augment(x, p, generator=gen)
     if noise_std > 0:
         x = x + noise_std * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
     return x
@@ -105,12 +112,14 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
     With `keep_fake_graph`, the fakes keep G's graph so the G phase can reuse them: one
     generator forward per step."""
     obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
+    ada = st.extra["ada"] if obj.ada else None
+    p = ada.p if ada else None  # ADA's probability, read on the device
     amp = autocast(obj.bf16, b.x.device)
     # 1. Fakes. detach() below keeps G out of D's backward pass.
     with amp, torch.set_grad_enabled(keep_fake_graph):
         x_fake = st.fwd["G"](b.z, b.y)  # (B, C, H, W)
-    xr = d_input(b.x, obj, gen, noise_std)
-    xf = d_input(x_fake.detach(), obj, gen, noise_std)
+    xr = d_input(b.x, obj, gen, noise_std, p)  # the penalties below see these augmented inputs too
+    xf = d_input(x_fake.detach(), obj, gen, noise_std, p)
 
     # 2. The adversarial loss, real up, fake down (losses in fp32 whatever the forward's precision).
     with amp:  # real and fake logits (and aux heads) in D's one forward of the update
@@ -142,12 +151,18 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
     st.update("D", loss)  # backward, (data-parallel averaging), guarded optimiser step
     if obj.clip:  # a refused update left the weights as they were: clipping them again changes nothing
         clip_weights_(D, obj.clip)
+    # 4. ADA: r_t over this update's augmented reals moves p in place, on the device (no read-back).
+    # In a data-parallel job these are this rank's logits only (no collective is added here), so
+    # each rank's p follows its own slice; the speed counts the global batch, as the images one
+    # update shows D in all. Checkpoints keep rank 0's p, which every rank loads on resume.
+    rt = ada.update(real_logits) if ada else zero
 
     with torch.no_grad():
         stats = torch.stack([
             loss.detach(), torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
             (real_logits > 0).float().mean(), (fake_logits < 0).float().mean(),
-            gp.detach(), r1.detach(), torch.ones_like(r1) if with_r1 else zero, aux_d.detach(), info_d.detach()])
+            gp.detach(), r1.detach(), torch.ones_like(r1) if with_r1 else zero, aux_d.detach(), info_d.detach(),
+            ada.p if ada else zero, rt])
     return stats, x_fake
 
 
@@ -155,14 +170,15 @@ def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0) -> Tens
     """One G update: the (just updated) D judges `x_fake` (regenerated from b.z when None).
     Returns the G_STATS tensor."""
     obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
+    p = st.extra["ada"].p if obj.ada else None  # as the D phase left it
     amp = autocast(obj.bf16, b.x.device)
     D.requires_grad_(False)  # backward computes G's gradients only
     with amp:
         if x_fake is None:
             x_fake = st.fwd["G"](b.z, b.y)
-        h_f = D.features(d_input(x_fake, obj, gen, noise_std))
+        h_f = D.features(d_input(x_fake, obj, gen, noise_std, p))
         fake_logits = D.head(h_f, b.y).float()  # (B,)
-        real_logits = D(d_input(b.x, obj, gen, noise_std), b.y).float() if obj.loss.g_needs_real else None
+        real_logits = D(d_input(b.x, obj, gen, noise_std, p), b.y).float() if obj.loss.g_needs_real else None
         aux_f = D.aux(h_f).float() if obj.uses_aux else None
     loss = obj.loss.g(fake_logits, real_logits)
     aux_g = info_g = loss.new_zeros(())
@@ -183,6 +199,7 @@ class _Bare:
 
     def __init__(self, G, D, opt_g, opt_d, obj: Objective, gen: torch.Generator | None):
         self.nets, self.obj, self.gens = {"G": G, "D": D}, obj, {"aug": gen}
+        self.extra = {}  # no ADA state: gan_step runs without ADA
         self.fwd = {"G": G, "judge": Judge(D)}
         self.opts = {"G": opt_g, "D": opt_d}
 

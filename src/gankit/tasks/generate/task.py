@@ -11,7 +11,9 @@ from __future__ import annotations
 import torch
 
 from gankit import viz
+from gankit.augment import AdaState
 from gankit.data import BatchSampler, from_model, load_data
+from gankit.errors import GankitError
 from gankit.models import CONV_RESOLUTIONS, build_models
 from gankit.models.base import Judge
 from gankit.models.latent import draw_latent
@@ -52,10 +54,19 @@ class GenerateTask(Task):
     def build(self, cfg, data, device, rank: int = 0) -> Parts:
         n_classes = n_classes_of(data)
         G, D = build_models(cfg.model, data.shape, n_classes)
+        objective = Objective.from_config(cfg, n_classes)
+        extra = {}
+        if objective.ada:  # p in the checkpoint, so a resumed run augments as the whole one would have
+            if data.kind != "image":
+                raise GankitError(f"reg.ada / reg.ada_p augment images; data {data.name} is {data.kind} "
+                                  f"of shape {'x'.join(map(str, data.shape))}")
+            r = cfg.reg
+            extra["ada"] = AdaState(r.ada_p, device, batch=cfg.train.batch, target=r.ada_target,
+                                    kimg=r.ada_kimg, max_p=r.ada_max, adaptive=r.ada)
         return Parts(
             nets={"G": G, "D": D}, groups={"G": ("G",), "D": ("D",)},
             lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
-            objective=Objective.from_config(cfg, n_classes),
+            objective=objective, extra=extra,
             ema=("G",) if cfg.train.ema else (),
             # D's update forward is `D.judge` (real, fake and aux heads in one call): one forward
             # per backward, as DistributedDataParallel's reducer expects.
@@ -132,6 +143,8 @@ class GenerateTask(Task):
             row["aux_d"], row["aux_g"] = round(sums["aux_d"] / n_d, 6), round(sums["aux_g"] / window, 6)
         if obj.info_cat or obj.info_cont:
             row["info_d"], row["info_g"] = round(sums["info_d"] / n_d, 6), round(sums["info_g"] / window, 6)
+        if obj.ada:  # means over the window's D updates (and ranks): p after each update, each update's r_t
+            row["ada_p"], row["ada_rt"] = round(sums["ada_p"] / n_d, 6), round(sums["ada_rt"] / n_d, 6)
         return row
 
     def grid(self, cfg, data, st):
