@@ -65,7 +65,7 @@ def test_fake_bad_spec(spec):
 
 
 def test_unknown_source_lists_valid():
-    with pytest.raises(GankitError, match="unknown data source .cifar.*mnist, mnist:test, stacked-mnist"):
+    with pytest.raises(GankitError, match="unknown data source .cifar.*mnist, mnist:test, mnist@N .*, stacked-mnist"):
         load_data("cifar")
 
 
