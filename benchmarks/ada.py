@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/ada.py --out runs/bench-ada --json BENCH.json
 
 What is measured (CPU, seed 0): the `dcgan` preset trained on `mnist@N` (N of MNIST's training
-digits, N/10 per class, the fixed low-data split) for `--steps` steps, for N in `--n` and three
+digits, N/10 per class, the fixed low-data split) for `--steps` steps at batch 64, for N in `--n` and three
 arms: no augmentation; DiffAugment (reg.diffaug=color,translation,cutout, Zhao et al. 2020); ADA
 (reg.ada=true, target 0.6, Karras et al. 2020). Then FID of 10,000 samples against the 10,000
 MNIST test digits with the bundled feature network (`gankit eval`), ADA's final p, and the
@@ -37,8 +37,9 @@ def main() -> None:
            "steps": args.steps, "runs": {}}
     for n in [int(v) for v in args.n.split(",")]:
         for arm, extra in ARMS.items():
-            cfg = load_config("dcgan", overrides=[f"data.source=mnist@{n}", f"train.steps={args.steps}",
-                                                  "log.progress=false", "device=cpu", *extra])
+            sets = [f"data.source=mnist@{n}", f"train.steps={args.steps}", "train.batch=64", "log.progress=false",
+                    "device=cpu", *extra]
+            cfg = load_config("dcgan", overrides=sets)
             t0 = time.perf_counter()
             run = gankit.train(cfg, str(args.out / f"n{n}-{arm}"))
             secs = round(time.perf_counter() - t0, 1)
