@@ -201,6 +201,23 @@ def synth(run_path: str | Path, per_class: int, out: str | Path | None = None, n
     return synthesize(run, per_class, out, npz, truncate, filter, classifier, seed, batch, overwrite, command)
 
 
+def augment_eval(out: str | Path, ns="100,500,1000", data: str | None = None, test: str | None = None,
+                 ratios="0.5,1,4", quick: bool = False, seeds: int | None = None, gan_steps: int | None = None,
+                 clf_steps: int | None = None, val_fraction: float = 0.2, device: str = "cpu",
+                 gan_overrides: list[str] | None = None, command: str | None = None, log=None) -> dict:
+    """Does a low-data conditional GAN's synthetic data help a classifier more than classical
+    augmentation? For each n, a cgan trained on those n labelled images only, then a fixed-recipe
+    CNN on five arms (real; + classical augmentation; + synthetic at each ratio; + both; synthetic
+    only), scored on the test set over classifier seeds; the ratio picked on a validation split of
+    the n images. Writes augment_eval.json / .md / .png in `out`; returns the record (with its
+    one-line `summary`). See `gankit.apps.augment_eval`."""
+    from gankit.apps.augment_eval import augment_eval as _augment_eval
+
+    return _augment_eval(out, ns, data, test, ratios, quick=quick, seeds=seeds, gan_steps=gan_steps,
+                         clf_steps=clf_steps, val_fraction=val_fraction, device=device,
+                         gan_overrides=gan_overrides, command=command, log=log)
+
+
 def _children(pid: int) -> list[int]:
     """Process ids whose parent is `pid` (Linux /proc)."""
     kids = []
