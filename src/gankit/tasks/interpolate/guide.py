@@ -10,7 +10,8 @@ The warps of a training set are computed once, when it is loaded, and cached und
 `gankit.util.cache_dir()` keyed by the SHA-256 of the frames, the Farneback parameters, OpenCV's
 version and `WARPS_VERSION`, as float16 on 0..255 (steps of at most 1/8 of a level: rounding the
 warps to uint8 would cost a flow-guided run 0.16 dB on `pans:test` before it learns anything).
-moving-mnist's 36,000 triplets: ~30 s on 2 cores and 590 MB; from the cache ~1 s. Held-out
+moving-mnist's 36,000 triplets: 32.8 s on 2 cores and 563 MB; from the cache 0.9 s (measured
+2026-12-01, AMD EPYC). Held-out
 frames and a user's video are warped as they are used, in float32.
 """
 
