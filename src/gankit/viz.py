@@ -71,7 +71,7 @@ def save_scatter(points: torch.Tensor, path: str | Path, real: torch.Tensor | No
 
 
 def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
-    """loss.png: losses, D(x) and D(G(z)), and D's accuracy on real and fake, against step."""
+    """loss.png: losses, D(x) and D(G(z)), D's accuracy on real and fake (and ADA's p and r_t), against step."""
     rows = [r for r in read_jsonl(metrics_path) if not r.get("eval")]
     if not rows:
         return None
@@ -88,10 +88,12 @@ def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
     ax1.legend()
     ax1.grid(alpha=0.3)
     for key, label in (("acc_real", "D accuracy on real"), ("acc_fake", "D accuracy on fake"),
-                       ("d_real", "D(x)"), ("d_fake", "D(G(z))")):
+                       ("d_real", "D(x)"), ("d_fake", "D(G(z))"),
+                       ("ada_p", "ADA p"), ("ada_rt", "ADA r_t (target 0.6)")):  # ADA runs: p and its heuristic
         if not any(key in r for r in rows):
             continue
-        ax2.plot(step, [r.get(key, float("nan")) for r in rows], label=label, linestyle="--" if key.startswith("d_") else "-")
+        style = "--" if key.startswith("d_") else ":" if key.startswith("ada_") else "-"
+        ax2.plot(step, [r.get(key, float("nan")) for r in rows], label=label, linestyle=style)
     ax2.set_ylim(-0.02, 1.02)
     ax2.set_xlabel("step")
     if ax2.lines:  # tasks without a D in some phases log no D scalars there
