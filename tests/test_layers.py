@@ -18,7 +18,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
 LAYERS = [
     ("base", ["gankit.errors", "gankit.config", "gankit.util", "gankit.threads", "gankit.version"]),
     ("blocks", ["gankit.data", "gankit.models", "gankit.losses", "gankit.regularizers", "gankit.augment",
-                "gankit.viz", "gankit.media", "gankit.tiling"]),
+                "gankit.viz", "gankit.media", "gankit.tiling", "gankit.report"]),
     ("metrics", ["gankit.metrics"]),
     ("tasks", ["gankit.tasks"]),
     ("training", ["gankit.training"]),
@@ -118,7 +118,7 @@ def test_the_layer_check_can_fail(tmp_path):
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["presets"], ["presets", "dcgan"], ["train", "--help"],
-                                  ["--version"]])
+                                  ["--version"], ["report", "--help"], ["serve", "--help"]])
 def test_commands_that_need_no_tensor_do_not_import_torch(argv):
     code = ("import sys\nfrom gankit.cli import main\n"
             f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"

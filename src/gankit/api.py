@@ -48,9 +48,10 @@ def _finished(result) -> Run | None:
     return run
 
 
-def train(cfg: RunConfig, out: str | Path) -> Run | None:
-    """Train `cfg` into the new run directory `out`; the trained Run (None on ranks > 0)."""
-    return _finished(_train(cfg, out))
+def train(cfg: RunConfig, out: str | Path, command: str | None = None) -> Run | None:
+    """Train `cfg` into the new run directory `out`; the trained Run (None on ranks > 0).
+    `command`: the command line to record in train.log and the report (default: the Python call)."""
+    return _finished(_train(cfg, out, command=command))
 
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[RunConfig, tuple | None]:

@@ -216,6 +216,31 @@ def _parser() -> argparse.ArgumentParser:
     ae.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     ae.set_defaults(func=_cmd_augment_eval)
 
+    rep = sub.add_parser("report", help="write a run's self-contained HTML report, or compare runs on one page",
+                         description="One run: RUN/report.html (or --out), one file that opens offline: config and "
+                         "command, data, loss and D(x)/D(G(z)) curves, every metric with its protocol, the grids over "
+                         "training with a step slider, checkpoints, warnings. Training refreshes it at every grid "
+                         "step. Several runs: one page with their curves overlaid and a table of final metrics.")
+    rep.add_argument("runs", nargs="+", metavar="RUN", help="run directories")
+    rep.add_argument("--out", metavar="HTML", help="where to write the page (default: RUN/report.html for one run, "
+                     "compare.html here for several)")
+    rep.set_defaults(func=_cmd_report)
+
+    sv = sub.add_parser("serve", help="a local web page over a run: sample, interpolate, upload and apply",
+                        description="Load the run once and serve a page on this machine: a sample grid with a seed, "
+                        "a class picker, a latent slider, InfoGAN code sliders; for translate / superres / inpaint / "
+                        "interpolate runs an upload box (and a mask canvas for inpaint). Prints its URL; Ctrl-C stops. "
+                        "Needs the serve extra (pip install 'gankit[serve]'; make installs it).")
+    sv.add_argument("run", metavar="RUN", help="run directory or checkpoint .pt")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="address to bind (default 127.0.0.1: this machine only; others warn that anyone on that network can use it)")
+    sv.add_argument("--port", type=int, default=0, help="port (default 0: a free one, printed)")
+    sv.add_argument("--max-upload-mb", type=float, default=10.0, help="largest accepted upload (default 10)")
+    sv.add_argument("--max-samples", type=int, default=64, help="most samples one request may ask for (default 64)")
+    sv.add_argument("--no-ema", action="store_true", help="use the raw generator(s), not the EMA")
+    sv.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+    sv.set_defaults(func=_cmd_serve)
+
     x = sub.add_parser("export", help="write a run's generator as .safetensors + .json (no pickle)")
     x.add_argument("run", metavar="RUN", help="run directory or checkpoint .pt")
     x.add_argument("--out", required=True, metavar="PATH.safetensors")
@@ -326,7 +351,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if _rank() == 0:
         print(f"gankit: training {cfg.preset or args.config} ({cfg.task}) on {cfg.data.source} for "
               f"{cfg.train.steps} steps at batch {cfg.train.batch} -> {out}", file=sys.stderr)
-    _report(api.train(cfg, out))
+    _report(api.train(cfg, out, command=_command(args)))
     return 0
 
 
@@ -363,7 +388,8 @@ def _resume(args: argparse.Namespace) -> int:
     if _rank() == 0:
         at = f"step {loaded[0]['step']}" if loaded else "step 0 (no checkpoint yet)"
         print(f"gankit: resuming {out} at {at} of {cfg.train.steps}", file=sys.stderr)
-    _report(api._finished(train(cfg, out, resume=True, force=args.force, loaded=loaded)))  # read once
+    _report(api._finished(train(cfg, out, resume=True, force=args.force, loaded=loaded,  # read once
+                                command=_command(args))))
     return 0
 
 
@@ -452,6 +478,30 @@ def _cmd_interpolate(args: argparse.Namespace) -> int:
                         overwrite=args.overwrite, device=args.device, ema=not args.no_ema)
     done = f"filled frames {','.join(map(str, r['filled']))}" if r["filled"] else f"x{r['factor']} frame rate"
     print(f"{done}: {r['n']} frames at {r['fps']:g} fps: {r['out']}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from gankit.report import compare_reports, write_report
+
+    if len(args.runs) == 1:
+        print(write_report(args.runs[0], args.out))
+    else:
+        print(compare_reports(args.runs, args.out or "compare.html"))
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from gankit.apps.serve import serve
+
+    if not 0 <= args.port <= 65535:
+        raise _err(f"--port {args.port}: expected 0 (a free port) to 65535")
+    if not args.max_upload_mb > 0:
+        raise _err(f"--max-upload-mb {args.max_upload_mb:g}: expected a size in MB > 0")
+    if args.max_samples < 1:
+        raise _err(f"--max-samples {args.max_samples}: expected a number >= 1")
+    serve(args.run, host=args.host, port=args.port, device=args.device, ema=not args.no_ema,
+          max_upload_mb=args.max_upload_mb, max_samples=args.max_samples)
     return 0
 
 
@@ -663,6 +713,13 @@ def _flag_overrides(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def _command(args: argparse.Namespace) -> str:
+    """The command line as the user typed it, for train.log and the report."""
+    import shlex
+
+    return shlex.join(["gankit", *args.argv])
+
+
 def _report(run) -> None:
     if run is None:  # a data-parallel rank other than 0: rank 0 reports
         return
@@ -674,6 +731,8 @@ def _report(run) -> None:
     print(f"animation: {run.animation}")
     if (run.dir / "metrics.png").exists():
         print(f"metrics:   {run.dir / 'metrics.png'}")
+    if (run.dir / "report.html").exists():
+        print(f"report:    {run.dir / 'report.html'}")
     if (run.dir / "checkpoints" / "best.pt").exists():
         print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (the best evaluation: lowest FID, or highest PSNR for superres / interpolate / inpaint)")
     use = {"translate": f"gankit translate {run.dir} INPUT --out OUTPUT",

@@ -126,6 +126,8 @@ def test_eval_every_keeps_best(tmp_path):
     rows = [r for r in gankit.viz.read_jsonl(run.dir / "metrics.jsonl") if r.get("eval")]
     assert [r["step"] for r in rows] == [3, 6] and all("fid" in r for r in rows)
     assert (run.dir / "metrics.png").exists() and (run.dir / "checkpoints" / "best.pt").exists()
+    best = json.loads((run.dir / "checkpoints" / "best.json").read_text())  # for the report
+    assert isinstance(best["step"], int) and "fid" in best
     from gankit.training.checkpoint import load_checkpoint
 
     best = load_checkpoint(run.dir / "checkpoints" / "best.pt")

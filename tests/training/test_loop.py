@@ -21,8 +21,12 @@ def tiny(steps=5, *more):
 def test_run_directory_contents(tmp_path):
     run = gankit.train(tiny(5), tmp_path / "r")
     files = {p.relative_to(run.dir).as_posix() for p in run.dir.rglob("*") if p.is_file()}
-    assert {"config.yaml", "metrics.jsonl", "loss.png", "progress.gif", "checkpoints/last.pt",
-            "samples/step_000000.png", "samples/step_000003.png", "samples/step_000005.png"} <= files
+    assert {"config.yaml", "metrics.jsonl", "loss.png", "progress.gif", "checkpoints/last.pt", "data.png",
+            "report.html", "samples/step_000000.png", "samples/step_000003.png", "samples/step_000005.png"} <= files
+    log = (run.dir / "train.log").read_text()
+    assert "command: python " in log and "(gankit.train)" in log  # the Python call, when no command line is given
+    html = (run.dir / "report.html").read_text()
+    assert "data:image/gif;base64," in html  # written again after the animation, at the end
     rows = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 4, 5]
     assert {"loss_d", "loss_g", "d_real", "d_fake", "acc_real", "acc_fake", "acc", "steps_per_s"} <= set(rows[0])
@@ -148,3 +152,33 @@ def test_cuda_without_gpu_is_a_clear_error(tmp_path):
         pytest.skip("a GPU is present")
     with pytest.raises(GankitError, match="no CUDA GPU is available"):
         gankit.train(tiny(1, "device=cuda"), tmp_path / "r")
+
+
+def test_report_refreshed_during_training_and_failure_never_stops_the_run(tmp_path, monkeypatch):
+    """report.html is rewritten at every grid step; a report that raises is noted once in
+    train.log and training goes on to its last checkpoint."""
+    from gankit.training import artifacts
+
+    calls = []
+    real = artifacts.write_report
+    monkeypatch.setattr(artifacts, "write_report", lambda out: calls.append(out) or real(out))
+    gankit.train(tiny(6), tmp_path / "ok")
+    assert len(calls) == 3  # grid steps 3 and 6, then once more at the end, with the animation
+
+    def broken(out):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(artifacts, "write_report", broken)
+    run = gankit.train(tiny(6), tmp_path / "bad")
+    assert run.step == 6 and (run.dir / "checkpoints" / "last.pt").exists()
+    log = (run.dir / "train.log").read_text()
+    assert log.count("report.html not written: ValueError: boom") == 1
+
+
+def test_cli_records_the_command(tmp_path):
+    from gankit.cli import main
+
+    assert main(["train", "--preset", "seed-mlp", "--steps", "2", "--out", str(tmp_path / "r"),
+                 *[a for o in TINY for a in ("--set", o)]]) == 0
+    log = (tmp_path / "r" / "train.log").read_text()
+    assert f"command: gankit train --preset seed-mlp --steps 2 --out {tmp_path / 'r'}" in log

@@ -160,6 +160,13 @@ def test_rollback_then_stop_when_it_keeps_diverging(tmp_path, monkeypatch, capsy
     assert err.count("rolled back to step 4") == 2 and "x0.5" in err and "x0.25" in err
     ck = load_checkpoint(tmp_path / "r" / "checkpoints" / "last.pt")
     assert ck["step"] == 4 and all(torch.isfinite(v).all() for v in ck["nets"]["G"].values())
+    # train.log keeps the story for the report: both rollbacks, then why the run ended
+    log = (tmp_path / "r" / "train.log").read_text()
+    assert log.count("warning: step") >= 2 and log.count("rolled back to step 4") == 2
+    assert "error: training diverged" in log.splitlines()[-1]
+    from gankit.report import write_report
+
+    assert "rolled back to step 4" in write_report(tmp_path / "r").read_text().split('id="warnings"')[1][:5000]
 
 
 def test_nonfinite_weights_never_overwrite_a_good_checkpoint(tmp_path, monkeypatch, capsys):

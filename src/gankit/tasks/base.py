@@ -17,8 +17,8 @@ The trainer knows nothing task-specific. It asks the task for:
    and updates networks through `st.update(opt_name, loss)`, which holds the data-parallel
    gradient averaging and the non-finite guard, so the maths never sees them;
 3. what the run directory shows and measures: `log_row` (one metrics.jsonl row from the summed
-   scalars), `grid` (the image written every `log.grid_every` steps), `evaluator` (metrics during
-   training, optional);
+   scalars), `grid` (the image written every `log.grid_every` steps), `preview` (a few training
+   images for data.png, optional), `evaluator` (metrics during training, optional);
 4. for inference, `inference_nets(cfg, data_meta)`: the networks a loaded run needs, built empty
    (`gankit.run.Run` loads their weights from the checkpoint).
 
@@ -89,6 +89,11 @@ class Task:
     def grid(self, cfg, data, st) -> Callable:
         """A function (step, path) -> path that writes the run directory's image for `step`."""
         raise NotImplementedError
+
+    def preview(self, cfg, data):
+        """uint8 (N, C, H, W) training images for the run directory's data.png (what the run
+        learns from, shown in the report), or None when the task's grid already shows its data."""
+        return None
 
     def evaluator(self, cfg, data, st, dist):
         """An object with .run(st, step, art, run_name) -> bool (improved) and .best, or None."""

@@ -9,6 +9,9 @@ Layout of a run directory:
                              2-D data; translation: input | output | target of fixed examples)
     progress.gif             those grids in order
     loss.png                 losses and D accuracy against step
+    data.png                 a few training images (tasks whose grid does not already show them)
+    report.html              all of the above in one self-contained page (gankit.report), refreshed
+                             at every grid step and at the end
     checkpoints/last.pt      see gankit.training.checkpoint
 """
 
@@ -22,6 +25,9 @@ from pathlib import Path
 from typing import Callable
 
 from gankit import viz
+from gankit.errors import warn
+from gankit.report import write_report
+
 
 class Artifacts:
     """The run directory's files besides checkpoints; `grid(step)` calls the task's grid writer."""
@@ -31,6 +37,7 @@ class Artifacts:
         self.samples = out / "samples"
         self.metrics = out / "metrics.jsonl"
         self._grid = grid_writer
+        self._report_failed = False
 
     def forget_after(self, step: int) -> None:
         """On resume: drop log lines written after the checkpoint, which the resumed run redoes."""
@@ -51,8 +58,29 @@ class Artifacts:
     def grid(self, step: int) -> Path:
         return self._grid(step, self.samples / f"step_{step:06d}.png")
 
+    def preview(self, images) -> Path | None:
+        """data.png: uint8 (N, C, H, W) training images, or nothing when the task gives None."""
+        if images is None:
+            return None
+        return viz.save_grid(images, self.out / "data.png")
+
     def plots(self) -> None:
         viz.plot_losses(self.metrics, self.out / "loss.png")
+        self.report()
+
+    def report(self) -> Path | None:
+        """Refresh report.html. It is a view of the files above: a failure to render it is noted
+        once and never stops the run (the checkpoints and logs it would show are intact)."""
+        try:
+            return write_report(self.out)
+        except Exception as e:  # noqa: BLE001 - a bug in the page must not cost a training run
+            if not self._report_failed:
+                self._report_failed = True
+                msg = f"report.html not written: {type(e).__name__}: {e}"
+                self.note(f"warning: {msg}")
+                warn(msg)
+            return None
 
     def finish(self) -> None:
         viz.make_gif(sorted(self.samples.glob("step_*.png")), self.out / "progress.gif")
+        self.report()  # once more, with the animation

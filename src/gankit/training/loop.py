@@ -8,6 +8,8 @@ steps, not every step.
 
 from __future__ import annotations
 
+import json
+import shlex
 import shutil
 import sys
 import time
@@ -44,7 +46,7 @@ class Finished(NamedTuple):
 
 
 def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = False,
-          loaded: tuple[dict, Path, list[str]] | None = None) -> Finished | None:
+          loaded: tuple[dict, Path, list[str]] | None = None, command: str | None = None) -> Finished | None:
     """Train as `cfg` says, writing the run directory `out`; return how it ended (`Finished`).
 
     With `resume`, continue the run in `out` from its newest good checkpoint (only
@@ -52,7 +54,8 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = F
     unless `force`); a run killed before its first checkpoint starts again from step 0 of its
     saved config. `loaded`: the (checkpoint, path, damaged files skipped) the caller
     already read with `CheckpointStore.load_latest`, so it is not read and verified twice. SIGINT/SIGTERM end the
-    run cleanly with a checkpoint (`Finished.interrupted`).
+    run cleanly with a checkpoint (`Finished.interrupted`). `command`: the command line that
+    started it, for train.log and the report (default: the Python call).
 
     Under torchrun (WORLD_SIZE > 1) every process calls this; they train data-parallel
     (`gankit.training.distributed`) and rank 0 alone writes `out` and returns the Run (None elsewhere).
@@ -61,7 +64,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = F
     dist = Dist.from_env(resolve_device(cfg.device))
     clean = False
     try:
-        run = _follow(cfg, out, dist) if not dist.is_main else _lead(cfg, out, resume, force, dist, loaded)
+        run = _follow(cfg, out, dist) if not dist.is_main else _lead(cfg, out, resume, force, dist, loaded, command)
         clean = True
         return run
     except RuntimeError as err:
@@ -75,7 +78,7 @@ def train(cfg: RunConfig, out: str | Path, resume: bool = False, force: bool = F
 
 
 def _lead(cfg: RunConfig, out: Path, resume: bool, force: bool, dist: Dist,
-          loaded: tuple[dict, Path, list[str]] | None = None) -> Finished:
+          loaded: tuple[dict, Path, list[str]] | None = None, command: str | None = None) -> Finished:
     """Rank 0 (or the only process): holds the run directory's lock, checks it, writes it."""
     store = CheckpointStore(out / "checkpoints", keep=cfg.log.keep_last, warn=warn)
     created = not out.exists()
@@ -89,7 +92,7 @@ def _lead(cfg: RunConfig, out: Path, resume: bool, force: bool, dist: Dist,
                 dist.broadcast(("error", str(err)))  # the other ranks stop too, quietly
                 raise
             dist.broadcast(("ok", ckpt))  # other nodes need not see the run directory
-            return _train(cfg, out, store, ckpt, stop, dist, loaded)
+            return _train(cfg, out, store, ckpt, stop, dist, loaded, command)
     except GankitError:
         if created and out.is_dir() and not any(out.iterdir()):  # a mistake leaves nothing behind
             out.rmdir()
@@ -117,7 +120,7 @@ class _Silent:
 
 
 def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict | None, stop: StopSignals,
-           dist: Dist, loaded: tuple | None = None) -> Finished | None:
+           dist: Dist, loaded: tuple | None = None, command: str | None = None) -> Finished | None:
     # -- setup ------------------------------------------------------------------------------
     device = dist.device(resolve_device(cfg.device))
     task = get_task(cfg.task)
@@ -137,10 +140,10 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
     def checkpoint(done: int) -> bool:
         """Write a checkpoint unless the weights went non-finite (never overwrite a good one)."""
         if not all_finite(*st.nets.values()):
-            warn(f"step {done}: weights are not finite; checkpoint not written")
+            _warn(art, f"step {done}: weights are not finite; checkpoint not written")
             return False
         if guard.consecutive:  # mid-way through refused updates: keep the last clean state
-            warn(f"step {done}: checkpoint not written during a run of non-finite updates")
+            _warn(art, f"step {done}: checkpoint not written during a run of non-finite updates")
             return False
         rngs = dist.gather(st.rng_state())  # every rank's own random streams (a collective)
         if main:
@@ -154,6 +157,7 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
     step = restore(ckpt, "checkpoint") if ckpt is not None else 0
     if main:
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        art.note(f"command: {command or _python_call()}")
         summary, *notes = task.describe_data(data)
         art.note(summary)
         for line in notes:  # what loading converted or skipped: the user should see it once
@@ -164,6 +168,7 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         art.forget_after(step)  # a resumed run redoes what came after its checkpoint
     if step == 0:
         art.grid(0)  # the untrained generator: the animation's first frame
+        art.preview(task.preview(cfg, data))
     total = cfg.train.steps
     bar = Progress(total, step, enabled=cfg.log.progress) if main else _Silent()
     art.note(e.describe(), echo=cfg.log.progress)
@@ -202,7 +207,7 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         # the device; it is read when the scalars are (every log.every steps), or every step
         # when the guard syncs anyway (optimisers without a fused found_inf).
         if (log_now or not guard.on_device) and guard.consecutive >= cfg.recover.patience:
-            step = _roll_back(cfg, store, restore, e, step, dist)
+            step = _roll_back(cfg, store, restore, e, step, dist, art)
             st.step = step
             bar.bar.n = step
             st.acc.zero_()
@@ -242,6 +247,8 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
                 t_ckpt = time.monotonic()
                 if improved and main:  # a copy of the best checkpoint by the task's evaluation so far
                     shutil.copyfile(store.last, out / "checkpoints" / "best.pt")
+                    # its step and score, for the report (which never opens checkpoints)
+                    (out / "checkpoints" / "best.json").write_text(json.dumps({**(evaluator.best or {}), "step": step}))
         t_maint += time.perf_counter() - t0
         if stopping:
             interrupted = stop.signame or "SIGTERM"  # another rank's signal
@@ -262,32 +269,50 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
     return Finished(out, step, interrupted)
 
 
+def _warn(art, msg: str) -> None:
+    """A warning for the terminal and for train.log (the report's warnings box)."""
+    warn(msg)
+    art.note(f"warning: {msg}")
+
+
+def _logged(art, err: GankitError) -> GankitError:
+    """`err`, written to train.log too: the CLI prints it, the report shows why the run ended."""
+    art.note(f"error: {err}")
+    return err
+
+
+def _python_call() -> str:
+    """What started a run that was not given its command line: the Python program and its arguments."""
+    return "python " + shlex.join(sys.argv) + "  (gankit.train)"
+
+
 def _roll_back(cfg: RunConfig, store: CheckpointStore | None, restore, e: Engine, step: int,
-               dist: Dist) -> int:
-    """Reload the newest good checkpoint, scale the learning rates, count the rollback."""
+               dist: Dist, art) -> int:
+    """Reload the newest good checkpoint, scale the learning rates, count the rollback (in
+    train.log too, through `art`)."""
     st = e.st
     bad, rollbacks = st.guard.consecutive, st.rollbacks
     if rollbacks >= cfg.recover.max_rollbacks:
-        raise GankitError(
+        raise _logged(art, GankitError(
             f"training diverged: {bad} non-finite updates in a row at step {step} after "
             f"{rollbacks} rollbacks (recover.max_rollbacks); lower train.lr_g / train.lr_d, add a "
-            f"penalty (reg.gp, reg.r1) or spectral norm, then resume from the last good checkpoint")
+            f"penalty (reg.gp, reg.r1) or spectral norm, then resume from the last good checkpoint"))
     try:
         found = store.load_latest() if dist.is_main else None
     except GankitError:
         found = None
     found = dist.broadcast(found)  # every rank rolls back to rank 0's checkpoint
     if found is None:
-        raise GankitError(f"training diverged at step {step} before any checkpoint was written; "
-                          "lower the learning rates or write checkpoints more often (log.ckpt_every)")
+        raise _logged(art, GankitError(f"training diverged at step {step} before any checkpoint was written; "
+                                       "lower the learning rates or write checkpoints more often (log.ckpt_every)"))
     ckpt, path = found
     back = restore(ckpt, str(path))
     st.rollbacks = rollbacks + 1  # the checkpoint's count was older
     f = cfg.recover.lr_factor ** st.rollbacks
     e.scale_lrs(f)
     if dist.is_main:
-        warn(f"step {step}: {bad} non-finite updates in a row; rolled back to step {back} "
-             f"({path.name}) with learning rates x{f:g}")
+        _warn(art, f"step {step}: {bad} non-finite updates in a row; rolled back to step {back} "
+              f"({path.name}) with learning rates x{f:g}")
     st.guard.consecutive = 0
     return back
 

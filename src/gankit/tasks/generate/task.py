@@ -171,6 +171,14 @@ class GenerateTask(Task):
 
         return write
 
+    def preview(self, cfg, data):
+        """64 training images drawn with a fixed seed (none for 2-D points: the grid plots them)."""
+        if data.kind != "image":
+            return None
+        g = torch.Generator().manual_seed(0)
+        idx = torch.randperm(len(data), generator=g)[:64]
+        return data.x[idx.to(data.x.device)].cpu()
+
     def evaluator(self, cfg, data, st, dist):
         if not cfg.eval.every:
             return None
