@@ -92,6 +92,8 @@ def test_evaluation_has_the_four_baselines(inpaint_run):
     assert methods <= set(r["box:0.5"])
     assert {"psnr", "ssim", "l1", "label_acc", "fid"} <= set(r["box:0.5"]["telea"])
     assert r["box:0.5"]["area"] == pytest.approx(0.5, abs=0.03) and r["protocol"]["n"] == 40
+    html = (inpaint_run.dir / "report.html").read_text()  # written by training
+    assert 'id="step-slider"' in html and "inpaint" in html and "last.pt" in html
 
 
 def test_cli_eval_prints_every_method_per_hole_kind(inpaint_run, capsys):

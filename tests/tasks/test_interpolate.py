@@ -158,6 +158,8 @@ def test_evaluation_has_both_baselines(tmp_path):
     assert set(r) == {"gankit", "blend", "flow warp", "protocol"}
     assert all({"psnr", "ssim"} <= set(r[k]) for k in ("gankit", "blend", "flow warp"))
     assert main(["eval", str(run.dir), "--n", "10"]) == 0  # the CLI prints a scored task's table
+    html = (run.dir / "report.html").read_text()  # written by training
+    assert 'id="step-slider"' in html and "interpolate" in html and "last.pt" in html
 
 
 @pytest.mark.parametrize("source", ["moving-mnist", "pans"])

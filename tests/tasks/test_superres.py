@@ -81,6 +81,8 @@ def test_evaluation_has_bicubic_and_nearest_beside_it(tmp_path):
     from gankit.cli import main
 
     assert main(["eval", str(run.dir), "--n", "16"]) == 0  # the CLI prints a scored task's table
+    html = (run.dir / "report.html").read_text()  # written by training: input | output | target grids
+    assert 'id="step-slider"' in html and "superres" in html and "last.pt" in html
 
 
 def test_superres_cli_image_folder_video_tiled(tmp_path, capsys):

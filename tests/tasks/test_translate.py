@@ -216,6 +216,9 @@ def test_in_training_evaluation_of_a_translation_run(tmp_path):
     assert len(ev) == 1 and {"l1", "psnr", "ssim", "label_acc", "fid"} <= set(ev[0])
     assert ev[0]["protocol"]["n"] == 64 and ev[0]["protocol"]["ref"] == "edges2mnist test split"
     assert (run.dir / "metrics.png").exists() and (run.dir / "checkpoints" / "best.pt").exists()
+    html = (run.dir / "report.html").read_text()  # written by training: the scores and their protocol
+    table = html.split('id="metrics-table"')[1].split("</table>")[0]
+    assert "label_acc" in table and "psnr" in table and "edges2mnist test split" in html
     src = _paired_folder(tmp_path / "p")
     with pytest.raises(GankitError, match="eval.every needs a held-out split"):
         gankit.train(_cfg("pix2pix", src, "train.steps=2", "eval.every=2"), str(tmp_path / "f"))

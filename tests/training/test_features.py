@@ -35,12 +35,15 @@ def test_every_image_preset_trains(preset, tmp_path):
     assert x.shape == (3, 1, res, res) and x.dtype == torch.uint8
     assert ck["opts"]["D"]["state"][0]["step"] == 2 * run.config.train.n_critic
     assert ck["opts"]["G"]["state"][0]["step"] == 2
+    html = (run.dir / "report.html").read_text()  # every preset's run gets its report
+    assert 'id="step-slider"' in html and f"{preset}" in html and 'alt="training data"' in html
 
 
 @pytest.mark.parametrize("preset", ["toy-mlp", "toy-r1"])
 def test_toy_presets_train(preset, tmp_path):
     run = gankit.train(load_config(preset, overrides=["train.steps=3", "log.progress=false"]), tmp_path / "t")
     assert run.sample(5, seed=0).shape == (5, 2)
+    assert 'id="step-slider"' in (run.dir / "report.html").read_text()  # scatter plots over training
 
 
 def test_weight_clipping_holds(tmp_path):
