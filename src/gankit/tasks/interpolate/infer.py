@@ -60,6 +60,16 @@ class _Model:
         return self.between(a, m, left) + [m] + self.between(m, b, k - 1 - left)
 
 
+def middle_frame(run, prev: np.ndarray, next_: np.ndarray, strict: bool = False, log=None) -> np.ndarray:
+    """The frame between two uint8 (H, W, C) frames of one video, as uint8 (H, W, C); frames
+    whose channels differ from the run's are converted (said through `log`), or refused with `strict`."""
+    if prev.shape[:2] != next_.shape[:2]:
+        raise GankitError(f"the frames differ in size ({prev.shape[1]}x{prev.shape[0]} and "
+                          f"{next_.shape[1]}x{next_.shape[0]}); give two frames of one video")
+    model = _Model(run, strict, log or (lambda msg: None))
+    return _hwc(model.middle(model.tensor(prev, "previous frame"), model.tensor(next_, "next frame")))
+
+
 def _hwc(x: torch.Tensor) -> np.ndarray:
     return x.permute(1, 2, 0).numpy()
 
