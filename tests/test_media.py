@@ -254,7 +254,7 @@ def test_conform_converts_channels_with_601_luma():
     px = np.array([[[200, 100, 50]]], np.uint8)  # (1, 1, 3)
     grey, note = conform(px, (1, 1, 1), strict=False, where="a.png")
     assert grey.shape == (1, 1, 1) and grey[0, 0, 0] == round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)
-    assert note == "a.png: converted RGB to grey (the run expects 1x1 grey)"
+    assert note == "a.png: converted RGB to grey (the run expects grey)"  # the size was kept: not named
     rgb, note = conform(np.full((2, 2, 1), 9, np.uint8), (3, 2, 2), strict=False, where="g.png")
     assert rgb.shape == (3, 2, 2) and (rgb == 9).all() and "converted grey to RGB" in note
 

@@ -351,6 +351,8 @@ def conform(img: np.ndarray, shape: tuple[int, int, int], strict: bool,
     if c0 == 1 and c == 3:
         x = x.expand(3, -1, -1)
         changes.append("converted grey to RGB")
+    if (h0, w0) == (h, w):  # only the channels changed (fully convolutional runs keep any size)
+        want = _channels(c)
     return np.ascontiguousarray(x.numpy()), f"{where}: {', '.join(changes)} (the run expects {want})"
 
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from gankit.errors import GankitError
 from gankit.models.cyclegan import ImagePool, ResnetGenerator
 from gankit.models.patchgan import PatchDiscriminator, layers_for, receptive_field
 from gankit.models.unet import UNetGenerator
@@ -51,7 +52,7 @@ def test_unet_256_is_eight_deep_and_non_square_sizes_crop_back():
 def test_unet_rejects_bad_arguments():
     with pytest.raises(ValueError, match="norm must be one of batch, instance, none"):
         UNetGenerator(1, 1, 32, norm="layer")
-    with pytest.raises(ValueError, match="cannot be reflection-padded"):
+    with pytest.raises(GankitError, match="cannot be reflection-padded"):  # a user's image size or depth
         UNetGenerator(1, 1, 28, depth=7)  # 28 -> 128 would need 50 px of reflection per side
 
 

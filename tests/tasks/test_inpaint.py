@@ -218,6 +218,8 @@ def test_cli_refuses_bad_input_in_one_line(inpaint_run, gen_run, tmp_path, capsy
         ([run, str(img), "--mask", str(mask), "--method", "invert"], "needs a 'generate' run"),
         ([gen, str(img), "--mask", str(mask), "--method", "learned"], "needs a 'inpaint' run"),
         ([run, str(tmp_path / "nope.png"), "--mask", str(mask)], "no such file"),
+        ([run, str(_png(tmp_path / "tiny.png", np.full((5, 7), 90, np.uint8))), "--box", "1,1,2,2"],
+         "tiny.png: a side of 5 px cannot be reflection-padded"),  # too small for the U-Net
     ]
     for args, msg in cases:
         assert main(["repair", *args, "--out", str(out)]) == 2, args

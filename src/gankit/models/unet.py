@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gankit.errors import GankitError
 from gankit.models.dcgan import _init  # pix2pix's init is DCGAN's: N(0, 0.02) weights
 
 NORMS = ("batch", "instance", "none")
@@ -48,9 +49,9 @@ def _pads(side: int, multiple: int) -> tuple[int, int]:
     """(before, after): reflection padding that takes `side` up to a multiple of `multiple`."""
     total = -side % multiple
     before, after = total // 2, total - total // 2
-    if after >= side:  # reflection cannot reach further than the image itself
-        raise ValueError(f"a side of {side} px cannot be reflection-padded to a multiple of "
-                         f"{multiple}; use larger images or fewer down-sampling steps")
+    if after >= side:  # reflection cannot reach further than the image itself (a user's image size)
+        raise GankitError(f"a side of {side} px cannot be reflection-padded to a multiple of "
+                          f"{multiple}; use larger images or fewer down-sampling steps")
     return before, after
 
 

@@ -101,6 +101,14 @@ def _load(run, method: str, f: Path, mask_file: Path | None, box, resize_mask: b
     return torch.from_numpy(np.array(x)), m
 
 
+def _named(f: Path, fn, *args):
+    """fn(*args), with the file named in a user error it raises (an image too small for the U-Net)."""
+    try:
+        return fn(*args)
+    except GankitError as e:
+        raise GankitError(f"{f}: {e}") from None
+
+
 def repair_file(run, image: str | Path, mask: str | Path | None = None, box: tuple[int, int, int, int] | None = None,
                 method: str | None = None, settings=None, resize_mask: bool = False, strict: bool = False,
                 log: Callable[[str], None] = warn) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -111,7 +119,7 @@ def repair_file(run, image: str | Path, mask: str | Path | None = None, box: tup
     notes = NoteOnce(log)
     x, m = _load(run, method, Path(image), None if mask is None else Path(mask), box, resize_mask, strict, notes, log)
     notes.close("images")
-    y, info = repair_images(run, x[None], m[None], method, settings)
+    y, info = _named(Path(image), repair_images, run, x[None], m[None], method, settings)
     return y[0], m, info
 
 
@@ -154,7 +162,7 @@ def repair_path(run, src: str | Path, out: str | Path, mask: str | Path | None =
     notes.close("images")
     fixed = []
     for f, x, m in results:  # one at a time: sizes may differ
-        y, info = repair_images(run, x[None], m[None], method, settings)
+        y, info = _named(f, repair_images, run, x[None], m[None], method, settings)
         fixed.append((f, x, m, y[0], info))
 
     def hwc(t: torch.Tensor) -> np.ndarray:
