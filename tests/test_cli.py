@@ -25,6 +25,19 @@ def fake_run(tmp_path_factory):
 def test_train_smoke_prints_paths(fake_run, capsys):
     assert (fake_run / "samples" / "step_000003.png").exists()
     assert (fake_run / "loss.png").exists() and (fake_run / "progress.gif").exists()
+    assert (fake_run / "report.html").exists()
+
+
+def test_report_one_run_and_a_comparison(fake_run, tmp_path, capsys, monkeypatch):
+    (fake_run / "report.html").unlink()
+    assert main(["report", str(fake_run)]) == 0
+    assert capsys.readouterr().out.strip() == str(fake_run / "report.html") and (fake_run / "report.html").exists()
+    assert main(["report", str(fake_run), "--out", str(tmp_path / "one.html")]) == 0
+    assert (tmp_path / "one.html").read_text().count('id="step-slider"') == 1
+    monkeypatch.chdir(tmp_path)
+    assert main(["report", str(fake_run), str(fake_run)]) == 0  # several runs: ./compare.html by default
+    page = (tmp_path / "compare.html").read_text()
+    assert page.split('id="compare-table"')[1].split("</table>")[0].count("<tr") == 3  # a header and a row per run
 
 
 def test_sample_grid_npz_dir_interpolate(fake_run, tmp_path, capsys):
@@ -75,6 +88,10 @@ def test_presets_and_data_info(tmp_path, capsys):
     (["train", "--config", "missing.yaml"], "missing.yaml' does not exist"),
     (["sample", "no/such/run"], "run directory no/such/run does not exist"),
     (["data", "info", "./nothing-here"], "no such file or folder"),
+    (["report", "no/such/run"], "no/such/run"),
+    (["serve", "no/such/run", "--port", "70000"], "--port 70000: expected 0 (a free port) to 65535"),
+    (["serve", "no/such/run", "--max-samples", "0"], "--max-samples 0: expected a number >= 1"),
+    (["serve", "no/such/run"], "no/such/run"),
     (["train", *FAKE, "--set", "train.batch=1000", "--out", "OUT"], "batch size 1000 is larger than the dataset"),
 ])
 def test_user_errors_are_one_line_exit_2(argv, words, tmp_path, capsys):
