@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from gankit.losses import (LOSSES, d_bce, d_hinge, d_least_squares, d_relativistic, d_wasserstein,
-                           g_hinge, g_least_squares, g_minimax, g_nonsaturating, g_relativistic,
-                           g_wasserstein)
+from gankit.losses import (LOSSES, d_bce, d_hinge, d_least_squares, d_relativistic, d_relativistic_pairing,
+                           d_wasserstein, g_hinge, g_least_squares, g_minimax, g_nonsaturating, g_relativistic,
+                           g_relativistic_pairing, g_wasserstein)
 
 REAL = torch.tensor([0.0, 2.0])
 FAKE = torch.tensor([-1.0, 3.0])
@@ -93,7 +93,19 @@ def test_relativistic_average():
         g_relativistic(fake)
 
 
+def test_relativistic_pairing():
+    # R3GAN: D: mean sp(-(r_i - f_i)), each real with its own fake; G: mean sp(-(f_i - r_i))
+    assert_close(d_relativistic_pairing(REAL, FAKE), torch.tensor((sp(-1.0) + sp(1.0)) / 2))
+    assert_close(g_relativistic_pairing(FAKE, REAL), torch.tensor((sp(1.0) + sp(-1.0)) / 2))
+    real, fake = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 0.0])
+    assert_close(d_relativistic_pairing(real, fake), torch.tensor((sp(-3.0) + sp(0.0)) / 2))
+    assert_close(g_relativistic_pairing(fake, real), torch.tensor((sp(3.0) + sp(0.0)) / 2))
+    with pytest.raises(ValueError):
+        g_relativistic_pairing(fake)
+
+
 def test_loss_table():
-    assert set(LOSSES) == {"ns", "minimax", "ls", "hinge", "wasserstein", "ragan"}
+    assert set(LOSSES) == {"ns", "minimax", "ls", "hinge", "wasserstein", "ragan", "rpgan"}
+    assert LOSSES["rpgan"].g_needs_real
     assert LOSSES["ns"].d is d_bce and LOSSES["ns"].g is g_nonsaturating and LOSSES["ns"].bce
     assert LOSSES["ragan"].g_needs_real and not LOSSES["hinge"].bce

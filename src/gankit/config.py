@@ -31,7 +31,7 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    arch: Literal["mlp", "mlp-bn", "dcgan", "resnet"] = "mlp"
+    arch: Literal["mlp", "mlp-bn", "dcgan", "resnet", "r3gan", "stylegan2"] = "mlp"
     z_dim: int = 100  # latent size; z ~ N(0, I)
     # mlp and mlp-bn
     g_hidden: tuple[int, ...] = (256, 512, 1024)
@@ -50,13 +50,21 @@ class ModelConfig:
     d_head: Literal["plain", "projection", "acgan"] = "plain"  # how D uses the label
     info_cat: int = 0  # InfoGAN: size of one categorical code (0: none)
     info_cont: int = 0  # InfoGAN: number of continuous codes, uniform in [-1, 1]
+    # r3gan (Huang et al. 2024): inverted-bottleneck residual blocks, no normalisation, fix-up init
+    blocks: int = 2  # residual blocks per resolution stage, in G and D alike
+    expansion: int = 2  # a block's hidden width = expansion x its stage width (the inverted bottleneck)
+    group: int = 16  # channels per group in a block's grouped 3x3 convolution
+    # stylegan2 (Karras et al. 2020): mapping network z -> w, modulated convolutions
+    w_dim: int = 128  # the style space's size (the paper's 512 is for 1024 px faces)
+    mapping_layers: int = 4  # MLP layers of the mapping network (the paper's 8)
+    style_mix: float = 0.9  # probability that a training batch mixes two w's at a random layer; 0: off
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 469  # one step = n_critic D updates and one G update; 469 x 128 ~ one MNIST epoch
     batch: int = 128
-    loss: Literal["ns", "minimax", "ls", "hinge", "wasserstein", "ragan"] = "ns"  # see gankit.losses
+    loss: Literal["ns", "minimax", "ls", "hinge", "wasserstein", "ragan", "rpgan"] = "ns"  # see gankit.losses
     optimizer: Literal["adam", "rmsprop"] = "adam"  # rmsprop for the original WGAN
     lr_g: float = 2e-4  # separate rates for G and D allow TTUR (Heusel et al. 2017)
     lr_d: float = 2e-4
@@ -66,7 +74,9 @@ class TrainConfig:
     lr_schedule: Literal["constant", "linear", "cosine", "hold-linear"] = "constant"
     ema: bool = False  # keep an exponential moving average of G's weights for sampling
     ema_decay: float = 0.999  # with ramp-up: decay_t = min(ema_decay, (1 + t) / (10 + t))
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: forward passes under bfloat16 autocast
+    # bf16: forward passes under bfloat16 autocast; auto: bf16 on CUDA and on CPUs with native bf16
+    # (AVX-512 BF16 / AMX), where it is faster, fp32 elsewhere (emulated bf16 is ~20x slower)
+    precision: Literal["auto", "fp32", "bf16"] = "fp32"
     reuse_fakes: bool = True  # G's update reuses the D step's fakes (one G forward per step); false: fresh z
     cuda_graph: bool = True  # on CUDA, capture the whole step as one CUDA graph when nothing prevents it
     compile: bool = False  # torch.compile the networks' forward passes (not with reg.gp / reg.r1)
@@ -80,6 +90,10 @@ class RegConfig:
     gp: float = 0.0  # WGAN-GP penalty weight lambda (10 in Gulrajani et al.); 0: off
     r1: float = 0.0  # R1 penalty weight gamma (Mescheder et al.); 0: off
     r1_every: int = 16  # lazy R1: apply every k D steps, scaled by k (Karras et al. 2020)
+    r2: float = 0.0  # R2 penalty weight: R1's E[||grad D||^2] at the fakes (R3GAN applies both every step); 0: off
+    pl: float = 0.0  # StyleGAN2 path-length regularisation weight (the paper's 2); 0: off
+    pl_every: int = 4  # lazy: every k G steps, scaled by k
+    pl_decay: float = 0.01  # the running mean of path lengths a: a += decay (|J^T y| - a)
     clip: float = 0.0  # WGAN weight clipping bound c (0.01 in Arjovsky et al.); 0: off
     diffaug: str = ""  # DiffAugment policy, e.g. "color,translation,cutout"; "": off
     label_smoothing: float = 0.0  # one-sided: real target 1 - s (BCE losses only)
@@ -250,9 +264,12 @@ def _check_combinations(cfg: RunConfig, origin: str) -> None:
                           f"not train.loss = {cfg.train.loss!r}")
     if cfg.reg.gp and cfg.reg.clip:
         raise GankitError(f"{origin}: reg.gp and reg.clip are two ways to constrain a critic; use one")
-    if (cfg.reg.gp or cfg.reg.r1) and cfg.model.arch == "dcgan" and cfg.model.d_batchnorm \
+    if cfg.reg.pl and cfg.model.arch != "stylegan2":
+        raise GankitError(f"{origin}: reg.pl (path-length regularisation) needs the stylegan2 arch's mapping "
+                          f"network; model.arch is {cfg.model.arch!r}")
+    if (cfg.reg.gp or cfg.reg.r1 or cfg.reg.r2) and cfg.model.arch == "dcgan" and cfg.model.d_batchnorm \
             and not cfg.model.spectral_norm:
-        raise GankitError(f"{origin}: gradient penalties (reg.gp, reg.r1) need per-sample gradients, "
+        raise GankitError(f"{origin}: gradient penalties (reg.gp, reg.r1, reg.r2) need per-sample gradients, "
                           "which BatchNorm in D mixes across the batch; set model.d_batchnorm=false")
     if cfg.log.profile and cfg.log.profile + 5 > cfg.train.steps:  # gankit.training.profile: WAIT + WARMUP = 5
         raise GankitError(f"{origin}: log.profile = {cfg.log.profile} needs {cfg.log.profile + 5} steps "
@@ -462,6 +479,16 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (RegConfig, "gp"): (lambda v: v >= 0, "a number >= 0"),
     (RegConfig, "r1"): (lambda v: v >= 0, "a number >= 0"),
     (RegConfig, "r1_every"): (lambda v: v >= 1, "an integer >= 1"),
+    (RegConfig, "r2"): (lambda v: v >= 0, "a number >= 0"),
+    (RegConfig, "pl"): (lambda v: v >= 0, "a number >= 0"),
+    (RegConfig, "pl_every"): (lambda v: v >= 1, "an integer >= 1"),
+    (RegConfig, "pl_decay"): (lambda v: 0 < v <= 1, "0 < pl_decay <= 1"),
+    (ModelConfig, "blocks"): (lambda v: v >= 1, "an integer >= 1"),
+    (ModelConfig, "expansion"): (lambda v: v >= 1, "an integer >= 1"),
+    (ModelConfig, "group"): (lambda v: v >= 1, "an integer >= 1"),
+    (ModelConfig, "w_dim"): (lambda v: v >= 1, "an integer >= 1"),
+    (ModelConfig, "mapping_layers"): (lambda v: v >= 1, "an integer >= 1"),
+    (ModelConfig, "style_mix"): (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),
     (RegConfig, "clip"): (lambda v: v >= 0, "a number >= 0"),
     (RegConfig, "diffaug"): (lambda v: set(filter(None, v.replace(" ", "").split(","))) <= {"color", "translation", "cutout"},
                              "a comma-separated subset of color, translation, cutout"),

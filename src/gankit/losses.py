@@ -85,6 +85,20 @@ def g_relativistic(fake_logits: Tensor, real_logits: Tensor | None = None) -> Te
     return d_relativistic(fake_logits, real_logits)
 
 
+# -- relativistic pairing (Jolicoeur-Martineau 2019; R3GAN, Huang et al. 2024) -----------------
+
+def d_relativistic_pairing(real_logits: Tensor, fake_logits: Tensor) -> Tensor:
+    """E[softplus(-(D(x) - D(G(z))))] = -E[log sigma(D(x) - D(G(z)))], each real paired with one fake."""
+    return F.softplus(-(real_logits - fake_logits)).mean()
+
+
+def g_relativistic_pairing(fake_logits: Tensor, real_logits: Tensor | None = None) -> Tensor:
+    """E[softplus(-(D(G(z)) - D(x)))]: the D loss with the roles swapped."""
+    if real_logits is None:
+        raise ValueError("the relativistic pairing G loss needs the real logits")
+    return F.softplus(-(fake_logits - real_logits)).mean()
+
+
 class GANLoss(NamedTuple):
     d: Callable[..., Tensor]  # (real_logits, fake_logits) -> loss
     g: Callable[..., Tensor]  # (fake_logits, real_logits) -> loss
@@ -98,6 +112,7 @@ LOSSES: dict[str, GANLoss] = {
     "minimax": GANLoss(d_bce, g_minimax, bce=True),
     "ls": GANLoss(d_least_squares, g_least_squares),
     "hinge": GANLoss(d_hinge, g_hinge),
+    "rpgan": GANLoss(d_relativistic_pairing, g_relativistic_pairing, g_needs_real=True),
     "wasserstein": GANLoss(d_wasserstein, g_wasserstein),
     "ragan": GANLoss(d_relativistic, g_relativistic, g_needs_real=True),
 }

@@ -60,6 +60,7 @@ class Task:
     name: str = ""
     stat_names: tuple[str, ...] = ()  # scalars `phases` adds to st.acc, in this order
     uses_aug_generator: bool = True  # the step draws augmentation / penalty noise from st.gens["aug"]
+    honours_precision: bool = False  # the phases run their forwards in train.precision (else always fp32)
 
     def load_data(self, cfg, device, strict: bool = False):
         raise NotImplementedError

@@ -21,7 +21,7 @@ import yaml
 
 from gankit.config import RunConfig, from_dict, to_dict
 from gankit.errors import GankitError, warn
-from gankit.util import resolve_device
+from gankit.util import resolve_device, resolve_precision
 from gankit.training.artifacts import Artifacts
 from gankit.training.checkpoint import CheckpointStore
 from gankit.tasks import get_task
@@ -172,6 +172,7 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
     total = cfg.train.steps
     bar = Progress(total, step, enabled=cfg.log.progress) if main else _Silent()
     art.note(e.describe(), echo=cfg.log.progress)
+    art.note(_precision_note(cfg, task, device))
     if device.type == "cpu":
         art.note(f"CPU threads: {torch.get_num_threads()} per process")
     if dist.active:
@@ -267,6 +268,17 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
     if not main:
         return None
     return Finished(out, step, interrupted)
+
+
+def _precision_note(cfg: RunConfig, task, device: torch.device) -> str:
+    """train.log's line on the forwards' precision: what train.precision resolved to, and why; an
+    explicit bf16 where it is emulated also warns (it is ~20x slower on such a CPU)."""
+    if not task.honours_precision:
+        return f"precision: fp32 (the {task.name} task runs in fp32; train.precision {cfg.train.precision} not used)"
+    chosen, why = resolve_precision(cfg.train.precision, device)
+    if "slower" in why:
+        warn(f"{why}; train.precision auto picks fp32 here")
+    return f"precision: {chosen} ({why})"
 
 
 def _warn(art, msg: str) -> None:

@@ -21,10 +21,11 @@ from gankit.augment import ada_augment, diff_augment
 from gankit.losses import LOSSES, GANLoss
 from gankit.models.base import Judge
 from gankit.regularizers import clip_weights_, gradient_penalty, r1_penalty, smooth_real_target
+from gankit.util import resolve_precision
 
 # Order of the scalars in the tensors the phases return. ada_p: p after each D update; ada_rt: that
 # update's r_t = E[sign(D(augmented real))] (both 0 without ADA).
-D_STATS = ("loss_d", "d_real", "d_fake", "acc_real", "acc_fake", "gp", "r1", "r1_n", "aux_d", "info_d",
+D_STATS = ("loss_d", "d_real", "d_fake", "acc_real", "acc_fake", "gp", "r1", "r1_n", "r2", "aux_d", "info_d",
            "ada_p", "ada_rt")
 G_STATS = ("loss_g", "aux_g", "info_g")
 STAT_NAMES = D_STATS + G_STATS
@@ -47,6 +48,7 @@ class Objective:
     gp: float = 0.0  # WGAN-GP weight
     r1: float = 0.0  # R1 weight gamma
     r1_every: int = 16
+    r2: float = 0.0  # R2 weight: R1's penalty at the fakes, on R1's schedule
     clip: float = 0.0  # weight clipping bound
     diffaug: str = ""  # DiffAugment policy
     ada: bool = False  # D's inputs go through ada_augment at st.extra["ada"].p (adaptive or fixed)
@@ -59,14 +61,15 @@ class Objective:
     labels: bool = False  # the step needs the real examples' labels (conditional G or a class head in D)
 
     @classmethod
-    def from_config(cls, cfg, n_classes: int = 0) -> Objective:
+    def from_config(cls, cfg, n_classes: int = 0, device: torch.device | str = "cpu") -> Objective:
         r = cfg.reg
         return cls(
             loss=LOSSES[cfg.train.loss], real_target=smooth_real_target(r.label_smoothing), gp=r.gp, r1=r.r1,
-            r1_every=r.r1_every, clip=r.clip, diffaug=r.diffaug.replace(" ", ""), ada=r.ada or r.ada_p > 0,
+            r1_every=r.r1_every, r2=r.r2, clip=r.clip, diffaug=r.diffaug.replace(" ", ""), ada=r.ada or r.ada_p > 0,
             acgan_classes=n_classes if cfg.model.d_head == "acgan" else 0,
             info_cat=cfg.model.info_cat, info_cont=cfg.model.info_cont,
-            info_weight=r.info_weight, aux_weight=r.aux_weight, bf16=cfg.train.precision == "bf16",
+            info_weight=r.info_weight, aux_weight=r.aux_weight,
+            bf16=resolve_precision(cfg.train.precision, torch.device(device))[0] == "bf16",
             labels=cfg.model.conditional or cfg.model.d_head != "plain")
 
     @property
@@ -130,15 +133,18 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
     loss = obj.loss.d(real_logits, fake_logits, obj.real_target) if obj.loss.bce \
         else obj.loss.d(real_logits, fake_logits)
     zero = loss.new_zeros(())
-    gp = r1 = aux_d = info_d = zero
+    gp = r1 = r2 = aux_d = info_d = zero
 
     # 3. Regularisers and auxiliary heads (penalties through D itself, not its DDP wrapper).
     if obj.gp:
         gp = gradient_penalty(D, xr, xf, b.y, generator=gen)  # E[(||grad D(x_hat)|| - 1)^2]
         loss = loss + obj.gp * gp
-    if with_r1:
+    if with_r1 and obj.r1:
         r1 = r1_penalty(D, xr.detach(), b.y)  # E[||grad D(x)||^2] at real x
         loss = loss + 0.5 * obj.r1 * obj.r1_every * r1  # lazy: k times the weight, every k steps
+    if with_r1 and obj.r2:
+        r2 = r1_penalty(D, xf.detach(), b.y)  # R2: E[||grad D(x)||^2] at the (augmented) fakes
+        loss = loss + 0.5 * obj.r2 * obj.r1_every * r2
     if obj.uses_aux:
         if obj.acgan_classes:  # D classifies real and fake by the label they carry
             K = obj.acgan_classes
@@ -161,7 +167,8 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
         stats = torch.stack([
             loss.detach(), torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
             (real_logits > 0).float().mean(), (fake_logits < 0).float().mean(),
-            gp.detach(), r1.detach(), torch.ones_like(r1) if with_r1 else zero, aux_d.detach(), info_d.detach(),
+            gp.detach(), r1.detach(), torch.ones_like(r1) if with_r1 else zero, r2.detach(), aux_d.detach(),
+            info_d.detach(),
             ada.p if ada else zero, rt])
     return stats, x_fake
 

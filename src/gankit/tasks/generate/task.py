@@ -37,6 +37,7 @@ def _cut(t, s: slice):
 class GenerateTask(Task):
     name = "generate"
     stat_names = D_STATS + G_STATS
+    honours_precision = True
 
     def load_data(self, cfg, device, strict: bool = False):
         """The data as the model takes it. With data.resolution unset, a convolutional arch gets
@@ -54,7 +55,7 @@ class GenerateTask(Task):
     def build(self, cfg, data, device, rank: int = 0) -> Parts:
         n_classes = n_classes_of(data)
         G, D = build_models(cfg.model, data.shape, n_classes)
-        objective = Objective.from_config(cfg, n_classes)
+        objective = Objective.from_config(cfg, n_classes, device)
         extra = {}
         if objective.ada:  # p in the checkpoint, so a resumed run augments as the whole one would have
             if data.kind != "image":
@@ -85,7 +86,7 @@ class GenerateTask(Task):
     def flags(self, cfg, t: int):
         """(which of the step's D updates carry lazy R1, instance-noise std at step t)."""
         k, every = cfg.train.n_critic, cfg.reg.r1_every
-        r1 = tuple(cfg.reg.r1 > 0 and (t * k + i) % every == 0 for i in range(k))
+        r1 = tuple((cfg.reg.r1 > 0 or cfg.reg.r2 > 0) and (t * k + i) % every == 0 for i in range(k))  # R2 too
         noise = instance_noise_std(t, cfg.reg.instance_noise, cfg.reg.instance_noise_steps or cfg.train.steps)
         return r1, noise
 
@@ -139,6 +140,8 @@ class GenerateTask(Task):
             row["gp"] = round(sums["gp"] / n_d, 6)
         if obj.r1 and sums["r1_n"]:
             row["r1"] = round(sums["r1"] / sums["r1_n"], 6)  # mean over the D steps that computed it
+        if obj.r2 and sums["r1_n"]:
+            row["r2"] = round(sums["r2"] / sums["r1_n"], 6)  # on R1's schedule
         if obj.acgan_classes:
             row["aux_d"], row["aux_g"] = round(sums["aux_d"] / n_d, 6), round(sums["aux_g"] / window, 6)
         if obj.info_cat or obj.info_cont:
