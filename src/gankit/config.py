@@ -76,7 +76,7 @@ class TrainConfig:
     ema_decay: float = 0.999  # with ramp-up: decay_t = min(ema_decay, (1 + t) / (10 + t))
     # bf16: forward passes under bfloat16 autocast; auto: bf16 on CUDA and on CPUs with native bf16
     # (AVX-512 BF16 / AMX), where it is faster, fp32 elsewhere (emulated bf16 is ~20x slower)
-    precision: Literal["auto", "fp32", "bf16"] = "fp32"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     reuse_fakes: bool = True  # G's update reuses the D step's fakes (one G forward per step); false: fresh z
     cuda_graph: bool = True  # on CUDA, capture the whole step as one CUDA graph when nothing prevents it
     compile: bool = False  # torch.compile the networks' forward passes (not with reg.gp / reg.r1)

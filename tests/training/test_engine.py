@@ -11,9 +11,10 @@ from gankit.data import load_data
 from gankit.training.engine import Engine, graph_blockers
 
 MLP = ["data.source=fake:1x8x8:64", "data.resolution=null", "model.g_hidden=[16]", "model.d_hidden=[16]",
-       "model.z_dim=4", "train.batch=8", "log.progress=false", "device=cpu"]
+       "model.z_dim=4", "train.batch=8", "log.progress=false", "device=cpu",
+       "train.precision=fp32"]  # exact comparisons between step modes: fp32 on any CPU (auto may pick bf16)
 CONV = ["data.source=fake:1x28x28:64", "data.resolution=null", "model.g_width=8", "model.d_width=8",
-        "model.z_dim=4", "train.batch=8", "log.progress=false", "device=cpu"]
+        "model.z_dim=4", "train.batch=8", "log.progress=false", "device=cpu", "train.precision=fp32"]
 
 # (preset, overrides): dropout + EMA + schedule; BatchNorm; InfoGAN codes; WGAN-GP with n_critic 5
 # and the penalty's generator; lazy R1 with DiffAugment; projection D on labels.
