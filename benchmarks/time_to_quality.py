@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/time_to_quality.py --preset seed-mlp --target 60 --device cpu
     .venv/bin/python benchmarks/time_to_quality.py --preset dcgan --target 20 --device cuda \\
         --max-steps 20000 --eval-every 500 --json /tmp/ttq_dcgan.json
+    .venv/bin/python benchmarks/time_to_quality.py --preset r3gan --budget-s 300 --eval-n 10000 \\
+        --eval-every 200 --max-steps 100000 --device cpu     # FID after 300 s of training
 
 What is measured: the real trainer (`gankit.train`, MNIST unless --set data.source=...) with
 in-training evaluation every --eval-every steps (`eval.every`; FID of --eval-n generated samples
@@ -106,7 +108,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="seed-mlp")
-    p.add_argument("--target", type=float, required=True, help="stop at the first FID below this")
+    p.add_argument("--target", type=float, help="stop at the first FID below this")
+    p.add_argument("--budget-s", type=float, help="instead: train until this many training seconds have passed and "
+                   "report the FID of the last evaluation within them (the issue's 'FID after 300 s')")
     p.add_argument("--max-steps", type=int, default=5000, help="training budget in steps")
     p.add_argument("--eval-every", type=int, default=250, help="evaluate FID every this many steps")
     p.add_argument("--eval-n", type=int, default=2000, help="generated samples per FID (config minimum: 2)")
@@ -122,6 +126,8 @@ def main() -> None:
         key = s.partition("=")[0].strip()
         if key in _OWN_KEYS:
             p.error(f"--set {key}: use this script's own option (--max-steps, --eval-every, --eval-n, --device)")
+    if (args.target is None) == (args.budget_s is None):
+        p.error("give --target FID (time until FID < target) or --budget-s SECONDS (FID after that much training)")
     if min(args.max_steps, args.eval_every, args.chunk_evals) < 1:
         p.error("--max-steps, --eval-every and --chunk-evals must be >= 1")
 
@@ -162,7 +168,10 @@ def main() -> None:
             curve, windows = training_time_curve(read_metrics(out / "metrics.jsonl"))
             if len(windows) > n_before:
                 first_windows.append(n_before)
-            hit = next((c for c in curve if c[2] < args.target), None)
+            if args.target is not None:
+                hit = next((c for c in curve if c[2] < args.target), None)
+            elif curve and curve[-1][1] >= args.budget_s:  # the first evaluation past the budget ends it
+                hit = max((c for c in curve if c[1] <= args.budget_s), key=lambda c: c[1], default=curve[0])
             last_fid = curve[-1][2] if curve else math.nan
             print(f"[call {calls}] step {done}: train {sum(w[1] for w in windows):.1f} s, wall {wall:.1f} s, "
                   f"FID {last_fid:.2f}", file=sys.stderr, flush=True)
@@ -192,7 +201,11 @@ def main() -> None:
         "batch": cfg.train.batch, "sets": args.sets, "interrupted": interrupted,
         "torch": str(torch.__version__), "threads": torch.get_num_threads(), "command": command,
     }
-    if hit:
+    result["budget_s"] = args.budget_s
+    if hit and args.budget_s is not None:
+        print(f"{args.preset} on {device}: FID {hit[2]:.2f} after {hit[1]:.1f} s of training (budget "
+              f"{args.budget_s:g} s), step {hit[0]} (eval n={args.eval_n} every {args.eval_every})")
+    elif hit:
         print(f"{args.preset} on {device}: FID {hit[2]:.2f} < {args.target:g} at step {hit[0]} after "
               f"{hit[1]:.1f} s of training ({wall:.1f} s wall, {calls} training call(s), "
               f"eval n={args.eval_n} every {args.eval_every})")
