@@ -34,6 +34,9 @@ FAMILIES = {
     "infogan": ["data.source=fake:1x28x28:64", *TINY_CONV],
     "toy-mlp": ["model.g_hidden=[16,16]", "model.d_hidden=[16,16]", "train.batch=16"],
     "toy-r1": ["model.g_hidden=[16,16]", "model.d_hidden=[16,16]", "train.batch=16", "reg.r1_every=2"],
+    # lazy R1 and path length inside the 6 steps; style mixing, noise inputs and w_avg as the preset's
+    "stylegan2": ["data.source=fake:1x28x28:64", *TINY_CONV, "model.z_dim=16", "model.w_dim=16",
+                  "model.mapping_layers=2", "reg.r1_every=2", "reg.pl_every=2"],
 }
 STEPS = 6
 

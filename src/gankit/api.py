@@ -7,6 +7,7 @@ which a notebook or a web page can call the same way.
     run = api.resume("runs/demo", ["train.steps=400"])
     run = api.load("runs/demo")                      # or a checkpoint .pt, or an exported .safetensors
     result = api.evaluate("runs/demo", ["fid", "kid"])
+    record = api.project("runs/demo", "digit.png", "proj/")   # the latent of a real image
 """
 
 from __future__ import annotations
@@ -182,6 +183,25 @@ def interpolate(run_path: str | Path, src: str | Path, out: str | Path, factor: 
 
     run = load(run_path, device=device, ema=ema)
     return interpolate_video(run, src, out, factor, fill, strict=strict, overwrite=overwrite)
+
+
+def project(run_path: str | Path, image: str | Path, out: str | Path, steps: int = 1000, lr: float = 0.1,
+            restarts: int | None = None, space: str = "auto", feature_weight: float | None = None,
+            label: int | None = None, resize: bool = False, seed: int = 0, overwrite: bool = False,
+            device: str = "cpu", ema: bool = True, command: str | None = None) -> dict:
+    """Project a real image into a generation run's latent space (the StyleGAN2 projector: w for a
+    stylegan2 run, z for every other) and write `out`/: projected.png, target.png, latent.npz and
+    project.json. `label`: the image's class (conditional runs need one); `resize`: fit an image of
+    another size or channel count instead of refusing it. Returns the project.json record plus `out`.
+    In memory: `gankit.tasks.generate.project.project_image(run, x)`."""
+    from gankit.tasks.generate.project import ProjectSettings, check_out, project_file
+
+    settings = ProjectSettings(steps=steps, lr=lr, restarts=restarts, space=space, feature_weight=feature_weight,
+                               seed=seed)
+    settings.check()  # before loading anything
+    check_out(out, overwrite)
+    run = load(run_path, device=device, ema=ema)
+    return project_file(run, image, out, settings, label, resize=resize, overwrite=overwrite, command=command)
 
 
 def synth(run_path: str | Path, per_class: int, out: str | Path | None = None, npz: str | Path | None = None,

@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("sample", help="draw samples from a trained run")
     s.add_argument("run", metavar="RUN", help="run directory, checkpoint .pt, or exported .safetensors")
-    s.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    s.add_argument("--n", type=int, help="number of samples (default 64); with --mix, sources per side (default 5)")
     s.add_argument("--seed", type=int, help="random seed (default: fresh each time)")
     s.add_argument("--out", metavar="PNG", help="write a grid image")
     s.add_argument("--npz", metavar="FILE", help="write uint8 (N, C, H, W) array `x` to an .npz")
@@ -91,10 +91,43 @@ def _parser() -> argparse.ArgumentParser:
                    help="conditional runs: samples of class K only (default: a class-by-row grid "
                         "for --out, uniform classes otherwise)")
     s.add_argument("--code", type=int, metavar="K", help="InfoGAN runs: fix the categorical code to K")
+    s.add_argument("--truncate", type=float, metavar="PSI",
+                   help="truncation trick, 0 < PSI <= 1 (1: none): in w for stylegan2 runs (w <- w_avg + PSI (w - "
+                   "w_avg)), in z for the others (z <- PSI z: scaling, not BigGAN's resampling; InfoGAN codes kept)")
+    s.add_argument("--mix", action="store_true",
+                   help="stylegan2 runs: a style-mixing grid (--out): --n sources A along the top, --n sources B down "
+                   "the left, each cell A's styles with B's coarse ones (--mix-layers)")
+    s.add_argument("--mix-layers", metavar="A:B",
+                   help="with --mix: the style inputs A to B-1 (0-based) taken from the row's source B (default: "
+                   "the coarse ones, the first 4 but at most half: 0:3 at 28 px, 0:4 at 32 and 64 px)")
     s.add_argument("--no-ema", action="store_true",
                    help="sample from the raw generator instead of its EMA (runs trained with train.ema)")
     s.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     s.set_defaults(func=_cmd_sample)
+
+    pj = sub.add_parser("project", help="find the latent of a real image (the StyleGAN2 projector)",
+                        description="Project IMAGE into a generation run's latent space: Adam on w for a stylegan2 "
+                        "run (one w for all style inputs, from w_avg; --space w+ for one per input), on z for every "
+                        "other run (best of --restarts), with the StyleGAN2 projector's lr ramps and decaying noise on "
+                        "the latent, against a pixel MSE plus, on 1-channel runs, a feature-space term from the "
+                        "bundled MNIST network. Writes DIR/projected.png, target.png, latent.npz and project.json.")
+    pj.add_argument("run", metavar="RUN", help="generation run directory, checkpoint .pt, or exported .safetensors")
+    pj.add_argument("image", metavar="IMAGE", help="the image to project (the run's size and channels, or --resize)")
+    pj.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty, or --overwrite)")
+    pj.add_argument("--steps", type=int, default=1000, help="Adam steps (default 1000, the paper's)")
+    pj.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1, the paper's)")
+    pj.add_argument("--restarts", type=int, help="starting latents, the best kept (default 1 in w, from w_avg; 4 in z)")
+    pj.add_argument("--space", choices=("auto", "z", "w", "w+"), default="auto",
+                    help="latent searched (default auto: w for stylegan2 runs, z for the others)")
+    pj.add_argument("--feature-weight", type=float, metavar="W",
+                    help="weight of the feature-space term (default 0.1 on 1-channel runs of >= 16 px, 0 otherwise)")
+    pj.add_argument("--class", dest="label", type=int, metavar="K",
+                    help="conditional runs: the image's class (required)")
+    pj.add_argument("--resize", action="store_true",
+                    help="fit an image of another size or channel count to the run's (refused without it)")
+    pj.add_argument("--seed", type=int, default=0, help="seed of the starting latents and the search noise (default 0)")
+    _use_flags(pj)
+    pj.set_defaults(func=_cmd_project)
 
     tr = sub.add_parser("translate", help="translate an image, a folder of images or a video with a translation run",
                         description="Translate INPUT (an image, a folder of images, or a video, frame by frame "
@@ -172,7 +205,8 @@ def _parser() -> argparse.ArgumentParser:
     sy.add_argument("--out", metavar="DIR", help="output folder of class subfolders (with synth.json)")
     sy.add_argument("--npz", metavar="FILE.npz", help="write one .npz (x, y) instead, with FILE.json beside it")
     sy.add_argument("--truncate", type=float, metavar="PSI",
-                    help="truncation trick in z, 0 < PSI <= 1: z <- PSI * z (noise only; InfoGAN codes kept)")
+                    help="truncation trick, 0 < PSI <= 1: in w for stylegan2 runs, else in z: z <- PSI * z "
+                    "(scaling; noise only, InfoGAN codes kept)")
     sy.add_argument("--filter", type=float, metavar="T",
                     help="keep only samples the classifier puts in their class with probability >= T (0 < T < 1); "
                     "an unconditional run's samples are then labelled by the classifier")
@@ -395,23 +429,36 @@ def _resume(args: argparse.Namespace) -> int:
 
 def _cmd_sample(args: argparse.Namespace) -> int:
     from gankit import api, viz
+    from gankit.models.latent import check_truncation
 
-    if args.n < 1:
+    if args.n is not None and args.n < 1:
         raise _err(f"--n {args.n}: expected a number of samples >= 1")
+    check_truncation(args.truncate)
+    if args.mix_layers and not args.mix:
+        raise _err("--mix-layers goes with --mix: gankit sample RUN --mix --mix-layers 0:4 --out grid.png")
+    if args.mix and (args.interpolate or args.npz or args.dir or args.code is not None):
+        raise _err("--mix writes one style-mixing grid (--out PNG); drop --interpolate, --npz, --dir and --code")
+    layers = _parse_layers(args.mix_layers) if args.mix_layers else None
     run = api.load(args.run, device=args.device, ema=not args.no_ema)
     run.need("generate", "gankit sample")
+    if args.mix:
+        n = 5 if args.n is None else args.n
+        x = run.style_mix(n, seed=args.seed, layers=layers, truncate=args.truncate, label=args.label)
+        print(viz.save_grid(x, args.out or "style_mix.png", nrow=n + 1))
+        return 0
+    n = 64 if args.n is None else args.n
     if args.interpolate:
-        x = run.interpolate(pairs=max(1, args.n // args.frames), steps=args.frames, seed=args.seed)
+        x = run.interpolate(pairs=max(1, n // args.frames), steps=args.frames, seed=args.seed, truncate=args.truncate)
         print(viz.save_grid(x, args.out or "interpolation.png", nrow=args.frames))
         return 0
     if not (args.out or args.npz or args.dir):
         args.out = "samples.png"
     nrow = None
     if run.conditional and args.label is None and args.code is None and args.out and not (args.npz or args.dir):
-        per_class = max(1, args.n // run.n_classes)  # a grid: one class per row
-        x, nrow = run.sample_by_class(per_class, seed=args.seed), per_class
+        per_class = max(1, n // run.n_classes)  # a grid: one class per row
+        x, nrow = run.sample_by_class(per_class, seed=args.seed, truncate=args.truncate), per_class
     else:
-        x = run.sample(args.n, seed=args.seed, label=args.label, code=args.code)
+        x = run.sample(n, seed=args.seed, label=args.label, code=args.code, truncate=args.truncate)
     if run.data_meta["kind"] == "points":
         if args.dir:
             raise _err("--dir writes images; this run generates 2-D points (use --out or --npz)")
@@ -428,6 +475,30 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         for i, img in enumerate(x):
             viz.save_image(img.permute(1, 2, 0).numpy(), d / f"{i:06d}.png")
         print(f"{d}/ ({len(x)} images)")
+    return 0
+
+
+def _parse_layers(text: str) -> tuple[int, int]:
+    """'A:B' -> (A, B); the range itself is checked against the run's generator."""
+    try:
+        a, b = (int(v) for v in text.split(":"))
+    except ValueError:
+        raise _err(f"--mix-layers {text!r}: expected A:B, two whole numbers (style inputs A to B-1), "
+                   "e.g. --mix-layers 0:4") from None
+    return a, b
+
+
+def _cmd_project(args: argparse.Namespace) -> int:
+    from gankit import api
+
+    r = api.project(args.run, args.image, args.out, steps=args.steps, lr=args.lr, restarts=args.restarts,
+                    space=args.space, feature_weight=args.feature_weight, label=args.label, resize=args.resize,
+                    seed=args.seed, overwrite=args.overwrite, device=args.device, ema=not args.no_ema,
+                    command=_command(args))
+    print(f"projected {args.image} into {r['space']} ({r['steps']} steps, {r['restarts']} restart"
+          f"{'s' if r['restarts'] > 1 else ''}): loss {r['loss_start']:.4g} -> {r['loss_end']:.4g}, "
+          f"PSNR {r['psnr']:.2f} dB")
+    print(f"wrote {r['out']}/ (projected.png, target.png, latent.npz, project.json)")
     return 0
 
 

@@ -54,6 +54,9 @@ class ModelConfig:
     blocks: int = 2  # residual blocks per resolution stage, in G and D alike
     expansion: int = 2  # a block's hidden width = expansion x its stage width (the inverted bottleneck)
     group: int = 16  # channels per group in a block's grouped 3x3 convolution
+    # stage widths double per coarser scale up to width_cap x g_width / d_width (their finest-scale
+    # widths); 1: every stage as wide, as in the paper's 32 px nets (768 channels at 4 to 32 px)
+    width_cap: int = 8
     # stylegan2 (Karras et al. 2020): mapping network z -> w, modulated convolutions
     w_dim: int = 128  # the style space's size (the paper's 512 is for 1024 px faces)
     mapping_layers: int = 4  # MLP layers of the mapping network (the paper's 8)
@@ -486,6 +489,7 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (ModelConfig, "blocks"): (lambda v: v >= 1, "an integer >= 1"),
     (ModelConfig, "expansion"): (lambda v: v >= 1, "an integer >= 1"),
     (ModelConfig, "group"): (lambda v: v >= 1, "an integer >= 1"),
+    (ModelConfig, "width_cap"): (lambda v: v >= 1, "an integer >= 1"),
     (ModelConfig, "w_dim"): (lambda v: v >= 1, "an integer >= 1"),
     (ModelConfig, "mapping_layers"): (lambda v: v >= 1, "an integer >= 1"),
     (ModelConfig, "style_mix"): (lambda v: 0 <= v <= 1, "a probability in [0, 1]"),

@@ -196,7 +196,7 @@ def test_infogan_codes_mapped_to_classes(runs, tmp_path, capsys):
     info = runs["info"]
     # a brightness cut between the darkest and the brightest code's median on the very samples
     # synth classifies to map the codes: those two codes map to different classes, the third to one of them
-    streams = _Streams(info, 0, 1.0)
+    streams = _Streams(info, 0)  # untruncated: run.generate applies truncation
     x = [info.generate(streams.take((2, c), MAP_SAMPLES, [c])) for c in range(3)]
     probe = _brightness_net(tmp_path / "probe.safetensors", torch.cat(x))
     net = Evaluator(probe).net

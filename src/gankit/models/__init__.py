@@ -14,7 +14,9 @@ from gankit.config import ModelConfig
 from gankit.errors import GankitError
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator
+from gankit.models.r3gan import R3GANDiscriminator, R3GANGenerator
 from gankit.models.resnet import ResNetDiscriminator, ResNetGenerator
+from gankit.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
 
 # name a user types (model.arch) -> (generator class, discriminator class)
 ARCHS = {
@@ -22,6 +24,8 @@ ARCHS = {
     "mlp-bn": (functools.partial(MLPGenerator, batchnorm=True), MLPDiscriminator),
     "dcgan": (DCGANGenerator, DCGANDiscriminator),
     "resnet": (ResNetGenerator, ResNetDiscriminator),
+    "r3gan": (R3GANGenerator, R3GANDiscriminator),
+    "stylegan2": (StyleGAN2Generator, StyleGAN2Discriminator),
 }
 
 CONV_RESOLUTIONS = (28, 32, 64)
@@ -30,7 +34,7 @@ CONV_RESOLUTIONS = (28, 32, 64)
 def build_models(cfg: ModelConfig, data_shape: tuple[int, ...], n_classes: int = 0
                  ) -> tuple[nn.Module, nn.Module]:
     """(G, D) for examples of shape `data_shape`; `n_classes` > 0 when the data is labelled."""
-    if cfg.arch in ("dcgan", "resnet"):
+    if cfg.arch in ("dcgan", "resnet", "r3gan", "stylegan2"):
         if len(data_shape) != 3 or data_shape[1] != data_shape[2] or data_shape[1] not in CONV_RESOLUTIONS:
             raise GankitError(f"model.arch {cfg.arch!r} builds for square images of side "
                               f"{', '.join(map(str, CONV_RESOLUTIONS))}; the data is {tuple(data_shape)} "

@@ -1,8 +1,13 @@
 """Repair by inversion: search the latent space of any unconditional generator gankit trained for
-a z whose G(z) matches the known pixels, then put G(z) into the hole (Yeh et al. 2017,
+a latent whose image matches the known pixels, then put that image into the hole (Yeh et al. 2017,
 "Semantic image inpainting with deep generative models").
 
-For an image x with hole mask m (1 = missing), per restart r (z_r ~ the run's latent prior):
+The search is the core shared with projection (`gankit.tasks.generate.search`): in z for ordinary
+generators, where Yeh et al. search (restarts z_r ~ the run's prior, Adam at constant lr); in w for
+a stylegan2 run (restart 0 at w_avg, the others at mapping(z_r); the StyleGAN2 projector's lr ramps
+and decaying noise on w; constant noise inputs).
+
+For an image x with hole mask m (1 = missing), per restart r, with v_r the latent searched:
 
     W        = (1 - m) * avgpool_7x7(m)          Yeh et al.'s importance weights: a known pixel
                                                  counts by the share of missing pixels in the
@@ -11,14 +16,15 @@ For an image x with hole mask m (1 = missing), per restart r (z_r ~ the run's la
                                                  mean 1 over the known pixels, plus 1/10 for
                                                  every known pixel so far context still counts
     context  = sum |W (G(z) - x)| / sum(1 - m)   (per image, channels averaged)
-    prior    = softplus(-D(G(z)))                "d": the paper's perceptual loss log(1 - D(G(z)))
+    prior    = softplus(-D(G(v)))                "d": the paper's perceptual loss log(1 - D(G(z)))
                                                  in its non-saturating form, from the run's D
-               | (|z|^2 / dim - 1)^2             "norm": keep z on the prior's shell
+               | (|z|^2 / dim - 1)^2             "norm": keep z on the prior's shell (z only: w has
+                                                 no such shell)
                | 0                               "none"
     loss     = context + prior_weight * prior    (the paper: lambda = 0.003)
 
-Adam (lr `lr`) on all restarts of all images at once for `steps` steps; each image keeps the
-restart with the lowest final context loss, and the repaired image is G(z*) in the hole and x
+Adam (peak lr `lr`) on all restarts of all images at once for `steps` steps; each image keeps the
+restart with the lowest final context loss, and the repaired image is G(v*) in the hole and x
 everywhere else (a plain composite; the paper's Poisson blending is not applied). The cost is
 restarts x steps forward and backward passes of G (and D for the "d" prior) per image.
 """
@@ -32,6 +38,7 @@ import torch.nn.functional as F
 
 from gankit.data import from_model, to_model
 from gankit.errors import GankitError
+from gankit.tasks.generate.search import LatentSpace, Schedule, search, stylegan2_schedule
 
 PRIORS = ("d", "norm", "none")
 WINDOW = 7  # Yeh et al.'s window for the importance weights
@@ -79,55 +86,45 @@ def importance_weights(mask: torch.Tensor) -> torch.Tensor:
 def invert(run, x: torch.Tensor, masks: torch.Tensor, s: InvertSettings = InvertSettings(),
            progress=None) -> tuple[torch.Tensor, dict]:
     """uint8 (N, C, H, W) images with bool (N, 1, H, W) holes -> (uint8 repaired images, info):
-    info holds each image's context loss before (the best random restart) and after the search."""
+    info holds each image's context loss before (the best random restart) and after the search,
+    and the space searched (z, or w for a stylegan2 run)."""
     check_invertible(run)
     s.check()
     shape = tuple(run.data_meta["shape"])
     if tuple(x.shape[1:]) != shape:
         raise GankitError(f"images of {tuple(x.shape[1:])} (C, H, W); this run's generator makes {shape}: "
                           "inversion needs images of its size")
-    G, D = run.nets["G"], run.nets.get("D")
+    D = run.nets.get("D")
     if s.prior == "d" and D is None:
         raise GankitError(f"{run.dir}: no discriminator here (an exported generator); use --prior norm or none")
+    space = LatentSpace.default(run)
+    if s.prior == "norm" and space.kind != "z":
+        raise GankitError(f"--prior norm keeps z on the prior's shell; a stylegan2 run is inverted in {space.kind}, "
+                          "which has none: use --prior d or none")
     dev = run.device
     n, R = len(x), s.restarts
     xm = to_model(x.to(dev), "image").repeat_interleave(R, 0)  # (N R, C, H, W)
     m = masks.to(dev).repeat_interleave(R, 0)
     w = importance_weights(m)
     known = (~m).float().sum((1, 2, 3)).clamp_min(1.0)  # (N R,)
-    z = run.latents(n * R, s.seed).detach().clone().requires_grad_(True)
-    for p in list(G.parameters()) + (list(D.parameters()) if D is not None else []):
-        p.requires_grad_(False)
-    opt = torch.optim.Adam([z], lr=s.lr)
 
     def context(img: torch.Tensor) -> torch.Tensor:  # (N R,)
         return ((img - xm).abs().mean(1, keepdim=True) * w).sum((1, 2, 3)) / known
 
-    try:
-        with torch.no_grad():
-            start = context(G(z)).view(n, R)
-        for i in range(s.steps):
-            img = G(z)
-            loss = context(img)
-            if s.prior == "d":
-                loss = loss + s.prior_weight * F.softplus(-D(img).reshape(len(img), -1).mean(1))
-            elif s.prior == "norm":
-                loss = loss + s.prior_weight * (z.pow(2).mean(1) - 1.0).pow(2)
-            opt.zero_grad(set_to_none=True)
-            loss.sum().backward()
-            opt.step()
-            if progress is not None:
-                progress(i + 1, s.steps)
-        with torch.no_grad():
-            img = G(z)
-            final = context(img).view(n, R)
-    finally:
-        for p in list(G.parameters()) + (list(D.parameters()) if D is not None else []):
-            p.requires_grad_(True)
-    best = final.argmin(1)  # (N,)
-    pick = img.view(n, R, *img.shape[1:])[torch.arange(n, device=dev), best]  # (N, C, H, W)
-    out = torch.where(masks.to(dev), from_model(pick, "image"), x.to(dev)).cpu()
-    info = {"context_start": start.min(1).values.cpu().tolist(),
-            "context_end": final.gather(1, best[:, None])[:, 0].cpu().tolist(),
-            "restarts": R, "steps": s.steps, "prior": s.prior, "prior_weight": s.prior_weight, "lr": s.lr}
+    def objective(img: torch.Tensor, v: torch.Tensor) -> torch.Tensor:  # (N R,)
+        loss = context(img)
+        if s.prior == "d":
+            loss = loss + s.prior_weight * F.softplus(-D(img).reshape(len(img), -1).mean(1))
+        elif s.prior == "norm":
+            loss = loss + s.prior_weight * (v.pow(2).mean(1) - 1.0).pow(2)
+        return loss
+
+    # z: Yeh et al.'s plain Adam; w: the StyleGAN2 projector's ramps and noise, which W needs
+    schedule = Schedule(s.lr) if space.kind == "z" else stylegan2_schedule(s.lr)
+    found = search(space, objective, context, n, R, s.steps, schedule, s.seed, frozen_too=(D,), progress=progress)
+    out = torch.where(masks.to(dev), from_model(found.images, "image"), x.to(dev)).cpu()
+    info = {"context_start": found.start.min(1).values.cpu().tolist(),
+            "context_end": found.end.gather(1, found.best[:, None])[:, 0].cpu().tolist(),
+            "restarts": R, "steps": s.steps, "prior": s.prior, "prior_weight": s.prior_weight, "lr": s.lr,
+            "space": space.kind}
     return out, info

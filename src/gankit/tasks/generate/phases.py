@@ -4,12 +4,13 @@ No host synchronisation happens here (nothing is read back, no host tensor is co
 phases can be captured in a CUDA graph: each phase returns its scalars as one device tensor that
 the task adds to the run's accumulator. Randomness comes in as arguments (the batch's latents)
 or from generators the run owns (st.gens["aug"] for augmentation, penalties and noise; torch's
-device generator for dropout), all saved in checkpoints. Updates go through `st.update`, which
-holds the data-parallel averaging and the non-finite guard.
+device generator for dropout and stylegan2's noise inputs), all saved in checkpoints. Updates go
+through `st.update`, which holds the data-parallel averaging and the non-finite guard.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -24,10 +25,11 @@ from gankit.regularizers import clip_weights_, gradient_penalty, r1_penalty, smo
 from gankit.util import resolve_precision
 
 # Order of the scalars in the tensors the phases return. ada_p: p after each D update; ada_rt: that
-# update's r_t = E[sign(D(augmented real))] (both 0 without ADA).
+# update's r_t = E[sign(D(augmented real))] (both 0 without ADA). pl: the path-length penalty, pl_n:
+# 1 on the G updates that computed it, pl_mean: the running mean a of path lengths after it.
 D_STATS = ("loss_d", "d_real", "d_fake", "acc_real", "acc_fake", "gp", "r1", "r1_n", "r2", "aux_d", "info_d",
            "ada_p", "ada_rt")
-G_STATS = ("loss_g", "aux_g", "info_g")
+G_STATS = ("loss_g", "aux_g", "info_g", "pl", "pl_n", "pl_mean")
 STAT_NAMES = D_STATS + G_STATS
 
 
@@ -37,6 +39,7 @@ class Batch(NamedTuple):
     z: Tensor  # (B, G.in_dim) generator input (InfoGAN codes included)
     c_cat: Tensor | None = None  # (B,) InfoGAN categorical code
     c_cont: Tensor | None = None  # (B, L) InfoGAN continuous codes
+    mix: tuple[Tensor, Tensor] | None = None  # stylegan2 style mixing: (z2 (B, in_dim), cut (B,) int64)
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class Objective:
     r1: float = 0.0  # R1 weight gamma
     r1_every: int = 16
     r2: float = 0.0  # R2 weight: R1's penalty at the fakes, on R1's schedule
+    pl: float = 0.0  # path-length regularisation weight (stylegan2)
+    pl_every: int = 4
+    pl_decay: float = 0.01
     clip: float = 0.0  # weight clipping bound
     diffaug: str = ""  # DiffAugment policy
     ada: bool = False  # D's inputs go through ada_augment at st.extra["ada"].p (adaptive or fixed)
@@ -65,7 +71,8 @@ class Objective:
         r = cfg.reg
         return cls(
             loss=LOSSES[cfg.train.loss], real_target=smooth_real_target(r.label_smoothing), gp=r.gp, r1=r.r1,
-            r1_every=r.r1_every, r2=r.r2, clip=r.clip, diffaug=r.diffaug.replace(" ", ""), ada=r.ada or r.ada_p > 0,
+            r1_every=r.r1_every, r2=r.r2, pl=r.pl, pl_every=r.pl_every, pl_decay=r.pl_decay, clip=r.clip,
+            diffaug=r.diffaug.replace(" ", ""), ada=r.ada or r.ada_p > 0,
             acgan_classes=n_classes if cfg.model.d_head == "acgan" else 0,
             info_cat=cfg.model.info_cat, info_cont=cfg.model.info_cont,
             info_weight=r.info_weight, aux_weight=r.aux_weight,
@@ -96,6 +103,47 @@ def d_input(x: Tensor, obj: Objective, gen: torch.Generator | None, noise_std: f
     return x
 
 
+def fakes(st, b: Batch) -> Tensor:
+    """G(b.z, b.y) through the step's G forward; with style mixing, G(z, y, mix=(z2, cut))."""
+    return st.fwd["G"](b.z, b.y) if b.mix is None else st.fwd["G"](b.z, b.y, mix=b.mix)
+
+
+class PathLengthMean:
+    """The running mean a of path lengths |J_w^T y| for path-length regularisation: a 0-dim
+    float32 device tensor updated in place (a captured graph keeps the same tensor), kept in the
+    task's checkpointed state, not in G, so EMA copies and exported models do not carry it. In a
+    data-parallel job each rank keeps its own, from its own slice; checkpoints keep rank 0's.
+
+    state_dict() -> {"a": tensor}."""
+
+    def __init__(self, device: torch.device | str = "cpu"):
+        self.a = torch.zeros((), dtype=torch.float32, device=device)
+
+    def state_dict(self) -> dict:
+        return {"a": self.a.detach().clone()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.a.copy_(state["a"])
+
+
+def path_length_penalty(G, z: Tensor, y: Tensor | None, mix: tuple[Tensor, Tensor] | None, mean: PathLengthMean,
+                        decay: float, generator: torch.Generator | None = None) -> Tensor:
+    """StyleGAN2's path-length penalty (Karras et al. 2020, eq. 4) on G(z, y), unscaled; moves `mean`.
+
+    With y ~ N(0, I) / sqrt(H W) of the images' shape, J^T y = d sum(G(ws) * y) / d ws, and a
+    sample's length is sqrt(mean over the num_ws styles of |J^T y|^2 summed over w_dim). Then
+    a <- a + decay (E[length] - a), and the penalty is E[(length - a)^2] with the updated a held
+    constant (the official code lets a small gradient flow through a's update; decay 0.01)."""
+    ws = G.styles(z, y, mix=mix)  # (B, num_ws, w_dim)
+    x = G.synthesis(ws)  # (B, C, H, W)
+    noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) / math.sqrt(x[0, 0].numel())
+    (jty,) = torch.autograd.grad((x * noise).sum(), ws, create_graph=True)  # J^T y: (B, num_ws, w_dim)
+    lengths = jty.square().sum(2).mean(1).sqrt()  # (B,)
+    with torch.no_grad():
+        mean.a.copy_(mean.a.lerp(lengths.detach().mean().float(), decay))  # a += decay (E[length] - a)
+    return (lengths - mean.a).square().mean()  # E[(|J^T y| - a)^2]
+
+
 def info_loss(aux: Tensor, b: Batch, obj: Objective) -> Tensor:
     """InfoGAN's lower bound on I(c; G(z, c)), negated: cross-entropy of the categorical code plus
     the Gaussian negative log-likelihood (unit variance) of the continuous codes."""
@@ -120,7 +168,7 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
     amp = autocast(obj.bf16, b.x.device)
     # 1. Fakes. detach() below keeps G out of D's backward pass.
     with amp, torch.set_grad_enabled(keep_fake_graph):
-        x_fake = st.fwd["G"](b.z, b.y)  # (B, C, H, W)
+        x_fake = fakes(st, b)  # (B, C, H, W)
     xr = d_input(b.x, obj, gen, noise_std, p)  # the penalties below see these augmented inputs too
     xf = d_input(x_fake.detach(), obj, gen, noise_std, p)
 
@@ -137,13 +185,13 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
 
     # 3. Regularisers and auxiliary heads (penalties through D itself, not its DDP wrapper).
     if obj.gp:
-        gp = gradient_penalty(D, xr, xf, b.y, generator=gen)  # E[(||grad D(x_hat)|| - 1)^2]
+        gp = gradient_penalty(D, xr.float(), xf.float(), b.y, generator=gen)  # E[(||grad D(x_hat)|| - 1)^2], fp32
         loss = loss + obj.gp * gp
     if with_r1 and obj.r1:
-        r1 = r1_penalty(D, xr.detach(), b.y)  # E[||grad D(x)||^2] at real x
+        r1 = r1_penalty(D, xr.detach().float(), b.y)  # in fp32 (outside autocast), whatever the forward's precision  # E[||grad D(x)||^2] at real x
         loss = loss + 0.5 * obj.r1 * obj.r1_every * r1  # lazy: k times the weight, every k steps
     if with_r1 and obj.r2:
-        r2 = r1_penalty(D, xf.detach(), b.y)  # R2: E[||grad D(x)||^2] at the (augmented) fakes
+        r2 = r1_penalty(D, xf.detach().float(), b.y)  # R2: E[||grad D(x)||^2] at the (augmented) fakes
         loss = loss + 0.5 * obj.r2 * obj.r1_every * r2
     if obj.uses_aux:
         if obj.acgan_classes:  # D classifies real and fake by the label they carry
@@ -173,8 +221,9 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
     return stats, x_fake
 
 
-def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0) -> Tensor:
-    """One G update: the (just updated) D judges `x_fake` (regenerated from b.z when None).
+def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0, with_pl: bool = False) -> Tensor:
+    """One G update: the (just updated) D judges `x_fake` (regenerated from b.z when None); with
+    `with_pl` (lazy, every pl_every G updates) plus the path-length penalty on half the batch.
     Returns the G_STATS tensor."""
     obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
     p = st.extra["ada"].p if obj.ada else None  # as the D phase left it
@@ -182,13 +231,13 @@ def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0) -> Tens
     D.requires_grad_(False)  # backward computes G's gradients only
     with amp:
         if x_fake is None:
-            x_fake = st.fwd["G"](b.z, b.y)
+            x_fake = fakes(st, b)
         h_f = D.features(d_input(x_fake, obj, gen, noise_std, p))
         fake_logits = D.head(h_f, b.y).float()  # (B,)
         real_logits = D(d_input(b.x, obj, gen, noise_std, p), b.y).float() if obj.loss.g_needs_real else None
         aux_f = D.aux(h_f).float() if obj.uses_aux else None
     loss = obj.loss.g(fake_logits, real_logits)
-    aux_g = info_g = loss.new_zeros(())
+    aux_g = info_g = pl = zero = loss.new_zeros(())
     if obj.uses_aux:
         if obj.acgan_classes:  # G makes fakes D classifies as their label
             aux_g = F.cross_entropy(aux_f[:, :obj.acgan_classes], b.y)
@@ -196,9 +245,19 @@ def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0) -> Tens
         if obj.info_cat or obj.info_cont:  # G makes its codes recoverable
             info_g = info_loss(aux_f, b, obj)
             loss = loss + obj.info_weight * info_g
+    pl_mean = st.extra["pl"].a if obj.pl else zero
+    if with_pl and obj.pl:
+        # On half the batch (the paper's pl_batch_shrink 2): the double backward through G is the
+        # costly part. Through G itself, not its DDP wrapper, as the penalties through D; in fp32.
+        n = max(1, b.z.shape[0] // 2)
+        mix = None if b.mix is None else (b.mix[0][:n], b.mix[1][:n])
+        pl = path_length_penalty(st.nets["G"], b.z[:n], None if b.y is None else b.y[:n], mix, st.extra["pl"],
+                                 obj.pl_decay, generator=gen)
+        loss = loss + obj.pl * obj.pl_every * pl  # lazy: k times the weight, every k G steps
     st.update("G", loss)
     D.requires_grad_(True)
-    return torch.stack([loss.detach(), aux_g.detach(), info_g.detach()])
+    return torch.stack([loss.detach(), aux_g.detach(), info_g.detach(), pl.detach(),
+                        torch.ones_like(pl) if with_pl and obj.pl else zero, pl_mean])
 
 
 class _Bare:
@@ -206,7 +265,8 @@ class _Bare:
 
     def __init__(self, G, D, opt_g, opt_d, obj: Objective, gen: torch.Generator | None):
         self.nets, self.obj, self.gens = {"G": G, "D": D}, obj, {"aug": gen}
-        self.extra = {}  # no ADA state: gan_step runs without ADA
+        # no ADA state: gan_step runs without ADA
+        self.extra = {"pl": PathLengthMean(next(G.parameters()).device)} if obj.pl else {}
         self.fwd = {"G": G, "judge": Judge(D)}
         self.opts = {"G": opt_g, "D": opt_d}
 

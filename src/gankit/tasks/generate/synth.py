@@ -14,10 +14,11 @@ Where the labels come from:
   Two codes on one class is a warning; a class that no code maps to is refused, naming it;
 - unconditional runs with `filter`: the classifier's argmax (at confidence >= the threshold).
 
-`truncate=psi` is the truncation trick in z: z <- psi * z (the noise part only; InfoGAN's codes
-are kept). `filter=T` keeps a sample only if the classifier's argmax is its intended class with
-softmax probability >= T, drawing more until every class has N, at most `MAX_ATTEMPTS` x N
-candidates per class.
+`truncate=psi` is the truncation trick, the one `gankit sample --truncate` uses
+(`gankit.models.latent`): in w for a stylegan2 run, w <- w_avg + psi (w - w_avg); in z for every
+other generator, z <- psi * z (the noise part only; InfoGAN's codes are kept). `filter=T` keeps a
+sample only if the classifier's argmax is its intended class with softmax probability >= T,
+drawing more until every class has N, at most `MAX_ATTEMPTS` x N candidates per class.
 
 Latents are drawn on the CPU from streams seeded by (seed, class, block of `BLOCK` samples), so the
 same seed gives the same dataset whatever `batch` (the number of images generated at once) is.
@@ -34,12 +35,11 @@ import torch
 
 from gankit.errors import GankitError, warn
 from gankit.media import AtomicDir, _reserve_temp, write_image
-from gankit.models.latent import draw_latent
+from gankit.models.latent import check_truncation, draw_latent, truncation_method
 
 MAP_SAMPLES = 200  # InfoGAN: images per code value classified to map the code to a class
 MAX_ATTEMPTS = 50  # with a filter: candidates drawn per class at most, as a multiple of per_class
 BLOCK = 64  # latents are drawn in blocks of this many, each block from its own seed
-TRUNCATION = "z <- psi * z (the truncation trick in z; the noise part only, InfoGAN codes unchanged)"
 _ALL, _CLASS, _MAP = 0, 1, 2  # stream keys: (kind, class or code), with the seed and block number
 _WHY_CLASSES = ("per-class data needs a conditional run (cgan, acgan), an InfoGAN run "
                 "(model.info_cat > 0), or --filter with a classifier (then samples are labelled by the classifier)")
@@ -49,8 +49,7 @@ def check_options(per_class: int, truncate: float | None, threshold: float | Non
     """The checks that need no run: one line each."""
     if per_class < 1:
         raise GankitError(f"--per-class {per_class}: expected a number of images per class >= 1")
-    if truncate is not None and not 0 < truncate <= 1:
-        raise GankitError(f"--truncate {truncate:g}: expected psi with 0 < psi <= 1 (1: no truncation)")
+    check_truncation(truncate)
     if threshold is not None and not 0 < threshold < 1:
         raise GankitError(f"--filter {threshold:g}: expected a confidence threshold with 0 < T < 1")
     if (out is None) == (npz is None):
@@ -103,10 +102,11 @@ class _Classifier:
 
 class _Streams:
     """Deterministic latent streams: `take(key, n, codes)` returns the next n generator inputs of
-    stream `key`, drawn block by block on the CPU (codes: InfoGAN categorical codes to draw from)."""
+    stream `key`, drawn block by block on the CPU (codes: InfoGAN categorical codes to draw from).
+    They are not truncated: `run.generate(..., truncate=psi)` does that, in w or z as the run needs."""
 
-    def __init__(self, run, seed: int, psi: float):
-        self.run, self.seed, self.psi = run, seed, psi
+    def __init__(self, run, seed: int):
+        self.run, self.seed = run, seed
         self.cfg = run.config.model
         self.buf: dict[tuple, list[torch.Tensor]] = {}
         self.blocks: dict[tuple, int] = {}
@@ -116,7 +116,7 @@ class _Streams:
         self.blocks[key] = b + 1
         state = np.random.SeedSequence([self.seed, *key, b]).generate_state(2)
         g = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-        z = torch.randn(BLOCK, self.cfg.z_dim, generator=g) * self.psi
+        z = torch.randn(BLOCK, self.cfg.z_dim, generator=g)
         c_cat = None
         if self.cfg.info_cat:
             pool = torch.tensor(codes if codes is not None else range(self.cfg.info_cat))
@@ -134,12 +134,12 @@ class _Streams:
         return z[:n]
 
 
-def _code_map(run, streams: _Streams, clf: _Classifier, batch: int) -> tuple[dict, list[str]]:
+def _code_map(run, streams: _Streams, clf: _Classifier, batch: int, psi: float | None) -> tuple[dict, list[str]]:
     """InfoGAN: each categorical code's majority class under `clf`. Returns (record, classes with no code)."""
     record = {}
     for code in range(run.config.model.info_cat):
         z = streams.take((_MAP, code), MAP_SAMPLES, [code])
-        pred = clf.probs(run.generate(z, batch=batch)).argmax(1)
+        pred = clf.probs(run.generate(z, batch=batch, truncate=psi)).argmax(1)
         counts = torch.bincount(pred, minlength=clf.k)
         k = int(counts.argmax())
         record[str(code)] = {"class": clf.classes[k], "index": k, "share": round(float(counts[k]) / MAP_SAMPLES, 4)}
@@ -174,8 +174,8 @@ def synthesize(run, per_class: int, out=None, npz=None, truncate: float | None =
     check_output(out, npz, overwrite)
     names = [str(c) for c in (run.data_meta.get("classes") or [])]
 
-    psi = 1.0 if truncate is None else float(truncate)
-    streams = _Streams(run, seed, psi)
+    psi = None if truncate is None else float(truncate)
+    streams = _Streams(run, seed)
     clf = _Classifier(classifier, run.device, names) if (threshold is not None or infogan) else None
     code_map, codes_of = None, {}
     if run.conditional:
@@ -186,7 +186,7 @@ def synthesize(run, per_class: int, out=None, npz=None, truncate: float | None =
                               "give --classifier a feature network trained on the run's classes (gankit features train)")
     elif infogan:
         classes = clf.classes
-        code_map, missing = _code_map(run, streams, clf, batch)
+        code_map, missing = _code_map(run, streams, clf, batch, psi)
         if missing:
             raise GankitError(f"{run.dir}: InfoGAN codes mapped to classes by {clf.ev.net_name} "
                               f"(majority of {MAP_SAMPLES} samples each): {_describe_map(code_map)}; "
@@ -209,9 +209,10 @@ def synthesize(run, per_class: int, out=None, npz=None, truncate: float | None =
 
     per_stream = run.conditional or infogan  # each class drawn on its own (else: labelled after drawing)
     if per_stream:
-        kept, drawn, rates = _per_class(run, streams, clf, classes, per_class, threshold, batch, codes_of, infogan)
+        kept, drawn, rates = _per_class(run, streams, clf, classes, per_class, threshold, batch, codes_of, infogan,
+                                        psi)
     else:
-        kept, drawn, rates = _labelled_by_classifier(run, streams, clf, classes, per_class, threshold, batch)
+        kept, drawn, rates = _labelled_by_classifier(run, streams, clf, classes, per_class, threshold, batch, psi)
 
     x = torch.cat(kept)
     y = torch.arange(len(classes)).repeat_interleave(per_class)
@@ -220,7 +221,7 @@ def synthesize(run, per_class: int, out=None, npz=None, truncate: float | None =
         "run_step": run.step, "preset": run.config.preset,
         "ema": run.ema, "seed": seed, "per_class": per_class, "n": len(x), "shape": list(x.shape[1:]),
         "classes": classes, "counts": {c: len(k) for c, k in zip(classes, kept)}, "labels": labels,
-        "truncation": None if truncate is None else {"psi": psi, "method": TRUNCATION},
+        "truncation": None if truncate is None else {"psi": psi, "method": truncation_method(run.G)},
         "filter": None if threshold is None else {
             "threshold": threshold, "rule": "kept if the classifier's argmax is the intended class "
                                             "with softmax probability >= threshold",
@@ -249,7 +250,7 @@ def _check_names(classes: list[str]) -> None:
         raise GankitError(f"the class names repeat ({', '.join(classes[:20])}); write --npz instead")
 
 
-def _per_class(run, streams, clf, classes, per_class, threshold, batch, codes_of, infogan):
+def _per_class(run, streams, clf, classes, per_class, threshold, batch, codes_of, infogan, psi):
     """Conditional and InfoGAN runs: each class from its own stream, filtered when asked.
     Returns (images per class, candidates drawn per class, acceptance rate per class)."""
     kept, drawn, rates = [], [], []
@@ -259,7 +260,7 @@ def _per_class(run, streams, clf, classes, per_class, threshold, batch, codes_of
         if threshold is None:
             z = streams.take((_CLASS, k), per_class, codes)
             y = torch.full((per_class,), k) if run.conditional else None
-            kept.append(run.generate(z, y, batch=batch))
+            kept.append(run.generate(z, y, batch=batch, truncate=psi))
             drawn.append(per_class)
             rates.append(1.0)
             continue
@@ -268,7 +269,7 @@ def _per_class(run, streams, clf, classes, per_class, threshold, batch, codes_of
             n = min(batch, cap - n_drawn)
             z = streams.take((_CLASS, k), n, codes)
             y = torch.full((n,), k) if run.conditional else None
-            images = run.generate(z, y, batch=batch)
+            images = run.generate(z, y, batch=batch, truncate=psi)
             conf, pred = clf.probs(images).max(1)
             ok = (pred == k) & (conf >= threshold)
             n_drawn, n_pass = n_drawn + n, n_pass + int(ok.sum())
@@ -284,7 +285,7 @@ def _per_class(run, streams, clf, classes, per_class, threshold, batch, codes_of
     return kept, drawn, rates
 
 
-def _labelled_by_classifier(run, streams, clf, classes, per_class, threshold, batch):
+def _labelled_by_classifier(run, streams, clf, classes, per_class, threshold, batch, psi):
     """Unconditional runs with a filter: samples labelled by the classifier's argmax (confidence >=
     threshold), each class filled to per_class; at most MAX_ATTEMPTS x the request drawn in all."""
     K = len(classes)
@@ -293,7 +294,7 @@ def _labelled_by_classifier(run, streams, clf, classes, per_class, threshold, ba
     cap, n_drawn = MAX_ATTEMPTS * per_class * K, 0
     while min(len(g) for g in got) < per_class and n_drawn < cap:
         n = min(batch, cap - n_drawn)
-        images = run.generate(streams.take((_ALL,), n), batch=batch)
+        images = run.generate(streams.take((_ALL,), n), batch=batch, truncate=psi)
         conf, pred = clf.probs(images).max(1)
         ok = conf >= threshold
         n_drawn += n

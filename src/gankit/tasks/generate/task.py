@@ -20,7 +20,7 @@ from gankit.models.latent import draw_latent
 from gankit.regularizers import instance_noise_std
 from gankit.tasks.base import Parts, Task
 from gankit.tasks.generate.evaluation import InTrainingEval
-from gankit.tasks.generate.phases import D_STATS, G_STATS, Batch, Objective, d_phase, g_phase
+from gankit.tasks.generate.phases import D_STATS, G_STATS, Batch, Objective, PathLengthMean, d_phase, g_phase
 
 SCATTER_POINTS = 1024  # generated points in each toy scatter plot
 SCATTER_REAL = 2048  # real points drawn under it
@@ -43,7 +43,7 @@ class GenerateTask(Task):
         """The data as the model takes it. With data.resolution unset, a convolutional arch gets
         the supported size nearest the data's own (a note says so)."""
         data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, device, strict=strict)
-        if cfg.data.resolution is None and cfg.model.arch in ("dcgan", "resnet") and data.kind == "image":
+        if cfg.data.resolution is None and cfg.model.arch in ("dcgan", "resnet", "r3gan", "stylegan2") and data.kind == "image":
             side = min(data.shape[1:])
             if data.shape[1] != data.shape[2] or side not in CONV_RESOLUTIONS:
                 near = min(CONV_RESOLUTIONS, key=lambda r: (abs(r - side), -r))
@@ -64,6 +64,8 @@ class GenerateTask(Task):
             r = cfg.reg
             extra["ada"] = AdaState(r.ada_p, device, batch=cfg.train.batch, target=r.ada_target,
                                     kimg=r.ada_kimg, max_p=r.ada_max, adaptive=r.ada)
+        if objective.pl:  # the running mean of path lengths, checkpointed so a resume is exact
+            extra["pl"] = PathLengthMean(device)
         return Parts(
             nets={"G": G, "D": D}, groups={"G": ("G",), "D": ("D",)},
             lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
@@ -84,42 +86,46 @@ class GenerateTask(Task):
 
     # -- one step -------------------------------------------------------------------------------
     def flags(self, cfg, t: int):
-        """(which of the step's D updates carry lazy R1, instance-noise std at step t)."""
+        """(which of the step's D updates carry lazy R1, instance-noise std at step t, whether
+        the G update carries lazy path-length regularisation)."""
         k, every = cfg.train.n_critic, cfg.reg.r1_every
         r1 = tuple((cfg.reg.r1 > 0 or cfg.reg.r2 > 0) and (t * k + i) % every == 0 for i in range(k))  # R2 too
         noise = instance_noise_std(t, cfg.reg.instance_noise, cfg.reg.instance_noise_steps or cfg.train.steps)
-        return r1, noise
+        pl = cfg.reg.pl > 0 and t % cfg.reg.pl_every == 0  # one G update per step
+        return r1, noise, pl
 
     def draw(self, st) -> tuple:
         """This rank's slice of the step's global batches: for each D update the real examples'
         indices and the latents, drawn for the whole global batch on every rank (same sampler,
         same generator), so the data stream does not depend on the number of processes; then,
-        with reuse_fakes false, the G update's own latents."""
+        with reuse_fakes false, the G update's own latents. stylegan2 with style mixing also
+        draws each batch's (z2, cut) here (`style_mix`)."""
         cfg, sampler, gen = st.cfg, st.samplers["x"], st.gens["z"]
         s = slice(st.shard[0], sum(st.shard))
         batches = []
         for _ in range(cfg.train.n_critic):
             idx = sampler.next()  # (B_global,) on the device
             lat = draw_latent(cfg.model, len(idx), gen, st.device)
-            batches.append((idx[s], lat.z_in[s], _cut(lat.c_cat, s), _cut(lat.c_cont, s)))
+            batches.append((idx[s], lat.z_in[s], _cut(lat.c_cat, s), _cut(lat.c_cont, s),
+                            style_mix(st, len(idx), s)))
         fresh = None
         if not cfg.train.reuse_fakes:
             lat = draw_latent(cfg.model, cfg.train.batch, gen, st.device)
-            fresh = (lat.z_in[s], _cut(lat.c_cat, s), _cut(lat.c_cont, s))
+            fresh = (lat.z_in[s], _cut(lat.c_cat, s), _cut(lat.c_cont, s), style_mix(st, cfg.train.batch, s))
         return tuple(batches), fresh
 
     def phases(self, st, inputs: tuple, flags) -> None:
         batches, fresh = inputs
-        r1, noise = flags
+        r1, noise, pl = flags
         n, nd = len(batches), len(D_STATS)
-        for k, (idx, z, c_cat, c_cont) in enumerate(batches):  # 1. D phase, a fresh batch each
-            b = Batch(self.real(st, idx), st.data.y[idx] if st.obj.labels else None, z, c_cat, c_cont)
+        for k, (idx, z, c_cat, c_cont, mix) in enumerate(batches):  # 1. D phase, a fresh batch each
+            b = Batch(self.real(st, idx), st.data.y[idx] if st.obj.labels else None, z, c_cat, c_cont, mix)
             keep = k == n - 1 and st.cfg.train.reuse_fakes  # the last keeps its fakes' graph for G
             d_stats, x_fake = d_phase(st, b, noise, r1[k], keep_fake_graph=keep)
             st.acc[:nd] += d_stats
         if fresh is not None:  # the tutorial's way: G's update on fresh latents
-            b, x_fake = b._replace(z=fresh[0], c_cat=fresh[1], c_cont=fresh[2]), None
-        st.acc[nd:] += g_phase(st, b, x_fake, noise)  # 2. G phase: the updated D judges the fakes
+            b, x_fake = b._replace(z=fresh[0], c_cat=fresh[1], c_cont=fresh[2], mix=fresh[3]), None
+        st.acc[nd:] += g_phase(st, b, x_fake, noise, pl)  # 2. G phase: the updated D judges the fakes
 
     @staticmethod
     def real(st, idx):
@@ -142,6 +148,10 @@ class GenerateTask(Task):
             row["r1"] = round(sums["r1"] / sums["r1_n"], 6)  # mean over the D steps that computed it
         if obj.r2 and sums["r1_n"]:
             row["r2"] = round(sums["r2"] / sums["r1_n"], 6)  # on R1's schedule
+        if obj.pl and sums["pl_n"]:  # mean over the G steps that computed it
+            row["pl"] = round(sums["pl"] / sums["pl_n"], 6)
+        if obj.pl:
+            row["pl_mean"] = round(sums["pl_mean"] / window, 6)  # the running mean a, averaged over the window
         if obj.acgan_classes:
             row["aux_d"], row["aux_g"] = round(sums["aux_d"] / n_d, 6), round(sums["aux_g"] / window, 6)
         if obj.info_cat or obj.info_cont:
@@ -166,7 +176,11 @@ class GenerateTask(Task):
         def write(step: int, path):
             was_training = G.training
             G.eval()
-            x = from_model(G(z, y), data.kind, data.scale)
+            # stylegan2's noise inputs draw from torch's generator, which the training step owns
+            # (and checkpoints): a grid must leave it as it was, or a run stopped and resumed at
+            # a step that writes a grid would continue on another stream.
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                x = from_model(G(z, y), data.kind, data.scale)
             G.train(was_training)
             if data.kind == "points":
                 return viz.save_scatter(x, path, real=real, title=f"step {step}")
@@ -197,6 +211,21 @@ class GenerateTask(Task):
         lines = [f"data: {data.name}: {len(data)} examples of {shape}"
                  + (f", {len(data.classes)} classes" if data.y is not None and data.classes else "")]
         return lines + [f"data: {n}" for n in data.notes]
+
+
+def style_mix(st, n: int, s: slice) -> tuple | None:
+    """Style mixing regularisation (Karras et al. 2019/2020): for each of the global batch's n
+    samples a second latent z2 and the layer `cut` from which G reads w2 = mapping(z2): uniform in
+    [1, num_ws), or num_ws (no mixing) with probability 1 - model.style_mix. Drawn from the latent
+    generator on the device, this rank's slice `s`; None unless stylegan2 with style_mix > 0."""
+    cfg = st.cfg.model
+    if cfg.arch != "stylegan2" or cfg.style_mix == 0:
+        return None
+    G, gen, dev = st.nets["G"], st.gens["z"], st.device
+    z2 = torch.randn(n, G.in_dim, generator=gen, device=dev)
+    cut = torch.randint(1, G.num_ws, (n,), generator=gen, device=dev)
+    mixed = torch.rand(n, generator=gen, device=dev) < cfg.style_mix
+    return z2[s], torch.where(mixed, cut, G.num_ws)[s]  # (n, in_dim), (n,) int64
 
 
 def grid_latents(cfg, n: int, n_classes: int, seed: int, device) -> tuple:
