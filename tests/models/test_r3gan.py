@@ -166,6 +166,19 @@ def test_conditional_generator_uses_the_label_and_unconditional_ignores_it():
         torch.testing.assert_close(G(z), G(z, y))
 
 
+def test_projection_term_does_not_grow_with_width():
+    x, y = torch.rand(64, 3, 32, 32) * 2 - 1, torch.randint(10, (64,))
+    spread = []
+    for w in (16, 256):
+        _, D = build((3, 32, 32), n_classes=10, d_width=w, width_cap=1, d_head="projection", blocks=1)
+        with torch.no_grad():
+            h = D.features(x)  # (B, w)
+            spread.append(((D.heads.embed(y) * h).sum(1).std() / h.std()).item())
+    # embed(y)^T h over w channels of N(0, 1/w) weights: std ~ std(h) at every width (N(0, 1)
+    # weights would give sqrt(w) std(h): 4 and 16)
+    assert all(0.3 < s < 3 for s in spread), spread
+
+
 def test_linear_output_when_g_out_is_none():
     G, _ = build((3, 32, 32), g_out="none", g_width=32)
     with torch.no_grad():

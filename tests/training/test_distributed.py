@@ -21,7 +21,8 @@ from gankit.run import Run
 # compute the same averaged gradient as 1 process with 8, up to float rounding.
 TINY = ["--data", "fake:1x8x8:64", "--set", "data.resolution=null", "--set", "model.g_hidden=[16]",
         "--set", "model.d_hidden=[16]", "--set", "model.z_dim=4", "--set", "model.d_dropout=0",
-        "--set", "train.batch=8", "--set", "log.every=2", "--set", "log.progress=false", "--device", "cpu"]
+        "--set", "train.batch=8", "--set", "log.every=2", "--set", "log.progress=false", "--device", "cpu",
+        "--set", "train.precision=fp32"]  # trajectories compared to 1e-5: fp32 on any CPU (auto may pick bf16)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}  # 2 processes on 2 cores
 
 
@@ -114,7 +115,7 @@ def test_sync_bn_normalises_over_the_global_batch(tmp_path):
     conv = ["--preset", "dcgan", "--data", "fake:1x28x28:64", "--set", "data.resolution=null",
             "--set", "model.g_width=8", "--set", "model.d_width=8", "--set", "model.z_dim=4",
             "--set", "train.batch=8", "--set", "log.every=2", "--set", "log.progress=false",
-            "--device", "cpu", "--steps", "6"]
+            "--device", "cpu", "--steps", "6", "--set", "train.precision=fp32"]  # compared to 1e-4
     _gankit("--out", str(tmp_path / "one"), *conv)
     _gankit("--nproc", "2", "--set", "train.sync_bn=true", "--out", str(tmp_path / "sync"), *conv)
     _gankit("--nproc", "2", "--out", str(tmp_path / "local"), *conv)

@@ -8,7 +8,7 @@ reg.r2) keeps training stable without them. A block is an inverted bottleneck,
     x + conv1x1(lrelu(grouped conv3x3(lrelu(conv1x1(x)))))    C -> E*C -> E*C -> C channels
 
 with E = model.expansion and model.group channels per group of the 3x3 conv. Fix-up
-initialisation (the paper's section 3): each block's last conv starts at zero, so every block
+initialisation (as the paper): each block's last conv starts at zero, so every block
 starts as the identity, and the other two are He-initialised and scaled by L^(-1/4), L being
 the network's number of blocks, so the variance of the residual stream does not grow with depth.
 
@@ -97,8 +97,9 @@ def n_groups(hidden: int, group: int) -> int:
     if hidden <= group:
         return 1
     if hidden % group:
-        raise GankitError(f"model.group = {group} must divide the r3gan blocks' hidden width "
-                          f"model.expansion x stage width = {hidden}; choose widths or a group that divide")
+        raise GankitError(f"model.group = {group} must divide the hidden width of r3gan's blocks, "
+                          f"model.expansion x stage width = {hidden}; choose a group that divides it, "
+                          "or widths that make it a multiple")
     return hidden // group
 
 
@@ -170,6 +171,13 @@ class R3GANGenerator(nn.Module):
         return torch.tanh(x) if self.tanh else x
 
 
+class _Down(nn.Module):
+    """`down2` as a layer of D's nn.Sequential body."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        return down2(x)  # (B, C, H, W) -> (B, C, H/2, W/2)
+
+
 class R3GANDiscriminator(Discriminator):
     """x (B, C, H, W) -> logits (B,). Features: the coarsest stage's map through a learned
     depthwise s x s conv (each channel weighs its own s x s positions, mirroring G's basis):
@@ -195,8 +203,9 @@ class R3GANDiscriminator(Discriminator):
         self.body = nn.Sequential(*layers)
         self.feat_dim = self.widths[0]
         self.heads = DHead(self.feat_dim, cfg.d_head, n_classes, info_dim=cfg.info_cat + cfg.info_cont)
+        if self.heads.embed is not None:
+            # Projection embed(y)^T h: N(0, 1/F) instead of nn.Embedding's N(0, 1), so that features of
+            # unit variance give a projection term of unit variance at any width (at 768 channels the
+            # default makes it ~17x the linear term's, and R1/R2 start from its gradient).
+            nn.init.normal_(self.heads.embed.weight, 0.0, self.feat_dim ** -0.5)
 
-
-class _Down(nn.Module):
-    def forward(self, x: Tensor) -> Tensor:
-        return down2(x)  # (B, C, H, W) -> (B, C, H/2, W/2)
