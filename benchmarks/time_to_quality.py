@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/time_to_quality.py --preset dcgan --target 20 --device cuda \\
         --max-steps 20000 --eval-every 500 --json /tmp/ttq_dcgan.json
     .venv/bin/python benchmarks/time_to_quality.py --preset r3gan --budget-s 300 --eval-n 10000 \\
-        --eval-every 200 --max-steps 100000 --device cpu     # FID after 300 s of training
+        --eval-every 1000 --device cpu     # FID after 300 s of training (and every 1000 steps on the way)
 
 What is measured: the real trainer (`gankit.train`, MNIST unless --set data.source=...) with
 in-training evaluation every --eval-every steps (`eval.every`; FID of --eval-n generated samples
@@ -21,6 +21,11 @@ step itself costs, so the first window of a training call includes the engine's 
 steps, CUDA-graph capture). Wall seconds include everything: process-side setup per call, data
 loading, evaluation, checkpoints.
 
+With --budget-s the run is one training call with `train.max_seconds` set to the budget: the
+trainer stops when its training time (as above) reaches it and evaluates there, so the answer is
+the FID at the budget, not at the last evaluation before it; --eval-every adds evaluations on the
+way (0: only at the end). --max-steps caps the steps (default: no cap in this mode).
+
 Stopping early: gankit.train has no early-stop hook, so training runs in chunks of
 --chunk-evals x --eval-every steps; after the first chunk each call resumes the same run directory
 (`resume=True`, which continues bit-for-bit, only train.steps changing), and the benchmark stops
@@ -34,6 +39,10 @@ lr schedule (train.lr_schedule != constant) train.steps may not change on resume
 
 FID depends on the number of samples (it is biased upwards at small n): compare results only at
 the same --eval-n. eval.n may be as low as 2, which is only good for smoke tests.
+
+`--table FILE.json ...` prints the results of earlier runs as one Markdown table (one row per
+run: preset, overrides, batch, steps and FID at the budget or target, the curve) and trains nothing:
+run every image preset with --budget-s 300 --json, then --table over the files.
 
 Prints one result line, then the FID curve (step, training seconds, FID); --json FILE writes
 {preset, device, target, steps, train_seconds, wall_seconds, fid_curve, ...}.
@@ -60,8 +69,11 @@ import gankit
 from gankit.data import load_data
 from gankit.errors import GankitError
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine  # noqa: E402  (CPU model, torch's CPU capability, threads)
+
 _ENV_KEYS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CUDA_VISIBLE_DEVICES", "GANKIT_CACHE")
-_OWN_KEYS = ("train.steps", "eval.every", "eval.n", "device")  # set through this script's own options
+_OWN_KEYS = ("train.steps", "train.max_seconds", "eval.every", "eval.n", "device")  # set through this script's own options
 
 
 def log_every_for(eval_every: int, preferred: int = 50) -> int:
@@ -104,15 +116,37 @@ def training_time_curve(rows: list[dict[str, Any]]) -> tuple[list[tuple[int, flo
     return curve, windows
 
 
+def table(paths: list[str]) -> str:
+    """One Markdown table of earlier results (their --json files), best FID at the budget first."""
+    rows = [json.loads(Path(f).read_text()) for f in paths]
+    rows.sort(key=lambda r: (r["fid"] is None, r["fid"] if r["fid"] is not None else math.inf))
+    out = ["| preset | overrides | batch | steps | training s | FID | FID curve (step: FID) |",
+           "|---|---|---:|---:|---:|---:|---|"]
+    for r in rows:
+        sets = ", ".join(f"`{s}`" for s in r["sets"]) or "-"
+        curve = ", ".join(f"{s}: {f:.1f}" for s, _, f in r["fid_curve"])
+        fid = f"**{r['fid']:.2f}**" if r["fid"] is not None else "-"
+        secs = f"{r['train_seconds']:.0f}" if r["train_seconds"] is not None else "-"
+        out.append(f"| {r['preset']} | {sets} | {r['batch']} | {r['steps'] or '-'} | {secs} | {fid} | {curve} |")
+    return "\n".join(out)
+
+
 def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--table":
+        if len(sys.argv) < 3:
+            sys.exit("time_to_quality: --table needs result files (written by --json)")
+        print(table(sys.argv[2:]))
+        return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--table", nargs="+", metavar="FILE.json", help="print earlier results as one table (first option)")
     p.add_argument("--preset", default="seed-mlp")
     p.add_argument("--target", type=float, help="stop at the first FID below this")
     p.add_argument("--budget-s", type=float, help="instead: train until this many training seconds have passed and "
                    "report the FID of the last evaluation within them (the issue's 'FID after 300 s')")
-    p.add_argument("--max-steps", type=int, default=5000, help="training budget in steps")
-    p.add_argument("--eval-every", type=int, default=250, help="evaluate FID every this many steps")
+    p.add_argument("--max-steps", type=int, help="training budget in steps (default 5000; with --budget-s: no cap)")
+    p.add_argument("--eval-every", type=int, default=250,
+                   help="evaluate FID every this many steps (with --budget-s, 0: only at the budget)")
     p.add_argument("--eval-n", type=int, default=2000, help="generated samples per FID (config minimum: 2)")
     p.add_argument("--chunk-evals", type=int, default=1,
                    help="evaluations per training call: resume (and pay the warm-up again) this rarely")
@@ -128,22 +162,26 @@ def main() -> None:
             p.error(f"--set {key}: use this script's own option (--max-steps, --eval-every, --eval-n, --device)")
     if (args.target is None) == (args.budget_s is None):
         p.error("give --target FID (time until FID < target) or --budget-s SECONDS (FID after that much training)")
-    if min(args.max_steps, args.eval_every, args.chunk_evals) < 1:
-        p.error("--max-steps, --eval-every and --chunk-evals must be >= 1")
+    if args.max_steps is None:
+        args.max_steps = 10**8 if args.budget_s is not None else 5000
+    if args.budget_s is not None and args.eval_every == 0:
+        args.eval_every = args.max_steps  # evaluated at the budget only (the trainer's last step)
+    if min(args.max_steps, args.eval_every, args.chunk_evals) < 1 or (args.budget_s is not None and args.budget_s <= 0):
+        p.error("--max-steps, --eval-every and --chunk-evals must be >= 1, --budget-s > 0")
 
     # Base config. Grids and periodic checkpoints only at the end (every training call still writes a
     # checkpoint and a grid at its last step, which resuming needs); --set comes last and wins.
     sets = [f"eval.every={args.eval_every}", f"eval.n={args.eval_n}", "eval.metrics=fid",
             f"log.every={log_every_for(args.eval_every)}", "log.progress=false",
             f"log.grid_every={args.max_steps}", f"log.ckpt_every={args.max_steps}", f"device={args.device}",
-            *args.sets]
+            *([f"train.max_seconds={args.budget_s}"] if args.budget_s is not None else []), *args.sets]
     cfg = gankit.load_config(args.preset, overrides=[*sets, f"train.steps={args.max_steps}"])
     if "fid" not in cfg.eval.metrics.replace(" ", "").split(","):
         p.error(f"eval.metrics={cfg.eval.metrics!r} must include fid")
     if args.eval_every % cfg.log.every:
         p.error(f"log.every={cfg.log.every} must divide --eval-every {args.eval_every}, so that every "
                 "evaluation falls on a log-window boundary")
-    chunked = cfg.train.lr_schedule == "constant"
+    chunked = cfg.train.lr_schedule == "constant" and args.budget_s is None
     chunk = args.eval_every * args.chunk_evals if chunked else args.max_steps
 
     tmp = None if args.out else tempfile.mkdtemp(prefix="gankit-ttq-")
@@ -170,8 +208,8 @@ def main() -> None:
                 first_windows.append(n_before)
             if args.target is not None:
                 hit = next((c for c in curve if c[2] < args.target), None)
-            elif curve and curve[-1][1] >= args.budget_s:  # the first evaluation past the budget ends it
-                hit = max((c for c in curve if c[1] <= args.budget_s), key=lambda c: c[1], default=curve[0])
+            elif curve:  # the trainer stopped at the budget (or at --max-steps) and evaluated there
+                hit = curve[-1]
             last_fid = curve[-1][2] if curve else math.nan
             print(f"[call {calls}] step {done}: train {sum(w[1] for w in windows):.1f} s, wall {wall:.1f} s, "
                   f"FID {last_fid:.2f}", file=sys.stderr, flush=True)
@@ -200,11 +238,12 @@ def main() -> None:
         "eval_every": args.eval_every, "eval_n": args.eval_n, "max_steps": args.max_steps,
         "batch": cfg.train.batch, "sets": args.sets, "interrupted": interrupted,
         "torch": str(torch.__version__), "threads": torch.get_num_threads(), "command": command,
+        "machine": machine(),
     }
     result["budget_s"] = args.budget_s
     if hit and args.budget_s is not None:
         print(f"{args.preset} on {device}: FID {hit[2]:.2f} after {hit[1]:.1f} s of training (budget "
-              f"{args.budget_s:g} s), step {hit[0]} (eval n={args.eval_n} every {args.eval_every})")
+              f"{args.budget_s:g} s), step {hit[0]} (eval n={args.eval_n}, every {args.eval_every} steps and at the end)")
     elif hit:
         print(f"{args.preset} on {device}: FID {hit[2]:.2f} < {args.target:g} at step {hit[0]} after "
               f"{hit[1]:.1f} s of training ({wall:.1f} s wall, {calls} training call(s), "
@@ -213,7 +252,9 @@ def main() -> None:
         why = f"interrupted ({interrupted})" if interrupted else f"within {done} steps"
         print(f"{args.preset} on {device}: FID never below {args.target:g} {why}; best "
               f"{result['best_fid']} at step {result['best_step']} ({wall:.1f} s wall)")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; command: {command}")
+    m = machine()
+    print(f"{m['cpu']}, torch {torch.__version__} (CPU capability {m['cpu_capability']}), "
+          f"{torch.get_num_threads()} threads; command: {command}")
     if overhead is not None:
         print(f"estimated warm-up repeated by resuming, included in training time: {overhead:.2f} s "
               f"(median {rate:.2f} steps/s)")

@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
                    "fake[:CxHxW[:N]], or a folder / .npz / .npy / IDX path")
     t.add_argument("--steps", type=int, help="training steps (one D and one G update each)")
     t.add_argument("--batch", type=int, metavar="N", help="batch size (train.batch; the global batch with --nproc)")
+    t.add_argument("--max-seconds", type=float, metavar="S",
+                   help="stop after S seconds of training (evaluation and checkpoints not counted), "
+                   "as if --steps ended there (train.max_seconds)")
     t.add_argument("--profile", type=int, metavar="STEPS",
                    help="PyTorch profiler trace of STEPS steps after a 5-step warm-up: RUN/profile/*.pt.trace.json "
                    "(Perfetto, TensorBoard) and the top operators by self time (log.profile)")
@@ -773,7 +776,8 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 def _flag_overrides(args: argparse.Namespace) -> list[str]:
     """The convenience flags as `--set` strings, so one code path validates everything."""
     flags = {"data.source": args.data, "train.steps": args.steps, "train.batch": args.batch, "seed": args.seed,
-             "device": args.device, "eval.every": args.eval_every}
+             "device": args.device, "eval.every": args.eval_every,
+             "train.max_seconds": getattr(args, "max_seconds", None)}
     out = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.no_progress:
         out.append("log.progress=false")

@@ -66,6 +66,9 @@ class ModelConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     steps: int = 469  # one step = n_critic D updates and one G update; 469 x 128 ~ one MNIST epoch
+    # stop this training call after this many seconds of training (evaluation, grids and checkpoints
+    # not counted), as if train.steps had been reached there; 0: no time limit (--max-seconds)
+    max_seconds: float = 0.0
     batch: int = 128
     loss: Literal["ns", "minimax", "ls", "hinge", "wasserstein", "ragan", "rpgan"] = "ns"  # see gankit.losses
     optimizer: Literal["adam", "rmsprop"] = "adam"  # rmsprop for the original WGAN
@@ -112,6 +115,21 @@ class RegConfig:
     ada_kimg: float = 100.0
     ada_max: float = 1.0  # p's ceiling; the paper does not cap p, but reports leaks above ~0.8
     ada_p: float = 0.0  # p at step 0; with ada false and ada_p > 0: a fixed augmentation probability
+
+
+@dataclass(frozen=True)
+class BurninConfig:
+    """R3GAN's burn-in (Huang et al. 2024): early in training the learning rates, the R1/R2 weight,
+    Adam's beta2 and the EMA half-life move along a half cosine from the run's own settings to the
+    values below, over `kimg` thousand images, then hold (gankit.training.burnin). Off at kimg 0.
+    R3GAN's CIFAR-10 values: kimg 20000, lr 0.25 (2e-4 -> 5e-5), gamma 0.1 (0.05 -> 0.005),
+    beta2 0.99 (from 0.9), ema_kimg 5000."""
+
+    kimg: float = 0.0  # thousand images (steps x train.batch) the schedules take; 0: off
+    lr: float = 1.0  # final learning rates as a fraction of train.lr_g / train.lr_d
+    gamma: float = 1.0  # final R1 / R2 weight as a fraction of reg.r1 / reg.r2
+    beta2: float | None = None  # final Adam beta2 (starting at train.betas[1]); null: not scheduled
+    ema_kimg: float | None = None  # final EMA half-life in thousand images (from 0); null: train.ema_decay
 
 
 @dataclass(frozen=True)
@@ -221,6 +239,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     reg: RegConfig = field(default_factory=RegConfig)
+    burnin: BurninConfig = field(default_factory=BurninConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     recover: RecoverConfig = field(default_factory=RecoverConfig)
     log: LogConfig = field(default_factory=LogConfig)
@@ -283,6 +302,11 @@ def _check_combinations(cfg: RunConfig, origin: str) -> None:
     if cfg.reg.ada_p > cfg.reg.ada_max:
         raise GankitError(f"{origin}: reg.ada_p = {cfg.reg.ada_p!r} is above reg.ada_max = {cfg.reg.ada_max!r}; "
                           "expected 0 <= ada_p <= ada_max <= 1")
+    if cfg.burnin.kimg and cfg.burnin.lr != 1 and cfg.train.lr_schedule != "constant":
+        raise GankitError(f"{origin}: burnin.lr and train.lr_schedule = {cfg.train.lr_schedule!r} both move the "
+                          "learning rates; use one (train.lr_schedule=constant with a burn-in)")
+    if cfg.burnin.kimg and cfg.burnin.ema_kimg is not None and not cfg.train.ema:
+        raise GankitError(f"{origin}: burnin.ema_kimg schedules the EMA of G, which is off; set train.ema=true")
     if cfg.model.attention and cfg.model.arch != "resnet":
         raise GankitError(f"{origin}: model.attention is a block of the resnet arch, "
                           f"not of {cfg.model.arch!r}")
@@ -473,6 +497,7 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (ModelConfig, "info_cat"): (lambda v: v == 0 or v >= 2, "0 (off) or a code size >= 2"),
     (ModelConfig, "info_cont"): (lambda v: v >= 0, "an integer >= 0"),
     (TrainConfig, "steps"): (lambda v: v >= 0, "an integer >= 0"),
+    (TrainConfig, "max_seconds"): (lambda v: v >= 0, "a number of seconds >= 0 (0: no limit)"),
     (TrainConfig, "batch"): (lambda v: v >= 1, "an integer >= 1"),
     (TrainConfig, "lr_g"): (lambda v: v > 0, "a number > 0"),
     (TrainConfig, "lr_d"): (lambda v: v > 0, "a number > 0"),
@@ -509,6 +534,11 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (EvalConfig, "n"): (lambda v: v >= 2, "an integer >= 2"),
     (EvalConfig, "metrics"): (lambda v: set(filter(None, v.replace(" ", "").split(","))) <= set(_EVAL_METRICS),
                               f"a comma-separated subset of {', '.join(_EVAL_METRICS)}"),
+    (BurninConfig, "kimg"): (lambda v: v >= 0, "a number >= 0 (0: off)"),
+    (BurninConfig, "lr"): (lambda v: v > 0, "a fraction > 0 of the configured rates"),
+    (BurninConfig, "gamma"): (lambda v: v >= 0, "a fraction >= 0 of reg.r1 / reg.r2"),
+    (BurninConfig, "beta2"): (lambda v: v is None or 0 <= v < 1, "a number in [0, 1), or null"),
+    (BurninConfig, "ema_kimg"): (lambda v: v is None or v >= 0, "thousand images >= 0, or null"),
     (RecoverConfig, "patience"): (lambda v: v >= 1, "an integer >= 1"),
     (RecoverConfig, "max_rollbacks"): (lambda v: v >= 0, "an integer >= 0"),
     (RecoverConfig, "lr_factor"): (lambda v: 0 < v <= 1, "0 < lr_factor <= 1"),

@@ -115,6 +115,10 @@ def test_cli_eval_run_json_and_floor(tmp_path, capsys):
     assert main(["eval", "--floor", "--n", "2000", "--metrics", "fid,pr"]) == 0
     floor_out = capsys.readouterr().out
     assert "2000 samples vs mnist:test" in floor_out
+    # Stacked MNIST modes of a 1-channel run: one line naming what it needs, exit 2
+    assert main(["eval", str(run), "--n", "500", "--metrics", "stacked"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "needs 3-channel images, got 1" in err
 
 
 def test_eval_every_keeps_best(tmp_path):

@@ -182,3 +182,32 @@ def test_cli_records_the_command(tmp_path):
                  *[a for o in TINY for a in ("--set", o)]]) == 0
     log = (tmp_path / "r" / "train.log").read_text()
     assert f"command: gankit train --preset seed-mlp --steps 2 --out {tmp_path / 'r'}" in log
+
+
+def test_time_limit_ends_the_run_as_its_last_step(tmp_path, monkeypatch):
+    """train.max_seconds: the run stops after that much training time and finishes there as at
+    train.steps (last log row, evaluation, checkpoint); a resumed call gets a budget of its own."""
+    from gankit.training.engine import Engine
+
+    step = Engine.step
+
+    def slow(self, t):  # a 20 ms step, so 0.2 s of training is about 10 steps
+        import time
+        time.sleep(0.02)
+        step(self, t)
+
+    monkeypatch.setattr(Engine, "step", slow)
+    cfg = load_config("seed-mlp", overrides=["train.steps=1000", "train.max_seconds=0.2", "train.batch=8",
+                                             "eval.every=500", "eval.n=64", "log.progress=false", "log.every=2",
+                                             "log.grid_every=1000", "device=cpu"])
+    run = gankit.train(cfg, tmp_path / "r")
+    assert 1 <= run.step < 200 and run.interrupted is None
+    rows = [json.loads(x) for x in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["step"] == run.step and rows[-1].get("eval")  # evaluated at the stop
+    assert [r for r in rows if not r.get("eval")][-1]["step"] == run.step  # and logged there
+    assert load_checkpoint(run.dir / "checkpoints" / "last.pt")["step"] == run.step
+    assert f"time limit: stopped at step {run.step} of 1000" in (run.dir / "train.log").read_text()
+    more = gankit.train(cfg.replace(**{"train.max_seconds": 0.4}), tmp_path / "r", resume=True)
+    assert run.step < more.step < 1000
+    with pytest.raises(GankitError, match="max_seconds"):
+        load_config("seed-mlp", overrides=["train.max_seconds=-1"])

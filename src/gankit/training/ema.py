@@ -2,7 +2,9 @@
 
 After each G update t (counting from 0):  decay_t = min(decay, (1 + t) / (10 + t))
                                           w_ema <- decay_t * w_ema + (1 - decay_t) * w
-The ramp-up keeps early averages from being dominated by the random initial weights. Buffers
+The ramp-up keeps early averages from being dominated by the random initial weights. `cap` (a
+device scalar, `decay` unless a burn-in schedule moves it: `gankit.training.burnin`) is the
+ceiling actually applied, so decay_t = min(cap, (1 + t) / (10 + t)). Buffers
 (BatchNorm statistics) are copied, not averaged. The update count lives on the device, so an
 update reads nothing back to the host and can be captured in a CUDA graph.
 """
@@ -21,6 +23,7 @@ class EMA:
         self.G = copy.deepcopy(G).eval().requires_grad_(False)
         device = next(G.parameters()).device
         self._t = torch.zeros((), dtype=torch.float64, device=device)  # updates so far
+        self.cap = torch.tensor(decay, dtype=torch.float64, device=device)  # the decay's ceiling now
 
     @property
     def updates(self) -> int:
@@ -32,7 +35,7 @@ class EMA:
     @torch.no_grad()
     def update(self, G: nn.Module) -> None:
         t = self._t
-        d = torch.clamp((1 + t) / (10 + t), max=self.decay)  # decay_at(t), on the device
+        d = torch.minimum((1 + t) / (10 + t), self.cap)  # decay_at(t), on the device
         w = (1 - d).float()
         ema_p = list(self.G.parameters())
         # ema += (1-d)(p - ema). The weight goes in as a list of 0-dim tensors: a bare tensor

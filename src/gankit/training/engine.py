@@ -25,6 +25,7 @@ import torch
 from gankit.config import RunConfig
 from gankit.errors import warn
 from gankit.tasks import get_task
+from gankit.training.burnin import Burnin
 from gankit.training.capture import StepRunner
 from gankit.training.distributed import Dist, convert_global_bn, reseed_for_rank
 from gankit.training.ema import EMA
@@ -45,6 +46,8 @@ def graph_blockers(cfg: RunConfig, device: torch.device) -> list[str]:
         why.append("data-parallel training (gradient all-reduces inside the step)")
     if cfg.train.optimizer != "adam":
         why.append(f"train.optimizer={cfg.train.optimizer} (only fused Adam is captured)")
+    if cfg.burnin.kimg > 0 and cfg.burnin.beta2 is not None:
+        why.append("burnin.beta2 changes Adam's beta2, a constant inside a captured step, every step")
     return why + get_task(cfg.task).blockers(cfg)
 
 
@@ -52,6 +55,7 @@ class Engine:
     def __init__(self, st: TrainState, mode: str, why: str):
         self.st, self.mode, self.why = st, mode, why
         self.ddp = False
+        self.burnin = Burnin.build(st.cfg, st)  # R3GAN's schedules (None when burnin.kimg is 0)
         self.runner = StepRunner(self._phases, mode, st.device, before_capture=self._drop_grads)
 
     @classmethod
@@ -93,7 +97,7 @@ class Engine:
                   torch.Generator(device=device).manual_seed(cfg.seed + 3 + 7919 * dist.rank)},
             extra=parts.extra, obj=parts.objective, fwd=fwd, shard=shard,
             acc=torch.zeros(len(task.stat_names), device=device),
-            sync=dist.sync_grads if dist.active else None)
+            sync=dist.sync_grads if dist.active else None, reg_scale=torch.ones((), device=device))
         ddp = dist.active and cfg.train.ddp and parts.ddp
         if ddp:
             _wrap_ddp(st)
@@ -108,6 +112,8 @@ class Engine:
     def step(self, t: int) -> None:
         """Training step t (0-based): the task's phases on freshly drawn inputs, then schedules."""
         st = self.st
+        if self.burnin:  # step t's learning rates, penalty weight, beta2 and EMA decay
+            self.burnin.apply(t)
         self.runner(st.task.draw(st), st.task.flags(st.cfg, t))
         for s in st.scheds.values():
             s.step()

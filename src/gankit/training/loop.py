@@ -33,7 +33,7 @@ from gankit.training.profile import StepProfiler
 from gankit.training.progress import Progress
 
 # Config keys that may change when a run is resumed: how long it runs and what it writes.
-_RESUMABLE_CHANGES = ("train.steps", "log.", "eval.", "recover.", "device")
+_RESUMABLE_CHANGES = ("train.steps", "train.max_seconds", "log.", "eval.", "recover.", "device")
 
 
 class Finished(NamedTuple):
@@ -189,6 +189,8 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
     window, t_window, t_maint = 0, time.perf_counter(), 0.0
     t_ckpt = time.monotonic()  # wall clock of the last checkpoint (log.ckpt_minutes)
     interrupted = None
+    budget = cfg.train.max_seconds  # seconds of training for this call; 0: none
+    trained = 0.0  # training seconds of this call's closed log windows (maintenance excluded)
 
     # -- the loop ---------------------------------------------------------------------------
     for net in st.nets.values():
@@ -201,7 +203,14 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         step += 1
         st.step = step
         bar.advance()
-        last = step == total
+        # The time limit ends the run as train.steps would: a last log row, grid, evaluation and
+        # checkpoint at this step. Data-parallel ranks must agree, so there rank 0 decides at log
+        # steps; alone, every step (a clock read) stops within one step of the budget.
+        over = False
+        if budget and (not dist.active or step % cfg.log.every == 0):
+            over = trained + time.perf_counter() - t_window - t_maint >= budget
+            over = bool(dist.broadcast(over if main else None)) if dist.active else over
+        last = step == total or over
         log_now = step % cfg.log.every == 0 or last
 
         # 3. Non-finite updates in a row: go back to the last good checkpoint. The count lives on
@@ -220,6 +229,7 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         if log_now:
             dist.mean_(st.acc)  # every rank's share of the window
             elapsed = time.perf_counter() - t_window - t_maint
+            trained += elapsed
             sums = dict(zip(task.stat_names, st.acc.tolist()))  # the one host sync per log window
             row = task.log_row(cfg, st, sums, window)
             row["lr_g"] = e.lr(next(iter(st.opts)))
@@ -254,7 +264,14 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         if stopping:
             interrupted = stop.signame or "SIGTERM"  # another rank's signal
             break
+        if over:
+            art.note(f"time limit: stopped at step {step} of {total} after {trained:.1f} s of training "
+                     f"(train.max_seconds {budget:g})", echo=cfg.log.progress)
+            break
     bar.close()
+    if main and step > 0:
+        art.note(f"training time: {trained:.1f} s for the steps of this call, up to step {step} (evaluation, "
+                 "grids and checkpoints excluded)")
     if prof is not None:
         table = prof.close()
         if table:

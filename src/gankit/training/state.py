@@ -63,6 +63,8 @@ class TrainState:
     shard: tuple[int, int]  # this rank's (start, size) of the global batch
     acc: Tensor  # the task's scalars summed on the device since the last log step
     sync: Any = None  # (loss, params) -> loss averaged over ranks (and gradients, without DDP)
+    # a device scalar the task multiplies its gradient penalties' weights by (burn-in moves it; else 1)
+    reg_scale: Tensor = field(default_factory=lambda: torch.ones(()))
     step: int = 0
     best: dict | None = None  # the best evaluation so far ({"fid": v, "step": s})
     rollbacks: int = 0

@@ -189,10 +189,11 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
         loss = loss + obj.gp * gp
     if with_r1 and obj.r1:
         r1 = r1_penalty(D, xr.detach().float(), b.y)  # in fp32 (outside autocast), whatever the forward's precision  # E[||grad D(x)||^2] at real x
-        loss = loss + 0.5 * obj.r1 * obj.r1_every * r1  # lazy: k times the weight, every k steps
+        # lazy: k times the weight, every k steps; st.reg_scale: the burn-in's factor (else 1)
+        loss = loss + 0.5 * obj.r1 * obj.r1_every * st.reg_scale * r1
     if with_r1 and obj.r2:
         r2 = r1_penalty(D, xf.detach().float(), b.y)  # R2: E[||grad D(x)||^2] at the (augmented) fakes
-        loss = loss + 0.5 * obj.r2 * obj.r1_every * r2
+        loss = loss + 0.5 * obj.r2 * obj.r1_every * st.reg_scale * r2
     if obj.uses_aux:
         if obj.acgan_classes:  # D classifies real and fake by the label they carry
             K = obj.acgan_classes
