@@ -20,7 +20,7 @@ samples (self-BLEU: lower is more diverse). NLTK recounts every reference's n-gr
 sample, which makes 1,000 x 10,000 sentences take minutes; here the references are counted once
 into the maximum count of each n-gram (and, for self-BLEU, the largest two with the owner of the
 largest, so a sample can be left out of its own references), which gives the same numbers
-(checked against NLTK 3.9's sentence_bleu on random sentences for n = 2..5: equal to 1e-12).
+(checked against NLTK 3.10's sentence_bleu on random sentences for n = 2..5: equal to 1e-12).
 """
 
 from __future__ import annotations
