@@ -120,14 +120,15 @@ def table(paths: list[str]) -> str:
     """One Markdown table of earlier results (their --json files), best FID at the budget first."""
     rows = [json.loads(Path(f).read_text()) for f in paths]
     rows.sort(key=lambda r: (r["fid"] is None, r["fid"] if r["fid"] is not None else math.inf))
-    out = ["| preset | overrides | batch | steps | training s | FID | FID curve (step: FID) |",
-           "|---|---|---:|---:|---:|---:|---|"]
+    out = ["| preset | overrides | batch | steps/s | steps | training s | FID | FID curve (step: FID) |",
+           "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in rows:
         sets = ", ".join(f"`{s}`" for s in r["sets"]) or "-"
         curve = ", ".join(f"{s}: {f:.1f}" for s, _, f in r["fid_curve"])
         fid = f"**{r['fid']:.2f}**" if r["fid"] is not None else "-"
         secs = f"{r['train_seconds']:.0f}" if r["train_seconds"] is not None else "-"
-        out.append(f"| {r['preset']} | {sets} | {r['batch']} | {r['steps'] or '-'} | {secs} | {fid} | {curve} |")
+        rate = f"{r['median_steps_per_s']:.1f}" if r.get("median_steps_per_s") else "-"
+        out.append(f"| {r['preset']} | {sets} | {r['batch']} | {rate} | {r['steps'] or '-'} | {secs} | {fid} | {curve} |")
     return "\n".join(out)
 
 
