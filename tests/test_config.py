@@ -42,7 +42,7 @@ def test_yaml_file_over_preset(tmp_path):
 
 
 @pytest.mark.parametrize("override, words", [
-    ("train.foo=1", ["unknown key train.foo", "steps, batch"]),
+    ("train.foo=1", ["unknown key train.foo", "steps, max_seconds, batch"]),
     ("nosection.x=1", ["unknown key nosection", "data, model"]),
     ("train.batch=0", ["train.batch = 0", "out of range", ">= 1"]),
     ("train.steps=-1", ["train.steps = -1", ">= 0"]),

@@ -270,6 +270,7 @@ class _Bare:
         self.extra = {"pl": PathLengthMean(next(G.parameters()).device)} if obj.pl else {}
         self.fwd = {"G": G, "judge": Judge(D)}
         self.opts = {"G": opt_g, "D": opt_d}
+        self.reg_scale = torch.ones((), device=next(D.parameters()).device)  # no burn-in: penalties at full weight
 
     def update(self, name: str, loss: Tensor) -> None:
         opt = self.opts[name]
