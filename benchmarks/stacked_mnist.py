@@ -33,7 +33,7 @@ from gankit.errors import GankitError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine  # noqa: E402  (benchmarks/_machine.py: CPU model, capability, threads)
-from time_to_quality import read_metrics, training_time_curve  # noqa: E402
+from time_to_quality import log_every_for, read_metrics, training_time_curve  # noqa: E402
 
 
 def main() -> None:
@@ -57,7 +57,7 @@ def main() -> None:
     sets = ["data.source=stacked-mnist", "data.channels=3", f"train.steps={steps}",
             f"train.max_seconds={args.budget_s}", f"eval.every={every}", f"eval.n={args.n}",
             "eval.metrics=stacked", "eval.ref=stacked-mnist:test", "log.progress=false",
-            f"log.every={max(d for d in range(1, 51) if every % d == 0)}",
+            f"log.every={log_every_for(every)}",
             f"log.grid_every={every}", f"log.ckpt_every={steps}", f"device={args.device}", *args.sets]
     try:
         cfg = gankit.load_config(args.preset, overrides=sets)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 
 def cosine(n: float, start: float, final: float, total: float) -> float:
     """R3GAN's schedule: `start` at n = 0, `final` from n = total on, a half cosine between."""
@@ -34,6 +36,15 @@ def cosine(n: float, start: float, final: float, total: float) -> float:
 def ema_decay(half_life_images: float, batch: int) -> float:
     """EMA decay per step for a half-life in images: the average halves after that many images."""
     return 0.5 ** (batch / half_life_images) if half_life_images > 0 else 0.0
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's learning rate in place (a tensor lr must stay the same tensor)."""
+    for group in opt.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
 
 
 class Burnin:
@@ -66,14 +77,11 @@ class Burnin:
         v = self.values(t)
         rollback = self.lr_factor ** st.rollbacks  # recovery's lowered rates stay lowered
         for name, opt in st.opts.items():
-            lr = st.lrs[name] * rollback * v["lr"]
-            for group in opt.param_groups:
-                if isinstance(group["lr"], type(st.reg_scale)):
-                    group["lr"].fill_(lr)
-                else:
-                    group["lr"] = lr
-                if "beta2" in v and "betas" in group:
-                    group["betas"] = (group["betas"][0], v["beta2"])
+            set_lr(opt, st.lrs[name] * rollback * v["lr"])
+            if "beta2" in v:
+                for group in opt.param_groups:
+                    if "betas" in group:
+                        group["betas"] = (group["betas"][0], v["beta2"])
         st.reg_scale.fill_(v["gamma"])
         if "ema" in v:
             for ema in st.emas.values():

@@ -25,7 +25,7 @@ import torch
 from gankit.config import RunConfig
 from gankit.errors import warn
 from gankit.tasks import get_task
-from gankit.training.burnin import Burnin
+from gankit.training.burnin import Burnin, set_lr
 from gankit.training.capture import StepRunner
 from gankit.training.distributed import Dist, convert_global_bn, reseed_for_rank
 from gankit.training.ema import EMA
@@ -158,15 +158,6 @@ class Engine:
 
     def lr(self, name: str) -> float:
         return float(self.st.opts[name].param_groups[0]["lr"])
-
-
-def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    """Set every group's learning rate in place (a tensor lr must stay the same tensor)."""
-    for group in opt.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
 
 
 def _images(data) -> bool:
