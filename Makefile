@@ -8,7 +8,7 @@ STAMP   := $(VENV)/.installed
 TORCH   := torch==2.13.0
 DEMO_STEPS ?= 4000
 
-.PHONY: install browser demo test test-slow lint clean
+.PHONY: install browser corpora demo test test-slow lint clean
 
 install: $(STAMP)
 
@@ -41,10 +41,21 @@ browser:
 		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }; \
 	else echo "make: no $(CHROMIUM) and no root apt-get: browser tests will skip (install chromium, or set GANKIT_CHROMIUM)"; fi
 
-test: install browser
+# The text task's built-in corpus is Debian's fortune cookies (data source `fortunes`), read from
+# /usr/share/games/fortunes. Installed here, as root, only when missing; elsewhere its tests skip.
+FORTUNES ?= /usr/share/games/fortunes/fortunes
+corpora:
+	@if [ -f $(FORTUNES) ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "make: installing Debian's fortunes for the text corpus"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends fortunes >/dev/null \
+		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends fortunes >/dev/null; }; \
+	else echo "make: no $(FORTUNES) and no root apt-get: the fortunes corpus tests will skip (apt-get install fortunes)"; fi
+
+test: install browser corpora
 	GANKIT_CHROMIUM=$${GANKIT_CHROMIUM:-$(CHROMIUM)} $(BIN)/python -m pytest -q
 
-test-slow: install browser
+test-slow: install browser corpora
 	GANKIT_CHROMIUM=$${GANKIT_CHROMIUM:-$(CHROMIUM)} $(BIN)/python -m pytest -q -m slow
 
 clean:

@@ -102,7 +102,8 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
         run = load(target, ema=ema)
         name = str(target)
         other = None if ref == "mnist:test" else ref  # for other tasks, --ref names another held-out source
-        scored = get_task(run.task).evaluate_run(run.config, run.nets, device, n, featurenet, other, name, run.step)
+        scored = get_task(run.task).evaluate_run(run.config, run.nets, device, n, featurenet, other, name, run.step,
+                                                 data_meta=run.data_meta)
         if scored is not None:  # a task scored on held-out data (translate, superres, interpolate)
             return scored
         run.need("generate", "gankit eval")

@@ -105,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
                    "the coarse ones, the first 4 but at most half: 0:3 at 28 px, 0:4 at 32 and 64 px)")
     s.add_argument("--no-ema", action="store_true",
                    help="sample from the raw generator instead of its EMA (runs trained with train.ema)")
+    s.add_argument("--temperature", type=float, metavar="T",
+                   help="text runs: softmax temperature (default 1: the model's distribution; lower: safer lines)")
+    s.add_argument("--topic", metavar="NAME|K", help="topic-conditional text runs: lines of this topic only")
+    s.add_argument("--prefix", metavar="TEXT", help="text runs: every line starts with TEXT")
+    s.add_argument("--txt", metavar="FILE", help="text runs: write the lines to FILE (UTF-8) instead of printing them")
     s.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     s.set_defaults(func=_cmd_sample)
 
@@ -430,6 +435,22 @@ def _resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample_text(args: argparse.Namespace, run) -> int:
+    from gankit.util import write_text_atomic
+
+    if args.out or args.npz or args.dir or args.interpolate or args.mix or args.label is not None or args.truncate:
+        raise _err("a text run samples lines: use --n, --temperature, --topic, --prefix, --seed and --txt FILE")
+    lines = run.lines(20 if args.n is None else args.n, 1.0 if args.temperature is None else args.temperature,
+                      args.seed, args.topic, args.prefix)
+    if args.txt:
+        write_text_atomic(Path(args.txt), "".join(ln + "\n" for ln in lines))
+        print(f"{args.txt} ({len(lines)} lines)")
+    else:
+        for ln in lines:
+            print(ln)
+    return 0
+
+
 def _cmd_sample(args: argparse.Namespace) -> int:
     from gankit import api, viz
     from gankit.models.latent import check_truncation
@@ -443,6 +464,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
         raise _err("--mix writes one style-mixing grid (--out PNG); drop --interpolate, --npz, --dir and --code")
     layers = _parse_layers(args.mix_layers) if args.mix_layers else None
     run = api.load(args.run, device=args.device, ema=not args.no_ema)
+    if run.task == "text":
+        return _sample_text(args, run)
+    if args.temperature is not None or args.topic or args.prefix or args.txt:
+        raise _err(f"--temperature, --topic, --prefix and --txt are for text runs; {args.run} is a {run.task!r} run")
     run.need("generate", "gankit sample")
     if args.mix:
         n = 5 if args.n is None else args.n
@@ -741,11 +766,33 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
+def _text_info(source: str) -> int:
+    from collections import Counter
+
+    from gankit.data.corpus import load_text
+
+    data = load_text(source, "char", 10_000)
+    lengths = sorted(len(ln) for ln in data.lines)
+    print(f"source:   {data.name} (text)")
+    print(f"count:    {len(data)} lines, {lengths[0]} to {lengths[-1]} characters (median {lengths[len(lengths) // 2]})")
+    print(f"tokens:   {len(data.vocab) - 4} characters, {len({w for ln in data.lines for w in ln.split()})} words")
+    if data.y is not None:
+        counts = Counter(data.y.tolist())
+        print(f"topics:   {len(data.classes)}: " + ", ".join(f"{c} {counts[i]}" for i, c in enumerate(data.classes)))
+    for n in data.notes:
+        print(f"note:     {n}")
+    for ln in data.lines[:5]:
+        print(f"example:  {ln}")
+    return 0
+
+
 def _cmd_data_info(args: argparse.Namespace) -> int:
     from gankit import viz
     from gankit.data import load_data
     from gankit.util import cache_dir
 
+    if args.source.split(":")[0] == "fortunes" or args.source.removesuffix(":test").endswith(".txt"):
+        return _text_info(args.source)
     data = load_data(args.source, args.resolution, args.channels)
     x = data.x
     print(f"source:   {data.name}")
@@ -813,7 +860,8 @@ def _report(run) -> None:
     use = {"translate": f"gankit translate {run.dir} INPUT --out OUTPUT",
            "superres": f"gankit superres {run.dir} INPUT --out OUTPUT",
            "interpolate": f"gankit interpolate {run.dir} VIDEO --out OUTPUT --factor 2",
-           "inpaint": f"gankit repair {run.dir} IMAGE --mask MASK.png --out fixed.png"}.get(
+           "inpaint": f"gankit repair {run.dir} IMAGE --mask MASK.png --out fixed.png",
+           "text": f"gankit sample {run.dir} --n 20 --temperature 0.8"}.get(
         run.task, f"gankit sample {run.dir} --n 64 --out grid.png")
     print(f"run:       {run.dir}  ({use})")
 

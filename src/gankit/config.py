@@ -230,9 +230,37 @@ class InpaintConfig:
 
 
 @dataclass(frozen=True)
+class TextConfig:
+    """The text task (task: text): an LSTM generator over characters or words, trained by maximum
+    likelihood (mle, the baseline), or MLE-pretrained and then trained against a CNN D by
+    RelGAN's Gumbel-softmax relaxation with the relativistic loss (relgan), or by SeqGAN's
+    REINFORCE with Monte-Carlo rollouts (seqgan). G's width is text.hidden; the rates are
+    train.lr_g / train.lr_d; topics condition G and D with model.conditional."""
+
+    method: Literal["mle", "relgan", "seqgan"] = "mle"
+    level: Literal["char", "word"] = "char"  # tokens: characters, or whitespace-separated words
+    max_len: int = 64  # tokens per line; longer lines are truncated with one warning
+    vocab_size: int | None = None  # most frequent tokens kept (others become <unk>); null: all
+    emb: int = 64  # token embedding size, in G and D
+    hidden: int = 256  # LSTM width
+    layers: int = 1  # LSTM layers
+    pretrain_steps: int = 0  # relgan / seqgan: MLE steps before the adversarial phase
+    adv_lr: float = 1e-4  # relgan / seqgan: G's learning rate in the adversarial phase (its own Adam; train.lr_g is MLE's)
+    d_pretrain_steps: int = 0  # seqgan: D steps on real vs G's samples after MLE, before the adversarial phase
+    d_filters: int = 64  # D: filters per convolution width (2, 3, 4, 5)
+    d_dropout: float = 0.25
+    beta_max: float = 100.0  # relgan: Gumbel-softmax inverse temperature at the end, from 1 (exponential schedule)
+    rollouts: int = 8  # seqgan: Monte-Carlo completions per scored prefix
+    rollout_every: int = 4  # seqgan: score prefixes every k tokens (and the whole line); tokens between share the reward
+    temperature: float = 1.0  # sampling temperature of grids and evaluation during training
+    eval_temperatures: tuple[float, ...] = (1.0,)  # `gankit eval`: scores at each sampling temperature
+    grid_lines: int = 16  # samples in every grid (samples/step_NNNNNN.png and .txt)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     preset: str | None = None  # the preset this config started from, for the record
-    task: Literal["generate", "translate", "superres", "interpolate", "inpaint"] = "generate"  # what is trained: gankit.tasks.TASKS
+    task: Literal["generate", "translate", "superres", "interpolate", "inpaint", "text"] = "generate"  # what is trained: gankit.tasks.TASKS
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data: DataConfig = field(default_factory=DataConfig)
@@ -247,6 +275,7 @@ class RunConfig:
     superres: SuperresConfig = field(default_factory=SuperresConfig)  # task: superres
     interpolate: InterpolateConfig = field(default_factory=InterpolateConfig)  # task: interpolate
     inpaint: InpaintConfig = field(default_factory=InpaintConfig)  # task: inpaint
+    text: TextConfig = field(default_factory=TextConfig)  # task: text
 
     def replace(self, **overrides: Any) -> RunConfig:
         """A validated copy with dotted keys replaced: ``cfg.replace(**{"train.steps": 10})``."""
@@ -560,6 +589,22 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (InterpolateConfig, "gan"): (lambda v: v >= 0, "a number >= 0"),
     (InterpolateConfig, "l1"): (lambda v: v >= 0, "a number >= 0"),
     (InterpolateConfig, "grid_examples"): (lambda v: 1 <= v <= 64, "1 to 64"),
+    (TextConfig, "max_len"): (lambda v: 1 <= v <= 4096, "1 to 4096 tokens"),
+    (TextConfig, "vocab_size"): (lambda v: v is None or v >= 1, "an integer >= 1, or null (all tokens)"),
+    (TextConfig, "emb"): (lambda v: v >= 1, "an integer >= 1"),
+    (TextConfig, "hidden"): (lambda v: v >= 1, "an integer >= 1"),
+    (TextConfig, "layers"): (lambda v: v >= 1, "an integer >= 1"),
+    (TextConfig, "pretrain_steps"): (lambda v: v >= 0, "an integer >= 0"),
+    (TextConfig, "adv_lr"): (lambda v: v > 0, "a learning rate > 0"),
+    (TextConfig, "d_pretrain_steps"): (lambda v: v >= 0, "an integer >= 0"),
+    (TextConfig, "d_filters"): (lambda v: v >= 1, "an integer >= 1"),
+    (TextConfig, "d_dropout"): (lambda v: 0 <= v < 1, "0 <= p < 1"),
+    (TextConfig, "beta_max"): (lambda v: v >= 1, "a number >= 1"),
+    (TextConfig, "rollouts"): (lambda v: v >= 1, "an integer >= 1"),
+    (TextConfig, "rollout_every"): (lambda v: v >= 1, "an integer >= 1"),
+    (TextConfig, "temperature"): (lambda v: v > 0, "a number > 0"),
+    (TextConfig, "eval_temperatures"): (lambda v: len(v) >= 1 and all(t > 0 for t in v), "one or more numbers > 0"),
+    (TextConfig, "grid_lines"): (lambda v: 1 <= v <= 64, "1 to 64"),
     (LogConfig, "keep_last"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_every"): (lambda v: v >= 1, "an integer >= 1"),

@@ -186,6 +186,16 @@ class Run:
             parts.append(from_model(x, kind, scale).cpu())
         return torch.cat(parts) if parts else torch.empty(0)
 
+    def lines(self, n: int = 20, temperature: float = 1.0, seed: int | None = None, topic: str | int | None = None,
+              prefix: str | None = None) -> list[str]:
+        """n lines from a text run at a softmax `temperature`, of one `topic` (its name or index)
+        or starting with `prefix` (see `gankit.tasks.text.infer.sample_text`)."""
+        from gankit.tasks.text.infer import sample_text
+
+        if n < 1:
+            raise GankitError(f"number of samples must be >= 1, got {n}")
+        return sample_text(self, n, temperature, seed, topic, prefix)
+
     def sample(self, n: int, seed: int | None = None, label: int | None = None,
                code: int | None = None, truncate: float | None = None) -> torch.Tensor:
         """n samples: uint8 (N, C, H, W) for image runs (float (N, 2) for toy 2-D runs).
@@ -195,6 +205,8 @@ class Run:
         same seed gives the same latents whatever psi, so psi = 1 is plain sampling."""
         if n < 1:
             raise GankitError(f"number of samples must be >= 1, got {n}")
+        if self.task == "text":
+            raise GankitError(f"{self.dir}: a text run samples lines: run.lines(n, temperature=...)")
         self.need("generate", "sampling")
         check_truncation(truncate)
         return self.generate(self.latents(n, seed, code), self.labels(n, label, seed), truncate=truncate)

@@ -29,6 +29,14 @@ def cache_dir() -> Path:
     return Path(os.environ.get("GANKIT_CACHE") or Path.home() / ".cache" / "gankit")
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write UTF-8 `text` at `path`, all or nothing (a temporary name in the same folder, renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
 def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write `arrays` as an uncompressed .npz at `path`, all or nothing: to a temporary name in the
     same folder, fsync'd, then renamed, so a reader (another process filling the same cache) never

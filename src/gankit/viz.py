@@ -31,6 +31,22 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np
     return grid.permute(1, 2, 0).numpy()
 
 
+def text_image(lines: list[str], width_chars: int = 72, size: int = 14) -> torch.Tensor:
+    """uint8 (3, H, W): `lines` drawn black on white, one per row (longer ones cut with an
+    ellipsis), in Pillow's bundled font: how a text run's samples appear in grids and reports."""
+    from PIL import ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=size)
+    step = size + 6
+    shown = [ln if len(ln) <= width_chars else ln[:width_chars - 1] + "\u2026" for ln in lines] or [""]
+    w = int(max(font.getlength("M" * width_chars), 64)) + 16
+    im = Image.new("RGB", (w, step * len(shown) + 12), "white")
+    draw = ImageDraw.Draw(im)
+    for i, ln in enumerate(shown):
+        draw.text((8, 6 + i * step), ln, fill=(20, 20, 20), font=font)
+    return torch.from_numpy(np.asarray(im).copy()).permute(2, 0, 1)
+
+
 def save_image(array: np.ndarray, path: str | Path, upscale: int = 1) -> Path:
     """Save an (H, W, C) uint8 array as PNG; `upscale` enlarges small images (nearest neighbour)."""
     a = array[..., 0] if array.shape[-1] == 1 else array
@@ -80,9 +96,9 @@ def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
     FigureCanvasAgg(fig)
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     ax1.plot(step, [r.get("loss_d", float("nan")) for r in rows], label="loss_D")
-    ax1.plot(step, [r["loss_g"] for r in rows], label="loss_G")
-    for key, label in (("l1", "L1 (G vs target)"), ("cycle", "cycle L1")):  # translation runs
-        if key in rows[0]:
+    ax1.plot(step, [r.get("loss_g", float("nan")) for r in rows], label="loss_G")  # absent in D-only phases
+    for key, label in (("l1", "L1 (G vs target)"), ("cycle", "cycle L1"), ("nll", "NLL (nats/token)")):
+        if any(key in r for r in rows):  # translation runs; text runs' MLE phase
             ax1.plot(step, [r.get(key, float("nan")) for r in rows], label=label, linestyle=":")
     ax1.set_ylabel("loss")
     ax1.legend()
@@ -107,7 +123,8 @@ def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
 EVAL_PLOTS = (("fid", "FID (lower is better)"), ("kid", "KID"), ("is", "classifier IS"),
               ("precision", "precision"), ("recall", "recall"), ("density", "density"),
               ("coverage", "coverage"), ("class_kl", "class KL"), ("stacked_modes", "stacked modes"),
-              ("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("label_acc", "label accuracy"),
+              ("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("nll", "held-out NLL (nats/token)"),
+              ("bleu4", "BLEU-4"), ("self_bleu4", "self-BLEU-4"), ("label_acc", "label accuracy"),
               ("fid_ab", "FID A->B"), ("fid_ba", "FID B->A"), ("label_acc_ab", "label accuracy A->B"),
               ("label_acc_ba", "label accuracy B->A"), ("psnr_y", "PSNR on Y (dB)"), ("ssim_y", "SSIM on Y"))
 

@@ -5,6 +5,7 @@
     superres   low -> high resolution: SRResNet (L1), SRGAN/ESRGAN fine-tuning
     interpolate  two frames -> the frame between them: missing video frames, higher frame rates
     inpaint    an image with a hole -> the image completed (image repair, partial scans)
+    text       noise (+ topic) -> a line of text: MLE (the baseline), RelGAN, SeqGAN
 
 `TASKS` is the registry (the one line a new task adds); a task's module is imported only when a
 run uses it, so commands that need none stay fast.
@@ -23,6 +24,7 @@ TASKS = {
     "superres": "gankit.tasks.superres",
     "interpolate": "gankit.tasks.interpolate",
     "inpaint": "gankit.tasks.inpaint",
+    "text": "gankit.tasks.text",
 }
 
 

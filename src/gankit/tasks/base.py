@@ -101,9 +101,10 @@ class Task:
         return None
 
     def evaluate_run(self, cfg, nets: dict, device, n: int, featurenet, source: str | None, run: str | None,
-                     step: int | None) -> dict | None:
+                     step: int | None, data_meta: dict | None = None) -> dict | None:
         """`gankit eval RUN` for this task: scores of a loaded run's `nets` on held-out data
-        (`source`: another one than the run's), with their protocol. None: the caller samples
+        (`source`: another one than the run's), with their protocol; `data_meta` is the run's
+        data description from its checkpoint (a text run's vocabulary). None: the caller samples
         the run and scores the samples as generated images (the generation task)."""
         return None
 
@@ -114,6 +115,10 @@ class Task:
     def exported_nets(self, cfg) -> tuple[str, ...]:
         """The networks `gankit export` writes: what inference needs, no discriminator."""
         return ("G",)
+
+    def check_resume(self, data, saved_meta: dict, where: str) -> None:
+        """Refuse, in one line, to load a checkpoint whose data description (`saved_meta`) the
+        weights cannot be used with on `data` (a text run's vocabulary); by default nothing."""
 
     def describe_data(self, data) -> list[str]:
         """Lines for train.log about the data (count, shape, notes)."""

@@ -129,6 +129,7 @@ class TrainState:
         ck = upgrade(ck, where)
         if ck["task"] != self.task.name:
             raise GankitError(f"{where}: a {ck['task']!r} checkpoint cannot continue a {self.task.name!r} run")
+        self.task.check_resume(self.data, ck.get("data") or {}, where)
         for n, m in self.nets.items():
             m.load_state_dict(ck["nets"][n])
         for n, o in self.opts.items():

@@ -92,7 +92,7 @@ class InpaintTask(Task):
     def evaluator(self, cfg, data, st, dist):
         return InpaintEval(cfg, st.device, dist) if cfg.eval.every else None
 
-    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step):
+    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step, data_meta=None):
         if source is not None:
             cfg = cfg.replace(**{"data.source": source})
         return evaluate_inpaint(cfg, nets["G"], device, n, featurenet, run=run, step=step)

@@ -94,7 +94,7 @@ class InterpolateTask(Task):
     def evaluator(self, cfg, data, st, dist):
         return InterpolationEval(cfg, st.device, dist) if cfg.eval.every else None
 
-    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step):
+    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step, data_meta=None):
         if source is not None:
             cfg = cfg.replace(**{"data.source": source})
         return evaluate_interpolation(cfg, nets["G"], device, n, run=run, step=step)

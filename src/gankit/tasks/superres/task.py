@@ -95,7 +95,7 @@ class SuperresTask(Task):
             return None
         return SREval(cfg, st.device, dist)
 
-    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step):
+    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step, data_meta=None):
         return evaluate_superres(cfg, nets["G"], device, source, n, featurenet, run=run, step=step)
 
     def inference_nets(self, cfg, data_meta: dict) -> dict:

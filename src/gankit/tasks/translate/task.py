@@ -128,7 +128,7 @@ class TranslateTask(Task):
             return None
         return TranslationEval(cfg, st.device, dist)
 
-    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step):
+    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step, data_meta=None):
         return evaluate_translation(cfg, nets, n, device, featurenet, run=run, step=step, source=source)
 
     def inference_nets(self, cfg, data_meta: dict) -> dict:

@@ -1,0 +1,142 @@
+"""The text task's maths: MLE, RelGAN and SeqGAN steps over encoded lines.
+
+    x      = <bos> x_1 .. x_n <eos> <pad>..       (B, L + 2) ids; G predicts positions 1..L+1
+    MLE:   G: -sum_t log p_G(x_t | x_<t) / #tokens                      (teacher forcing)
+
+  RelGAN (Nie et al. 2019), after text.pretrain_steps of MLE:
+    o_t    = G's logits at step t;  g_t ~ Gumbel(0, 1)
+    x_t    = argmax(o_t + g_t)                     fed back as the next input (no gradient)
+    y_t    = softmax(beta (o_t + g_t))             the relaxed one-hot D sees (B, L + 1, V)
+    beta   = beta_max ** (t_adv / N_adv)           RelGAN's exponential temperature schedule
+    D:     softplus(-(D(x_real) - D(y_fake)))      relativistic standard GAN (RSGAN), per pair
+    G:     softplus(-(D(y_fake) - D(x_real)))
+
+  SeqGAN (Yu et al. 2017), after MLE pretraining and text.d_pretrain_steps of D on real lines
+  against G's samples:
+    y      ~ G (temperature 1), no gradient       (B, L + 1) ids
+    Q_t    = mean over K completions of y_<=t drawn from G of sigmoid(D(completion)), scored
+             every text.rollout_every tokens and at the last; a token takes the reward of the
+             next scored prefix; Q at the end of a line is sigmoid(D(y))
+    G:     -sum_t log p_G(y_t | y_<t) (Q_t - b_t) / #tokens       REINFORCE; b_t = the batch's
+             mean Q_t, a baseline (not in the paper) that lowers the variance, not the mean
+    D:     BCE(D(x_real), 1) + BCE(D(y), 0)
+
+MLE updates G through its own Adam ("G", train.lr_g), the adversarial phase through a second
+one ("G_adv", text.adv_lr), as RelGAN keeps separate pretraining and adversarial optimisers.
+A fake line ends at its first <eos>; D sees <pad> one-hots after it, as after a real line's end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gankit.data.text import EOS, PAD
+from gankit.losses import d_bce, d_relativistic_pairing, g_relativistic_pairing
+from gankit.models.text import one_hot
+
+STATS = ("loss_g", "nll", "loss_d", "d_real", "d_fake", "reward", "gan_steps", "d_steps")
+
+
+@dataclass(frozen=True)
+class Objective:
+    method: str = "mle"
+    rollouts: int = 8
+    rollout_every: int = 4
+
+
+def _stats(device, **kw) -> Tensor:
+    """The step's scalars in STATS order (0 for those this phase does not have)."""
+    return torch.stack([torch.as_tensor(kw.get(k, 0.0), dtype=torch.float32, device=device).detach()
+                        for k in STATS])
+
+
+def mle_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
+    """One teacher-forced maximum-likelihood step of G."""
+    total, count = st.fwd["G"].nll(ids, y)
+    nll = total / count.clamp_min(1)  # nats per token
+    st.update("G", nll)
+    return _stats(ids.device, loss_g=nll, nll=nll)
+
+
+def relgan_phase(st, ids: Tensor, y: Tensor | None, beta: Tensor) -> Tensor:
+    """One D and one G update of RelGAN's relativistic objective on Gumbel-softmax samples."""
+    G, D = st.fwd["G"], st.fwd["D"]
+    vocab, length = st.nets["G"].vocab, ids.shape[1] - 1
+    real = one_hot(ids[:, 1:], vocab)  # (B, L + 1, V): what G would emit
+    soft, _ = G.gumbel(length, beta, y, st.gens.get("aug"), len(ids))
+    real_l, fake_l = D(real, y), D(soft.detach(), y)
+    loss_d = d_relativistic_pairing(real_l, fake_l)
+    st.update("D", loss_d)
+    st.nets["D"].requires_grad_(False)
+    fake_g = st.nets["D"](soft, y)
+    loss_g = g_relativistic_pairing(fake_g, st.nets["D"](real, y).detach())
+    st.update("G_adv", loss_g)
+    st.nets["D"].requires_grad_(True)
+    return _stats(ids.device, loss_g=loss_g, loss_d=loss_d, d_real=torch.sigmoid(real_l).mean(),
+                  d_fake=torch.sigmoid(fake_l).mean(), gan_steps=1.0, d_steps=1.0)
+
+
+def _alive(seq: Tensor) -> Tensor:
+    """(B, T) bool: positions up to and including the first <eos> (the tokens G chose)."""
+    ended = torch.cumsum((seq == EOS).long(), 1)
+    return ((ended == 0) | ((ended == 1) & (seq == EOS))) & (seq != PAD)
+
+
+@torch.no_grad()
+def rewards(G, D, seq: Tensor, y: Tensor | None, rollouts: int, every: int, gen) -> Tensor:
+    """SeqGAN's Q (B, T): for each scored prefix length t (every `every` tokens, and T), the mean
+    of sigmoid(D) over `rollouts` completions from G; unscored tokens take the next scored one's.
+    Every completion of every prefix is drawn in one batched pass ((P K B) rows)."""
+    n, T = seq.shape
+    scored = list(range(every, T, every))  # prefix lengths completed by rollouts; T is scored as it is
+    q = torch.empty(n, T, device=seq.device)
+    r_full = torch.sigmoid(D(one_hot(seq, G.vocab), y))  # (B,)
+    if scored:
+        reps = len(scored) * rollouts
+        keep = torch.tensor(scored, device=seq.device).repeat_interleave(rollouts * n)  # (P K B,)
+        yk = None if y is None else y.repeat(reps)
+        full = G.complete(seq.repeat(reps, 1), keep, yk, gen)  # (P K B, T)
+        r = torch.sigmoid(D(one_hot(full, G.vocab), yk)).view(len(scored), rollouts, n).mean(1)  # (P, B)
+    prev = 0
+    for i, t in enumerate([*scored, T]):
+        q[:, prev:t] = (r[i] if t < T else r_full)[:, None]
+        prev = t
+    return q
+
+
+def seqgan_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
+    """One REINFORCE update of G with rollout rewards, then one D update on fresh samples."""
+    G, D, obj = st.nets["G"], st.nets["D"], st.obj
+    length, gen = ids.shape[1] - 1, st.gens.get("aug")
+    was = D.training
+    D.eval()  # rewards without dropout
+    seq = G.sample(len(ids), length, 1.0, y, gen)  # (B, L + 1)
+    q = rewards(G, D, seq, y, obj.rollouts, obj.rollout_every, gen)
+    D.train(was)
+    alive = _alive(seq).float()
+    adv = (q - (q * alive).sum(0) / alive.sum(0).clamp_min(1)) * alive  # minus the batch's mean per position
+    inp = torch.cat([G.start(len(seq), seq.device)[:, None], seq[:, :-1]], 1)
+    logp = -F.cross_entropy(st.fwd["G"](inp, y).float().transpose(1, 2), seq, reduction="none")  # (B, T)
+    loss_g = -(logp * adv).sum() / alive.sum().clamp_min(1)
+    st.update("G_adv", loss_g)
+    stats = d_phase(st, ids, y)
+    stats[STATS.index("loss_g")] = loss_g.detach().float()
+    stats[STATS.index("reward")] = ((q * alive).sum() / alive.sum().clamp_min(1)).float()
+    stats[STATS.index("gan_steps")] = 1.0
+    return stats
+
+
+def d_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
+    """One BCE update of D: real lines against G's samples at temperature 1 (SeqGAN's D)."""
+    G, vocab = st.nets["G"], st.nets["G"].vocab
+    fake = G.sample(len(ids), ids.shape[1] - 1, 1.0, y, st.gens.get("aug"))
+    real_l = st.fwd["D"](one_hot(ids[:, 1:], vocab), y)
+    fake_l = st.fwd["D"](one_hot(fake, vocab), y)
+    loss_d = d_bce(real_l, fake_l)
+    st.update("D", loss_d)
+    return _stats(ids.device, loss_d=loss_d, d_real=torch.sigmoid(real_l).mean(), d_fake=torch.sigmoid(fake_l).mean(),
+                  d_steps=1.0)
