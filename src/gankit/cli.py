@@ -110,6 +110,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--topic", metavar="NAME|K", help="topic-conditional text runs: lines of this topic only")
     s.add_argument("--prefix", metavar="TEXT", help="text runs: every line starts with TEXT")
     s.add_argument("--txt", metavar="FILE", help="text runs: write the lines to FILE (UTF-8) instead of printing them")
+    s.add_argument("--smiles", metavar="CSV", help="SMILES runs: write the molecules to CSV (columns SMILES, valid)")
     s.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     s.set_defaults(func=_cmd_sample)
 
@@ -442,10 +443,19 @@ def _sample_text(args: argparse.Namespace, run) -> int:
         raise _err("a text run samples lines: use --n, --temperature, --topic, --prefix, --seed and --txt FILE")
     lines = run.lines(20 if args.n is None else args.n, 1.0 if args.temperature is None else args.temperature,
                       args.seed, args.topic, args.prefix)
+    if args.smiles:
+        from gankit.data.molecules import is_valid
+
+        if run.config.text.kind != "smiles":
+            raise _err(f"--smiles: {args.run} was trained on text, not SMILES (text.kind {run.config.text.kind}); "
+                       "use --txt")
+        ok = [is_valid(ln) for ln in lines]  # SMILES have no commas or quotes: plain CSV
+        write_text_atomic(Path(args.smiles), "SMILES,valid\n" + "".join(f"{ln},{int(v)}\n" for ln, v in zip(lines, ok)))
+        print(f"{args.smiles} ({len(lines)} molecules, {sum(ok)} valid)")
     if args.txt:
         write_text_atomic(Path(args.txt), "".join(ln + "\n" for ln in lines))
         print(f"{args.txt} ({len(lines)} lines)")
-    else:
+    elif not args.smiles:
         for ln in lines:
             print(ln)
     return 0
@@ -466,8 +476,9 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     run = api.load(args.run, device=args.device, ema=not args.no_ema)
     if run.task == "text":
         return _sample_text(args, run)
-    if args.temperature is not None or args.topic or args.prefix or args.txt:
-        raise _err(f"--temperature, --topic, --prefix and --txt are for text runs; {args.run} is a {run.task!r} run")
+    if args.temperature is not None or args.topic or args.prefix or args.txt or args.smiles:
+        raise _err(f"--temperature, --topic, --prefix, --txt and --smiles are for text runs; {args.run} is a "
+                   f"{run.task!r} run")
     run.need("generate", "gankit sample")
     if args.mix:
         n = 5 if args.n is None else args.n

@@ -238,6 +238,7 @@ class TextConfig:
     train.lr_g / train.lr_d; topics condition G and D with model.conditional."""
 
     method: Literal["mle", "relgan", "seqgan"] = "mle"
+    kind: Literal["text", "smiles"] = "text"  # smiles: lines are molecules (invalid ones skipped; MOSES's metrics)
     level: Literal["char", "word"] = "char"  # tokens: characters, or whitespace-separated words
     max_len: int = 64  # tokens per line; longer lines are truncated with one warning
     vocab_size: int | None = None  # most frequent tokens kept (others become <unk>); null: all

@@ -124,7 +124,7 @@ EVAL_PLOTS = (("fid", "FID (lower is better)"), ("kid", "KID"), ("is", "classifi
               ("precision", "precision"), ("recall", "recall"), ("density", "density"),
               ("coverage", "coverage"), ("class_kl", "class KL"), ("stacked_modes", "stacked modes"),
               ("psnr", "PSNR (dB)"), ("ssim", "SSIM"), ("nll", "held-out NLL (nats/token)"),
-              ("bleu4", "BLEU-4"), ("self_bleu4", "self-BLEU-4"), ("label_acc", "label accuracy"),
+              ("bleu4", "BLEU-4"), ("self_bleu4", "self-BLEU-4"), ("valid", "valid SMILES"), ("label_acc", "label accuracy"),
               ("fid_ab", "FID A->B"), ("fid_ba", "FID B->A"), ("label_acc_ab", "label accuracy A->B"),
               ("label_acc_ba", "label accuracy B->A"), ("psnr_y", "PSNR on Y (dB)"), ("ssim_y", "SSIM on Y"))
 

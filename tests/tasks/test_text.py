@@ -6,6 +6,7 @@ gradient to G, SeqGAN's REINFORCE estimator pushes toward rewarded tokens, and `
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 
 import pytest
 import torch
@@ -246,3 +247,39 @@ def test_fortunes_corpus_is_the_documented_one():
     assert max(len(ln) for ln in train.lines + test.lines) <= 64
     assert not any(n for n in train.notes if "truncated" in n)
     assert "computers" in train.classes and train.y.max() < 41
+
+
+def test_smiles_runs_skip_invalid_lines_write_csv_and_score_molecules(tmp_path, capsys):
+    pytest.importorskip("rdkit")
+    mols = ["CCO", "CCN", "CCC", "CCCl", "c1ccccc1", "Cc1ccccc1", "CC(=O)O", "CCOC(=O)C", "NCCO", "OCCO",
+            "CCCO", "CCCN", "c1ccncc1", "C1CCCCC1", "C1CCNCC1", "O=C1CCCCC1", "Brc1ccccc1", "c1ccoc1", "CCCCO",
+            "CC(C)O"]
+    f = tmp_path / "mols.smi.txt"
+    f.write_text("\n".join(mols + ["C1CC", "Cl(("]) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    sets = [x for s in TINY for x in ("--set", s)]
+    assert main(["train", "--preset", "charrnn", "--data", str(f), "--steps", "3", "--out", str(run), *sets,
+                 "--set", "text.layers=1"]) == 0
+    err = capsys.readouterr().err
+    assert err.count("2 of 22 lines are not valid SMILES (RDKit) and were skipped") == 1, err
+    assert main(["sample", str(run), "--n", "6", "--seed", "0", "--smiles", str(tmp_path / "out.csv")]) == 0
+    rows = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "SMILES,valid" and len(rows) == 7 and all(r.rsplit(",", 1)[1] in "01" for r in rows[1:])
+    assert f"6 molecules, {sum(r.endswith(',1') for r in rows[1:])} valid" in capsys.readouterr().out
+    r = gankit.api.evaluate(str(run), [], n=8)
+    s = r["temperature 1"]
+    assert 0 <= s["valid"] <= 1 and "MOSES" in r["protocol"]["metric"]
+    assert r["real"]["valid"] == 1.0 and r["real"]["fcd"] >= 0 and 0 < r["real"]["intdiv1"] < 1
+    text_run = gankit.train(_cfg("mle", f, "train.steps=1"), str(tmp_path / "t"))
+    assert main(["sample", str(text_run.dir), "--smiles", str(tmp_path / "x.csv")]) == 2
+    assert "trained on text, not SMILES" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("moses") is None, reason="molsets (MOSES's data) is not installed")
+def test_moses_source_is_the_documented_subset():
+    train = load_text("moses", "char", 64, smiles=True)
+    test = load_text("moses:test", "char", 64, vocab=train.vocab, smiles=True)
+    assert (len(train), len(test)) == (100_000, 10_000) and not train.classes
+    assert train.lines[:3] == load_text("moses", "char", 64).lines[:3]  # fixed subset
+    assert not any("truncated" in n for n in train.notes)  # MOSES SMILES are at most 64 characters

@@ -8,6 +8,11 @@ Sources (`data.source`):
                       its whitespace runs collapsed to one space, kept when it is at most 64
                       characters and has no control characters, deduplicated. Its topic (the
                       file it comes from: computers, food, love, ...) is its class.
+    moses             the MOSES benchmark's molecules (Polykovskiy et al. 2020) as SMILES, from the
+                      `molsets` wheel (moses/dataset/data/*.csv.gz, MIT licence): a fixed random
+                      100,000 of its 1,584,664 training SMILES (a CPU-sized subset, seeded); the
+                      held-out split (`moses:test`) is a fixed random 10,000 of its 176,075 test
+                      SMILES. Its own splits are used, not the 15% rule below.
     PATH.txt          a user's file, one example per line
     PATH/             a folder of .txt files; with two or more files, each file's name is its
                       lines' class (topic), as image folders use class subfolders
@@ -35,7 +40,9 @@ FORTUNES_DIR = Path("/usr/share/games/fortunes")
 FORTUNES_MAX_CHARS = 64  # the built-in corpus: cookies up to this long (one line each)
 TEST_FRACTION = 0.15
 SPLIT_SEED = 20261206  # the held-out permutation; fixed so every machine splits alike
-SOURCES_HELP = "fortunes, fortunes:test, a .txt file (one example per line), or a folder of .txt files (one topic each)"
+MOSES_TRAIN_N, MOSES_TEST_N = 100_000, 10_000
+SOURCES_HELP = ("fortunes, fortunes:test, moses, moses:test, a .txt file (one example per line), or a folder of .txt "
+                "files (one topic each)")
 
 
 @dataclass
@@ -86,6 +93,47 @@ def _fortunes() -> tuple[list[str], list[str]]:
     return lines, topics
 
 
+def moses_dir() -> Path:
+    """The folder of MOSES's data files inside the installed `molsets` package (module `moses`)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("moses")
+    d = Path(spec.submodule_search_locations[0]) / "dataset" / "data" if spec and spec.submodule_search_locations \
+        else None
+    if d is None or not (d / "train.csv.gz").is_file():
+        raise GankitError("data source 'moses': the molsets package is not installed; pip install --no-deps molsets "
+                          "(make does this)")
+    return d
+
+
+def moses_smiles(split: str) -> list[str]:
+    """Every SMILES of MOSES's train or test file, in file order."""
+    import gzip
+
+    with gzip.open(moses_dir() / f"{split}.csv.gz", "rt", encoding="utf-8") as f:
+        rows = f.read().splitlines()
+    return [r.split(",")[0] for r in rows[1:] if r]  # header: SMILES
+
+
+def _moses() -> dict[str, tuple[list[str], None]]:
+    out = {}
+    for split, n in (("train", MOSES_TRAIN_N), ("test", MOSES_TEST_N)):
+        allx = moses_smiles(split)
+        pick = sorted(random.Random(SPLIT_SEED).sample(range(len(allx)), n))
+        out[split] = ([allx[i] for i in pick], None)
+    return out
+
+
+def valid_smiles(lines: list[str], name: str, quiet: bool = False) -> list[str]:
+    """The lines RDKit parses as molecules; the others are counted and skipped with one warning."""
+    from gankit.data.molecules import is_valid
+
+    ok = [ln for ln in lines if is_valid(ln)]
+    if len(ok) < len(lines) and not quiet:
+        warn(f"{name}: {len(lines) - len(ok)} of {len(lines)} lines are not valid SMILES (RDKit) and were skipped")
+    return ok
+
+
 def _user_lines(path: Path) -> tuple[list[str], list[str] | None]:
     """A user's lines and, for a folder of two or more .txt files, each line's topic (the file's stem)."""
     if path.is_dir():
@@ -118,24 +166,33 @@ def split_lines(lines: list[str], topics: list[str] | None) -> dict[str, tuple[l
 
 def load_text(source: str, level: str = "char", max_len: int = 64, split: str = "train",
               vocab: Vocab | None = None, classes: list[str] | None = None, vocab_size: int | None = None,
-              quiet: bool = False) -> TextData:
+              quiet: bool = False, smiles: bool = False) -> TextData:
     """`source`'s `split` lines encoded with `vocab` (None: built from the training lines at
     `level`, at most `vocab_size` tokens) and labelled with `classes` (None: the source's own,
-    sorted). `source:test` selects the held-out split."""
+    sorted). `source:test` selects the held-out split. `smiles`: the lines are molecules, and a
+    user's lines RDKit cannot parse are skipped (counted, one warning)."""
     if source.endswith(":test") or source.endswith(":train"):
         source, split = source.rsplit(":", 1)
     name = source if split == "train" else f"{source}:{split}"
     if split not in ("train", "test"):
         raise GankitError(f"text split {split!r}; expected train or test")
     if source == "fortunes":
-        lines, topics = _fortunes()
+        parts = split_lines(*_fortunes())
         origin = f"Debian fortunes ({FORTUNES_DIR}), cookies of at most {FORTUNES_MAX_CHARS} characters"
+    elif source == "moses":
+        parts = _moses()
+        origin = (f"MOSES (molsets), a fixed {MOSES_TRAIN_N:,} of its training and {MOSES_TEST_N:,} of its test "
+                  "SMILES")
     elif Path(source).expanduser().exists():
         lines, topics = _user_lines(Path(source).expanduser())
+        if smiles:
+            keep = set(valid_smiles(lines, source, quiet))
+            topics = None if topics is None else [t for ln, t in zip(lines, topics) if ln in keep]
+            lines = [ln for ln in lines if ln in keep]
+        parts = split_lines(lines, topics)
         origin = str(Path(source).expanduser())
     else:
         raise GankitError(f"unknown text source {source!r}; expected {SOURCES_HELP}")
-    parts = split_lines(lines, topics)
     train_lines, _ = parts["train"]
     sel, sel_topics = parts[split]
     vocab = vocab or Vocab.build(train_lines, level, vocab_size)
@@ -151,7 +208,7 @@ def load_text(source: str, level: str = "char", max_len: int = 64, split: str = 
         if unknown:
             raise GankitError(f"{name}: topics {unknown[:3]} are not among the run's {len(classes)} classes")
         y = torch.tensor([index[t] for t in sel_topics], dtype=torch.int64)
-    notes = [f"{origin}; {split} split: {len(sel)} of {len(parts['train'][0]) + len(parts['test'][0])} unique lines",
+    notes = [f"{origin}; {split} split: {len(sel)} of {len(parts['train'][0]) + len(parts['test'][0])} lines",
              f"{vocab.level}-level vocabulary of {len(vocab)} tokens (4 special)"]
     if cut:
         notes.append(f"{cut} lines truncated to {max_len} tokens")

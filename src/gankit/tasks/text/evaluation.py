@@ -8,6 +8,11 @@
     unique       distinct samples / samples;  novel: samples not among the training lines
     real         the same scores for training lines in place of samples: what real text gets
 
+A SMILES run (text.kind smiles) is scored by MOSES's metrics instead of BLEU
+(`gankit.metrics.molecules`: valid, unique@1k / @10k, novelty against MOSES's training set or the
+run's training lines, internal diversity, FCD against MOSES's test statistics or the held-out
+lines), beside the same scores of real training molecules.
+
 BLEU is on words (whitespace-split) whatever the model's tokens, so character and word runs
 compare; `gankit.metrics.text` computes it as NLTK's sentence_bleu with method1 smoothing. Each
 temperature in text.eval_temperatures gets its own samples and scores: the quality-diversity
@@ -33,12 +38,31 @@ def held_out(cfg, vocab: Vocab, classes: list[str], source: str | None = None):
     """The held-out lines of the run's source (or of `source`; `NAME:train` picks its training
     lines), encoded with the run's vocabulary."""
     return load_text(source or cfg.data.source, cfg.text.level, cfg.text.max_len, "test", vocab=vocab,
-                     classes=classes or None, quiet=True)
+                     classes=classes or None, quiet=True, smiles=cfg.text.kind == "smiles")
 
 
 def training_lines(cfg, vocab: Vocab, classes: list[str]) -> list[str]:
     return load_text(cfg.data.source, cfg.text.level, cfg.text.max_len, "train", vocab=vocab,
-                     classes=classes or None, quiet=True).lines
+                     classes=classes or None, quiet=True, smiles=cfg.text.kind == "smiles").lines
+
+
+class MoleculeRefs:
+    """What SMILES samples are scored against: the training molecules for novelty (MOSES's whole
+    training set for `moses`) and the FCD reference statistics (MOSES's precomputed test
+    statistics for `moses`, else the held-out lines' own)."""
+
+    def __init__(self, cfg, test_lines: list[str], train_lines: list[str], device):
+        from gankit.data.corpus import moses_smiles
+        from gankit.data.molecules import canonical
+        from gankit.metrics.molecules import chemnet_stats, moses_test_fcd_stats
+
+        if cfg.data.source == "moses":
+            self.train = set(moses_smiles("train"))  # canonical already (checked with this RDKit)
+            self.fcd_ref, self.ref = moses_test_fcd_stats(), "MOSES test set (its precomputed ChemNet statistics)"
+        else:
+            self.train = {c for c in map(canonical, train_lines) if c}
+            self.fcd_ref = chemnet_stats(test_lines, device)
+            self.ref = f"{len(test_lines)} held-out lines"
 
 
 @torch.no_grad()
@@ -86,24 +110,38 @@ def evaluate_text(cfg, G, vocab: Vocab, classes: list[str], device="cpu", n: int
     if n < 2:
         raise GankitError(f"--n {n}: text scores need at least 2 samples")
     test = held_out(cfg, vocab, classes, source)
-    refs = [ln.split() for ln in test.lines]
     train_lines = training_lines(cfg, vocab, classes)
-    train = set(train_lines)
+    if cfg.text.kind == "smiles":
+        from gankit.metrics.molecules import moses_scores
+
+        refs = MoleculeRefs(cfg, test.lines, train_lines, device)
+
+        def score(samples, real=False):
+            return moses_scores(samples, None if real else refs.train, refs.fcd_ref, device)
+
+        metric = (f"MOSES: valid, unique@k, novelty vs the training molecules, IntDiv1 (Morgan r2 1024), FCD "
+                  f"(fcd_torch ChemNet) vs {refs.ref}; NLL nats/token held-out")
+    else:
+        refs_tok, train = [ln.split() for ln in test.lines], set(train_lines)
+
+        def score(samples, real=False):
+            r = text_scores(samples, refs_tok, train)
+            if real:
+                r["novel"] = 0.0
+            return r
+
+        metric = "BLEU-n (NLTK sentence_bleu, method1, words) vs held-out lines; self-BLEU-n; NLL nats/token held-out"
     was = G.training
     G.eval()
     res: dict = {"nll": heldout_nll(G, test, device)}
     n_classes = len(classes) if G.topic is not None else 0
     for t in temperatures or cfg.text.eval_temperatures:
         samples = sample_lines(G, vocab, n, cfg.text.max_len + 1, t, seed, device, n_classes)
-        res[f"temperature {t:g}"] = text_scores(samples, refs, train)
+        res[f"temperature {t:g}"] = score(samples)
     G.train(was)
     if baselines:
-        pool = random.Random(seed).sample(train_lines, min(n, len(train_lines)))
-        res["real"] = text_scores(pool, refs, train)
-        res["real"]["novel"] = 0.0
-    res["protocol"] = {"metric": "BLEU-n (NLTK sentence_bleu, method1, words) vs held-out lines; self-BLEU-n; "
-                                 "NLL nats/token held-out",
-                       "n": n, "ref": f"{test.name} ({len(test)} held-out lines)",
+        res["real"] = score(random.Random(seed).sample(train_lines, min(n, len(train_lines))), real=True)
+    res["protocol"] = {"metric": metric, "n": n, "ref": f"{test.name} ({len(test)} held-out lines)",
                        "real": f"{min(n, len(train_lines))} training lines" if baselines else None,
                        "sample_seed": seed, "run": run, "step": step}
     return res
@@ -120,8 +158,21 @@ class TextEval(HeldOutEval):
         held_out(cfg, vocab, classes)  # fail before training, not at the first evaluation
 
     def score(self, st, step: int, run_name: str) -> dict:
-        r = evaluate_text(self.cfg, st.sampling_nets["G"], self.vocab, self.classes, self.device,
-                          min(self.cfg.eval.n, 1000), [self.cfg.text.temperature], baselines=False,
+        cfg, G, t = self.cfg, st.sampling_nets["G"], self.cfg.text.temperature
+        n = min(cfg.eval.n, 1000)
+        if cfg.text.kind == "smiles":  # the cheap part of MOSES's metrics; `gankit eval` gives the rest
+            from gankit.data.molecules import is_valid
+
+            test = held_out(cfg, self.vocab, self.classes)
+            was = G.training
+            G.eval()
+            nll = heldout_nll(G, test, self.device)
+            samples = sample_lines(G, self.vocab, n, cfg.text.max_len + 1, t, 0, self.device)
+            G.train(was)
+            return {"nll": nll, "valid": sum(map(is_valid, samples)) / n,
+                    "protocol": {"metric": "NLL nats/token held-out; RDKit validity", "n": n, "run": run_name,
+                                 "step": step}}
+        r = evaluate_text(cfg, G, self.vocab, self.classes, self.device, n, [t], baselines=False,
                           run=run_name, step=step)
-        s = r[f"temperature {self.cfg.text.temperature:g}"]
+        s = r[f"temperature {t:g}"]
         return {"nll": r["nll"], "bleu4": s["bleu4"], "self_bleu4": s["self_bleu4"], "protocol": r["protocol"]}

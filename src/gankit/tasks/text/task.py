@@ -46,7 +46,8 @@ class TextTask(Task):
 
     def load_data(self, cfg, device, strict: bool = False):
         t = cfg.text
-        data = load_text(cfg.data.source, t.level, t.max_len, "train", vocab_size=t.vocab_size)
+        data = load_text(cfg.data.source, t.level, t.max_len, "train", vocab_size=t.vocab_size,
+                         smiles=t.kind == "smiles")
         if cfg.model.conditional and not data.classes:
             raise GankitError(f"model.conditional: {cfg.data.source} has no topics; give a folder of two or more "
                               ".txt files (one topic each), or the fortunes corpus")
