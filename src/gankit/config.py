@@ -89,6 +89,9 @@ class TrainConfig:
     channels_last: bool = False  # channels-last memory format for convolutional networks
     sync_bn: bool = False  # data-parallel runs: BatchNorm statistics over the global batch (SyncBatchNorm)
     ddp: bool = True  # data-parallel runs: DistributedDataParallel; false: one flat gradient all-reduce
+    # start from another run's weights (a run directory or checkpoint .pt of the same task; the
+    # networks both have, by name); optimisers and the step start afresh; null: fresh weights
+    init: str | None = None
 
 
 @dataclass(frozen=True)

@@ -283,3 +283,25 @@ def test_moses_source_is_the_documented_subset():
     assert (len(train), len(test)) == (100_000, 10_000) and not train.classes
     assert train.lines[:3] == load_text("moses", "char", 64).lines[:3]  # fixed subset
     assert not any("truncated" in n for n in train.notes)  # MOSES SMILES are at most 64 characters
+
+
+def test_train_init_starts_a_gan_from_an_mle_run(corpus, tmp_path, capsys):
+    """train.init: RelGAN's G starts from a text-mle run's G (its D afresh); another width or
+    another vocabulary is refused in one line."""
+    mle = gankit.train(_cfg("mle", corpus, "train.steps=3"), str(tmp_path / "mle"))
+    g = load_checkpoint(mle.dir / "checkpoints" / "last.pt")["nets"]["G"]
+    e = _engine(_cfg("relgan", corpus, "text.pretrain_steps=0"), "eager")
+    note = e.init_from(str(mle.dir))
+    assert note.startswith("init: G from ") and "(step 3)" in note
+    assert all(torch.equal(g[k], v) for k, v in e.st.nets["G"].state_dict().items())
+    run = gankit.train(_cfg("relgan", corpus, "text.pretrain_steps=0", "train.steps=2", f"train.init={mle.dir}"),
+                       str(tmp_path / "gan"))
+    assert "init: G from" in (run.dir / "train.log").read_text()
+    wide = _engine(_cfg("relgan", corpus, "text.hidden=12"), "eager")
+    with pytest.raises(gankit.GankitError, match="network G has other shapes there"):
+        wide.init_from(str(mle.dir))
+    words = _engine(_cfg("relgan", corpus, "text.level=word"), "eager")
+    with pytest.raises(gankit.GankitError, match="train.init .*a char-level vocabulary|word-level"):
+        words.init_from(str(mle.dir))
+    with pytest.raises(gankit.GankitError, match="not a run directory"):
+        words.init_from(str(tmp_path / "nowhere"))

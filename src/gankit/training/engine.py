@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 
 import torch
 
 from gankit.config import RunConfig
-from gankit.errors import warn
+from gankit.errors import GankitError, warn
 from gankit.tasks import get_task
 from gankit.training.burnin import Burnin, set_lr
 from gankit.training.capture import StepRunner
@@ -135,6 +136,38 @@ class Engine:
         """Load a checkpoint into the running state (resume, rollback); returns its step."""
         self.forget_graphs()
         return self.st.load_state_dict(ck, where)
+
+    def init_from(self, path: str) -> str:
+        """train.init: start a fresh run from another run's weights (the networks both have, by
+        name; EMA copies start from them too). Optimisers, schedules and the step start afresh.
+        Returns a line for the log."""
+        from gankit.training.checkpoint import CheckpointStore, load_checkpoint
+        from gankit.training.state import upgrade
+
+        st, p = self.st, Path(path).expanduser()
+        where = f"train.init {p}"
+        if p.is_file():
+            ck = load_checkpoint(p, map_location=st.device)
+        elif (p / "checkpoints").is_dir():
+            ck, p = CheckpointStore(p / "checkpoints").load_latest(st.device)
+        else:
+            raise GankitError(f"{where}: not a run directory or a checkpoint .pt")
+        ck = upgrade(ck, where)
+        if ck["task"] != st.task.name:
+            raise GankitError(f"{where}: a {ck['task']!r} run cannot initialise a {st.task.name!r} run")
+        st.task.check_resume(st.data, ck.get("data") or {}, where)
+        common = [n for n in st.nets if n in ck["nets"]]
+        if not common:
+            raise GankitError(f"{where}: none of this run's networks ({', '.join(st.nets)}) is in it")
+        for n in common:
+            try:
+                st.nets[n].load_state_dict(ck["nets"][n])
+            except RuntimeError:
+                raise GankitError(f"{where}: network {n} has other shapes there (another architecture or width); "
+                                  "initialise from a run with the same model settings") from None
+            if n in st.emas:
+                st.emas[n].G.load_state_dict(ck["nets"][n])
+        return f"init: {', '.join(common)} from {p} (step {ck['step']})"
 
     def describe(self) -> str:
         """One line for the log: how the step runs, and why not faster."""

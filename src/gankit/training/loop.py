@@ -155,11 +155,14 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         return True
 
     step = restore(ckpt, "checkpoint") if ckpt is not None else 0
+    init = e.init_from(cfg.train.init) if cfg.train.init and ckpt is None else None  # a fresh run only
     if main:
         (out / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
         art.note(f"command: {command or _python_call()}")
         summary, *notes = task.describe_data(data)
         art.note(summary)
+        if init:
+            art.note(init)
         for line in notes:  # what loading converted or skipped: the user should see it once
             art.note(line, echo=True)
         for msg in (loaded[2] if loaded else store.fallbacks):  # damaged checkpoints skipped on the way in
