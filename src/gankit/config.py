@@ -238,9 +238,11 @@ class TextConfig:
     likelihood (mle, the baseline), or MLE-pretrained and then trained against a CNN D by
     RelGAN's Gumbel-softmax relaxation with the relativistic loss (relgan), or by SeqGAN's
     REINFORCE with Monte-Carlo rollouts (seqgan). G's width is text.hidden; the rates are
-    train.lr_g / train.lr_d; topics condition G and D with model.conditional."""
+    train.lr_g / train.lr_d; topics condition G and D with model.conditional. latentgan
+    (LatentGAN, Prykhodko et al. 2019): an LSTM autoencoder trained first, then a WGAN-GP between an
+    MLP's codes and the encoder's codes of real lines, decoded by the autoencoder's decoder."""
 
-    method: Literal["mle", "relgan", "seqgan"] = "mle"
+    method: Literal["mle", "relgan", "seqgan", "latentgan"] = "mle"
     kind: Literal["text", "smiles"] = "text"  # smiles: lines are molecules (invalid ones skipped; MOSES's metrics)
     level: Literal["char", "word"] = "char"  # tokens: characters, or whitespace-separated words
     max_len: int = 64  # tokens per line; longer lines are truncated with one warning
@@ -254,6 +256,8 @@ class TextConfig:
     d_filters: int = 64  # D: filters per convolution width (2, 3, 4, 5)
     d_dropout: float = 0.25
     beta_max: float = 100.0  # relgan: Gumbel-softmax inverse temperature at the end, from 1 (exponential schedule)
+    latent: int = 128  # latentgan: the autoencoder's code size (the GAN's noise is model.z_dim)
+    latent_noise: float = 0.1  # latentgan: std of Gaussian noise on the code while the autoencoder trains
     rollouts: int = 8  # seqgan: Monte-Carlo completions per scored prefix
     rollout_every: int = 4  # seqgan: score prefixes every k tokens (and the whole line); tokens between share the reward
     temperature: float = 1.0  # sampling temperature of grids and evaluation during training
@@ -604,6 +608,8 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (TextConfig, "d_filters"): (lambda v: v >= 1, "an integer >= 1"),
     (TextConfig, "d_dropout"): (lambda v: 0 <= v < 1, "0 <= p < 1"),
     (TextConfig, "beta_max"): (lambda v: v >= 1, "a number >= 1"),
+    (TextConfig, "latent"): (lambda v: v >= 1, "an integer >= 1"),
+    (TextConfig, "latent_noise"): (lambda v: v >= 0, "a number >= 0"),
     (TextConfig, "rollouts"): (lambda v: v >= 1, "an integer >= 1"),
     (TextConfig, "rollout_every"): (lambda v: v >= 1, "an integer >= 1"),
     (TextConfig, "temperature"): (lambda v: v > 0, "a number > 0"),

@@ -23,9 +23,10 @@ from gankit.training.engine import Engine
 
 TINY = ["text.hidden=16", "text.emb=8", "text.d_filters=4", "text.max_len=24", "train.batch=8",
         "log.progress=false", "device=cpu", "log.every=2", "log.grid_every=1000", "text.grid_lines=2"]
-GAN = {"mle": [], "relgan": ["text.pretrain_steps=2"],
+GAN = {"mle": [], "relgan": ["text.pretrain_steps=2"], "latentgan": ["text.pretrain_steps=2", "train.n_critic=2",
+                                                                       "model.z_dim=4", "text.latent=6", "text.kind=text"],
        "seqgan": ["text.pretrain_steps=2", "text.d_pretrain_steps=1", "text.rollouts=2", "text.rollout_every=6"]}
-PRESET = {"mle": "text-mle", "relgan": "relgan", "seqgan": "seqgan"}
+PRESET = {"mle": "text-mle", "relgan": "relgan", "seqgan": "seqgan", "latentgan": "latentgan"}
 
 
 @pytest.fixture
@@ -51,11 +52,12 @@ def _weights(e):
     return torch.cat([p.detach().flatten() for m in e.st.nets.values() for p in m.parameters()])
 
 
-@pytest.mark.parametrize("method", ["mle", "relgan", "seqgan"])
+@pytest.mark.parametrize("method", ["mle", "relgan", "seqgan", "latentgan"])
 def test_graph_shaped_step_equals_eager_and_reads_nothing_back(method, corpus, monkeypatch):
     runs = []
     for mode in ("eager", "static"):
-        e = _engine(_cfg(method, corpus, "train.steps=6", "model.conditional=true"), mode)
+        topics = [] if method == "latentgan" else ["model.conditional=true"]
+        e = _engine(_cfg(method, corpus, "train.steps=6", *topics), mode)
         w0 = _weights(e)
         if mode == "static":  # every phase (mle, d, gan) without a host read: a CUDA graph could hold it
             monkeypatch.setattr(torch.Tensor, "tolist", lambda *a: (_ for _ in ()).throw(AssertionError("host read")))
@@ -153,7 +155,7 @@ def test_rollout_rewards_keep_prefixes_and_score_the_whole_line():
     assert torch.equal(q[:, 0], q[:, 3])  # tokens before the first scored prefix share its reward
 
 
-@pytest.mark.parametrize("method", ["mle", "relgan", "seqgan"])
+@pytest.mark.parametrize("method", ["mle", "relgan", "seqgan", "latentgan"])
 def test_resume_is_exact(method, corpus, tmp_path):
     full = gankit.train(_cfg(method, corpus, "train.steps=6"), str(tmp_path / "full"))
     gankit.train(_cfg(method, corpus, "train.steps=3"), str(tmp_path / "part"))
@@ -305,3 +307,20 @@ def test_train_init_starts_a_gan_from_an_mle_run(corpus, tmp_path, capsys):
         words.init_from(str(mle.dir))
     with pytest.raises(gankit.GankitError, match="not a run directory"):
         words.init_from(str(tmp_path / "nowhere"))
+
+
+def test_latentgan_decodes_codes_and_is_scored_without_a_likelihood(corpus, tmp_path):
+    """LatentGAN's decoder starts from the code (different codes, different next-token logits);
+    a trained run samples through its mapper and is scored without an NLL (it has none)."""
+    torch.manual_seed(0)
+    dec = LSTMGenerator(9, 4, 8, latent=3)
+    ids = torch.tensor([[1, 4, 5, EOS]])
+    a, b = dec(ids, code=torch.zeros(1, 3)), dec(ids, code=torch.ones(1, 3))
+    assert not torch.allclose(a, b)
+    run = gankit.train(_cfg("latentgan", corpus, "train.steps=4"), str(tmp_path / "lg"))
+    assert set(load_checkpoint(run.dir / "checkpoints" / "last.pt")["nets"]) == {"G", "E", "D"}
+    assert len(gankit.load(run.dir).lines(3, seed=0)) == 3
+    r = gankit.api.evaluate(str(run.dir), [], n=10)
+    assert "nll" not in r and 0 <= r["temperature 1"]["bleu2"] <= 1
+    rows = (run.dir / "metrics.jsonl").read_text().splitlines()
+    assert '"phase":"ae"' in rows[0] and '"phase":"gan"' in rows[-1]

@@ -26,13 +26,23 @@ from gankit.data.text import BOS, EOS, PAD
 
 
 class LSTMGenerator(nn.Module):
-    def __init__(self, vocab: int, emb: int = 64, hidden: int = 256, layers: int = 1, n_classes: int = 0):
+    def __init__(self, vocab: int, emb: int = 64, hidden: int = 256, layers: int = 1, n_classes: int = 0,
+                 latent: int = 0):
         super().__init__()
         self.vocab, self.hidden, self.layers, self.n_classes = vocab, hidden, layers, n_classes
         self.embed = nn.Embedding(vocab, emb)
         self.topic = nn.Embedding(n_classes, emb) if n_classes else None
         self.lstm = nn.LSTM(emb * (2 if n_classes else 1), hidden, layers, batch_first=True)
         self.out = nn.Linear(hidden, vocab)
+        # a decoder of latent codes (LatentGAN): the code sets the LSTM's initial state
+        self.init = nn.Linear(latent, 2 * layers * hidden) if latent else None
+
+    def initial(self, code: Tensor | None):
+        """The LSTM's starting (h, c) from a latent code (B, latent); None: zeros."""
+        if code is None or self.init is None:
+            return None
+        h, c = torch.tanh(self.init(code)).view(len(code), 2, self.layers, self.hidden).permute(1, 2, 0, 3)
+        return h.contiguous(), c.contiguous()
 
     def _inputs(self, e: Tensor, y: Tensor | None) -> Tensor:
         """Token embeddings (B, T, E), with the topic's embedding beside each when conditional."""
@@ -42,14 +52,14 @@ class LSTMGenerator(nn.Module):
             raise ValueError("a topic-conditional generator needs topic labels y")
         return torch.cat([e, self.topic(y)[:, None].expand(-1, e.shape[1], -1)], 2)
 
-    def forward(self, ids: Tensor, y: Tensor | None = None) -> Tensor:
+    def forward(self, ids: Tensor, y: Tensor | None = None, code: Tensor | None = None) -> Tensor:
         """Teacher forcing: logits (B, T, V) of x_1..x_T given ids (B, T) = <bos> x_1 .. x_{T-1}."""
-        h, _ = self.lstm(self._inputs(self.embed(ids), y))
+        h, _ = self.lstm(self._inputs(self.embed(ids), y), self.initial(code))
         return self.out(h)
 
-    def nll(self, ids: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def nll(self, ids: Tensor, y: Tensor | None = None, code: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(sum of -log p over the real tokens and <eos>, number of them) of encoded lines ids (B, L+2)."""
-        logits = self.forward(ids[:, :-1], y)  # predict ids[:, 1:]
+        logits = self.forward(ids[:, :-1], y, code)  # predict ids[:, 1:]
         target = ids[:, 1:]
         mask = target != PAD
         lp = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")  # (B, T)
@@ -65,11 +75,13 @@ class LSTMGenerator(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, length: int, temperature: float = 1.0, y: Tensor | None = None,
-               generator: torch.Generator | None = None, prefix: Tensor | None = None) -> Tensor:
+               generator: torch.Generator | None = None, prefix: Tensor | None = None,
+               code: Tensor | None = None) -> Tensor:
         """(n, length) token ids drawn from softmax(logits / temperature), <pad> after the first
-        <eos>; `prefix` (P,) ids are forced first (and included in the output)."""
+        <eos>; `prefix` (P,) ids are forced first (and included in the output); `code` (n, latent)
+        the latent codes a decoder starts from."""
         device = self.out.weight.device
-        tok, state = self.start(n, device), None
+        tok, state = self.start(n, device), self.initial(code)
         out = torch.full((n, length), PAD, dtype=torch.int64, device=device)
         alive = torch.ones(n, dtype=torch.bool, device=device)
         for t in range(length):
@@ -122,6 +134,53 @@ class LSTMGenerator(nn.Module):
             out[:, t] = torch.where(alive, tok, PAD)
             alive &= tok != EOS
         return out
+
+
+class LSTMEncoder(nn.Module):
+    """LatentGAN's encoder: a line (B, L + 2) -> a latent code (B, latent), the LSTM's last state
+    over the line's real tokens through a linear layer."""
+
+    def __init__(self, vocab: int, emb: int = 64, hidden: int = 256, latent: int = 128):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, emb)
+        self.lstm = nn.LSTM(emb, hidden, batch_first=True)
+        self.head = nn.Linear(hidden, latent)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        h, _ = self.lstm(self.embed(ids))  # (B, T, H)
+        last = (ids != PAD).sum(1) - 1  # the <eos> position of each line
+        return self.head(h[torch.arange(len(ids), device=ids.device), last])
+
+
+def mlp(sizes: tuple[int, ...], leak: float = 0.2) -> nn.Sequential:
+    """Linear layers of `sizes` with LeakyReLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.LeakyReLU(leak))
+    return nn.Sequential(*layers)
+
+
+class LatentTextGenerator(nn.Module):
+    """LatentGAN's generator (Prykhodko et al. 2019): noise (B, z) -> a latent code through an MLP
+    (`mapper`, the part the GAN trains), decoded to tokens by an autoencoder's decoder (`decoder`,
+    trained first). It samples like an LSTMGenerator but has no likelihood of a given line."""
+
+    def __init__(self, vocab: int, emb: int, hidden: int, layers: int, latent: int, z_dim: int, width: int = 256):
+        super().__init__()
+        self.decoder = LSTMGenerator(vocab, emb, hidden, layers, latent=latent)
+        self.mapper = mlp((z_dim, width, width, width, latent))
+        self.vocab, self.z_dim, self.topic, self.out = vocab, z_dim, None, self.decoder.out
+
+    def start(self, n: int, device) -> Tensor:
+        return self.decoder.start(n, device)
+
+    @torch.no_grad()
+    def sample(self, n: int, length: int, temperature: float = 1.0, y: Tensor | None = None,
+               generator: torch.Generator | None = None, prefix: Tensor | None = None) -> Tensor:
+        z = torch.randn(n, self.z_dim, device=self.out.weight.device, generator=generator)
+        return self.decoder.sample(n, length, temperature, None, generator, prefix, code=self.mapper(z))
 
 
 class CNNDiscriminator(nn.Module):

@@ -66,8 +66,10 @@ class MoleculeRefs:
 
 
 @torch.no_grad()
-def heldout_nll(G, data, device, batch: int = 512) -> float:
-    """Nats per token of `data`'s encoded lines under G."""
+def heldout_nll(G, data, device, batch: int = 512) -> float | None:
+    """Nats per token of `data`'s encoded lines under G (None: a LatentGAN has no likelihood)."""
+    if not hasattr(G, "nll"):
+        return None
     total, count = 0.0, 0
     for i in range(0, len(data), batch):
         ids = data.ids[i:i + batch].to(device)
@@ -133,7 +135,8 @@ def evaluate_text(cfg, G, vocab: Vocab, classes: list[str], device="cpu", n: int
         metric = "BLEU-n (NLTK sentence_bleu, method1, words) vs held-out lines; self-BLEU-n; NLL nats/token held-out"
     was = G.training
     G.eval()
-    res: dict = {"nll": heldout_nll(G, test, device)}
+    nll = heldout_nll(G, test, device)
+    res: dict = {} if nll is None else {"nll": nll}
     n_classes = len(classes) if G.topic is not None else 0
     for t in temperatures or cfg.text.eval_temperatures:
         samples = sample_lines(G, vocab, n, cfg.text.max_len + 1, t, seed, device, n_classes)
@@ -154,6 +157,8 @@ class TextEval(HeldOutEval):
 
     def __init__(self, cfg, device, dist, vocab: Vocab, classes: list[str]):
         super().__init__(cfg, device, dist)
+        if cfg.text.method == "latentgan":  # no likelihood: the best by validity (SMILES) or BLEU-4
+            self.key, self.higher = ("valid" if cfg.text.kind == "smiles" else "bleu4"), True
         self.vocab, self.classes = vocab, classes
         held_out(cfg, vocab, classes)  # fail before training, not at the first evaluation
 
@@ -169,10 +174,11 @@ class TextEval(HeldOutEval):
             nll = heldout_nll(G, test, self.device)
             samples = sample_lines(G, self.vocab, n, cfg.text.max_len + 1, t, 0, self.device)
             G.train(was)
-            return {"nll": nll, "valid": sum(map(is_valid, samples)) / n,
+            return {**({} if nll is None else {"nll": nll}), "valid": sum(map(is_valid, samples)) / n,
                     "protocol": {"metric": "NLL nats/token held-out; RDKit validity", "n": n, "run": run_name,
                                  "step": step}}
         r = evaluate_text(cfg, G, self.vocab, self.classes, self.device, n, [t], baselines=False,
                           run=run_name, step=step)
         s = r[f"temperature {t:g}"]
-        return {"nll": r["nll"], "bleu4": s["bleu4"], "self_bleu4": s["self_bleu4"], "protocol": r["protocol"]}
+        return {**{k: r[k] for k in ("nll",) if k in r}, "bleu4": s["bleu4"], "self_bleu4": s["self_bleu4"],
+                "protocol": r["protocol"]}

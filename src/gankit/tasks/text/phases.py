@@ -21,6 +21,14 @@
              mean Q_t, a baseline (not in the paper) that lowers the variance, not the mean
     D:     BCE(D(x_real), 1) + BCE(D(y), 0)
 
+  LatentGAN (Prykhodko et al. 2019): an autoencoder first, for text.pretrain_steps ("ae"):
+    c      = E(x) + 0.1 n,  n ~ N(0, I)            a denoising code (text.latent_noise)
+    AE:    -sum_t log p_dec(x_t | x_<t, c) / #tokens   (E and G's decoder, optimiser "AE")
+  then ("gan") a WGAN-GP in the code space, E and the decoder frozen:
+    D:     D(M(z)) - D(E(x)) + lambda (||grad D(c_hat)|| - 1)^2     train.n_critic times, reg.gp
+    G:     -D(M(z))                                 (G's mapper M, optimiser "G_adv")
+    sample = decoder(M(z))
+
 MLE updates G through its own Adam ("G", train.lr_g), the adversarial phase through a second
 one ("G_adv", text.adv_lr), as RelGAN keeps separate pretraining and adversarial optimisers.
 A fake line ends at its first <eos>; D sees <pad> one-hots after it, as after a real line's end.
@@ -35,7 +43,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gankit.data.text import EOS, PAD
-from gankit.losses import d_bce, d_relativistic_pairing, g_relativistic_pairing
+from gankit.losses import d_bce, d_relativistic_pairing, d_wasserstein, g_relativistic_pairing, g_wasserstein
+from gankit.regularizers import gradient_penalty
 from gankit.models.text import one_hot
 
 STATS = ("loss_g", "nll", "loss_d", "d_real", "d_fake", "reward", "gan_steps", "d_steps")
@@ -46,6 +55,8 @@ class Objective:
     method: str = "mle"
     rollouts: int = 8
     rollout_every: int = 4
+    latent_noise: float = 0.1
+    gp: float = 10.0
 
 
 def _stats(device, **kw) -> Tensor:
@@ -140,3 +151,42 @@ def d_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
     st.update("D", loss_d)
     return _stats(ids.device, loss_d=loss_d, d_real=torch.sigmoid(real_l).mean(), d_fake=torch.sigmoid(fake_l).mean(),
                   d_steps=1.0)
+
+
+def ae_phase(st, ids: Tensor) -> Tensor:
+    """One step of LatentGAN's autoencoder: reconstruct the line from its (noised) code."""
+    code = st.fwd["E"](ids)  # (B, latent)
+    noise = torch.randn(code.shape, device=code.device, generator=st.gens.get("aug"))
+    total, count = st.nets["G"].decoder.nll(ids, None, code + st.obj.latent_noise * noise)
+    nll = total / count.clamp_min(1)
+    st.update("AE", nll)
+    return _stats(ids.device, loss_g=nll, nll=nll)
+
+
+def latent_gan_phase(st, batches: Tensor) -> Tensor:
+    """train.n_critic WGAN-GP updates of D on codes (one real batch each), then one of G's mapper."""
+    E, M, D, gen = st.nets["E"], st.nets["G"].mapper, st.nets["D"], st.gens.get("aug")
+    z_dim = st.nets["G"].z_dim
+    for ids in batches:
+        with torch.no_grad():
+            real = E(ids)  # (B, latent): the frozen encoder's codes of real lines
+        fake = M(torch.randn(len(ids), z_dim, device=ids.device, generator=gen))
+        real_l, fake_l = D(real), D(fake.detach())
+        loss_d = d_wasserstein(real_l, fake_l) + st.obj.gp * gradient_penalty(_Critic(D), real, fake, None, gen)
+        st.update("D", loss_d)
+    D.requires_grad_(False)
+    loss_g = g_wasserstein(D(M(torch.randn(len(ids), z_dim, device=ids.device, generator=gen))))
+    st.update("G_adv", loss_g)
+    D.requires_grad_(True)
+    return _stats(ids.device, loss_g=loss_g, loss_d=loss_d, gan_steps=1.0, d_steps=1.0)  # critic values: no D(x)
+
+
+class _Critic(torch.nn.Module):
+    """The code critic with the (x, y) signature gradient_penalty calls."""
+
+    def __init__(self, D):
+        super().__init__()
+        self.D = D
+
+    def forward(self, x, y=None):
+        return self.D(x)

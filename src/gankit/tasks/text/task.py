@@ -18,14 +18,18 @@ from gankit.data import BatchSampler
 from gankit.data.corpus import load_text
 from gankit.data.text import Vocab
 from gankit.errors import GankitError
-from gankit.models.text import CNNDiscriminator, LSTMGenerator
+from gankit.models.text import CNNDiscriminator, LatentTextGenerator, LSTMEncoder, LSTMGenerator, mlp
 from gankit.tasks.base import Parts, Task
 from gankit.tasks.text.evaluation import TextEval, evaluate_text, sample_lines
-from gankit.tasks.text.phases import STATS, Objective, d_phase, mle_phase, relgan_phase, seqgan_phase
+from gankit.tasks.text.phases import (STATS, Objective, ae_phase, d_phase, latent_gan_phase, mle_phase, relgan_phase,
+                                     seqgan_phase)
 
 
-def generator(cfg, vocab_size: int, n_classes: int) -> LSTMGenerator:
+def generator(cfg, vocab_size: int, n_classes: int):
+    """G: an LSTM over tokens, or (latentgan) a noise-to-code MLP in front of an LSTM decoder."""
     t = cfg.text
+    if t.method == "latentgan":
+        return LatentTextGenerator(vocab_size, t.emb, t.hidden, t.layers, t.latent, cfg.model.z_dim)
     return LSTMGenerator(vocab_size, t.emb, t.hidden, t.layers, n_classes if cfg.model.conditional else 0)
 
 
@@ -48,6 +52,9 @@ class TextTask(Task):
         t = cfg.text
         data = load_text(cfg.data.source, t.level, t.max_len, "train", vocab_size=t.vocab_size,
                          smiles=t.kind == "smiles")
+        if cfg.model.conditional and t.method == "latentgan":
+            raise GankitError("model.conditional: text.method latentgan has no topic-conditional variant; "
+                              "use mle, relgan or seqgan")
         if cfg.model.conditional and not data.classes:
             raise GankitError(f"model.conditional: {cfg.data.source} has no topics; give a folder of two or more "
                               ".txt files (one topic each), or the fortunes corpus")
@@ -58,16 +65,24 @@ class TextTask(Task):
         n_classes = len(data.classes) if cfg.model.conditional else 0
         nets = {"G": generator(cfg, len(data.vocab), n_classes)}
         groups, lrs = {"G": ("G",)}, {"G": cfg.train.lr_g}
-        if _gan(cfg):
+        if t.method == "latentgan":  # the autoencoder (E, G's decoder), then the code GAN (G's mapper, D)
+            nets["E"] = LSTMEncoder(len(data.vocab), t.emb, t.hidden, t.latent)
+            nets["D"] = mlp((t.latent, 256, 256, 1))
+            groups = {"AE": ("E", "G"), "G_adv": ("G",), "D": ("D",)}
+            lrs = {"AE": cfg.train.lr_g, "G_adv": t.adv_lr, "D": cfg.train.lr_d}
+        elif _gan(cfg):
             nets["D"] = CNNDiscriminator(len(data.vocab), t.emb, filters=t.d_filters, n_classes=n_classes,
                                          dropout=t.d_dropout)
             groups.update(G_adv=("G",), D=("D",))  # the adversarial phase's own Adam over G (RelGAN's)
             lrs.update(G_adv=t.adv_lr, D=cfg.train.lr_d)
         return Parts(nets=nets, groups=groups, lrs=lrs, ema=("G",) if cfg.train.ema else (),
-                     objective=Objective(t.method, t.rollouts, t.rollout_every), forwards=dict(nets), ddp=False,
+                     objective=Objective(t.method, t.rollouts, t.rollout_every, t.latent_noise, cfg.reg.gp),
+                     forwards=dict(nets), ddp=False,
                      samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
 
     def flags(self, cfg, t: int):
+        if cfg.text.method == "latentgan":
+            return "ae" if t < cfg.text.pretrain_steps else "gan"
         if not _gan(cfg) or t < cfg.text.pretrain_steps:
             return "mle"
         if cfg.text.method == "seqgan" and t < cfg.text.pretrain_steps + cfg.text.d_pretrain_steps:
@@ -77,10 +92,18 @@ class TextTask(Task):
     def draw(self, st) -> tuple:
         s = slice(st.shard[0], sum(st.shard))
         beta = torch.tensor(beta_at(st.cfg, st.step), device=st.device)  # a 0-d input: one graph for every beta
+        if st.cfg.text.method == "latentgan":  # a real batch for each of the critic's n_critic updates
+            return torch.stack([st.samplers["x"].next()[s] for _ in range(st.cfg.train.n_critic)]), beta
         return st.samplers["x"].next()[s], beta
 
     def phases(self, st, inputs: tuple, flags) -> None:
         idx, beta = inputs
+        if st.obj.method == "latentgan":  # idx (n_critic, B)
+            if flags == "ae":
+                st.acc += ae_phase(st, st.data.ids[idx[0]])
+            else:
+                st.acc += latent_gan_phase(st, st.data.ids[idx])  # (n_critic, B, L + 2)
+            return
         ids = st.data.ids[idx]  # (B, L + 2)
         y = st.data.y[idx] if st.nets["G"].topic is not None else None
         if flags == "mle":
@@ -101,7 +124,8 @@ class TextTask(Task):
         if mle:
             row["nll"] = round(sums["nll"] / mle, 6)
         if d:
-            row.update({k: round(sums[k] / d, 6) for k in ("loss_d", "d_real", "d_fake")})
+            keys = ("loss_d",) if cfg.text.method == "latentgan" else ("loss_d", "d_real", "d_fake")
+            row.update({k: round(sums[k] / d, 6) for k in keys})
         if gan and cfg.text.method == "seqgan":
             row["reward"] = round(sums["reward"] / gan, 6)
         if gan and cfg.text.method == "relgan":
