@@ -41,16 +41,18 @@ browser:
 		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium >/dev/null; }; \
 	else echo "make: no $(CHROMIUM) and no root apt-get: browser tests will skip (install chromium, or set GANKIT_CHROMIUM)"; fi
 
-# The text task's built-in corpus is Debian's fortune cookies (data source `fortunes`), read from
-# /usr/share/games/fortunes. Installed here, as root, only when missing; elsewhere its tests skip.
+# Data made from Debian packages: the text task's corpus is Debian's fortune cookies (data source
+# `fortunes`, /usr/share/games/fortunes); spoken digits are synthesised by espeak-ng (source
+# `spoken-digits`). Installed here, as root, only when missing; elsewhere their tests skip.
 FORTUNES ?= /usr/share/games/fortunes/fortunes
 corpora:
-	@if [ -f $(FORTUNES) ]; then :; \
+	@missing=""; [ -f $(FORTUNES) ] || missing="fortunes"; command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "make: installing Debian's fortunes for the text corpus"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends fortunes >/dev/null \
-		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends fortunes >/dev/null; }; \
-	else echo "make: no $(FORTUNES) and no root apt-get: the fortunes corpus tests will skip (apt-get install fortunes)"; fi
+		echo "make: installing Debian's $$missing for the text and speech data"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null \
+		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; }; \
+	else echo "make: missing $$missing and no root apt-get: their tests will skip (apt-get install $$missing)"; fi
 
 test: install browser corpora
 	GANKIT_CHROMIUM=$${GANKIT_CHROMIUM:-$(CHROMIUM)} $(BIN)/python -m pytest -q

@@ -797,6 +797,22 @@ def _text_info(source: str) -> int:
     return 0
 
 
+def _audio_info(source: str) -> int:
+    from collections import Counter
+
+    from gankit.data.speech import load_audio
+
+    data = load_audio(source)
+    print(f"source:   {data.name} (audio)")
+    print(f"count:    {len(data)} clips of {data.x.shape[1]} samples at {data.rate} Hz, int16")
+    if data.y is not None:
+        counts = Counter(data.y.tolist())
+        print(f"classes:  {len(data.classes)}: " + ", ".join(f"{c} {counts[i]}" for i, c in enumerate(data.classes)))
+    for n in data.notes:
+        print(f"note:     {n}")
+    return 0
+
+
 def _cmd_data_info(args: argparse.Namespace) -> int:
     from gankit import viz
     from gankit.data import load_data
@@ -804,6 +820,8 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 
     if args.source.split(":")[0] == "fortunes" or args.source.removesuffix(":test").endswith(".txt"):
         return _text_info(args.source)
+    if args.source.split(":")[0] == "spoken-digits":
+        return _audio_info(args.source)
     data = load_data(args.source, args.resolution, args.channels)
     x = data.x
     print(f"source:   {data.name}")
