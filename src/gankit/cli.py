@@ -111,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--prefix", metavar="TEXT", help="text runs: every line starts with TEXT")
     s.add_argument("--txt", metavar="FILE", help="text runs: write the lines to FILE (UTF-8) instead of printing them")
     s.add_argument("--smiles", metavar="CSV", help="SMILES runs: write the molecules to CSV (columns SMILES, valid)")
+    s.add_argument("--wav", metavar="DIR", help="audio runs: write each clip to DIR/NNNNNN.wav (16-bit, 16 kHz)")
     s.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     s.set_defaults(func=_cmd_sample)
 
@@ -436,6 +437,18 @@ def _resume(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sample_audio(args: argparse.Namespace, run) -> int:
+    from gankit.tasks.audio.infer import write_clips
+
+    if not args.wav:
+        raise _err("an audio run samples clips: gankit sample RUN --n 10 --wav DIR")
+    if args.out or args.npz or args.dir or args.txt or args.smiles or args.temperature is not None or args.prefix:
+        raise _err("an audio run samples clips: use --n, --seed and --wav DIR")
+    paths = write_clips(run, 10 if args.n is None else args.n, Path(args.wav), args.seed)
+    print(f"{args.wav}/ ({len(paths)} clips, 16 kHz)")
+    return 0
+
+
 def _sample_text(args: argparse.Namespace, run) -> int:
     from gankit.util import write_text_atomic
 
@@ -476,6 +489,10 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     run = api.load(args.run, device=args.device, ema=not args.no_ema)
     if run.task == "text":
         return _sample_text(args, run)
+    if run.task == "audio":
+        return _sample_audio(args, run)
+    if args.wav:
+        raise _err(f"--wav is for audio runs; {args.run} is a {run.task!r} run")
     if args.temperature is not None or args.topic or args.prefix or args.txt or args.smiles:
         raise _err(f"--temperature, --topic, --prefix, --txt and --smiles are for text runs; {args.run} is a "
                    f"{run.task!r} run")
@@ -890,7 +907,8 @@ def _report(run) -> None:
            "superres": f"gankit superres {run.dir} INPUT --out OUTPUT",
            "interpolate": f"gankit interpolate {run.dir} VIDEO --out OUTPUT --factor 2",
            "inpaint": f"gankit repair {run.dir} IMAGE --mask MASK.png --out fixed.png",
-           "text": f"gankit sample {run.dir} --n 20 --temperature 0.8"}.get(
+           "text": f"gankit sample {run.dir} --n 20 --temperature 0.8",
+           "audio": f"gankit sample {run.dir} --n 10 --wav clips/"}.get(
         run.task, f"gankit sample {run.dir} --n 64 --out grid.png")
     print(f"run:       {run.dir}  ({use})")
 

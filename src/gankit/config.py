@@ -266,9 +266,22 @@ class TextConfig:
 
 
 @dataclass(frozen=True)
+class AudioConfig:
+    """The audio task (task: audio): WaveGAN (raw 16 kHz waveforms, phase shuffle in D) or SpecGAN
+    (normalised log spectrograms, inverted by Griffin-Lim), Donahue et al. 2019. The model size d
+    is model.g_width for G and model.d_width for D (the paper's 64); the loss train.loss with
+    reg.gp (the paper: wasserstein, 10, train.n_critic 5)."""
+
+    method: Literal["wavegan", "specgan"] = "wavegan"
+    phase_shuffle: int = 2  # wavegan: D's activations shifted by up to this many samples (0: off)
+    griffin_lim: int = 16  # specgan: iterations that recover the phase
+    grid_clips: int = 8  # clips in every grid (spectrograms in the image, the audio in a .wav beside it)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     preset: str | None = None  # the preset this config started from, for the record
-    task: Literal["generate", "translate", "superres", "interpolate", "inpaint", "text"] = "generate"  # what is trained: gankit.tasks.TASKS
+    task: Literal["generate", "translate", "superres", "interpolate", "inpaint", "text", "audio"] = "generate"  # what is trained: gankit.tasks.TASKS
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     data: DataConfig = field(default_factory=DataConfig)
@@ -284,6 +297,7 @@ class RunConfig:
     interpolate: InterpolateConfig = field(default_factory=InterpolateConfig)  # task: interpolate
     inpaint: InpaintConfig = field(default_factory=InpaintConfig)  # task: inpaint
     text: TextConfig = field(default_factory=TextConfig)  # task: text
+    audio: AudioConfig = field(default_factory=AudioConfig)  # task: audio
 
     def replace(self, **overrides: Any) -> RunConfig:
         """A validated copy with dotted keys replaced: ``cfg.replace(**{"train.steps": 10})``."""
@@ -615,6 +629,9 @@ _RANGES: dict[tuple[type, str], tuple[Any, str]] = {
     (TextConfig, "temperature"): (lambda v: v > 0, "a number > 0"),
     (TextConfig, "eval_temperatures"): (lambda v: len(v) >= 1 and all(t > 0 for t in v), "one or more numbers > 0"),
     (TextConfig, "grid_lines"): (lambda v: 1 <= v <= 64, "1 to 64"),
+    (AudioConfig, "phase_shuffle"): (lambda v: 0 <= v <= 16, "0 to 16 samples"),
+    (AudioConfig, "griffin_lim"): (lambda v: v >= 1, "an integer >= 1"),
+    (AudioConfig, "grid_clips"): (lambda v: 1 <= v <= 32, "1 to 32"),
     (LogConfig, "keep_last"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "every"): (lambda v: v >= 1, "an integer >= 1"),
     (LogConfig, "grid_every"): (lambda v: v >= 1, "an integer >= 1"),

@@ -5,7 +5,8 @@
     superres   low -> high resolution: SRResNet (L1), SRGAN/ESRGAN fine-tuning
     interpolate  two frames -> the frame between them: missing video frames, higher frame rates
     inpaint    an image with a hole -> the image completed (image repair, partial scans)
-    text       noise (+ topic) -> a line of text: MLE (the baseline), RelGAN, SeqGAN
+    text       noise (+ topic) -> a line of text or a molecule: MLE (the baseline), RelGAN, SeqGAN, LatentGAN
+    audio      noise -> a 1 s clip: WaveGAN, SpecGAN
 
 `TASKS` is the registry (the one line a new task adds); a task's module is imported only when a
 run uses it, so commands that need none stay fast.
@@ -25,6 +26,7 @@ TASKS = {
     "interpolate": "gankit.tasks.interpolate",
     "inpaint": "gankit.tasks.inpaint",
     "text": "gankit.tasks.text",
+    "audio": "gankit.tasks.audio",
 }
 
 

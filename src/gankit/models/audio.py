@@ -1,0 +1,96 @@
+"""Audio networks: WaveGAN and SpecGAN (Donahue, McAuley, Puckette, ICLR 2019).
+
+    WaveGANGenerator      z (B, z_dim) -> dense -> (B, 16 d, 16) -> 5 transposed 1-D convs,
+                          kernel 25, stride 4, ReLU (tanh last) -> (B, 1, 16384): raw audio
+    WaveGANDiscriminator  (B, 1, 16384) -> 5 1-D convs, kernel 25, stride 4, LeakyReLU 0.2, each but
+                          the last followed by phase shuffle (n = 2) -> flatten -> dense -> (B,)
+    SpecGANGenerator / SpecGANDiscriminator: the same shapes in 2-D on 128 x 128 spectrograms
+                          (kernel 5 x 5, stride 2), DCGAN's layout without batch norm (WGAN-GP)
+
+`d` is the paper's model size (64); a CPU run uses less. No normalisation layers: WGAN-GP's
+penalty assumes D treats samples independently.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LENGTH = 16_384  # samples of one clip (1.02 s at 16 kHz), WaveGAN's
+
+
+def phase_shuffle(x: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """WaveGAN's phase shuffle: each example (B, C, T) shifted in time by its own k uniform in
+    [-n, n], the gap filled by reflection, so D cannot key on the generator's periodic artefacts."""
+    if n == 0:
+        return x
+    b, c, t = x.shape
+    k = torch.randint(-n, n + 1, (b,), device=x.device, generator=generator)  # (B,)
+    padded = F.pad(x, (n, n), mode="reflect")  # (B, C, T + 2n)
+    idx = (torch.arange(t, device=x.device)[None, :] + n - k[:, None])  # (B, T): out[t] = x[t - k]
+    return padded.gather(2, idx[:, None, :].expand(b, c, t))
+
+
+class WaveGANGenerator(nn.Module):
+    def __init__(self, z_dim: int = 100, d: int = 64, channels: int = 1):
+        super().__init__()
+        self.z_dim, self.d = z_dim, d
+        self.fc = nn.Linear(z_dim, 16 * 16 * d)
+        widths = [16 * d, 8 * d, 4 * d, 2 * d, d, channels]
+        self.ups = nn.ModuleList(nn.ConvTranspose1d(a, b, 25, stride=4, padding=11, output_padding=1)
+                                 for a, b in zip(widths, widths[1:]))
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = F.relu(self.fc(z)).view(len(z), 16 * self.d, 16)  # (B, 16d, 16)
+        for i, up in enumerate(self.ups):
+            x = up(x)  # length x 4
+            x = torch.tanh(x) if i == len(self.ups) - 1 else F.relu(x)
+        return x  # (B, C, 16384)
+
+
+class WaveGANDiscriminator(nn.Module):
+    def __init__(self, d: int = 64, channels: int = 1, shuffle: int = 2):
+        super().__init__()
+        self.shuffle = shuffle
+        widths = [channels, d, 2 * d, 4 * d, 8 * d, 16 * d]
+        self.convs = nn.ModuleList(nn.Conv1d(a, b, 25, stride=4, padding=11) for a, b in zip(widths, widths[1:]))
+        self.fc = nn.Linear(16 * d * 16, 1)
+        self.generator: torch.Generator | None = None  # phase shuffle's random stream (set by the task)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        for i, conv in enumerate(self.convs):
+            x = F.leaky_relu(conv(x), 0.2)
+            if i < len(self.convs) - 1:
+                x = phase_shuffle(x, self.shuffle, self.generator)
+        return self.fc(x.flatten(1))[:, 0]
+
+
+class SpecGANGenerator(nn.Module):
+    def __init__(self, z_dim: int = 100, d: int = 64):
+        super().__init__()
+        self.z_dim, self.d = z_dim, d
+        self.fc = nn.Linear(z_dim, 4 * 4 * 16 * d)
+        widths = [16 * d, 8 * d, 4 * d, 2 * d, d, 1]
+        self.ups = nn.ModuleList(nn.ConvTranspose2d(a, b, 5, stride=2, padding=2, output_padding=1)
+                                 for a, b in zip(widths, widths[1:]))
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = F.relu(self.fc(z)).view(len(z), 16 * self.d, 4, 4)
+        for i, up in enumerate(self.ups):
+            x = up(x)
+            x = torch.tanh(x) if i == len(self.ups) - 1 else F.relu(x)
+        return x  # (B, 1, 128, 128)
+
+
+class SpecGANDiscriminator(nn.Module):
+    def __init__(self, d: int = 64):
+        super().__init__()
+        widths = [1, d, 2 * d, 4 * d, 8 * d, 16 * d]
+        self.convs = nn.ModuleList(nn.Conv2d(a, b, 5, stride=2, padding=2) for a, b in zip(widths, widths[1:]))
+        self.fc = nn.Linear(16 * d * 4 * 4, 1)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        for conv in self.convs:
+            x = F.leaky_relu(conv(x), 0.2)
+        return self.fc(x.flatten(1))[:, 0]

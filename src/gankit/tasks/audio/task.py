@@ -1,0 +1,159 @@
+"""The audio task: 1 s clips from noise, by WaveGAN (raw waveforms) or SpecGAN (spectrograms
+inverted by Griffin-Lim), Donahue et al. 2019.
+
+Data is a `gankit.data.speech.AudioData` (int16 clips at 16 kHz: `spoken-digits` or a user's
+folder), kept on the device as int16 and scaled per batch. SpecGAN's per-frequency statistics
+are computed once from the training clips and stored in every checkpoint's data description, so
+a loaded run maps its spectrograms back to audio with the statistics it was trained on. The grid
+is the spectrograms of a fixed latent batch, with the same clips written beside it as one WAV.
+
+Not built yet (issue 17): the spoken-digit classifier that scores samples (an Inception-score
+analogue and FID on its features), so `gankit eval` and `eval.every` are refused for now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from gankit import viz
+from gankit.data import BatchSampler
+from gankit.data.spectrogram import bin_stats, log_spectrogram, normalise
+from gankit.data.speech import CLIP, RATE, load_audio
+from gankit.errors import GankitError
+from gankit.models.audio import SpecGANDiscriminator, SpecGANGenerator, WaveGANDiscriminator, WaveGANGenerator
+from gankit.tasks.audio.phases import STATS, Objective, wgan_phase
+from gankit.tasks.base import Parts, Task
+
+
+@dataclass
+class AudioTensors:
+    """Clips (N, CLIP) int16 on the device, labels, and SpecGAN's bin statistics."""
+
+    name: str
+    x: torch.Tensor
+    y: torch.Tensor | None
+    classes: list[str]
+    mu: torch.Tensor
+    sigma: torch.Tensor
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def meta(self) -> dict:
+        return {"name": self.name, "kind": "audio", "rate": RATE, "length": CLIP, "classes": self.classes,
+                "spec_mu": self.mu.tolist(), "spec_sigma": self.sigma.tolist(), "count": len(self)}
+
+
+def to_wave(x: torch.Tensor) -> torch.Tensor:
+    """int16 clips (B, T) -> float (B, 1, T) in [-1, 1]."""
+    return (x.float() / 32767.0)[:, None]
+
+
+def model_input(cfg, data: AudioTensors, clips: torch.Tensor) -> torch.Tensor:
+    """What D sees of int16 clips: waveforms (WaveGAN) or normalised log spectrograms (SpecGAN)."""
+    w = to_wave(clips)
+    if cfg.audio.method == "wavegan":
+        return w
+    return normalise(log_spectrogram(w[:, 0]), data.mu, data.sigma)[:, None]  # (B, 1, 128, 128)
+
+
+def networks(cfg):
+    m = cfg.model
+    if cfg.audio.method == "wavegan":
+        return WaveGANGenerator(m.z_dim, m.g_width), WaveGANDiscriminator(m.d_width, shuffle=cfg.audio.phase_shuffle)
+    return SpecGANGenerator(m.z_dim, m.g_width), SpecGANDiscriminator(m.d_width)
+
+
+def spectrogram_image(s: torch.Tensor) -> torch.Tensor:
+    """Normalised spectrograms (B, 1, 128, 128) in [-1, 1] -> uint8 images, low frequencies at the bottom."""
+    return ((s.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).flip(2)
+
+
+class AudioTask(Task):
+    name = "audio"
+    stat_names = STATS
+
+    def load_data(self, cfg, device, strict: bool = False):
+        a = load_audio(cfg.data.source)
+        x = torch.from_numpy(a.x)
+        spec = torch.cat([log_spectrogram(to_wave(c)[:, 0]) for c in x.split(512)])  # (N, 128, 128)
+        mu, sigma = bin_stats(spec)
+        y = None if a.y is None else torch.from_numpy(a.y)
+        return AudioTensors(a.name, x.to(device), None if y is None else y.to(device), a.classes, mu.to(device),
+                            sigma.to(device), a.notes)
+
+    def build(self, cfg, data, device, rank: int = 0) -> Parts:
+        if cfg.model.conditional:
+            raise GankitError("model.conditional: the audio task has no class-conditional variant yet")
+        G, D = networks(cfg)
+        nets = {"G": G, "D": D}
+        return Parts(nets=nets, groups={"G": ("G",), "D": ("D",)}, lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
+                     objective=Objective(cfg.train.loss, cfg.reg.gp), ema=("G",) if cfg.train.ema else (),
+                     forwards=dict(nets), ddp=False,
+                     samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
+
+    def draw(self, st) -> tuple:
+        cfg, s = st.cfg, slice(st.shard[0], sum(st.shard))
+        idx = torch.stack([st.samplers["x"].next()[s] for _ in range(cfg.train.n_critic)])  # (n_critic, B)
+        z = torch.randn(cfg.train.n_critic + 1, cfg.train.batch, cfg.model.z_dim, device=st.device,
+                        generator=st.gens["z"])[:, s]
+        return idx, z
+
+    def phases(self, st, inputs: tuple, flags) -> None:
+        idx, z = inputs
+        reals = [model_input(st.cfg, st.data, st.data.x[i]) for i in idx]
+        st.acc += wgan_phase(st, reals, z)
+
+    def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
+        row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4)}
+        row.update({k: round(sums[k] / window, 6) for k in STATS})
+        return row
+
+    def grid(self, cfg, data, st):
+        """The spectrograms of a fixed latent batch (SpecGAN's own output; WaveGAN's clips'), and
+        the clips as one WAV beside the image (0.25 s of silence between them)."""
+        from gankit.tasks.audio.infer import decode, write_wav
+
+        z = torch.randn(cfg.audio.grid_clips, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
+        z = z.to(data.x.device)
+        G = st.sampling_nets["G"]
+
+        @torch.no_grad()
+        def write(step: int, path):
+            out = G(z)
+            clips = decode(cfg, out, data.mu, data.sigma)  # (B, T) float
+            spec = out if cfg.audio.method == "specgan" else normalise(log_spectrogram(clips), data.mu,
+                                                                       data.sigma)[:, None]
+            gap = torch.zeros(len(clips), RATE // 4, device=clips.device)
+            write_wav(path.with_suffix(".wav"), torch.cat([clips, gap], 1).flatten()[None])
+            return viz.save_grid(spectrogram_image(spec), path, nrow=cfg.audio.grid_clips)
+
+        return write
+
+    def preview(self, cfg, data):
+        x = data.x[:16]
+        return spectrogram_image(normalise(log_spectrogram(to_wave(x)[:, 0]), data.mu, data.sigma)[:, None])
+
+    def evaluator(self, cfg, data, st, dist):
+        if cfg.eval.every:
+            raise GankitError("eval.every: audio runs cannot be scored yet (no spoken-digit classifier; issue 17); "
+                              "set eval.every 0")
+        return None
+
+    def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step, data_meta=None):
+        raise GankitError("audio runs cannot be scored yet: the spoken-digit classifier their scores need is "
+                          "not built (issue 17); listen to `gankit sample RUN --wav DIR` meanwhile")
+
+    def inference_nets(self, cfg, data_meta: dict) -> dict:
+        return {"G": networks(cfg)[0]}
+
+    def describe_data(self, data) -> list[str]:
+        classes = f", {len(data.classes)} classes" if data.classes else ""
+        return [f"data: {data.name}: {len(data)} clips of {CLIP} samples at {RATE} Hz{classes}"] + \
+            [f"data: {n}" for n in data.notes]
+
+
+TASK = AudioTask()
