@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -69,13 +70,35 @@ def measure(args) -> dict:
             speed.setdefault(row["phase"], []).append(row["steps_per_s"])
     return {"preset": args.preset, "sets": args.sets, "run": str(out), "steps": run.step,
             "train_seconds": training_seconds(out),
-            "steps_per_s": {k: round(sum(v) / len(v), 2) for k, v in speed.items()},
+            "steps_per_s": {k: round(statistics.median(v), 2) for k, v in speed.items()},  # median: robust to a busy window
             "tokens_per_s": tokens / dt, "scores": r, "machine": machine(),
             "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d")}
 
 
+MOLECULE_KEYS = ("valid", "unique@1k", "unique@10k", "novelty", "intdiv1", "fcd")
+
+
+def molecule_table(res: list[dict]) -> list[str]:
+    """MOSES's metrics, a row per model and temperature, and real training molecules."""
+    out = ["| model | T | valid | unique@1k | unique@10k | novelty | IntDiv1 | FCD/Test | NLL (nats/char) |",
+           "|---|---|---|---|---|---|---|---|---|"]
+
+    def cells(s):
+        return " | ".join(f"{s[k]:.3f}" if k in s else "" for k in MOLECULE_KEYS)
+
+    for r in res:
+        for k, v in r["scores"].items():
+            if k.startswith("temperature "):
+                nll = r["scores"].get("nll")
+                out.append(f"| {r['preset']} | {k.split()[1]} | {cells(v)} | {'n/a' if nll is None else f'{nll:.3f}'} |")
+    out.append(f"| real (training molecules) | | {cells(res[0]['scores']['real'])} | |")
+    return out
+
+
 def table(paths: list[str]) -> str:
     res = [json.loads(Path(p).read_text()) for p in paths]
+    if "valid" in res[0]["scores"]["real"]:
+        return "\n".join(molecule_table(res) + speed_table(res))
     head = ("| model | T | BLEU-2 | BLEU-3 | BLEU-4 | BLEU-5 | self-BLEU-2 | self-BLEU-3 | self-BLEU-4 | self-BLEU-5 "
             "| unique | novel | NLL (nats/char) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     out = [head]
@@ -88,15 +111,19 @@ def table(paths: list[str]) -> str:
         sc = r["scores"]
         for k, v in sc.items():
             if k.startswith("temperature "):
-                row(r["preset"], k.split()[1], v, f"{sc['nll']:.3f}")
+                row(r["preset"], k.split()[1], v, f"{sc['nll']:.3f}" if "nll" in sc else "n/a")
     row("real (training lines)", "", res[0]["scores"]["real"], "")
-    speed = ["", "| model | steps | training (s) | steps/s by phase | tokens sampled / s |", "|---|---|---|---|---|"]
+    return "\n".join(out + speed_table(res))
+
+
+def speed_table(res: list[dict]) -> list[str]:
+    speed = ["", "| model | steps | training (s) | steps/s by phase (median over log windows) | tokens sampled / s |",
+             "|---|---|---|---|---|"]
     speed += [f"| {r['preset']} | {r['steps']} | {r['train_seconds']:.0f} | "
               + ", ".join(f"{k} {v}" for k, v in r["steps_per_s"].items()) + f" | {r['tokens_per_s']:,.0f} |"
               for r in res]
     m = res[0]["machine"]
-    note = f"\nMachine: {m['cpu']}, torch {m['torch']} ({m['cpu_capability']}), {m['threads']} threads."
-    return "\n".join(out + speed) + note
+    return speed + ["", f"Machine: {m['cpu']}, torch {m['torch']} ({m['cpu_capability']}), {m['threads']} threads."]
 
 
 def plot(paths: list[str], dest: str) -> None:
@@ -140,7 +167,7 @@ def main() -> None:
     args = p.parse_args()
     if args.table:
         print(table(args.table))
-        if args.plot:
+        if args.plot and "valid" not in json.loads(Path(args.table[0]).read_text())["scores"]["real"]:
             plot(args.table, args.plot)
         return
     if not args.out:
