@@ -24,6 +24,7 @@ from gankit.errors import GankitError
 __all__ = ["Dataset", "BatchSampler", "load_data", "low_data_indices", "to_model", "from_model", "SOURCES_HELP"]
 
 SOURCES_HELP = ("mnist, mnist:test, mnist@N (N training digits, N/10 per class), stacked-mnist, stacked-mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
+                "spoken-digits-spec[:test], "
                 "or a path to a folder of images, a .npz/.npy file or an IDX file")
 
 
@@ -80,6 +81,14 @@ def _load(source: str, strict: bool = False) -> Dataset:
         split = "test" if source.endswith(":test") else "train"
         x, y = stacked_mnist(*load_mnist(split))
         return Dataset(x, y, source, classes=[f"{i:03d}" for i in range(1000)])
+    if source in ("spoken-digits-spec", "spoken-digits-spec:test"):  # spoken digits as images (the classifier's view)
+        from gankit.data.speech import DIGITS, spectrogram_images, spoken_digits, train_spectrogram_stats
+
+        a = spoken_digits("test" if source.endswith(":test") else "train")
+        mu, sigma = train_spectrogram_stats()
+        x = torch.cat([spectrogram_images(c.float() / 32767.0, mu, sigma) for c in torch.from_numpy(a.x).split(512)])
+        return Dataset(x, torch.from_numpy(a.y), source, classes=list(DIGITS),
+                       notes=["normalised log spectrograms of the clips (training-split statistics), as uint8 images"])
     if source in ("ring8", "grid25"):
         return load_toy(source)
     if source == "fake" or source.startswith("fake:"):

@@ -153,6 +153,35 @@ def spoken_digits(split: str = "train") -> AudioData:
     return data
 
 
+def train_spectrogram_stats() -> tuple:
+    """SpecGAN's per-frequency (mu, sigma) (128,) over the spoken-digits training clips: the one
+    normalisation every spectrogram image of spoken digits uses (classifier, references, samples)."""
+    import torch
+
+    from gankit.data.spectrogram import bin_stats, log_spectrogram
+
+    path = cache_dir() / "spoken-digits-v1-spec-stats.npz"
+    if path.is_file():
+        z = np.load(path)
+        return torch.from_numpy(z["mu"]), torch.from_numpy(z["sigma"])
+    x = torch.from_numpy(spoken_digits("train").x)
+    spec = torch.cat([log_spectrogram(c.float() / 32767.0) for c in x.split(512)])
+    mu, sigma = bin_stats(spec)
+    save_npz_atomic(path, {"mu": mu.numpy(), "sigma": sigma.numpy()})
+    return mu, sigma
+
+
+def spectrogram_images(clips, mu, sigma):
+    """float clips (B, T) in [-1, 1] -> uint8 (B, 1, 128, 128) images of their normalised log
+    spectrograms (low frequencies at the bottom): how the image metrics see audio."""
+    import torch
+
+    from gankit.data.spectrogram import log_spectrogram, normalise
+
+    s = normalise(log_spectrogram(clips), mu, sigma)[:, None]
+    return ((s.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).flip(2)
+
+
 def load_audio_folder(path: str | Path) -> AudioData:
     """A user's audio files: class subfolders or flat; resampled to RATE and cut to CLIP."""
     root = Path(path).expanduser()

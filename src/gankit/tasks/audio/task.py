@@ -7,8 +7,8 @@ are computed once from the training clips and stored in every checkpoint's data 
 a loaded run maps its spectrograms back to audio with the statistics it was trained on. The grid
 is the spectrograms of a fixed latent batch, with the same clips written beside it as one WAV.
 
-Not built yet (issue 17): the spoken-digit classifier that scores samples (an Inception-score
-analogue and FID on its features), so `gankit eval` and `eval.every` are refused for now.
+`gankit eval RUN` scores samples with the bundled spoken-digit classifier (`evaluation.py`: an
+Inception-score analogue, FID on its features, class KL, beside real clips).
 """
 
 from __future__ import annotations
@@ -139,13 +139,13 @@ class AudioTask(Task):
 
     def evaluator(self, cfg, data, st, dist):
         if cfg.eval.every:
-            raise GankitError("eval.every: audio runs cannot be scored yet (no spoken-digit classifier; issue 17); "
-                              "set eval.every 0")
+            raise GankitError("eval.every: audio runs are scored after training (gankit eval RUN); set eval.every 0")
         return None
 
     def evaluate_run(self, cfg, nets, device, n, featurenet, source, run, step, data_meta=None):
-        raise GankitError("audio runs cannot be scored yet: the spoken-digit classifier their scores need is "
-                          "not built (issue 17); listen to `gankit sample RUN --wav DIR` meanwhile")
+        from gankit.tasks.audio.evaluation import evaluate_audio
+
+        return evaluate_audio(cfg, nets["G"], data_meta or {}, device, min(n, 2000), featurenet, run, step)
 
     def inference_nets(self, cfg, data_meta: dict) -> dict:
         return {"G": networks(cfg)[0]}

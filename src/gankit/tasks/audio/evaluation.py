@@ -1,0 +1,75 @@
+"""How good an audio run's clips are, as WaveGAN's paper scored SC09: through a spoken-digit
+classifier trained here (the bundled `spoken-digits-cnn`, a `FeatureNet` on normalised log
+spectrogram images; its test accuracy on unseen voices is in its sidecar), beside real clips.
+
+    is         the classifier Inception score exp(E_x KL(p(y|x) || p(y))) of n samples (10 is the
+               most a 10-class set can score; real held-out clips show what real speech gets)
+    fid        Frechet distance of the classifier's penultimate features, samples against the
+               held-out clips (`spoken-digits:test`, voices training never heard)
+    class_kl   KL(generated digit histogram || held-out histogram): are all ten digits made?
+    real       the same scores for n training clips: the ceiling
+
+Clips become images one way for every party (gankit.data.speech.spectrogram_images with the
+training split's statistics), so samples, references and the classifier agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from gankit.data.speech import CLIP, spectrogram_images, spoken_digits, train_spectrogram_stats
+from gankit.errors import GankitError
+
+REF = "spoken-digits-spec:test"
+
+
+def bundled_speechnet_path() -> Path:
+    """The packaged spoken-digit classifier (`gankit features train --data spoken-digits-spec`)."""
+    return Path(__file__).resolve().parents[2] / "metrics" / "weights" / "spoken-digits-cnn.safetensors"
+
+
+@torch.no_grad()
+def sample_clips(cfg, G, data_meta: dict, n: int, device, seed: int = 0, batch: int = 250) -> torch.Tensor:
+    """n clips (n, CLIP) float on the CPU from G, SpecGAN's through Griffin-Lim."""
+    from gankit.tasks.audio.infer import decode
+
+    g = torch.Generator().manual_seed(seed)
+    mu, sigma = (torch.tensor(data_meta[k], device=device) for k in ("spec_mu", "spec_sigma"))
+    out = []
+    for i in range(0, n, batch):
+        z = torch.randn(min(batch, n - i), cfg.model.z_dim, generator=g).to(device)
+        out.append(decode(cfg, G(z), mu, sigma, torch.Generator(device=device).manual_seed(seed + i)).cpu())
+    return torch.cat(out) if out else torch.zeros(0, CLIP)
+
+
+def evaluate_audio(cfg, G, data_meta: dict, device="cpu", n: int = 1000, featurenet: str | None = None,
+                   run: str | None = None, step: int | None = None, seed: int = 0) -> dict:
+    from gankit.metrics.evaluate import Evaluator
+
+    if not cfg.data.source.startswith("spoken-digits") and featurenet is None:
+        raise GankitError(f"{cfg.data.source}: audio scores need a classifier of its classes; the bundled one knows "
+                          "spoken digits (train one with gankit features train on your spectrogram images)")
+    net = Path(featurenet) if featurenet else bundled_speechnet_path()
+    if not net.is_file():
+        raise GankitError(f"{net}: the spoken-digit classifier is not there; build it with gankit features train "
+                          "--data spoken-digits-spec --test spoken-digits-spec:test --out " + str(net))
+    ev = Evaluator(net, device)
+    mu, sigma = train_spectrogram_stats()
+    was = G.training
+    G.eval()
+    images = spectrogram_images(sample_clips(cfg, G, data_meta, n, device, seed), mu, sigma)
+    G.train(was)
+    metrics = ("fid", "is", "classes")
+    res = {"gankit": _pick(ev.evaluate(images, metrics, REF, seed))}
+    real = torch.from_numpy(spoken_digits("train").x[:n]).float() / 32767.0
+    res["real"] = _pick(ev.evaluate(spectrogram_images(real, mu, sigma), metrics, REF, seed))
+    res["protocol"] = {"metric": f"classifier IS, FID on its features, class KL ({net.name})", "n": n,
+                       "ref": f"{REF} (held-out voices)", "real": f"{len(real)} training clips",
+                       "sample_seed": seed, "run": run, "step": step}
+    return res
+
+
+def _pick(r: dict) -> dict:
+    return {k: r[k] for k in ("is", "fid", "class_kl") if k in r}
