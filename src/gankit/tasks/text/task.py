@@ -92,8 +92,9 @@ class TextTask(Task):
     def draw(self, st) -> tuple:
         s = slice(st.shard[0], sum(st.shard))
         beta = torch.tensor(beta_at(st.cfg, st.step), device=st.device)  # a 0-d input: one graph for every beta
-        if st.cfg.text.method == "latentgan":  # a real batch for each of the critic's n_critic updates
-            return torch.stack([st.samplers["x"].next()[s] for _ in range(st.cfg.train.n_critic)]), beta
+        if st.cfg.text.method == "latentgan":  # the GAN phase: a real batch for each of the critic's updates
+            k = st.cfg.train.n_critic if self.flags(st.cfg, st.step) == "gan" else 1
+            return torch.stack([st.samplers["x"].next()[s] for _ in range(k)]), beta  # (k, B)
         return st.samplers["x"].next()[s], beta
 
     def phases(self, st, inputs: tuple, flags) -> None:
