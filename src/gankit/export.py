@@ -100,8 +100,10 @@ def _read_sidecar(sidecar: Path) -> dict:
     missing = [k for k in need if k not in meta]
     if missing:
         raise GankitError(f"{sidecar}: missing {', '.join(missing)}; expected keys {', '.join(need)}")
-    if not isinstance(meta["data"], dict) or not ("shape" in meta["data"] or "shape_a" in meta["data"]):
-        raise GankitError(f"{sidecar}: \"data\" must describe the data, with at least its \"shape\"")
+    d = meta["data"]
+    if not isinstance(d, dict) or not ("shape" in d or "shape_a" in d or d.get("kind") in ("text", "audio")):
+        raise GankitError(f"{sidecar}: \"data\" must describe the data, with at least its \"shape\" (images) or "
+                          "its \"kind\" (text, audio)")
     return meta
 
 

@@ -112,6 +112,9 @@ def test_resume_is_exact_and_sample_writes_wavs(preset, tones, tmp_path, capsys)
     assert len(files) == 3
     with wave.open(str(files[0])) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth(), w.getnframes()) == (16000, 1, 2, 16384)
+    assert main(["export", str(full.dir), "--out", str(tmp_path / "g.safetensors")]) == 0
+    assert main(["sample", str(tmp_path / "g.safetensors"), "--n", "3", "--seed", "1", "--wav", str(tmp_path / "e")]) == 0
+    assert all((tmp_path / "e" / f.name).read_bytes() == f.read_bytes() for f in files)  # the export sounds the same
     assert main(["sample", str(full.dir), "--out", "x.png"]) == 2
     assert "an audio run samples clips" in capsys.readouterr().err
     assert main(["eval", str(full.dir), "--n", "10"]) == 2  # a folder of tones: no classifier knows its classes

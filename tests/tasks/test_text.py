@@ -206,6 +206,9 @@ def test_cli_trains_samples_and_evaluates(corpus, tmp_path, capsys):
     assert "nll" in out and "bleu4" in out and "self_bleu4" in out and "real" in out
     loaded = gankit.load(run)  # the same from Python
     assert loaded.lines(5, temperature=0.7, seed=3) == lines
+    assert main(["export", str(run), "--out", str(tmp_path / "g.safetensors")]) == 0  # and from an export
+    capsys.readouterr()
+    assert gankit.load(str(tmp_path / "g.safetensors")).lines(5, temperature=0.7, seed=3) == lines
     assert all(ln.startswith("the") for ln in loaded.lines(3, prefix="the", topic=0))
     with pytest.raises(gankit.GankitError, match="a text run samples lines"):
         loaded.sample(4)
