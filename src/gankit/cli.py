@@ -794,9 +794,15 @@ def _cmd_presets(args: argparse.Namespace) -> int:
     return 0
 
 
-def _text_info(source: str) -> int:
+def _class_counts(labels: list[int], classes: list[str]) -> str:
+    """'K: name count, ...' for `gankit data info`."""
     from collections import Counter
 
+    counts = Counter(labels)
+    return f"{len(classes)}: " + ", ".join(f"{c} {counts[i]}" for i, c in enumerate(classes))
+
+
+def _text_info(source: str) -> int:
     from gankit.data.corpus import load_text
 
     data = load_text(source, "char", 10_000)
@@ -805,8 +811,7 @@ def _text_info(source: str) -> int:
     print(f"count:    {len(data)} lines, {lengths[0]} to {lengths[-1]} characters (median {lengths[len(lengths) // 2]})")
     print(f"tokens:   {len(data.vocab) - 4} characters, {len({w for ln in data.lines for w in ln.split()})} words")
     if data.y is not None:
-        counts = Counter(data.y.tolist())
-        print(f"topics:   {len(data.classes)}: " + ", ".join(f"{c} {counts[i]}" for i, c in enumerate(data.classes)))
+        print(f"topics:   {_class_counts(data.y.tolist(), data.classes)}")
     for n in data.notes:
         print(f"note:     {n}")
     for ln in data.lines[:5]:
@@ -815,16 +820,13 @@ def _text_info(source: str) -> int:
 
 
 def _audio_info(source: str) -> int:
-    from collections import Counter
-
     from gankit.data.speech import load_audio
 
     data = load_audio(source)
     print(f"source:   {data.name} (audio)")
     print(f"count:    {len(data)} clips of {data.x.shape[1]} samples at {data.rate} Hz, int16")
     if data.y is not None:
-        counts = Counter(data.y.tolist())
-        print(f"classes:  {len(data.classes)}: " + ", ".join(f"{c} {counts[i]}" for i, c in enumerate(data.classes)))
+        print(f"classes:  {_class_counts(data.y.tolist(), data.classes)}")
     for n in data.notes:
         print(f"note:     {n}")
     return 0

@@ -43,6 +43,11 @@ def denormalise(s: Tensor, mu: Tensor, sigma: Tensor) -> Tensor:
     return 3 * s * sigma[:, None] + mu[:, None]
 
 
+def to_image(s: Tensor) -> Tensor:
+    """Normalised spectrograms (B, 1, 128, 128) in [-1, 1] -> uint8 images, low frequencies at the bottom."""
+    return ((s.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).flip(2)
+
+
 def griffin_lim(logmag: Tensor, length: int, iters: int = 16, generator: torch.Generator | None = None) -> Tensor:
     """Clips (B, length) whose STFT magnitude approximates exp(logmag) (B, 128, 128)."""
     b = len(logmag)

@@ -10,7 +10,7 @@ user's folder of audio files. Clips are mono int16 at one sample rate, `CLIP` sa
                       16 kHz (PyAV's resampler), leading and trailing silence trimmed (|x| under
                       1% of the peak), peak-normalised to 0.9, centred in 16,384 samples (1.02 s,
                       WaveGAN's length) and stored as int16. 500 clips per digit for training,
-                      100 for test; built once (about a minute on 2 cores) and cached in
+                      100 for test; built once (about two minutes on 2 cores) and cached in
                       $GANKIT_CACHE as .npz, with the espeak-ng version that made them.
     a folder          WAV, FLAC, MP3, OGG files, with class subfolders (one per class) or flat;
                       another sample rate is resampled to 16 kHz and counted in the notes;
@@ -174,12 +174,9 @@ def train_spectrogram_stats() -> tuple:
 def spectrogram_images(clips, mu, sigma):
     """float clips (B, T) in [-1, 1] -> uint8 (B, 1, 128, 128) images of their normalised log
     spectrograms (low frequencies at the bottom): how the image metrics see audio."""
-    import torch
+    from gankit.data.spectrogram import log_spectrogram, normalise, to_image
 
-    from gankit.data.spectrogram import log_spectrogram, normalise
-
-    s = normalise(log_spectrogram(clips), mu, sigma)[:, None]
-    return ((s.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).flip(2)
+    return to_image(normalise(log_spectrogram(clips), mu, sigma)[:, None])
 
 
 def load_audio_folder(path: str | Path) -> AudioData:

@@ -19,8 +19,8 @@ import torch
 
 from gankit import viz
 from gankit.data import BatchSampler
-from gankit.data.spectrogram import bin_stats, log_spectrogram, normalise
-from gankit.data.speech import CLIP, RATE, load_audio
+from gankit.data.spectrogram import bin_stats, log_spectrogram, normalise, to_image
+from gankit.data.speech import CLIP, RATE, load_audio, spectrogram_images
 from gankit.errors import GankitError
 from gankit.models.audio import SpecGANDiscriminator, SpecGANGenerator, WaveGANDiscriminator, WaveGANGenerator
 from gankit.tasks.audio.phases import STATS, Objective, wgan_phase
@@ -65,11 +65,6 @@ def networks(cfg):
     if cfg.audio.method == "wavegan":
         return WaveGANGenerator(m.z_dim, m.g_width), WaveGANDiscriminator(m.d_width, shuffle=cfg.audio.phase_shuffle)
     return SpecGANGenerator(m.z_dim, m.g_width), SpecGANDiscriminator(m.d_width)
-
-
-def spectrogram_image(s: torch.Tensor) -> torch.Tensor:
-    """Normalised spectrograms (B, 1, 128, 128) in [-1, 1] -> uint8 images, low frequencies at the bottom."""
-    return ((s.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).flip(2)
 
 
 class AudioTask(Task):
@@ -126,16 +121,16 @@ class AudioTask(Task):
             out = G(z)
             clips = decode(cfg, out, data.mu, data.sigma)  # (B, T) float
             spec = out if cfg.audio.method == "specgan" else normalise(log_spectrogram(clips), data.mu,
-                                                                       data.sigma)[:, None]
+                                                                       data.sigma)[:, None]  # (B, 1, 128, 128)
             gap = torch.zeros(len(clips), RATE // 4, device=clips.device)
             write_wav(path.with_suffix(".wav"), torch.cat([clips, gap], 1).flatten()[None])
-            return viz.save_grid(spectrogram_image(spec), path, nrow=cfg.audio.grid_clips)
+            return viz.save_grid(to_image(spec), path, nrow=cfg.audio.grid_clips)
 
         return write
 
     def preview(self, cfg, data):
         x = data.x[:16]
-        return spectrogram_image(normalise(log_spectrogram(to_wave(x)[:, 0]), data.mu, data.sigma)[:, None])
+        return spectrogram_images(to_wave(x)[:, 0], data.mu, data.sigma)
 
     def evaluator(self, cfg, data, st, dist):
         if cfg.eval.every:
