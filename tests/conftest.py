@@ -11,6 +11,30 @@ def _deterministic():
     yield
 
 
+class NoHostReads(torch.utils._python_dispatch.TorchDispatchMode):
+    """Fails on every op that reads a tensor's value to the host: `_local_scalar_dense` (what
+    `.item()`, `bool(t)`, `float(t)` and a tensor passed as a Scalar run) and the ops whose output
+    shape depends on values (nonzero, masked_select, a boolean index). On CUDA each is a
+    synchronisation a graph cannot capture. Only top-level ops reach the mode, so a boolean index
+    is caught by its argument."""
+
+    READS = {torch.ops.aten._local_scalar_dense.default, torch.ops.aten.nonzero.default,
+             torch.ops.aten.masked_select.default}
+    INDEXING = {torch.ops.aten.index.Tensor, torch.ops.aten.index_put.default, torch.ops.aten.index_put_.default}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if func in self.READS or (func in self.INDEXING and any(
+                i is not None and i.dtype in (torch.bool, torch.uint8) for i in args[1])):
+            raise AssertionError(f"host read inside the graph step: {func}")
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.fixture
+def no_host_reads():
+    """The `NoHostReads` mode: `with no_host_reads(): step()` fails on any read back to the host."""
+    return NoHostReads
+
+
 @pytest.fixture
 def tmp_cache(tmp_path, monkeypatch):
     d = tmp_path / "cache"

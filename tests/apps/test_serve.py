@@ -66,6 +66,38 @@ def _clip(path, n=14, side=16, fps=24):
     return path
 
 
+AUDIO = ["model.g_width=2", "model.d_width=2", "model.z_dim=4", "train.batch=4", "train.n_critic=1",
+         "train.steps=2", "log.progress=false", "device=cpu", "log.grid_every=1000", "audio.grid_clips=2"]
+TEXT = ["text.hidden=16", "text.emb=8", "text.max_len=24", "train.batch=8", "train.steps=2", "log.progress=false",
+        "device=cpu", "log.grid_every=1000", "text.grid_lines=2", "model.conditional=true"]
+
+
+def _tones(root):
+    import wave
+
+    for k, freq in enumerate((220, 440, 660, 880)):
+        d = root / ("low" if k < 2 else "high")
+        d.mkdir(parents=True, exist_ok=True)
+        t = np.arange(8000) / 16000
+        with wave.open(str(d / f"{freq}.wav"), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(16000)
+            w.writeframes((0.5 * np.sin(2 * np.pi * freq * t) * 32767).astype(np.int16).tobytes())
+    return root
+
+
+def _corpus(root):
+    root.mkdir(parents=True)
+    animals = ["the cat sat", "a dog ran far", "cats like milk", "dogs dig holes", "the cow is slow", "birds fly",
+               "a fox hid", "the hen ate", "owls hoot", "the pig ran", "mice hide", "the ox pulls"]
+    weather = ["rain falls down", "the sun is warm", "snow is cold", "fog is thick", "the wind blew", "hail hits",
+               "it is hot", "the sky is grey", "storms pass", "dew forms", "ice melts", "the cloud is low"]
+    (root / "animals.txt").write_text("\n".join(animals) + "\n", encoding="utf-8")
+    (root / "weather.txt").write_text("\n".join(weather) + "\n", encoding="utf-8")
+    return root
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """One 2-step run of each page: trained once for the module (~15 s on 2 cores)."""
@@ -84,6 +116,8 @@ def runs(tmp_path_factory):
         "inpaint": load_config("inpaint", overrides=[*TINY, "inpaint.grid_examples=2"]),
         "interpolate": load_config("frame-interp", overrides=[*TINY, "interpolate.grid_examples=2",
                                                               f"data.source={_clip(root / 'a.mp4')}"]),
+        "wavegan": load_config("wavegan", overrides=[*AUDIO, f"data.source={_tones(root / 'tones')}"]),
+        "text": load_config("text-mle", overrides=[*TEXT, f"data.source={_corpus(root / 'corpus')}"]),
     }
     return {name: gankit.train(cfg, str(root / name)) for name, cfg in cfgs.items()}
 
@@ -115,6 +149,15 @@ def _image(resp) -> np.ndarray:
     return a
 
 
+def _image_of(resp) -> np.ndarray:
+    """The spectrogram grid beside an audio answer (its download is the WAV, not the PNG)."""
+    assert resp.status_code == 200, resp.text
+    d = resp.json()
+    a = np.asarray(Image.open(io.BytesIO(base64.b64decode(d["image"].split(",", 1)[1]))))
+    assert a.shape[:2] == (d["height"], d["width"])
+    return a
+
+
 def _bytes(resp) -> bytes:
     assert resp.status_code == 200, resp.text
     return base64.b64decode(resp.json()["image"].split(",", 1)[1])
@@ -135,6 +178,7 @@ def _refused(resp, *parts, status=400) -> str:
     ("dcgan", ["sample", "interp", "repair"]), ("cgan", ["sample", "interp"]),
     ("infogan", ["sample", "interp", "codes", "repair"]), ("toy", ["sample"]), ("pix2pix", ["translate"]),
     ("cyclegan", ["translate"]), ("superres", ["superres"]), ("inpaint", ["repair"]), ("interpolate", ["frames"]),
+    ("wavegan", ["sample"]), ("text", ["lines"]),
 ])
 def test_info_lists_the_panels_of_each_task(clients, runs, name, panels):
     info = clients[name].get("/api/info").json()
@@ -155,6 +199,15 @@ def test_info_lists_the_panels_of_each_task(clients, runs, name, panels):
         assert "scatter" in by_name["sample"]["about"] and by_name["sample"]["fields"]["n"]["max"] == 10_000
     if name in ("inpaint", "dcgan"):
         assert by_name["repair"]["uploads"] == ["image", "mask"]
+    if name == "wavegan":
+        assert info["kind"] == "audio" and "16 kHz" in by_name["sample"]["about"]
+        assert by_name["sample"]["fields"]["n"]["max"] == models.GRID_CLIPS
+    if name == "text":
+        fields = by_name["lines"]["fields"]
+        assert info["kind"] == "text" and by_name["lines"]["topics"] == ["animals", "weather"]
+        assert fields["topic"] == {"type": "int", "min": 0, "max": 1, "default": None}
+        assert fields["temperature"]["default"] == runs["text"].config.text.temperature
+        assert fields["prefix"] == {"type": "str", "max_len": 24 * 8, "default": ""}
 
 
 def test_the_page_and_its_files_are_served(clients):
@@ -176,6 +229,48 @@ def test_a_task_without_a_page_says_so(runs):
     info = c.get("/api/info").json()
     assert info["panels"] == [] and "no page for 'segment' runs" in info["message"]
     _refused(c.post("/api/sample", json={}), "no panel 'sample'", status=404)
+
+
+# -- audio and text runs ------------------------------------------------------------------------
+
+def test_audio_sample_is_the_clips_as_a_wav_and_their_spectrograms(clients, runs):
+    import wave
+
+    from gankit.data.speech import CLIP, RATE
+    from gankit.tasks.audio.infer import sample_audio
+
+    c = clients["wavegan"]
+    r = c.post("/api/sample", json={"n": 3, "seed": 5})
+    grid = _image_of(r)
+    assert grid.shape[:2] == (128 + 4, 3 * 130 + 2)  # one row of three 128 x 128 spectrograms
+    d = r.json()
+    head, data = d["audio"].split(",", 1)
+    assert head == "data:audio/wav;base64" and d["filename"].endswith("-seed5-n3.wav")
+    with wave.open(io.BytesIO(base64.b64decode(data))) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (RATE, 1, 2)
+        pcm = np.frombuffer(w.readframes(w.getnframes()), np.int16).reshape(3, CLIP + RATE // 4)
+    want = (sample_audio(runs["wavegan"], 3, 5).clamp(-1, 1) * 32767).round().to(torch.int16).numpy()
+    np.testing.assert_array_equal(pcm[:, :CLIP], want)  # each clip, then 0.25 s of silence
+    assert not pcm[:, CLIP:].any()
+    assert c.post("/api/sample", json={"n": 3, "seed": 5}).json()["audio"] == d["audio"]
+    assert c.post("/api/sample", json={"n": 3, "seed": 6}).json()["audio"] != d["audio"]
+    _refused(c.post("/api/sample", json={"n": models.GRID_CLIPS + 1}), "n:", f"1..{models.GRID_CLIPS}")
+
+
+def test_text_lines_are_the_runs_own_and_checked(clients, runs):
+    c, run = clients["text"], runs["text"]
+    r = c.post("/api/lines", json={"n": 4, "seed": 2, "temperature": 0.7, "topic": 1, "prefix": "the "})
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert "image" not in d and d["filename"].endswith("-seed2-t0.7.txt")
+    assert d["text"] == run.lines(4, 0.7, 2, 1, "the ") and all(ln.startswith("the ") for ln in d["text"])
+    assert c.post("/api/lines", json={"n": 3, "seed": 9}).json()["text"] == run.lines(3, run.config.text.temperature, 9)
+    msg = _refused(c.post("/api/lines", json={"prefix": "the Z"}), "prefix:", "'Z'", "vocabulary")
+    assert "--" not in msg  # the page's field, not the CLI's flag
+    _refused(c.post("/api/lines", json={"temperature": 0}), "temperature:", "[0.05, 5]")
+    _refused(c.post("/api/lines", json={"topic": 2}), "topic:", "0..1")
+    _refused(c.post("/api/lines", json={"prefix": 3}), "prefix:", "not text")
+    _refused(c.post("/api/lines", json={"prefix": "x" * 500}), "prefix:", "at most 192")
 
 
 # -- generate runs ------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """The `gankit serve` page in a real browser (Debian's chromium through Playwright; skipped where
 either is missing): a conditional generate run's sample grid, seeds, class picker, latent slider
-and downloads, and an inpaint run's upload, mask painting and error box, with no page errors."""
+and downloads, an inpaint run's upload, mask painting and error box, an audio run's player and a
+text run's lines, with no page errors."""
 
 from __future__ import annotations
 
@@ -37,6 +38,39 @@ def cgan_url(tmp_path_factory):
 def inpaint_url(tmp_path_factory):
     run = gankit.train(load_config("inpaint", overrides=TINY), str(tmp_path_factory.mktemp("inp") / "run"))
     with Background(make_app(run)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def audio_url(tmp_path_factory):
+    import wave
+
+    root = tmp_path_factory.mktemp("audio")
+    for freq in (220, 440, 660, 880):
+        t = np.arange(8000) / 16000
+        with wave.open(str(root / f"{freq}.wav"), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(16000)
+            w.writeframes((0.5 * np.sin(2 * np.pi * freq * t) * 32767).astype(np.int16).tobytes())
+    cfg = load_config("wavegan", overrides=["model.g_width=2", "model.d_width=2", "model.z_dim=4", "train.batch=4",
+                                            "train.n_critic=1", "train.steps=2", "log.progress=false", "device=cpu",
+                                            "log.grid_every=1000", "audio.grid_clips=2", "audio.griffin_lim=2",
+                                            f"data.source={root}"])
+    with Background(make_app(gankit.train(cfg, str(root / "run")))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def text_url(tmp_path_factory):
+    root = tmp_path_factory.mktemp("text")
+    (root / "lines.txt").write_text("".join(f"line {w} of {k}\n" for k in range(4) for w in
+                                            ("one", "two", "three", "four", "five")), encoding="utf-8")
+    cfg = load_config("text-mle", overrides=["text.hidden=16", "text.emb=8", "text.max_len=24", "train.batch=8",
+                                             "train.steps=2", "log.progress=false", "device=cpu",
+                                             "log.grid_every=1000", "text.grid_lines=2",
+                                             f"data.source={root / 'lines.txt'}"])
+    with Background(make_app(gankit.train(cfg, str(root / "run")))) as url:
         yield url
 
 
@@ -141,4 +175,40 @@ def test_inpaint_page_paints_a_hole_and_repairs_it(page, inpaint_url, tmp_path):
     shot = tmp_path / "serve-inpaint.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000
+    assert _unexpected(page.errors) == []
+
+
+def test_audio_page_plays_the_clips_it_drew(page, audio_url):
+    page.goto(audio_url)
+    first = _changes(page, "#samples", "")  # the page opens with spectrograms and their clips
+    assert "audio clips" in page.text_content("#run-info") and not page.is_visible("#panel-interp")
+    page.wait_for_function("() => document.querySelector('#sample-audio').readyState >= 1")
+    n = int(page.input_value("#n"))
+    # n clips of 16,384 samples at 16 kHz, each followed by 0.25 s of silence
+    assert abs(page.eval_on_selector("#sample-audio", "el => el.duration") - n * (16384 / 16000 + 0.25)) < 0.01
+    link = page.locator("#panel-sample .download")
+    assert link.get_attribute("href") == _src(page, "#sample-audio") and link.inner_text() == "Download WAV"
+    old = _src(page, "#sample-audio")
+    page.fill("#seed", "3")
+    page.click("#sample-btn")
+    _changes(page, "#samples", first)
+    assert _src(page, "#sample-audio") != old and page.is_visible("#sample-audio")
+    assert _unexpected(page.errors) == []
+
+
+def test_text_page_samples_lines_and_shows_errors(page, text_url):
+    page.goto(text_url)
+    page.wait_for_function("() => !document.querySelector('#lines').hidden")
+    lines = page.text_content("#lines").split("\n")
+    assert len(lines) == int(page.input_value("#lines-n")) and not page.is_visible("#topic-label")
+    page.fill("#prefix", "line ")
+    page.click("#lines-btn")
+    page.wait_for_function("() => document.querySelector('#lines').textContent.split('\\n')"
+                           ".every((l) => l.startsWith('line '))")
+    link = page.locator("#panel-lines .download")
+    assert link.inner_text() == "Download TXT" and link.get_attribute("download").endswith(".txt")
+    page.fill("#prefix", "line Q")
+    page.click("#lines-btn")
+    page.wait_for_selector("#error", state="visible")
+    assert "prefix: 'Q' not in the run's char vocabulary" in page.text_content("#error")
     assert _unexpected(page.errors) == []

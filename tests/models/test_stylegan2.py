@@ -268,15 +268,6 @@ def test_pl_every_k_steps_and_off():
     assert not any(task.flags(tiny(8, "reg.pl=0"), t)[2] for t in range(8))
 
 
-class _NoHostReads(torch.utils._python_dispatch.TorchDispatchMode):
-    """Fails on any copy of a tensor's value to the host (what a CUDA graph cannot capture)."""
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func is torch.ops.aten._local_scalar_dense.default:
-            raise AssertionError("host read inside the graph step")
-        return func(*args, **(kwargs or {}))
-
-
 def _engine(mode, *more):
     cfg = tiny(4, *more)
     data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, torch.device("cpu"))
@@ -284,7 +275,7 @@ def _engine(mode, *more):
 
 
 @pytest.mark.parametrize("more", [(), ("model.conditional=true", "model.d_head=projection")])
-def test_graph_step_equals_eager_and_reads_nothing_back(more):
+def test_graph_step_equals_eager_and_reads_nothing_back(more, no_host_reads):
     """Style mixing, path length (every step) and lazy R1 inside the graph-shaped step: the same
     numbers as eager, and no host read (so CUDA-graph capture keeps working)."""
     runs = {}
@@ -292,7 +283,7 @@ def test_graph_step_equals_eager_and_reads_nothing_back(more):
         e = _engine(mode, *more)
         for t in range(4):
             if mode == "static":
-                with _NoHostReads():
+                with no_host_reads():
                     e.step(t)
             else:
                 e.step(t)

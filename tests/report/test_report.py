@@ -233,6 +233,30 @@ def test_grids_are_capped_first_and_last_kept(tmp_path):
     assert 'max="47"' in html and "12 of 60 left out" in html
 
 
+def test_audio_clips_are_inlined_newest_first_within_the_budget(tmp_path, monkeypatch):
+    from gankit.report import page
+
+    run = make_run(tmp_path)
+    for step in (0, 100, 300, 500, 600):  # 200 and 400 wrote none
+        (run / "samples" / f"step_{step:06d}.wav").write_bytes(b"RIFF" + bytes([step // 100]) * 996)
+    monkeypatch.setattr(page, "MAX_AUDIO_BYTES", 3000)  # room for three of the five files
+    html = _html(write_report(run))
+    frames = {f["step"]: f for f in json.loads(re.search(r'id="frames">(.*?)</script>', html).group(1))}
+    assert frames[600]["audio"] == "" and frames[500]["audio"].startswith("data:audio/wav;base64,")
+    assert "audio" in frames[300] and frames[300]["audio"] != frames[500]["audio"]
+    assert frames[100]["wav"] == "samples/step_000100.wav" and frames[0]["wav"] == "samples/step_000000.wav"
+    assert "audio" not in frames[200] and "wav" not in frames[200]
+    assert re.search(r'<audio id="step-audio" controls preload="none" src="data:audio/wav;base64,', html)
+
+    (run / "samples" / "step_000600.wav").unlink()  # the newest grid has none: the player starts hidden
+    html = _html(write_report(run))
+    assert '<audio id="step-audio" controls preload="none" hidden>' in html
+    assert "no clips were written at step 600" in html
+    for wav in (run / "samples").glob("*.wav"):
+        wav.unlink()
+    assert "<audio" not in _html(write_report(run))  # an image run: no player
+
+
 def test_long_runs_are_thinned_and_quick(tmp_path):
     run = make_run(tmp_path, grids=2)
     rows = [{"step": s, "loss_d": float(np.sin(s / 100)), "loss_g": 1.0, "time": 1e9 + s} for s in range(1, 6001)]

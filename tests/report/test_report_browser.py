@@ -61,3 +61,40 @@ def test_compare_page_loads(page, tmp_path):
     assert page.locator("#compare-table tr").count() == 3
     assert page.locator("figure.plot svg").count() >= 6
     assert page.errors == []
+
+
+def _tone(path: Path, hz: float, seconds: float = 0.3, rate: int = 16_000) -> None:
+    import wave
+
+    import numpy as np
+
+    t = np.arange(int(seconds * rate)) / rate
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.sin(2 * np.pi * hz * t) * 20000).astype("<i2").tobytes())
+
+
+def test_report_plays_an_audio_runs_clips(page, tmp_path):
+    """An audio run's grids have their clips beside them: the page's player follows the slider,
+    and the browser decodes the inlined WAV (its duration is the file's)."""
+    run = make_run(tmp_path)
+    for step in (0, 100, 300, 600):  # steps 200, 400 and 500 wrote no clips
+        _tone(run / "samples" / f"step_{step:06d}.wav", 200 + step)
+    page.goto(write_report(run).as_uri())
+    audio = page.locator("#step-audio")
+    last = audio.get_attribute("src")
+    assert last.startswith("data:audio/wav;base64,") and audio.is_visible()
+    page.evaluate("document.querySelector('#step-audio').load()")
+    page.wait_for_function("document.querySelector('#step-audio').readyState >= 1", timeout=5000)
+    assert abs(page.evaluate("document.querySelector('#step-audio').duration") - 0.3) < 0.01
+
+    _slide_to(page, 1)  # step 100: its own clips
+    assert audio.is_visible() and audio.get_attribute("src") not in (last, None)
+    _slide_to(page, 2)  # step 200: none written
+    assert not audio.is_visible()
+    assert page.locator("#step-audio-note").inner_text() == "no clips were written at step 200"
+    _slide_to(page, 6)
+    assert audio.get_attribute("src") == last and audio.is_visible() and not page.locator("#step-audio-note").is_visible()
+    assert page.errors == []

@@ -62,19 +62,8 @@ def test_graph_step_equals_eager_on_cpu(case):
     assert float(s_e[0]) != 0  # the step really ran and summed its losses
 
 
-class _NoHostReads(torch.utils._python_dispatch.TorchDispatchMode):
-    """Fails on every op that copies a tensor's value to the host: `_local_scalar_dense` is what
-    `.item()`, `bool(t)`, `float(t)` and C++'s tensor-to-Scalar conversion (a tensor passed where
-    an op takes a Scalar) all run. On CUDA each is a synchronisation a graph cannot capture."""
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func is torch.ops.aten._local_scalar_dense.default:
-            raise AssertionError("host read inside the graph step")
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_graph_step_reads_nothing_back(case, monkeypatch):
+def test_graph_step_reads_nothing_back(case, monkeypatch, no_host_reads):
     """No host synchronisation inside the captured function: every way a tensor's value reaches
     the host fails while it runs (a CUDA graph would not record such a read)."""
     e = _engine(*CASES[case], mode="static")
@@ -84,7 +73,7 @@ def test_graph_step_reads_nothing_back(case, monkeypatch):
 
     for name in ("tolist", "numpy"):  # not through the dispatcher
         monkeypatch.setattr(torch.Tensor, name, refuse)
-    with _NoHostReads():
+    with no_host_reads():
         # The whole graph-mode step: the task's draw and the copy into the static buffers
         # (outside the graph: a host read there would stall the CPU every step), the captured
         # phases, the schedules.
@@ -94,10 +83,10 @@ def test_graph_step_reads_nothing_back(case, monkeypatch):
     assert e.st.guard.total == 0 and float(e.st.acc[0]) != 0
 
 
-def test_the_host_read_check_catches_a_scalar_argument():
+def test_the_host_read_check_catches_a_scalar_argument(no_host_reads):
     """The check above sees a read that happens in C++: a 0-dim tensor given as a Scalar."""
     t = torch.ones(3)
-    with pytest.raises(AssertionError, match="host read"), _NoHostReads():
+    with pytest.raises(AssertionError, match="host read"), no_host_reads():
         torch._foreach_lerp_([t], [torch.zeros(3)], torch.tensor(0.5))
 
 

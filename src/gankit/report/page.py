@@ -3,8 +3,8 @@ command and config, data, training curves, samples over training, animation, che
 train.log. Every piece of text from the run directory goes through `escape`.
 
 Element ids the tests (and anyone scripting the page) rely on: #missing, #warnings,
-#metrics-table, #protocol, #step-slider, #step-image, #step-label, #checkpoints, #config,
-#train-log.
+#metrics-table, #protocol, #step-slider, #step-image, #step-label, #step-audio and #step-audio-note
+(an audio run's clips), #checkpoints, #config, #train-log.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from html import escape
+from pathlib import Path
 
 from gankit.report.plots import COLORS, LABELS, Series, eval_groups, groups, line_plot
 from gankit.report.read import RunData, keys, series
@@ -19,6 +20,7 @@ from gankit.report.style import better, data_uri, document, img_tag, json_script
 
 MAX_GRIDS = 48  # sample grids embedded; a long run's grids are thinned to keep the file bounded
 MAX_GIF_BYTES = 8 << 20  # progress.gif is inlined up to this size; a bigger data URI makes a slow page
+MAX_AUDIO_BYTES = 4 << 20  # an audio run's grid clips inlined, newest first, up to this total
 SCORED = ("translate", "superres", "interpolate", "inpaint")  # tasks scored against targets
 
 
@@ -216,6 +218,7 @@ def _samples(run: RunData) -> str:
     # Every frame but the last as a data URI in JSON; the last is the <img>'s own src.
     frames = [{"step": s, "src": data_uri(p.read_bytes(), p.suffix)} for s, p in shown[:-1]]
     frames.append({"step": shown[-1][0], "src": ""})
+    player = _players(run, shown, frames)
     what = ("each grid shows input | output | target panels" if run.task in SCORED
             else "each grid: G's samples from the same fixed latents")
     note = f"{len(shown)} grids, {what}"
@@ -227,7 +230,33 @@ def _samples(run: RunData) -> str:
             f'aria-label="grid step"><button id="play" type="button">&#9654; play</button>'
             f'<span id="step-label">step {last_step} ({len(shown)} of {len(shown)})</span></div>'
             + img_tag(shown[-1][1], f"samples at step {last_step}", element_id="step-image")
-            + json_script("frames", frames) + "</section>")
+            + player + json_script("frames", frames) + "</section>")
+
+
+def _players(run: RunData, shown: list[tuple[int, Path]], frames: list[dict]) -> str:
+    """An audio run's grids have their clips beside them (samples/step_N.wav): the newest are
+    inlined up to MAX_AUDIO_BYTES in all, each frame's in `frames` (the last frame's as the
+    <audio>'s own src); older ones are named instead. '' for a run without clips."""
+    if not any(s in run.sample_audio for s, _ in shown):
+        return ""
+    budget = MAX_AUDIO_BYTES
+    for i in range(len(shown) - 1, -1, -1):
+        wav = run.sample_audio.get(shown[i][0])
+        if wav is None:
+            continue
+        size_ = wav.stat().st_size
+        if size_ <= budget:
+            budget -= size_
+            frames[i]["audio"] = data_uri(wav.read_bytes(), ".wav") if i < len(shown) - 1 else ""
+        else:
+            frames[i]["wav"] = str(wav.relative_to(run.path))
+    last = frames[-1]
+    src = f' src="{data_uri(run.sample_audio[shown[-1][0]].read_bytes(), ".wav")}"' if "audio" in last else ""
+    away = "" if "audio" in last else (f'the clips of step {last["step"]} are not embedded (page size): {last["wav"]}'
+                                      if "wav" in last else f'no clips were written at step {last["step"]}')
+    return (f'<p class="note">the grid\'s clips, one after another (0.25 s apart), in the order of its '
+            f'spectrograms:</p><audio id="step-audio" controls preload="none"{src}{" hidden" if away else ""}>'
+            f'</audio><p class="note" id="step-audio-note"{"" if away else " hidden"}>{escape(away)}</p>')
 
 
 def _animation(run: RunData) -> str:

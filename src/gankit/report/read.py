@@ -67,6 +67,7 @@ class RunData:
     commands: list[str] = field(default_factory=list)  # "command:" lines: the start, then any resumes
     data_lines: list[str] = field(default_factory=list)  # "data:" lines, prefix removed
     samples: list[tuple[int, Path]] = field(default_factory=list)  # (step, png), by step
+    sample_audio: dict[int, Path] = field(default_factory=dict)  # step -> the grid's clips (an audio run's .wav)
     data_png: Path | None = None
     gif: Path | None = None
     gif_size: int = 0
@@ -215,6 +216,7 @@ def _read_images(run: RunData) -> None:
     if d.is_dir():
         found = ((_SAMPLE.match(p.name), p) for p in d.iterdir())
         run.samples = sorted((int(m.group(1)), p) for m, p in found if m and p.is_file())
+        run.sample_audio = {step: p.with_suffix(".wav") for step, p in run.samples if p.with_suffix(".wav").is_file()}
     if not run.samples:
         run.missing.append("no sample grids yet (samples/step_NNNNNN.png)")
     if (run.path / "data.png").is_file():

@@ -82,6 +82,8 @@ img.pix { image-rendering:pixelated; max-width:100%; height:auto; border:1px sol
 
 # The samples slider: the frames live in a JSON block; moving the slider (or playing) swaps the
 # <img>'s src among them. The last frame's URI is the <img>'s own src, not repeated in the JSON.
+# An audio run's frames also carry their clips: `audio` (a data URI; the last frame's is the
+# <audio>'s own src) or, when not embedded, `wav` (the file's name, shown instead of a player).
 SCRIPT = """
 (function () {
   var data = document.getElementById('frames');
@@ -91,11 +93,23 @@ SCRIPT = """
   var img = document.getElementById('step-image');
   var label = document.getElementById('step-label');
   var play = document.getElementById('play');
+  var audio = document.getElementById('step-audio');
+  var away = document.getElementById('step-audio-note');
   frames[frames.length - 1].src = frames[frames.length - 1].src || img.getAttribute('src');
+  if (audio) frames[frames.length - 1].audio = audio.getAttribute('src');
   function show(i) {
     var f = frames[i];
     img.setAttribute('src', f.src);
     label.textContent = 'step ' + f.step + ' (' + (i + 1) + ' of ' + frames.length + ')';
+    if (!audio) return;
+    if (f.audio) {
+      if (audio.getAttribute('src') !== f.audio) { audio.pause(); audio.setAttribute('src', f.audio); }
+      audio.hidden = false; away.hidden = true;
+    } else {
+      audio.pause(); audio.hidden = true; away.hidden = false;
+      away.textContent = f.wav ? 'the clips of step ' + f.step + ' are not embedded (page size): ' + f.wav
+                               : 'no clips were written at step ' + f.step;
+    }
   }
   slider.addEventListener('input', function () { show(Number(slider.value)); });
   var timer = null;
@@ -132,7 +146,7 @@ def json_script(element_id: str, value: object) -> str:
 
 # -- images ---------------------------------------------------------------------------------------
 
-_MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
+_MIME = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".wav": "audio/wav"}
 
 
 def data_uri(data: bytes, suffix: str) -> str:

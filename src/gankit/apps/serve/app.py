@@ -4,7 +4,9 @@
     GET  /api/info      the run, its limits, and the panels its page offers (`models.PAGES`)
     POST /api/PANEL     run one panel: a JSON object of its fields, or (a panel that takes
                         images) a multipart form of its images and fields
-                        -> {"image": "data:image/png;base64,...", "filename", "width", "height", "notes"}
+                        -> {"image": "data:image/png;base64,...", "filename", "width", "height", "notes"};
+                        an audio run's answer adds "audio" (a data:audio/wav URL: the clips),
+                        a text run's is {"text": [lines], "filename", "notes"}
 
 Every refusal is a 400 (404 and 405 for the routing cases) with {"error": one line}
 naming what was wrong and what is accepted; an unexpected failure inside the model is a 500 with
@@ -44,8 +46,9 @@ from gankit.run import Run
 STATIC = Path(__file__).parent / "static"
 JSON_LIMIT = 64 * 1024  # bytes: a panel's fields are a few numbers
 FORMATS = ("PNG", "JPEG", "BMP", "GIF", "TIFF", "WEBP")  # PIL decoders an upload may use
-# The page loads nothing from elsewhere; results are data: URLs, previews blob: URLs.
-CSP = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+# The page loads nothing from elsewhere; results (images, audio) are data: URLs, previews blob: URLs.
+CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' data:; style-src 'self'; script-src 'self'; "
+       "frame-ancestors 'none'")
 
 
 def _one_line(msg: str) -> str:
@@ -184,9 +187,15 @@ class ServeApp:
 
     @staticmethod
     def _reply(result: Result) -> dict:
-        h, w = result.image.shape[:2]
-        return {"image": _png(result.image), "filename": result.filename, "width": w, "height": h,
-                "notes": result.notes}
+        out: dict = {"filename": result.filename, "notes": result.notes}
+        if result.image is not None:
+            h, w = result.image.shape[:2]
+            out.update(image=_png(result.image), width=w, height=h)
+        if result.audio is not None:
+            out["audio"] = "data:audio/wav;base64," + base64.b64encode(result.audio).decode("ascii")
+        if result.text is not None:
+            out["text"] = result.text
+        return out
 
     @staticmethod
     def _same_origin(request: Request) -> None:

@@ -122,7 +122,25 @@ class Choice:
         return {"type": "choice", "values": list(self.values), "default": self.default}
 
 
-Field = Int | Float | Floats | Choice
+@dataclass(frozen=True)
+class Str:
+    max_len: int
+    default: str = ""
+
+    def parse(self, name: str, v: object, form: bool = False) -> str:
+        if v is None:
+            return self.default
+        if not isinstance(v, str):
+            raise GankitError(f"{name}: {v!r} is not text; expected a string of at most {self.max_len} characters")
+        if len(v) > self.max_len:
+            raise GankitError(f"{name}: {len(v)} characters; at most {self.max_len} accepted")
+        return v
+
+    def describe(self) -> dict:
+        return {"type": "str", "max_len": self.max_len, "default": self.default}
+
+
+Field = Int | Float | Floats | Choice | Str
 
 
 # -- panels -------------------------------------------------------------------------------------
@@ -130,9 +148,11 @@ Field = Int | Float | Floats | Choice
 
 @dataclass
 class Result:
-    image: np.ndarray  # uint8 (H, W, C), C = 1 or 3
-    filename: str  # what the page's download link saves it as
+    image: np.ndarray | None  # uint8 (H, W, C), C = 1 or 3; None for a text answer
+    filename: str  # what the page's download link saves it as (the image, the WAV, or the .txt)
     notes: list[str] = field(default_factory=list)  # conversions made on the way (resized, ...)
+    audio: bytes | None = None  # a WAV file: an audio run's clips, played by the page
+    text: list[str] | None = None  # a text run's lines
 
 
 Handler = Callable[[Run, dict, dict[str, np.ndarray]], Result]
@@ -358,6 +378,53 @@ def interpolate_panels(run: Run, max_samples: int) -> dict[str, Panel]:
                             "them", {}, middle_frame, uploads=("prev", "next"))}
 
 
+# -- audio and text: clips and lines from noise -----------------------------------------------
+
+
+GRID_CLIPS = 16  # the most clips one audio request makes (16 s of audio, SpecGAN's Griffin-Lim included)
+
+
+def sample_clips(run: Run, p: dict, images: dict) -> Result:
+    """n clips: their spectrograms as the grid, and one WAV of them in that order, 0.25 s apart."""
+    from gankit.data.speech import spectrogram_images
+    from gankit.tasks.audio.infer import joined, sample_audio, wav_bytes
+
+    clips = sample_audio(run, p["n"], p["seed"])  # float (n, T) in [-1, 1]
+    meta = run.data_meta
+    mu, sigma = torch.tensor(meta["spec_mu"]), torch.tensor(meta["spec_sigma"])
+    grid = make_grid(spectrogram_images(clips, mu, sigma), nrow=min(p["n"], 8))
+    return Result(grid, f"{_stem(run)}-seed{p['seed']}-n{p['n']}.wav", audio=wav_bytes(joined(clips)))
+
+
+def audio_panels(run: Run, max_samples: int) -> dict[str, Panel]:
+    n = min(max_samples, GRID_CLIPS)
+    rate = run.data_meta.get("rate", 16_000)
+    return {"sample": Panel("Sample", f"new clips ({rate // 1000} kHz), played one after another; the grid shows "
+                            "their spectrograms in the same order", {"n": Int(1, n, min(8, n)),
+                                                                      "seed": Int(0, MAX_SEED, 0)}, sample_clips)}
+
+
+def sample_lines(run: Run, p: dict, images: dict) -> Result:
+    try:
+        lines = run.lines(p["n"], p["temperature"], p["seed"], p.get("topic"), p["prefix"] or None)
+    except GankitError as e:  # sample_text speaks of the CLI's flags
+        raise GankitError(str(e).replace("--prefix", "prefix").replace("--class", "topic")) from None
+    return Result(None, f"{_stem(run)}-seed{p['seed']}-t{p['temperature']:g}.txt", text=lines)
+
+
+def text_panels(run: Run, max_samples: int) -> dict[str, Panel]:
+    what = "SMILES strings" if run.config.text.kind == "smiles" else "lines"
+    fields: dict[str, Field] = {"n": Int(1, max_samples, min(10, max_samples)), "seed": Int(0, MAX_SEED, 0),
+                                "temperature": Float(0.05, 5.0, run.config.text.temperature),
+                                "prefix": Str(run.config.text.max_len * 8)}
+    if run.G.topic is not None:
+        fields["topic"] = Int(0, len(run.data_meta.get("classes") or []) - 1, None)  # None: any topic
+    return {"lines": Panel("Sample", f"new {what} at a softmax temperature (lower: safer, higher: more varied), "
+                           "optionally starting with a prefix", fields, sample_lines,
+                           extra={"topics": list(run.data_meta.get("classes") or []) if run.G.topic is not None
+                                  else []})}
+
+
 # A task name -> the panels of its runs' page (in the page's order).
 PAGES: dict[str, Callable[[Run, int], dict[str, Panel]]] = {
     "generate": generate_panels,
@@ -365,4 +432,6 @@ PAGES: dict[str, Callable[[Run, int], dict[str, Panel]]] = {
     "superres": superres_panels,
     "inpaint": inpaint_panels,
     "interpolate": interpolate_panels,
+    "audio": audio_panels,
+    "text": text_panels,
 }

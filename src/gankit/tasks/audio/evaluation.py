@@ -46,30 +46,48 @@ def sample_clips(cfg, G, data_meta: dict, n: int, device, seed: int = 0, batch: 
 
 def evaluate_audio(cfg, G, data_meta: dict, device="cpu", n: int = 1000, featurenet: str | None = None,
                    run: str | None = None, step: int | None = None, seed: int = 0) -> dict:
-    from gankit.metrics.evaluate import Evaluator
-
     if not cfg.data.source.startswith("spoken-digits") and featurenet is None:
         raise GankitError(f"{cfg.data.source}: audio scores need a classifier of its classes; the bundled one knows "
                           "spoken digits (train one with gankit features train on your spectrogram images)")
+    was = G.training
+    G.eval()
+    clips = sample_clips(cfg, G, data_meta, n, device, seed)
+    G.train(was)
+    res = {"gankit": score_clips(clips, device, featurenet, seed)}
+    real = real_clips(n)
+    res["real"] = score_clips(real, device, featurenet, seed)
+    res["protocol"] = {**protocol(featurenet, n, seed), "real": f"{len(real)} training clips", "run": run,
+                       "step": step}
+    return res
+
+
+def classifier(featurenet: str | None = None) -> Path:
     net = Path(featurenet) if featurenet else bundled_speechnet_path()
     if not net.is_file():
         raise GankitError(f"{net}: the spoken-digit classifier is not there; build it with gankit features train "
                           "--data spoken-digits-spec --test spoken-digits-spec:test --out " + str(net))
-    ev = Evaluator(net, device)
+    return net
+
+
+def protocol(featurenet: str | None, n: int, seed: int) -> dict:
+    return {"metric": f"classifier IS, FID on its features, class KL ({classifier(featurenet).name})", "n": n,
+            "ref": f"{REF} (held-out voices)", "sample_seed": seed}
+
+
+def real_clips(n: int) -> torch.Tensor:
+    """n training clips (n, CLIP) float, every digit equally (the set is stored in digit order)."""
+    train = spoken_digits("train").x
+    return torch.from_numpy(train[::max(1, len(train) // n)][:n]).float() / 32767.0
+
+
+def score_clips(clips: torch.Tensor, device="cpu", featurenet: str | None = None, seed: int = 0) -> dict:
+    """IS, FID against the held-out voices and class KL of float clips (N, CLIP), as every party
+    is scored: spectrogram images with the training split's statistics, through the classifier."""
+    from gankit.metrics.evaluate import Evaluator
+
+    ev = Evaluator(classifier(featurenet), device)
     mu, sigma = train_spectrogram_stats()
-    was = G.training
-    G.eval()
-    images = spectrogram_images(sample_clips(cfg, G, data_meta, n, device, seed), mu, sigma)
-    G.train(was)
-    metrics = ("fid", "is", "classes")
-    res = {"gankit": _pick(ev.evaluate(images, metrics, REF, seed))}
-    train = spoken_digits("train").x  # in digit order: a strided subset keeps every digit
-    real = torch.from_numpy(train[::max(1, len(train) // n)][:n]).float() / 32767.0
-    res["real"] = _pick(ev.evaluate(spectrogram_images(real, mu, sigma), metrics, REF, seed))
-    res["protocol"] = {"metric": f"classifier IS, FID on its features, class KL ({net.name})", "n": n,
-                       "ref": f"{REF} (held-out voices)", "real": f"{len(real)} training clips",
-                       "sample_seed": seed, "run": run, "step": step}
-    return res
+    return _pick(ev.evaluate(spectrogram_images(clips, mu, sigma), ("fid", "is", "classes"), REF, seed))
 
 
 def _pick(r: dict) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import wave
 from pathlib import Path
@@ -21,17 +22,30 @@ def decode(cfg, out: torch.Tensor, mu: torch.Tensor, sigma: torch.Tensor, genera
     return clips.clamp(-1, 1)
 
 
-def write_wav(path: Path, clips: torch.Tensor, rate: int = RATE) -> Path:
-    """float samples (1, T) or (T,) in [-1, 1] -> a 16-bit mono WAV, written atomically."""
+def wav_bytes(clips: torch.Tensor, rate: int = RATE) -> bytes:
+    """float samples (..., T) in [-1, 1], all in a row -> a 16-bit mono WAV file's bytes."""
     x = (clips.reshape(-1).clamp(-1, 1) * 32767).round().to(torch.int16).cpu().numpy()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with wave.open(str(tmp), "wb") as w:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
         w.setnchannels(1)
         w.setsampwidth(2)
         w.setframerate(rate)
         w.writeframes(x.tobytes())
+    return buf.getvalue()
+
+
+def joined(clips: torch.Tensor, gap_s: float = 0.25, rate: int = RATE) -> torch.Tensor:
+    """Clips (B, T) one after another with `gap_s` of silence after each: (B (T + gap),)."""
+    gap = torch.zeros(len(clips), int(rate * gap_s), device=clips.device, dtype=clips.dtype)
+    return torch.cat([clips, gap], 1).flatten()
+
+
+def write_wav(path: Path, clips: torch.Tensor, rate: int = RATE) -> Path:
+    """float samples (1, T) or (T,) in [-1, 1] -> a 16-bit mono WAV, written atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(wav_bytes(clips, rate))
     os.replace(tmp, path)
     return path
 

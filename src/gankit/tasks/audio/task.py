@@ -110,7 +110,7 @@ class AudioTask(Task):
     def grid(self, cfg, data, st):
         """The spectrograms of a fixed latent batch (SpecGAN's own output; WaveGAN's clips'), and
         the clips as one WAV beside the image (0.25 s of silence between them)."""
-        from gankit.tasks.audio.infer import decode, write_wav
+        from gankit.tasks.audio.infer import decode, joined, write_wav
 
         z = torch.randn(cfg.audio.grid_clips, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
         z = z.to(data.x.device)
@@ -122,8 +122,7 @@ class AudioTask(Task):
             clips = decode(cfg, out, data.mu, data.sigma)  # (B, T) float
             spec = out if cfg.audio.method == "specgan" else normalise(log_spectrogram(clips), data.mu,
                                                                        data.sigma)[:, None]  # (B, 1, 128, 128)
-            gap = torch.zeros(len(clips), RATE // 4, device=clips.device)
-            write_wav(path.with_suffix(".wav"), torch.cat([clips, gap], 1).flatten()[None])
+            write_wav(path.with_suffix(".wav"), joined(clips))
             return viz.save_grid(to_image(spec), path, nrow=cfg.audio.grid_clips)
 
         return write

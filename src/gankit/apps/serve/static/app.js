@@ -1,6 +1,6 @@
 // gankit serve: the page over one run. /api/info says which panels the run offers; each panel
-// posts its fields (JSON) or its uploads (a form) to /api/PANEL and shows the PNG that comes
-// back. The server checks everything: this page only reads inputs and shows answers, so its
+// posts its fields (JSON) or its uploads (a form) to /api/PANEL and shows the PNG (with an
+// audio run's clips; a text run's lines) that comes back. The server checks everything: this page only reads inputs and shows answers, so its
 // error box shows the server's own one-line message.
 "use strict";
 
@@ -64,12 +64,30 @@ function fit(img, w, h) {
   img.classList.toggle("pixelated", scale > 1);
 }
 
-function showResult(img, data) {
-  img.src = data.image;
-  img.hidden = false;
-  fit(img, data.width, data.height);
-  const link = img.closest("figure").querySelector(".download");
-  link.href = data.image;
+// An answer: an image, an image with the clips it shows (audio runs: the player, and the
+// download link saves the WAV), or lines of text (text runs).
+function showResult(el, data) {
+  const figure = el.closest("figure");
+  const link = figure.querySelector(".download");
+  if (data.text) {
+    el.textContent = data.text.join("\n");
+    el.hidden = false;
+    link.href = URL.createObjectURL(new Blob([data.text.join("\n") + "\n"], { type: "text/plain" }));
+  } else {
+    el.src = data.image;
+    el.hidden = false;
+    fit(el, data.width, data.height);
+    link.href = data.image;
+  }
+  const player = figure.querySelector("audio");
+  if (player) {
+    player.hidden = !data.audio;
+    if (data.audio) {
+      player.src = data.audio;
+      link.href = data.audio;
+    }
+  }
+  link.textContent = `Download ${data.filename.split(".").pop().toUpperCase()}`;
   link.download = data.filename;
   link.hidden = false;
   showNotes(data.notes);
@@ -127,7 +145,7 @@ function withClass(body) {
 }
 
 // The panels with a section of their own; every upload panel shares #panel-upload (a run has one).
-const SECTIONS = { sample: "#panel-sample", interp: "#panel-interp", codes: "#panel-codes" };
+const SECTIONS = { sample: "#panel-sample", interp: "#panel-interp", codes: "#panel-codes", lines: "#panel-lines" };
 
 function section(panel) {
   const s = $(SECTIONS[panel.name] || "#panel-upload");
@@ -361,13 +379,42 @@ function setupUpload(panel) {
   });
 }
 
+// -- text runs --------------------------------------------------------------------------------
+function setupLines(panel) {
+  section(panel);
+  setLimits($("#lines-n"), panel.fields.n);
+  setLimits($("#lines-seed"), panel.fields.seed);
+  const t = $("#temperature");
+  t.value = panel.fields.temperature.default;
+  const showT = () => { $("#temperature-out").textContent = Number(t.value).toFixed(2); };
+  showT();
+  $("#prefix").maxLength = panel.fields.prefix.max_len;
+  if (panel.fields.topic) {
+    $("#topic-label").hidden = false;
+    panel.topics.forEach((name, i) => $("#topic").add(new Option(`${i}: ${name}`, String(i))));
+  }
+  const body = () => {
+    const b = { n: num($("#lines-n")), seed: num($("#lines-seed")), temperature: Number(t.value),
+      prefix: $("#prefix").value };
+    if (panel.fields.topic && $("#topic").value !== "") b.topic = Number($("#topic").value);
+    return b;
+  };
+  const go = latest(() => runPanel("lines", body(), $("#lines"), $("#lines-btn")));
+  $("#lines-btn").addEventListener("click", go);
+  t.addEventListener("input", showT);
+  t.addEventListener("change", go);
+  return go;
+}
+
 // -- the page ---------------------------------------------------------------------------------
-const SETUP = { sample: setupSample, interp: setupInterp, codes: setupCodes };
+const SETUP = { sample: setupSample, interp: setupInterp, codes: setupCodes, lines: setupLines };
 
 function describe(info) {
   const parts = [`${info.task} run`, `preset ${info.preset || "custom"}`, `step ${info.step}`,
     info.ema ? "EMA weights" : "raw weights"];
-  if (info.shape) parts.push(info.kind === "points" ? "2-D points" : `images ${info.shape.join("×")}`);
+  if (info.kind === "audio") parts.push("audio clips");
+  else if (info.kind === "text") parts.push("text");
+  else if (info.shape) parts.push(info.kind === "points" ? "2-D points" : `images ${info.shape.join("×")}`);
   if (info.conditional) parts.push(`${info.classes.length} classes`);
   return parts.join(" · ");
 }

@@ -1,0 +1,141 @@
+"""WaveGAN against SpecGAN on spoken digits, with real clips and a noise floor beside them.
+
+    .venv/bin/python benchmarks/audio_gans.py --preset wavegan-cpu --out runs/bench-wavegan-cpu \\
+        --json benchmarks/results/audio-wavegan-cpu.json
+    .venv/bin/python benchmarks/audio_gans.py --preset specgan-cpu --out runs/bench-specgan-cpu --json ...
+    .venv/bin/python benchmarks/audio_gans.py --floor --json benchmarks/results/audio-floor.json
+    .venv/bin/python benchmarks/audio_gans.py --table benchmarks/results/audio-*.json
+
+Each --preset call trains the preset as it is (`gankit.train`; an existing finished --out is
+reused), then scores its final G with `gankit eval`'s audio protocol
+(gankit.tasks.audio.evaluation: --n clips from seed 0, the bundled spoken-digit classifier's
+Inception score, FID on its features against the held-out voices, and class KL), with --n real
+training clips scored the same way, and times generation (audio seconds made per wall second,
+batches of 250, SpecGAN's Griffin-Lim included). --json records it with the training time, the
+steps per second and the machine.
+
+--floor scores the classical lower bound instead: Gaussian noise whose every frequency bin has
+the training clips' mean log magnitude (spectrally matched noise, random phase), n clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+import gankit
+from gankit.config import load_config
+from gankit.data.spectrogram import HOP, N_FFT, SIZE
+from gankit.data.speech import CLIP, RATE, train_spectrogram_stats
+from gankit.tasks.audio.evaluation import evaluate_audio, protocol, real_clips, sample_clips, score_clips
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine  # noqa: E402
+
+
+def training_seconds(run_dir: Path) -> float | None:
+    total = None
+    for ln in (run_dir / "train.log").read_text(encoding="utf-8").splitlines():
+        if "training time:" in ln:
+            total = (total or 0.0) + float(ln.split("training time:")[1].split(" s")[0])
+    return total
+
+
+def matched_noise(n: int, seed: int = 0) -> torch.Tensor:
+    """n clips (n, CLIP) of noise with the training set's mean log magnitude in every bin."""
+    mu, _ = train_spectrogram_stats()
+    g = torch.Generator().manual_seed(seed)
+    frames = CLIP // HOP + 1
+    mag = torch.zeros(n, N_FFT // 2 + 1, frames)
+    mag[:, :SIZE] = mu.exp()[None, :, None]
+    phase = torch.rand(mag.shape, generator=g) * 2 * torch.pi
+    x = torch.istft(mag * torch.exp(1j * phase), N_FFT, HOP, window=torch.hann_window(N_FFT), center=True,
+                    length=CLIP)
+    return x.clamp(-1, 1)
+
+
+def measure(args) -> dict:
+    out = Path(args.out)
+    cfg = load_config(args.preset, overrides=["device=cpu", "log.progress=false", *args.sets])
+    if not (out / "checkpoints" / "last.pt").exists():
+        gankit.train(cfg, str(out))
+    run = gankit.load(out)
+    if run.step != cfg.train.steps:
+        sys.exit(f"{out}: at step {run.step} of {cfg.train.steps}; resume it (gankit train --resume {out}) first")
+    t0 = time.perf_counter()
+    r = evaluate_audio(run.config, run.G, run.data_meta, "cpu", args.n, run=str(out), step=run.step)
+    eval_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sample_clips(run.config, run.G, run.data_meta, 500, "cpu", seed=1)
+    gen_s = time.perf_counter() - t0
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    speed = [row["steps_per_s"] for row in rows if "steps_per_s" in row]
+    return {"preset": args.preset, "sets": args.sets, "run": str(out), "steps": run.step,
+            "train_seconds": training_seconds(out), "steps_per_s": round(statistics.median(speed), 3),
+            "audio_s_per_s": 500 * CLIP / RATE / gen_s, "eval_seconds": eval_s, "scores": r,
+            "machine": machine(), "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d")}
+
+
+def floor(args) -> dict:
+    scores = {"noise": score_clips(matched_noise(args.n), "cpu"), "real": score_clips(real_clips(args.n), "cpu"),
+              "protocol": {**protocol(None, args.n, 0), "real": f"{args.n} training clips"}}
+    return {"preset": "noise", "scores": scores, "machine": machine(), "command": " ".join(sys.argv),
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def table(paths: list[str]) -> str:
+    res = [json.loads(Path(p).read_text()) for p in paths]
+    out = ["| clips | classifier IS (max 10) | FID (classifier features) | class KL | training | steps/s | "
+           "audio s made / s |", "|---|---|---|---|---|---|---|"]
+
+    def cells(s):
+        return f"{s['is']:.2f} | {s['fid']:.2f} | {s['class_kl']:.3f}"
+
+    real = None
+    for r in sorted(res, key=lambda r: r["preset"] == "noise"):
+        sc = r["scores"]
+        real = real or sc["real"]
+        if r["preset"] == "noise":
+            out.append(f"| spectrally matched noise (floor) | {cells(sc['noise'])} | | | |")
+        else:
+            out.append(f"| {r['preset']}, {r['steps']} steps | {cells(sc['gankit'])} | {r['train_seconds'] / 60:.0f} min "
+                       f"| {r['steps_per_s']:.2f} | {r['audio_s_per_s']:.0f} |")
+    out.append(f"| real training clips (ceiling) | {cells(real)} | | | |")
+    m = res[0]["machine"]
+    n = res[0]["scores"]["protocol"]["n"]
+    return "\n".join(out + ["", f"n = {n} clips each, FID against the {n if n < 1000 else 1000} held-out clips' "
+                                f"features. Machine: {m['cpu']}, torch {m['torch']} ({m['cpu_capability']}), "
+                                f"{m['threads']} threads."])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset")
+    ap.add_argument("--out")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--json")
+    ap.add_argument("--floor", action="store_true")
+    ap.add_argument("--table", nargs="+", metavar="RESULT.json")
+    args = ap.parse_args()
+    if args.table:
+        print(table(args.table))
+        return
+    if not args.floor and not (args.preset and args.out):
+        ap.error("give --preset and --out, --floor, or --table")
+    res = floor(args) if args.floor else measure(args)
+    text = json.dumps(res, indent=1)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
