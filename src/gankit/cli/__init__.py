@@ -1,0 +1,61 @@
+"""The `gankit` command: a thin layer over the Python API.
+
+    gankit train --preset seed-mlp --data mnist --steps 2000 --out runs/mnist
+    gankit sample runs/mnist --n 64 --out grid.png
+    gankit presets
+    gankit data info mnist
+
+A user's mistake prints one line, ``gankit: error: ...``, and exits with status 2.
+
+The commands live in groups, each module adding its subparsers (`add(sub)`) with their handlers:
+
+    train      train (--resume, --nproc)
+    sample     sample, project
+    apply      translate, superres, interpolate, repair, synth
+    evaluate   eval, features train, bench, augment-eval
+    tools      report, serve, export, presets, data info
+    common     what they share: flags, overrides, the command line, the end-of-run summary, err
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gankit.errors import GankitError
+
+    parser = _parser()
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    from gankit.threads import apply_cpu_budget
+
+    apply_cpu_budget()  # no more threads than the CPUs (or the container's quota) this process gets
+    try:
+        return args.func(args) or 0
+    except GankitError as e:
+        print(f"gankit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gankit: interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    from gankit.cli import apply, evaluate, sample, tools, train
+    from gankit.version import __version__
+
+    p = argparse.ArgumentParser(prog="gankit", description="Train, evaluate and apply GANs.")
+    p.add_argument("--version", action="version", version=f"gankit {__version__}")
+    sub = p.add_subparsers(metavar="COMMAND")
+    for group in (train, sample, apply, evaluate, tools):
+        group.add(sub)
+    return p
+
+
+if __name__ == "__main__":
+    sys.exit(main())

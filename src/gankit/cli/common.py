@@ -1,0 +1,83 @@
+"""What the `gankit` commands share: the flags of every command that applies a run to a user's
+files, the convenience flags as config overrides, the command line for the record, the end-of-
+training summary, and the one-line error."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def use_flags(p: argparse.ArgumentParser) -> None:
+    """The flags every command that applies a trained run to a user's files shares."""
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator(s), not the EMA")
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
+
+
+def done(r: dict) -> str:
+    """'1 image' / 'N images' / 'N frames at F fps' for what an inference command wrote."""
+    return {"image": "1 image", "folder": f"{r['n']} images"}.get(r["kind"], f"{r['n']} frames at {r.get('fps', 0):g} fps")
+
+
+def flag_overrides(args: argparse.Namespace) -> list[str]:
+    """The convenience flags as `--set` strings, so one code path validates everything."""
+    flags = {"data.source": args.data, "train.steps": args.steps, "train.batch": args.batch, "seed": args.seed,
+             "device": args.device, "eval.every": args.eval_every,
+             "train.max_seconds": getattr(args, "max_seconds", None)}
+    out = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if args.no_progress:
+        out.append("log.progress=false")
+    if args.strict_data:
+        out.append("data.strict=true")
+    if getattr(args, "profile", None) is not None:
+        out.append(f"log.profile={args.profile}")
+    return out
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command line as the user typed it, for train.log and the report."""
+    import shlex
+
+    return shlex.join(["gankit", *args.argv])
+
+
+def report_run(run) -> None:
+    if run is None:  # a data-parallel rank other than 0: rank 0 reports
+        return
+    if run.interrupted:
+        print(f"gankit: stopped by {run.interrupted} at step {run.step} of {run.config.train.steps}; "
+              f"checkpoint written. Resume with: gankit train --resume {run.dir}", file=sys.stderr)
+    print(f"{'samples:  ' if run.task == 'generate' else 'grids:    '} {run.last_grid}")
+    print(f"loss plot: {run.loss_plot}")
+    print(f"animation: {run.animation}")
+    if (run.dir / "metrics.png").exists():
+        print(f"metrics:   {run.dir / 'metrics.png'}")
+    if (run.dir / "report.html").exists():
+        print(f"report:    {run.dir / 'report.html'}")
+    if (run.dir / "checkpoints" / "best.pt").exists():
+        print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (the best evaluation: lowest FID, or highest PSNR for superres / interpolate / inpaint)")
+    use = {"translate": f"gankit translate {run.dir} INPUT --out OUTPUT",
+           "superres": f"gankit superres {run.dir} INPUT --out OUTPUT",
+           "interpolate": f"gankit interpolate {run.dir} VIDEO --out OUTPUT --factor 2",
+           "inpaint": f"gankit repair {run.dir} IMAGE --mask MASK.png --out fixed.png",
+           "text": f"gankit sample {run.dir} --n 20 --temperature 0.8",
+           "audio": f"gankit sample {run.dir} --n 10 --wav clips/"}.get(
+        run.task, f"gankit sample {run.dir} --n 64 --out grid.png")
+    print(f"run:       {run.dir}  ({use})")
+
+
+def num(v) -> str:
+    v = v.item()
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def err(msg: str):
+    from gankit.errors import GankitError
+
+    return GankitError(msg)
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
