@@ -161,3 +161,10 @@ def test_features_train_on_own_data_then_eval_with_it(tmp_path, capsys):
     r = json.loads((tmp_path / "r.json").read_text())
     assert r["protocol"]["feature_net"] == "net" and r["protocol"]["ref_n"] == 80
     assert main(["features", "train", "--data", "fake:1x8x8:10", "--out", str(tmp_path / "x.pt")]) == 2
+    capsys.readouterr()
+    assert main(["features", "train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "s.safetensors"),
+                 "--epochs", "1", "--shift", "2"]) == 0  # augmented: recorded in the sidecar
+    assert json.loads((tmp_path / "s.json").read_text())["shift"] == 2
+    assert main(["features", "train", "--data", str(tmp_path / "data"), "--out", str(tmp_path / "t.safetensors"),
+                 "--shift", "16"]) == 2
+    assert "--shift 16: expected 0 (off) up to 15 pixels" in capsys.readouterr().err

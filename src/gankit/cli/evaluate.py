@@ -43,6 +43,8 @@ def add(sub) -> None:
     ft.add_argument("--batch", type=int, default=128)
     ft.add_argument("--resolution", type=int, help="resize images first (square side)")
     ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--shift", type=int, default=0, metavar="PX",
+                    help="augment: translate each training image by up to PX pixels each way (default 0: off)")
     ft.set_defaults(func=cmd_features_train)
 
     bn = sub.add_parser("bench", help="training speed: gankit's loop against the tutorial's loop",
@@ -168,8 +170,10 @@ def cmd_features_train(args: argparse.Namespace) -> int:
     test = load_data(args.test, args.resolution or data.shape[-1], data.shape[0]) if args.test else None
     if args.epochs < 1 or args.batch < 1:
         raise err("--epochs and --batch must be >= 1")
+    if not 0 <= args.shift < min(data.shape[1:]):
+        raise err(f"--shift {args.shift}: expected 0 (off) up to {min(data.shape[1:]) - 1} pixels")
     net, meta = train_featurenet(data, test, epochs=args.epochs, batch=min(args.batch, len(data)), seed=args.seed,
-                                 log=lambda s: print(s, file=sys.stderr))
+                                 shift=args.shift, log=lambda s: print(s, file=sys.stderr))
     meta["command"] = "gankit features train " + " ".join(sys.argv[3:])
     save_featurenet(net, out, meta)
     acc = meta.get("test_accuracy")
