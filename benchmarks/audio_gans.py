@@ -36,15 +36,7 @@ from gankit.data.speech import CLIP, RATE, train_spectrogram_stats
 from gankit.tasks.audio.evaluation import evaluate_audio, protocol, real_clips, sample_clips, score_clips
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
-
-
-def training_seconds(run_dir: Path) -> float | None:
-    total = None
-    for ln in (run_dir / "train.log").read_text(encoding="utf-8").splitlines():
-        if "training time:" in ln:
-            total = (total or 0.0) + float(ln.split("training time:")[1].split(" s")[0])
-    return total
+from _machine import machine, training_seconds  # noqa: E402
 
 
 def matched_noise(n: int, seed: int = 0) -> torch.Tensor:

@@ -32,18 +32,9 @@ from gankit.tasks.text.evaluation import evaluate_text, sample_lines
 from gankit.tasks.text.task import vocab_of
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _machine import machine  # noqa: E402
+from _machine import machine, training_seconds  # noqa: E402
 
 TEMPERATURES = (0.6, 0.8, 1.0, 1.2)
-
-
-def training_seconds(run_dir: Path) -> float | None:
-    """The training time train.log reports (the sum over calls)."""
-    total = None
-    for ln in (run_dir / "train.log").read_text(encoding="utf-8").splitlines():
-        if "training time:" in ln:
-            total = (total or 0.0) + float(ln.split("training time:")[1].split(" s")[0])
-    return total
 
 
 def measure(args) -> dict:

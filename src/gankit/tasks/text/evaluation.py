@@ -107,12 +107,13 @@ def text_scores(samples: list[str], refs: list[list[str]], train: set[str]) -> d
 
 def evaluate_text(cfg, G, vocab: Vocab, classes: list[str], device="cpu", n: int = 1000,
                   temperatures=None, source: str | None = None, seed: int = 0, baselines: bool = True,
-                  run: str | None = None, step: int | None = None) -> dict:
-    """Scores of G's samples at each temperature, the held-out NLL, and real text's scores."""
+                  run: str | None = None, step: int | None = None, loaded: tuple | None = None) -> dict:
+    """Scores of G's samples at each temperature, the held-out NLL, and real text's scores.
+    `loaded`: (held-out TextData, training lines) as already read, so that evaluations during
+    training do not read the corpus again each time."""
     if n < 2:
         raise GankitError(f"--n {n}: text scores need at least 2 samples")
-    test = held_out(cfg, vocab, classes, source)
-    train_lines = training_lines(cfg, vocab, classes)
+    test, train_lines = loaded or (held_out(cfg, vocab, classes, source), training_lines(cfg, vocab, classes))
     if cfg.text.kind == "smiles":
         from gankit.metrics.molecules import moses_scores
 
@@ -160,7 +161,9 @@ class TextEval(HeldOutEval):
         if cfg.text.method == "latentgan":  # no likelihood: the best by validity (SMILES) or BLEU-4
             self.key, self.higher = ("valid" if cfg.text.kind == "smiles" else "bleu4"), True
         self.vocab, self.classes = vocab, classes
-        held_out(cfg, vocab, classes)  # fail before training, not at the first evaluation
+        # read once, before training (a bad source fails now, not at the first evaluation)
+        self.test = held_out(cfg, vocab, classes)
+        self.train_lines = None if cfg.text.kind == "smiles" else training_lines(cfg, vocab, classes)
 
     def score(self, st, step: int, run_name: str) -> dict:
         cfg, G, t = self.cfg, st.sampling_nets["G"], self.cfg.text.temperature
@@ -168,17 +171,16 @@ class TextEval(HeldOutEval):
         if cfg.text.kind == "smiles":  # the cheap part of MOSES's metrics; `gankit eval` gives the rest
             from gankit.data.molecules import is_valid
 
-            test = held_out(cfg, self.vocab, self.classes)
             was = G.training
             G.eval()
-            nll = heldout_nll(G, test, self.device)
+            nll = heldout_nll(G, self.test, self.device)
             samples = sample_lines(G, self.vocab, n, cfg.text.max_len + 1, t, 0, self.device)
             G.train(was)
             return {**({} if nll is None else {"nll": nll}), "valid": sum(map(is_valid, samples)) / n,
                     "protocol": {"metric": "NLL nats/token held-out; RDKit validity", "n": n, "run": run_name,
                                  "step": step}}
         r = evaluate_text(cfg, G, self.vocab, self.classes, self.device, n, [t], baselines=False,
-                          run=run_name, step=step)
+                          run=run_name, step=step, loaded=(self.test, self.train_lines))
         s = r[f"temperature {t:g}"]
         return {**{k: r[k] for k in ("nll",) if k in r}, "bleu4": s["bleu4"], "self_bleu4": s["self_bleu4"],
                 "protocol": r["protocol"]}
