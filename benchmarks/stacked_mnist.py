@@ -26,7 +26,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-
 import gankit
 from gankit.errors import GankitError
 
