@@ -5,6 +5,8 @@
     .venv/bin/python benchmarks/audio_gans.py --preset specgan-cpu --out runs/bench-specgan-cpu --json ...
     .venv/bin/python benchmarks/audio_gans.py --floor --json benchmarks/results/audio-floor.json
     .venv/bin/python benchmarks/audio_gans.py --table benchmarks/results/audio-*.json
+    .venv/bin/python benchmarks/audio_gans.py --figure docs/img/audio_samples.png \
+        --runs runs/bench-wavegan-cpu runs/bench-specgan-cpu
 
 Each --preset call trains the preset as it is (`gankit.train`; an existing finished --out is
 reused), then scores its final G with `gankit eval`'s audio protocol
@@ -13,6 +15,9 @@ Inception score, FID on its features against the held-out voices, and class KL),
 training clips scored the same way, and times generation (audio seconds made per wall second,
 batches of 250, SpecGAN's Griffin-Lim included). --json records it with the training time, the
 steps per second and the machine.
+
+--figure draws 8 real training clips' spectrograms above 8 samples of each run (seed 0), as
+every party is scored (training statistics, low frequencies at the bottom).
 
 --floor scores the classical lower bound instead: Gaussian noise whose every frequency bin has
 the training clips' mean log magnitude (spectrally matched noise, random phase), n clips.
@@ -90,7 +95,8 @@ def table(paths: list[str]) -> str:
         return f"{s['is']:.2f} | {s['fid']:.2f} | {s['class_kl']:.3f}"
 
     real = None
-    for r in sorted(res, key=lambda r: r["preset"] == "noise"):
+    # WaveGAN, then SpecGAN, each by steps; the floor last
+    for r in sorted(res, key=lambda r: (r["preset"] == "noise", not r["preset"].startswith("wavegan"), r.get("steps", 0))):
         sc = r["scores"]
         real = real or sc["real"]
         if r["preset"] == "noise":
@@ -106,6 +112,30 @@ def table(paths: list[str]) -> str:
                                 f"({m['cpu_capability']}), {m['threads']} threads."])
 
 
+def figure(runs: list[str], dest: str) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from gankit.data.speech import spectrogram_images
+    from gankit.viz import make_grid
+
+    mu, sigma = train_spectrogram_stats()
+    rows = [("real training clips", real_clips(8))]
+    for d in runs:
+        run = gankit.load(d)
+        rows.append((f"{run.config.preset}, step {run.step}", sample_clips(run.config, run.G, run.data_meta, 8, "cpu")))
+    fig = Figure(figsize=(10, 1.45 * len(rows)))
+    FigureCanvasAgg(fig)
+    for i, (title, clips) in enumerate(rows):
+        ax = fig.add_subplot(len(rows), 1, i + 1)
+        ax.imshow(make_grid(spectrogram_images(clips, mu, sigma), nrow=8)[:, :, 0], cmap="gray", vmin=0, vmax=255)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(dest, dpi=110)
+    print(dest)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset")
@@ -115,12 +145,17 @@ def main() -> None:
     ap.add_argument("--json")
     ap.add_argument("--floor", action="store_true")
     ap.add_argument("--table", nargs="+", metavar="RESULT.json")
+    ap.add_argument("--figure", metavar="PNG")
+    ap.add_argument("--runs", nargs="+", default=[], metavar="RUN")
     args = ap.parse_args()
     if args.table:
         print(table(args.table))
         return
+    if args.figure:
+        figure(args.runs, args.figure)
+        return
     if not args.floor and not (args.preset and args.out):
-        ap.error("give --preset and --out, --floor, or --table")
+        ap.error("give --preset and --out, --floor, --table or --figure")
     res = floor(args) if args.floor else measure(args)
     text = json.dumps(res, indent=1)
     if args.json:
