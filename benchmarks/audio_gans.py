@@ -59,17 +59,19 @@ def matched_noise(n: int, seed: int = 0) -> torch.Tensor:
 
 def measure(args) -> dict:
     out = Path(args.out)
-    cfg = load_config(args.preset, overrides=["device=cpu", "log.progress=false", *args.sets])
+    cfg = load_config(args.preset, overrides=[f"device={args.device}", "log.progress=false", *args.sets])
     if not (out / "checkpoints" / "last.pt").exists():
         gankit.train(cfg, str(out))
-    run = gankit.load(out)
+    run = gankit.load(out, device=args.device)
     if run.step != cfg.train.steps:
         sys.exit(f"{out}: at step {run.step} of {cfg.train.steps}; resume it (gankit train --resume {out}) first")
     t0 = time.perf_counter()
-    r = evaluate_audio(run.config, run.G, run.data_meta, "cpu", args.n, run=str(out), step=run.step)
+    r = evaluate_audio(run.config, run.G, run.data_meta, run.device, args.n, run=str(out), step=run.step)
     eval_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sample_clips(run.config, run.G, run.data_meta, 500, "cpu", seed=1)
+    sample_clips(run.config, run.G, run.data_meta, 500, run.device, seed=1)
+    if run.device.type == "cuda":
+        torch.cuda.synchronize()
     gen_s = time.perf_counter() - t0
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
     speed = [row["steps_per_s"] for row in rows if "steps_per_s" in row]
@@ -142,6 +144,7 @@ def main() -> None:
     ap.add_argument("--out")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="train and score here (default cpu)")
     ap.add_argument("--json")
     ap.add_argument("--floor", action="store_true")
     ap.add_argument("--table", nargs="+", metavar="RESULT.json")

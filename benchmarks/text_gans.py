@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/text_gans.py --preset text-mle --out runs/bench-text-mle \\
         --json benchmarks/results/text-text-mle.json
     .venv/bin/python benchmarks/text_gans.py --preset relgan --out runs/bench-relgan --json ...
-    .venv/bin/python benchmarks/text_gans.py --table benchmarks/results/text-*.json --plot docs/img/text_tradeoff.png
+    .venv/bin/python benchmarks/text_gans.py --table benchmarks/results/text-{text-mle,relgan,seqgan}-*.json \
+        --plot docs/img/text_tradeoff.png
 
 Each call trains one preset as it is (`gankit.train`; an existing finished --out is reused), then
 scores its final G with `gankit eval`'s text protocol (gankit.tasks.text.evaluation: --n samples
@@ -66,6 +67,15 @@ def measure(args) -> dict:
             "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d")}
 
 
+SHARED_SETS = ("eval.every", "train.init", "text.pretrain_steps", "train.steps")  # how every row was run
+
+
+def label(r: dict) -> str:
+    """The preset, and the --set overrides that make this row differ from the preset's recipe."""
+    extra = [x for x in r.get("sets", []) if x.split("=")[0] not in SHARED_SETS]
+    return r["preset"] + (f" ({', '.join(extra)})" if extra else "")
+
+
 MOLECULE_KEYS = ("valid", "unique@1k", "unique@10k", "novelty", "intdiv1", "fcd")
 
 
@@ -81,7 +91,7 @@ def molecule_table(res: list[dict]) -> list[str]:
         for k, v in r["scores"].items():
             if k.startswith("temperature "):
                 nll = r["scores"].get("nll")
-                out.append(f"| {r['preset']} | {k.split()[1]} | {cells(v)} | {'n/a' if nll is None else f'{nll:.3f}'} |")
+                out.append(f"| {label(r)} | {k.split()[1]} | {cells(v)} | {'n/a' if nll is None else f'{nll:.3f}'} |")
     out.append(f"| real (training molecules) | | {cells(res[0]['scores']['real'])} | |")
     return out
 
@@ -102,7 +112,7 @@ def table(paths: list[str]) -> str:
         sc = r["scores"]
         for k, v in sc.items():
             if k.startswith("temperature "):
-                row(r["preset"], k.split()[1], v, f"{sc['nll']:.3f}" if "nll" in sc else "n/a")
+                row(label(r), k.split()[1], v, f"{sc['nll']:.3f}" if "nll" in sc else "n/a")
     row("real (training lines)", "", res[0]["scores"]["real"], "")
     return "\n".join(out + speed_table(res))
 
@@ -110,7 +120,7 @@ def table(paths: list[str]) -> str:
 def speed_table(res: list[dict]) -> list[str]:
     speed = ["", "| model | steps | training (s) | steps/s by phase (median over log windows) | tokens sampled / s |",
              "|---|---|---|---|---|"]
-    speed += [f"| {r['preset']} | {r['steps']} | {r['train_seconds']:.0f} | "
+    speed += [f"| {label(r)} | {r['steps']} | {r['train_seconds']:.0f} | "
               + ", ".join(f"{k} {v}" for k, v in r["steps_per_s"].items()) + f" | {r['tokens_per_s']:,.0f} |"
               for r in res]
     m = res[0]["machine"]
@@ -128,7 +138,7 @@ def plot(paths: list[str], dest: str) -> None:
     for r in res:
         pts = sorted((float(k.split()[1]), v) for k, v in r["scores"].items() if k.startswith("temperature "))
         xs, ys = [v["self_bleu5"] for _, v in pts], [v["bleu5"] for _, v in pts]
-        ax.plot(xs, ys, "o-", label=r["preset"])
+        ax.plot(xs, ys, "o-", label=label(r))
         for (t, _), x, y in zip(pts, xs, ys):
             ax.annotate(f"T={t:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
     real = res[0]["scores"]["real"]
