@@ -73,17 +73,12 @@ TEXT = ["text.hidden=16", "text.emb=8", "text.max_len=24", "train.batch=8", "tra
 
 
 def _tones(root):
-    import wave
+    """Four 0.5 s tones in two class folders (written by the audio task's own WAV writer)."""
+    from gankit.tasks.audio.infer import write_wav
 
+    t = torch.arange(8000) / 16000
     for k, freq in enumerate((220, 440, 660, 880)):
-        d = root / ("low" if k < 2 else "high")
-        d.mkdir(parents=True, exist_ok=True)
-        t = np.arange(8000) / 16000
-        with wave.open(str(d / f"{freq}.wav"), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(16000)
-            w.writeframes((0.5 * np.sin(2 * np.pi * freq * t) * 32767).astype(np.int16).tobytes())
+        write_wav(root / ("low" if k < 2 else "high") / f"{freq}.wav", 0.5 * torch.sin(2 * torch.pi * freq * t))
     return root
 
 

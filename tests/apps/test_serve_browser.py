@@ -43,16 +43,14 @@ def inpaint_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def audio_url(tmp_path_factory):
-    import wave
+    import torch
+
+    from gankit.tasks.audio.infer import write_wav
 
     root = tmp_path_factory.mktemp("audio")
-    for freq in (220, 440, 660, 880):
-        t = np.arange(8000) / 16000
-        with wave.open(str(root / f"{freq}.wav"), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(16000)
-            w.writeframes((0.5 * np.sin(2 * np.pi * freq * t) * 32767).astype(np.int16).tobytes())
+    t = torch.arange(8000) / 16000
+    for freq in (220, 440, 660, 880):  # four 0.5 s tones
+        write_wav(root / f"{freq}.wav", 0.5 * torch.sin(2 * torch.pi * freq * t))
     cfg = load_config("wavegan", overrides=["model.g_width=2", "model.d_width=2", "model.z_dim=4", "train.batch=4",
                                             "train.n_critic=1", "train.steps=2", "log.progress=false", "device=cpu",
                                             "log.grid_every=1000", "audio.grid_clips=2", "audio.griffin_lim=2",
