@@ -19,6 +19,9 @@ steps per second and the machine.
 --figure draws 8 real training clips' spectrograms above 8 samples of each run (seed 0), as
 every party is scored (training statistics, low frequencies at the bottom).
 
+--envelope RUN prints the loudness envelope (RMS over each quarter of the clip, mean over 200
+clips) of the run's samples beside 200 real training clips'.
+
 --floor scores the classical lower bound instead: Gaussian noise whose every frequency bin has
 the training clips' mean log magnitude (spectrally matched noise, random phase), n clips.
 """
@@ -36,25 +39,20 @@ import torch
 
 import gankit
 from gankit.config import load_config
-from gankit.data.spectrogram import HOP, N_FFT, SIZE
+from gankit.data.spectrogram import griffin_lim
 from gankit.data.speech import CLIP, RATE, train_spectrogram_stats
-from gankit.tasks.audio.evaluation import evaluate_audio, protocol, real_clips, sample_clips, score_clips
+from gankit.tasks.audio.evaluation import evaluate_audio, protocol, real_clips, sample_clips, score_clips, scorer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine, training_seconds  # noqa: E402
 
 
 def matched_noise(n: int, seed: int = 0) -> torch.Tensor:
-    """n clips (n, CLIP) of noise with the training set's mean log magnitude in every bin."""
+    """n clips (n, CLIP) of noise with the training set's mean log magnitude in every bin: that
+    magnitude with a random phase (Griffin-Lim's start, no iterations)."""
     mu, _ = train_spectrogram_stats()
-    g = torch.Generator().manual_seed(seed)
-    frames = CLIP // HOP + 1
-    mag = torch.zeros(n, N_FFT // 2 + 1, frames)
-    mag[:, :SIZE] = mu.exp()[None, :, None]
-    phase = torch.rand(mag.shape, generator=g) * 2 * torch.pi
-    x = torch.istft(mag * torch.exp(1j * phase), N_FFT, HOP, window=torch.hann_window(N_FFT), center=True,
-                    length=CLIP)
-    return x.clamp(-1, 1)
+    logmag = mu[None, :, None].expand(n, -1, 128)  # (n, 128 bins, 128 frames)
+    return griffin_lim(logmag, CLIP, iters=0, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1)
 
 
 def measure(args) -> dict:
@@ -82,8 +80,9 @@ def measure(args) -> dict:
 
 
 def floor(args) -> dict:
-    scores = {"noise": score_clips(matched_noise(args.n), "cpu"), "real": score_clips(real_clips(args.n), "cpu"),
-              "protocol": {**protocol(None, args.n, 0), "real": f"{args.n} training clips"}}
+    ev = scorer(None, "cpu")
+    scores = {"noise": score_clips(ev, matched_noise(args.n)), "real": score_clips(ev, real_clips(args.n)),
+              "protocol": {**protocol(ev, args.n, 0), "real": f"{args.n} training clips"}}
     return {"preset": "noise", "scores": scores, "machine": machine(), "command": " ".join(sys.argv),
             "date": time.strftime("%Y-%m-%d")}
 
@@ -112,6 +111,17 @@ def table(paths: list[str]) -> str:
     return "\n".join(out + ["", f"n = {n} clips each; FID against the 1,000 held-out clips (spoken-digits:test, "
                                 f"voices training never heard). Machine: {m['cpu']}, torch {m['torch']} "
                                 f"({m['cpu_capability']}), {m['threads']} threads."])
+
+
+def quarter_rms(clips: torch.Tensor) -> list[float]:
+    """RMS of each quarter of float clips (N, T), averaged over the clips."""
+    return [round(float(q.pow(2).mean(1).sqrt().mean()), 3) for q in clips.chunk(4, dim=1)]
+
+
+def envelope(run_dir: str) -> None:
+    run = gankit.load(run_dir)
+    print(f"{run_dir} (step {run.step}): {quarter_rms(sample_clips(run.config, run.G, run.data_meta, 200, 'cpu'))}")
+    print(f"real training clips:      {quarter_rms(real_clips(200))}")
 
 
 def figure(runs: list[str], dest: str) -> None:
@@ -149,6 +159,7 @@ def main() -> None:
     ap.add_argument("--floor", action="store_true")
     ap.add_argument("--table", nargs="+", metavar="RESULT.json")
     ap.add_argument("--figure", metavar="PNG")
+    ap.add_argument("--envelope", metavar="RUN")
     ap.add_argument("--runs", nargs="+", default=[], metavar="RUN")
     args = ap.parse_args()
     if args.table:
@@ -157,8 +168,11 @@ def main() -> None:
     if args.figure:
         figure(args.runs, args.figure)
         return
+    if args.envelope:
+        envelope(args.envelope)
+        return
     if not args.floor and not (args.preset and args.out):
-        ap.error("give --preset and --out, --floor, --table or --figure")
+        ap.error("give --preset and --out, --floor, --table, --figure or --envelope")
     res = floor(args) if args.floor else measure(args)
     text = json.dumps(res, indent=1)
     if args.json:

@@ -239,21 +239,24 @@ def _players(run: RunData, shown: list[tuple[int, Path]], frames: list[dict]) ->
     <audio>'s own src); older ones are named instead. '' for a run without clips."""
     if not any(s in run.sample_audio for s, _ in shown):
         return ""
-    budget = MAX_AUDIO_BYTES
+    budget, src = MAX_AUDIO_BYTES, ""
     for i in range(len(shown) - 1, -1, -1):
         wav = run.sample_audio.get(shown[i][0])
         if wav is None:
             continue
         size_ = wav.stat().st_size
-        if size_ <= budget:
-            budget -= size_
-            frames[i]["audio"] = data_uri(wav.read_bytes(), ".wav") if i < len(shown) - 1 else ""
-        else:
+        if size_ > budget:
             frames[i]["wav"] = str(wav.relative_to(run.path))
+            continue
+        budget -= size_
+        uri = data_uri(wav.read_bytes(), ".wav")
+        if i == len(shown) - 1:  # the last frame's clips are the <audio>'s own src, as its grid is the <img>'s
+            frames[i]["audio"], src = "", f' src="{uri}"'
+        else:
+            frames[i]["audio"] = uri
     last = frames[-1]
-    src = f' src="{data_uri(run.sample_audio[shown[-1][0]].read_bytes(), ".wav")}"' if "audio" in last else ""
-    away = "" if "audio" in last else (f'the clips of step {last["step"]} are not embedded (page size): {last["wav"]}'
-                                      if "wav" in last else f'no clips were written at step {last["step"]}')
+    away = "" if src else (f'the clips of step {last["step"]} are not embedded (page size): {last["wav"]}'
+                           if "wav" in last else f'no clips were written at step {last["step"]}')
     return (f'<p class="note">the grid\'s clips, one after another (0.25 s apart), in the order of its '
             f'spectrograms:</p><audio id="step-audio" controls preload="none"{src}{" hidden" if away else ""}>'
             f'</audio><p class="note" id="step-audio-note"{"" if away else " hidden"}>{escape(away)}</p>')

@@ -405,10 +405,7 @@ def audio_panels(run: Run, max_samples: int) -> dict[str, Panel]:
 
 
 def sample_lines(run: Run, p: dict, images: dict) -> Result:
-    try:
-        lines = run.lines(p["n"], p["temperature"], p["seed"], p.get("topic"), p["prefix"] or None)
-    except GankitError as e:  # sample_text speaks of the CLI's flags
-        raise GankitError(str(e).replace("--prefix", "prefix").replace("--class", "topic")) from None
+    lines = run.lines(p["n"], p["temperature"], p["seed"], p.get("topic"), p["prefix"] or None)
     return Result(None, f"{_stem(run)}-seed{p['seed']}-t{p['temperature']:g}.txt", text=lines)
 
 
@@ -417,12 +414,11 @@ def text_panels(run: Run, max_samples: int) -> dict[str, Panel]:
     fields: dict[str, Field] = {"n": Int(1, max_samples, min(10, max_samples)), "seed": Int(0, MAX_SEED, 0),
                                 "temperature": Float(0.05, 5.0, run.config.text.temperature),
                                 "prefix": Str(run.config.text.max_len * 8)}
-    if run.G.topic is not None:
-        fields["topic"] = Int(0, len(run.data_meta.get("classes") or []) - 1, None)  # None: any topic
+    topics = list(run.data_meta.get("classes") or []) if run.G.topic is not None else []
+    if topics:
+        fields["topic"] = Int(0, len(topics) - 1, None)  # None: any topic
     return {"lines": Panel("Sample", f"new {what} at a softmax temperature (lower: safer, higher: more varied), "
-                           "optionally starting with a prefix", fields, sample_lines,
-                           extra={"topics": list(run.data_meta.get("classes") or []) if run.G.topic is not None
-                                  else []})}
+                           "optionally starting with a prefix", fields, sample_lines, extra={"topics": topics})}
 
 
 # A task name -> the panels of its runs' page (in the page's order).

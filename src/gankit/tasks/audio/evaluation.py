@@ -49,28 +49,29 @@ def evaluate_audio(cfg, G, data_meta: dict, device="cpu", n: int = 1000, feature
     if not cfg.data.source.startswith("spoken-digits") and featurenet is None:
         raise GankitError(f"{cfg.data.source}: audio scores need a classifier of its classes; the bundled one knows "
                           "spoken digits (train one with gankit features train on your spectrogram images)")
+    ev = scorer(featurenet, device)
     was = G.training
     G.eval()
     clips = sample_clips(cfg, G, data_meta, n, device, seed)
     G.train(was)
-    res = {"gankit": score_clips(clips, device, featurenet, seed)}
     real = real_clips(n)
-    res["real"] = score_clips(real, device, featurenet, seed)
-    res["protocol"] = {**protocol(featurenet, n, seed), "real": f"{len(real)} training clips", "run": run,
-                       "step": step}
-    return res
+    return {"gankit": score_clips(ev, clips, seed), "real": score_clips(ev, real, seed),
+            "protocol": {**protocol(ev, n, seed), "real": f"{len(real)} training clips", "run": run, "step": step}}
 
 
-def classifier(featurenet: str | None = None) -> Path:
+def scorer(featurenet: str | None = None, device="cpu"):
+    """The `Evaluator` of the spoken-digit classifier (the bundled one, or `featurenet`)."""
+    from gankit.metrics.evaluate import Evaluator
+
     net = Path(featurenet) if featurenet else bundled_speechnet_path()
     if not net.is_file():
         raise GankitError(f"{net}: the spoken-digit classifier is not there; build it with gankit features train "
                           "--data spoken-digits-spec --test spoken-digits-spec:test --out " + str(net))
-    return net
+    return Evaluator(net, device)
 
 
-def protocol(featurenet: str | None, n: int, seed: int) -> dict:
-    return {"metric": f"classifier IS, FID on its features, class KL ({classifier(featurenet).name})", "n": n,
+def protocol(ev, n: int, seed: int) -> dict:
+    return {"metric": f"classifier IS, FID on its features, class KL ({ev.net_name}.safetensors)", "n": n,
             "ref": f"{REF} (held-out voices)", "sample_seed": seed}
 
 
@@ -80,12 +81,10 @@ def real_clips(n: int) -> torch.Tensor:
     return torch.from_numpy(train[::max(1, len(train) // n)][:n]).float() / 32767.0
 
 
-def score_clips(clips: torch.Tensor, device="cpu", featurenet: str | None = None, seed: int = 0) -> dict:
-    """IS, FID against the held-out voices and class KL of float clips (N, CLIP), as every party
-    is scored: spectrogram images with the training split's statistics, through the classifier."""
-    from gankit.metrics.evaluate import Evaluator
-
-    ev = Evaluator(classifier(featurenet), device)
+def score_clips(ev, clips: torch.Tensor, seed: int = 0) -> dict:
+    """IS, FID against the held-out voices and class KL of float clips (N, CLIP) through the
+    classifier's Evaluator `ev`, as every party is scored: spectrogram images with the training
+    split's statistics."""
     mu, sigma = train_spectrogram_stats()
     return _pick(ev.evaluate(spectrogram_images(clips, mu, sigma), ("fid", "is", "classes"), REF, seed))
 

@@ -23,15 +23,15 @@ def topic_index(run, topic: str | int | None) -> int | None:
         return None
     classes = run.data_meta.get("classes") or []
     if run.G.topic is None:
-        raise GankitError(f"{run.dir}: --class needs a topic-conditional text run (model.conditional); this one "
+        raise GankitError(f"{run.dir}: a topic needs a topic-conditional text run (model.conditional); this one "
                           "has no topics")
     if isinstance(topic, int) or str(topic).isdigit():
         k = int(topic)
         if not 0 <= k < len(classes):
-            raise GankitError(f"--class {k}: this run has topics 0 to {len(classes) - 1}")
+            raise GankitError(f"topic {k}: this run has topics 0 to {len(classes) - 1}")
         return k
     if topic not in classes:
-        raise GankitError(f"--class {topic!r}: not one of the run's topics ({', '.join(classes[:8])}...)")
+        raise GankitError(f"topic {topic!r}: not one of the run's topics ({', '.join(classes[:8])}...)")
     return classes.index(topic)
 
 
@@ -51,10 +51,10 @@ def sample_text(run, n: int, temperature: float = 1.0, seed: int | None = None, 
     ix = vocab.index()
     missing = sorted({t for t in toks if t not in ix})
     if missing:
-        raise GankitError(f"--prefix: {', '.join(map(repr, missing[:5]))} not in the run's {vocab.level} vocabulary "
+        raise GankitError(f"prefix: {', '.join(map(repr, missing[:5]))} not in the run's {vocab.level} vocabulary "
                           f"of {len(vocab)} tokens; use tokens the run was trained on")
     if len(toks) >= length:
-        raise GankitError(f"--prefix has {len(toks)} tokens; this run's lines have at most {length - 1}")
+        raise GankitError(f"prefix: {len(toks)} tokens; this run's lines have at most {length - 1}")
     ids = torch.tensor([ix[t] for t in toks], dtype=torch.int64)
     g = torch.Generator(device=run.device).manual_seed(seed)
     y = None
