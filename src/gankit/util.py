@@ -82,6 +82,13 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:
         ("fp32", f"auto: no native bf16 on this CPU (capability {cap})")
 
 
+def full(t: torch.Tensor) -> torch.Tensor:
+    """`t` in full precision: torch's default float dtype (float32; float64 where a caller set it,
+    as the reference runs of tests/test_stored_values.py do). Losses, penalties and statistics are
+    computed there whatever precision the forward ran in."""
+    return t.to(torch.get_default_dtype())
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' -> CUDA when present, else CPU; 'cuda' without a GPU is the user's error."""
     if name == "auto":

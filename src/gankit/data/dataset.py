@@ -70,9 +70,11 @@ class Dataset:
 
 
 def to_model(xb: torch.Tensor, kind: str, scale: float = 1.0) -> torch.Tensor:
+    """Storage -> model space, in torch's default float dtype (float32; float64 for reference runs)."""
+    dtype = torch.get_default_dtype()
     if kind == "image":
-        return xb.float().div_(127.5).sub_(1.0)  # [0, 255] -> [-1, 1]
-    return xb.float() / scale
+        return xb.to(dtype).div_(127.5).sub_(1.0)  # [0, 255] -> [-1, 1]
+    return xb.to(dtype) / scale
 
 
 def from_model(t: torch.Tensor, kind: str, scale: float = 1.0) -> torch.Tensor:

@@ -171,4 +171,4 @@ class ConditionalBatchNorm2d(nn.Module):
 def one_hot(y: Tensor, n_classes: int) -> Tensor:
     """(B,) int labels -> (B, n_classes) float one-hot, by comparison: no host sync (F.one_hot
     checks the labels' range on the host), so it can run inside a CUDA graph."""
-    return (y[:, None] == torch.arange(n_classes, device=y.device)).float()
+    return (y[:, None] == torch.arange(n_classes, device=y.device)).to(torch.get_default_dtype())

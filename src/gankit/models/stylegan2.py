@@ -48,6 +48,7 @@ from gankit.config import ModelConfig
 from gankit.errors import GankitError
 from gankit.models.base import DHead, Discriminator, one_hot
 from gankit.models.dcgan import start_size
+from gankit.util import full
 
 SQRT2 = math.sqrt(2)
 CAP = 4  # channels at a resolution <= CAP x the width at the finest one
@@ -233,7 +234,7 @@ class StyleGAN2Generator(nn.Module):
             x = _act(layer(x), self.leak)
         if self.training and track:
             with torch.no_grad():  # w_avg <- E[w] + 0.995 (w_avg - E[w])
-                self.w_avg.copy_(x.detach().float().mean(0).lerp(self.w_avg, W_AVG_DECAY))
+                self.w_avg.copy_(full(x.detach()).mean(0).lerp(self.w_avg, W_AVG_DECAY))
         return x  # (B, w_dim)
 
     def truncate(self, w: Tensor, psi: float) -> Tensor:
@@ -282,7 +283,7 @@ def minibatch_std(x: Tensor, group: int = MBSTD_GROUP) -> Tensor:
     a batch's lack of variety. The group is the largest size <= `group` that divides B."""
     B, C, H, W = x.shape
     g = max(d for d in range(1, min(group, B) + 1) if B % d == 0)
-    y = x.float().reshape(B // g, g, C * H * W)
+    y = full(x).reshape(B // g, g, C * H * W)
     y = y - y.mean(1, keepdim=True)  # written out: torch.var over a middle dim is ~20x slower on CPU
     y = (y.square().mean(1) + 1e-8).sqrt().mean(1)  # (B/g,) std over the group, averaged over features
     y = y.to(x.dtype).repeat_interleave(g)[:, None, None, None].expand(B, 1, H, W)

@@ -16,6 +16,8 @@ import copy
 import torch
 from torch import nn
 
+from gankit.util import full
+
 
 class EMA:
     def __init__(self, G: nn.Module, decay: float):
@@ -36,7 +38,7 @@ class EMA:
     def update(self, G: nn.Module) -> None:
         t = self._t
         d = torch.minimum((1 + t) / (10 + t), self.cap)  # decay_at(t), on the device
-        w = (1 - d).float()
+        w = full(1 - d)  # full precision: float32, or float64 in reference runs
         ema_p = list(self.G.parameters())
         # ema += (1-d)(p - ema). The weight goes in as a list of 0-dim tensors: a bare tensor
         # would bind to the Scalar overload, whose conversion reads the value back to the host

@@ -22,7 +22,7 @@ from gankit.augment import ada_augment, diff_augment
 from gankit.losses import LOSSES, GANLoss
 from gankit.models.base import Judge
 from gankit.regularizers import clip_weights_, gradient_penalty, r1_penalty, smooth_real_target
-from gankit.util import resolve_precision
+from gankit.util import full, resolve_precision
 
 # Order of the scalars in the tensors the phases return. ada_p: p after each D update; ada_rt: that
 # update's r_t = E[sign(D(augmented real))] (both 0 without ADA). pl: the path-length penalty, pl_n:
@@ -110,14 +110,14 @@ def fakes(st, b: Batch) -> Tensor:
 
 class PathLengthMean:
     """The running mean a of path lengths |J_w^T y| for path-length regularisation: a 0-dim
-    float32 device tensor updated in place (a captured graph keeps the same tensor), kept in the
+    full-precision device tensor updated in place (a captured graph keeps the same tensor), kept in the
     task's checkpointed state, not in G, so EMA copies and exported models do not carry it. In a
     data-parallel job each rank keeps its own, from its own slice; checkpoints keep rank 0's.
 
     state_dict() -> {"a": tensor}."""
 
     def __init__(self, device: torch.device | str = "cpu"):
-        self.a = torch.zeros((), dtype=torch.float32, device=device)
+        self.a = torch.zeros((), device=device)  # torch's default dtype: float32 (float64 in reference runs)
 
     def state_dict(self) -> dict:
         return {"a": self.a.detach().clone()}
@@ -140,7 +140,7 @@ def path_length_penalty(G, z: Tensor, y: Tensor | None, mix: tuple[Tensor, Tenso
     (jty,) = torch.autograd.grad((x * noise).sum(), ws, create_graph=True)  # J^T y: (B, num_ws, w_dim)
     lengths = jty.square().sum(2).mean(1).sqrt()  # (B,)
     with torch.no_grad():
-        mean.a.copy_(mean.a.lerp(lengths.detach().mean().float(), decay))  # a += decay (E[length] - a)
+        mean.a.copy_(mean.a.lerp(lengths.detach().mean().to(mean.a.dtype), decay))  # a += decay (E[length] - a)
     return (lengths - mean.a).square().mean()  # E[(|J^T y| - a)^2]
 
 
@@ -175,9 +175,9 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
     # 2. The adversarial loss, real up, fake down (losses in fp32 whatever the forward's precision).
     with amp:  # real and fake logits (and aux heads) in D's one forward of the update
         real_logits, fake_logits, aux_r, aux_f = st.fwd["judge"](xr, xf, b.y, bool(obj.acgan_classes), obj.uses_aux)
-    real_logits, fake_logits = real_logits.float(), fake_logits.float()  # (B,)
-    aux_r = None if aux_r is None else aux_r.float()
-    aux_f = None if aux_f is None else aux_f.float()
+    real_logits, fake_logits = full(real_logits), full(fake_logits)  # (B,)
+    aux_r = None if aux_r is None else full(aux_r)
+    aux_f = None if aux_f is None else full(aux_f)
     loss = obj.loss.d(real_logits, fake_logits, obj.real_target) if obj.loss.bce \
         else obj.loss.d(real_logits, fake_logits)
     zero = loss.new_zeros(())
@@ -185,14 +185,14 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
 
     # 3. Regularisers and auxiliary heads (penalties through D itself, not its DDP wrapper).
     if obj.gp:
-        gp = gradient_penalty(D, xr.float(), xf.float(), b.y, generator=gen)  # E[(||grad D(x_hat)|| - 1)^2], fp32
+        gp = gradient_penalty(D, full(xr), full(xf), b.y, generator=gen)  # E[(||grad D(x_hat)|| - 1)^2], fp32
         loss = loss + obj.gp * gp
     if with_r1 and obj.r1:
-        r1 = r1_penalty(D, xr.detach().float(), b.y)  # in fp32 (outside autocast), whatever the forward's precision  # E[||grad D(x)||^2] at real x
+        r1 = r1_penalty(D, full(xr.detach()), b.y)  # in fp32 (outside autocast), whatever the forward's precision  # E[||grad D(x)||^2] at real x
         # lazy: k times the weight, every k steps; st.reg_scale: the burn-in's factor (else 1)
         loss = loss + 0.5 * obj.r1 * obj.r1_every * st.reg_scale * r1
     if with_r1 and obj.r2:
-        r2 = r1_penalty(D, xf.detach().float(), b.y)  # R2: E[||grad D(x)||^2] at the (augmented) fakes
+        r2 = r1_penalty(D, full(xf.detach()), b.y)  # R2: E[||grad D(x)||^2] at the (augmented) fakes
         loss = loss + 0.5 * obj.r2 * obj.r1_every * st.reg_scale * r2
     if obj.uses_aux:
         if obj.acgan_classes:  # D classifies real and fake by the label they carry
@@ -234,9 +234,9 @@ def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0, with_pl
         if x_fake is None:
             x_fake = fakes(st, b)
         h_f = D.features(d_input(x_fake, obj, gen, noise_std, p))
-        fake_logits = D.head(h_f, b.y).float()  # (B,)
-        real_logits = D(d_input(b.x, obj, gen, noise_std, p), b.y).float() if obj.loss.g_needs_real else None
-        aux_f = D.aux(h_f).float() if obj.uses_aux else None
+        fake_logits = full(D.head(h_f, b.y))  # (B,)
+        real_logits = full(D(d_input(b.x, obj, gen, noise_std, p), b.y)) if obj.loss.g_needs_real else None
+        aux_f = full(D.aux(h_f)) if obj.uses_aux else None
     loss = obj.loss.g(fake_logits, real_logits)
     aux_g = info_g = pl = zero = loss.new_zeros(())
     if obj.uses_aux:
