@@ -2,7 +2,8 @@
 
 A `GankitError` carries a single line that says what was wrong, where, and what would be
 accepted. The CLI prints it without a traceback and exits with status 2; any other exception
-is our bug and keeps its traceback.
+is our bug and keeps its traceback. A `DiskError` is a `GankitError` too: not the user's mistake
+but the machine's refusal (a full disk, a read-only folder), said the same way.
 """
 
 
@@ -16,3 +17,8 @@ def warn(msg: str) -> None:
     import sys
 
     print(f"gankit: {msg}", file=sys.stderr)
+
+
+class DiskError(GankitError):
+    """The machine refused a write: no space left, a quota, a read-only file system, no
+    permission, a folder on the way that is a file. One line naming the path (`gankit.disk`)."""

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gankit import disk
 from gankit.errors import GankitError
 
 
@@ -30,26 +31,21 @@ def cache_dir() -> Path:
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write UTF-8 `text` at `path`, all or nothing (a temporary name in the same folder, renamed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    """Write UTF-8 `text` at `path`, all or nothing (`gankit.disk.atomic`)."""
+    with disk.atomic(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
 
 
 def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     """Write `arrays` as an uncompressed .npz at `path`, all or nothing: to a temporary name in the
     same folder, fsync'd, then renamed, so a reader (another process filling the same cache) never
     sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     buf = io.BytesIO()
     np.savez(buf, **arrays)
-    with tmp.open("wb") as f:
+    with disk.atomic(path) as tmp, tmp.open("wb") as f:
         f.write(buf.getvalue())
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def native_bf16_cpu() -> str | None:
