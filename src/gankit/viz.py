@@ -1,7 +1,7 @@
 """Pictures: sample grids, toy-data scatter plots, loss plots, and the training animation.
 
 Plots use matplotlib's object API (`Figure`), never pyplot, so nothing depends on a display or on
-global state.
+global state. Every file appears whole or not at all (`gankit.disk.atomic`).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
+
+from gankit import disk
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
@@ -54,8 +56,8 @@ def save_image(array: np.ndarray, path: str | Path, upscale: int = 1) -> Path:
     if upscale > 1:
         im = im.resize((im.width * upscale, im.height * upscale), Image.NEAREST)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    im.save(path)
+    with disk.atomic(path) as tmp:
+        im.save(tmp)  # the format by the suffix, which tmp keeps
     return path
 
 
@@ -80,10 +82,7 @@ def save_scatter(points: torch.Tensor, path: str | Path, real: torch.Tensor | No
     ax.legend(loc="upper right", markerscale=4)
     ax.set_title(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return _savefig(fig, path)
 
 
 def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
@@ -116,8 +115,7 @@ def plot_losses(metrics_path: str | Path, out: str | Path) -> Path | None:
         ax2.legend(fontsize=8)
     ax2.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out)
-    return Path(out)
+    return _savefig(fig, out)
 
 
 EVAL_PLOTS = (("fid", "FID (lower is better)"), ("kid", "KID"), ("is", "classifier IS"),
@@ -145,8 +143,7 @@ def plot_metrics(metrics_path: str | Path, out: str | Path) -> Path | None:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(out)
-    return Path(out)
+    return _savefig(fig, out)
 
 
 def make_gif(frames: list[Path], out: str | Path, ms_per_frame: int = 300) -> Path | None:
@@ -155,8 +152,17 @@ def make_gif(frames: list[Path], out: str | Path, ms_per_frame: int = 300) -> Pa
         return None
     ims = [Image.open(p).convert("RGB") for p in frames]
     durations = [ms_per_frame] * (len(ims) - 1) + [2000]
-    ims[0].save(out, save_all=True, append_images=ims[1:], duration=durations, loop=0)
+    with disk.atomic(out) as tmp:
+        ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:], duration=durations, loop=0)
     return Path(out)
+
+
+def _savefig(fig: Figure, path: str | Path) -> Path:
+    """`fig` at `path`, whole or not at all; the format by the suffix (PNG without one)."""
+    path = Path(path)
+    with disk.atomic(path) as tmp:
+        fig.savefig(tmp, format=path.suffix[1:].lower() or "png")
+    return path
 
 
 def read_jsonl(path: str | Path) -> list[dict]:

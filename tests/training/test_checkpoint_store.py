@@ -232,3 +232,65 @@ def test_a_save_interrupted_before_its_last_rename_is_finished(tmp_path, monkeyp
     store.save(state(30))
     assert on_disk(store) == ["last.pt", "step_00000010.pt", "step_00000020.pt"]
     assert_manifest_matches_files(store)
+
+
+def test_a_write_the_machine_refuses_is_one_line_and_changes_nothing(tmp_path, monkeypatch):
+    """torch's zip writer on a full disk (RuntimeError over the OSError), a read-only folder, and
+    the manifest refused after the checkpoint was written: each is one DiskError with the reason
+    and the newest good checkpoint; the files before it are untouched, nothing partial is left."""
+    import errno
+    import io
+
+    from gankit.errors import DiskError
+    from gankit.training import checkpoint as ckmod
+
+    real = torch.save
+
+    def failing(code):
+        def save(obj, f, *a, **k):
+            if not isinstance(f, io.IOBase):  # measuring the size: no disk involved
+                return real(obj, f, *a, **k)
+            f.write(b"partial")
+            try:
+                raise OSError(code, "refused")
+            except OSError:
+                raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+        return save
+
+    fresh = CheckpointStore(tmp_path / "fresh" / "checkpoints")
+    monkeypatch.setattr(ckmod.torch, "save", failing(errno.ENOSPC))
+    with pytest.raises(DiskError, match=r"^could not write the step 1 checkpoint in .*fresh/checkpoints: no space "
+                                        r"left on device \(.* free, .* needed\); no checkpoint has been written yet$"):
+        fresh.save(state(1))
+    monkeypatch.undo()
+    store, _ = store_with(tmp_path, [2, 4])
+    before = {p.name: p.read_bytes() for p in store.dir.iterdir()}
+    monkeypatch.setattr(ckmod.torch, "save", failing(errno.EROFS))
+    with pytest.raises(DiskError) as e:
+        store.save(state(6))
+    assert str(e.value) == (f"could not write the step 6 checkpoint in {store.dir}: read-only file system; "
+                            f"the last good checkpoint is step 4 ({store.dir / 'last.pt'})")
+    monkeypatch.undo()
+
+    def manifest_refused(self, entries):
+        raise OSError(errno.EDQUOT, "Disk quota exceeded")
+
+    monkeypatch.setattr(CheckpointStore, "_write_manifest", manifest_refused)
+    with pytest.raises(DiskError, match="step 6 checkpoint .*: disk quota exceeded .*the last good checkpoint is step 4"):
+        store.save(state(6))
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in store.dir.iterdir()} == before
+    assert reopened(store)[0].load_latest()[0]["step"] == 4
+
+
+def test_a_bug_in_serialising_is_not_taken_for_a_full_disk(tmp_path, monkeypatch):
+    from gankit.training import checkpoint as ckmod
+
+    def bug(obj, f, *a, **k):
+        raise RuntimeError("a tensor bug")
+
+    store, _ = store_with(tmp_path, [2])
+    monkeypatch.setattr(ckmod.torch, "save", bug)
+    with pytest.raises(RuntimeError, match="a tensor bug"):
+        store.save(state(4))
+    assert not list(store.dir.glob("new-*"))

@@ -175,6 +175,33 @@ def test_report_refreshed_during_training_and_failure_never_stops_the_run(tmp_pa
     assert log.count("report.html not written: ValueError: boom") == 1
 
 
+def test_pictures_the_disk_refuses_are_one_warning_each_and_the_run_goes_on(tmp_path, monkeypatch, capsys):
+    """Grids, data.png and loss.png on a full disk: one warning per file (terminal
+    and train.log, not one per grid step), no partial file, and the run ends with its checkpoint."""
+    import errno
+
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    def full(self, fp, *a, **k):
+        with open(fp, "wb") as f:
+            f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full)  # grids, data.png
+    monkeypatch.setattr(Figure, "savefig", full)  # loss.png
+    run = gankit.train(tiny(6), tmp_path / "r")  # grids at steps 0, 3, 6
+    assert run.step == 6 and load_checkpoint(run.dir / "checkpoints" / "last.pt")["step"] == 6
+    refused = [ln for ln in capsys.readouterr().err.splitlines() if "cannot write" in ln]
+    assert sorted(ln.split("cannot write ")[1].split(":")[0] for ln in refused) == \
+        [str(run.dir / f) for f in ("data.png", "loss.png", "samples/step_000000.png")]  # no grids: no animation
+    assert all("no space left on device (" in ln and ln.endswith("; training goes on without it") for ln in refused)
+    log = (run.dir / "train.log").read_text()
+    assert [ln.split(" warning: ")[1] for ln in log.splitlines() if "cannot write" in ln] == \
+        [ln.removeprefix("gankit: ") for ln in refused]
+    assert not [p for p in run.dir.rglob("*") if "partial" in p.name or p.suffix in (".png", ".gif")]
+
+
 def test_cli_records_the_command(tmp_path):
     from gankit.cli import main
 

@@ -16,9 +16,9 @@ This package imports neither torch nor matplotlib: `gankit report` must be quick
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from gankit import disk
 from gankit.errors import GankitError
 from gankit.report import compare, page
 from gankit.report.read import RunData, read_run
@@ -44,13 +44,6 @@ def _write(html: str, out: Path) -> Path:
     page) sees the old page or the new one, never half of one."""
     if out.is_dir():
         raise GankitError(f"{out} is a directory; give the report a file name, e.g. {out / 'report.html'}")
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+    with disk.atomic(out) as tmp:  # a refusal (a full disk, a read-only folder) is one line naming `out`
         tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, out)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise GankitError(f"cannot write the report to {out}: {e.strerror or e}; choose another place with --out") \
-            from None
     return out

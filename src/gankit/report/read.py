@@ -244,7 +244,7 @@ def _read_checkpoints(run: RunData) -> None:
             run.warnings.append(run.manifest_error)
     else:
         run.manifest_error = "checkpoints/manifest.json is absent"
-    on_disk = {p.name: p for p in d.glob("*.pt") if p.is_file()}
+    on_disk = {p.name: p for p in d.glob("*.pt") if p.is_file() and not p.name.startswith(".")}  # not a write in progress
     for name in sorted(set(on_disk) | set(entries), key=_ckpt_order):
         e, p = entries.get(name, {}), on_disk.get(name)
         m = _CKPT_STEP.match(name)

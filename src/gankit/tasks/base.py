@@ -33,8 +33,6 @@ from typing import Any, Callable
 
 from torch import nn
 
-from gankit import viz
-
 
 @dataclass
 class Parts:
@@ -147,7 +145,7 @@ class HeldOutEval:
         if self.dist.is_main:
             row = self.score(st, step, run_name)
             art.log({"step": step, "eval": True, **row})
-            viz.plot_metrics(art.metrics, art.out / "metrics.png")
+            art.plot_metrics()
             v = row[self.key]
             improved = self.best is None or (v > self.best["value"] if self.higher else v < self.best["value"])
             if improved:

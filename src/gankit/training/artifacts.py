@@ -13,6 +13,10 @@ Layout of a run directory:
     report.html              all of the above in one self-contained page (gankit.report), refreshed
                              at every grid step and at the end
     checkpoints/last.pt      see gankit.training.checkpoint
+
+These files are views of the run: one the machine refuses to write (a full disk, a read-only
+folder) is a one-line warning, once per file, and the run goes on; its checkpoints, the one thing
+a run must not lose, are handled apart (gankit.training.loop).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from pathlib import Path
 
 from typing import Callable
 
-from gankit import viz
+from gankit import disk, viz
 from gankit.errors import warn
 from gankit.report import write_report
 
@@ -38,35 +42,63 @@ class Artifacts:
         self.metrics = out / "metrics.jsonl"
         self._grid = grid_writer
         self._report_failed = False
+        self._refused: set[str] = set()  # the files the machine refused, each warned about once
+
+    def _tolerated(self, name: str, e: Exception, path: Path) -> bool:
+        """Whether `e` is the machine refusing to write `path` (then warned about, once per `name`,
+        and the run goes on); anything else is our bug, for the caller to raise."""
+        err = disk.error(e, path)
+        if err is None:
+            return False
+        if name not in self._refused:
+            self._refused.add(name)
+            msg = f"{err}; training goes on without it"
+            warn(msg)
+            if name != "train.log":
+                self.note(f"warning: {msg}")
+        return True
 
     def forget_after(self, step: int) -> None:
         """On resume: drop log lines written after the checkpoint, which the resumed run redoes."""
         rows = [r for r in viz.read_jsonl(self.metrics) if r["step"] <= step]
-        self.metrics.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
+        with disk.atomic(self.metrics) as tmp:
+            tmp.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
 
     def note(self, msg: str, echo: bool = False) -> None:
         """A line of the run's story (how the step runs, rollbacks) in train.log; echoed to stderr."""
-        with (self.out / "train.log").open("a") as f:
-            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+        path = self.out / "train.log"
+        try:
+            disk.append_line(path, f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}\n")
+        except Exception as e:
+            if not self._tolerated("train.log", e, path):
+                raise
         if echo:
             print(f"gankit: {msg}", file=sys.stderr)
 
     def log(self, row: dict) -> None:
-        with self.metrics.open("a") as f:
-            f.write(json.dumps(row, separators=(",", ":")) + "\n")
+        try:
+            disk.append_line(self.metrics, json.dumps(row, separators=(",", ":")) + "\n")
+        except Exception as e:
+            if not self._tolerated("metrics.jsonl", e, self.metrics):
+                raise
 
-    def grid(self, step: int) -> Path:
-        return self._grid(step, self.samples / f"step_{step:06d}.png")
+    def grid(self, step: int) -> Path | None:
+        path = self.samples / f"step_{step:06d}.png"
+        return self._write("samples/", path, self._grid, step, path)
 
     def preview(self, images) -> Path | None:
         """data.png: uint8 (N, C, H, W) training images, or nothing when the task gives None."""
         if images is None:
             return None
-        return viz.save_grid(images, self.out / "data.png")
+        return self._write("data.png", self.out / "data.png", viz.save_grid, images, self.out / "data.png")
 
     def plots(self) -> None:
-        viz.plot_losses(self.metrics, self.out / "loss.png")
+        self._write("loss.png", self.out / "loss.png", viz.plot_losses, self.metrics, self.out / "loss.png")
         self.report()
+
+    def plot_metrics(self) -> None:
+        """metrics.png: the evaluations so far (see `viz.plot_metrics`)."""
+        self._write("metrics.png", self.out / "metrics.png", viz.plot_metrics, self.metrics, self.out / "metrics.png")
 
     def report(self) -> Path | None:
         """Refresh report.html. It is a view of the files above: a failure to render it is noted
@@ -74,7 +106,7 @@ class Artifacts:
         try:
             return write_report(self.out)
         except Exception as e:  # noqa: BLE001 - a bug in the page must not cost a training run
-            if not self._report_failed:
+            if not self._tolerated("report.html", e, self.out / "report.html") and not self._report_failed:
                 self._report_failed = True
                 msg = f"report.html not written: {type(e).__name__}: {e}"
                 self.note(f"warning: {msg}")
@@ -82,5 +114,15 @@ class Artifacts:
             return None
 
     def finish(self) -> None:
-        viz.make_gif(sorted(self.samples.glob("step_*.png")), self.out / "progress.gif")
+        gif = self.out / "progress.gif"
+        self._write("progress.gif", gif, viz.make_gif, sorted(self.samples.glob("step_*.png")), gif)
         self.report()  # once more, with the animation
+
+    def _write(self, name: str, path: Path, writer, *args):
+        """`writer(*args)`, which writes `path`; None when the machine refuses (see `_tolerated`)."""
+        try:
+            return writer(*args)
+        except Exception as e:
+            if not self._tolerated(name, e, path):
+                raise
+            return None

@@ -10,6 +10,7 @@ import json
 import os
 import pickle
 import re
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import Any
 
 import torch
 
-from gankit.errors import GankitError, warn as _warn
+from gankit import disk
+from gankit.errors import DiskError, GankitError, warn as _warn
 from gankit.util import sha256_file
 
 FORMAT = "gankit-checkpoint"
@@ -35,8 +37,31 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        disk.remove(tmp)
     return path
+
+
+class _Counter:
+    """A file that keeps nothing and counts what is written to it: a checkpoint's size, no disk."""
+
+    n = 0
+
+    def write(self, b) -> int:
+        self.n += len(b)
+        return len(b)
+
+    def flush(self) -> None:
+        pass
+
+
+def _size(state: dict[str, Any]) -> int | None:
+    """The bytes `save_checkpoint` writes for `state` (None if it cannot be serialised)."""
+    sink = _Counter()
+    try:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, sink)
+    except Exception:  # noqa: BLE001 - only a number for a message; the real failure is reported
+        return None
+    return sink.n
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -166,7 +191,7 @@ class CheckpointStore:
             tmp.write_text(json.dumps({"checkpoints": entries}, indent=1))
             os.replace(tmp, self.dir / MANIFEST)
         finally:
-            tmp.unlink(missing_ok=True)
+            disk.remove(tmp)
 
     def _drop_from_manifest(self, names: set[str]) -> None:
         m = self._read_manifest()  # re-read: the least time between reading and writing it
@@ -245,25 +270,34 @@ class CheckpointStore:
             when = "step unknown: not in manifest.json"
         return f"{f.path.name} ({when}): {f.why}{f.moved}"
 
-    # -- the store's two operations ----------------------------------------------------------------
+    # -- the store's operations --------------------------------------------------------------------
 
     def save(self, state: dict[str, Any]) -> Path:
         """Write `state` as the new last.pt; the old last.pt, once it matches the manifest, becomes
-        step_<its step>.pt; one that does not is moved to corrupt/ instead."""
-        self.dir.mkdir(parents=True, exist_ok=True)
-        for stale in self.dir.glob(".*.tmp"):  # half-written files of a process that was killed
-            stale.unlink(missing_ok=True)
+        step_<its step>.pt; one that does not is moved to corrupt/ instead. A write the machine
+        refuses (no space, a quota, read-only) is a one-line DiskError; the files before it are
+        untouched and no partial file is left."""
         step = int(state["step"])
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise self._not_written(step, None, e, state) from None  # an OSError: always one line
+        for stale in [*self.dir.glob(".*.tmp"), *self.dir.glob(".*.partial.*")]:  # left by a killed process
+            disk.remove(stale)
         entries = self._settle()
+        good = entries[-1] if entries else None  # the newest checkpoint on disk, should this one fail
         # 1. Write the new checkpoint beside the old one first: if this fails (disk full, crash),
         #    last.pt is untouched.
         tmp_new = self.dir / f"new-{step:08d}.pt"
         try:
             save_checkpoint(state, tmp_new)
             digest, size = sha256_file(tmp_new), tmp_new.stat().st_size
-        except OSError as e:  # a full disk, a quota, a vanished mount: the old checkpoint is untouched
-            tmp_new.unlink(missing_ok=True)
-            raise self._not_written(step, entries, e) from None
+        except (OSError, RuntimeError) as e:  # torch's zip writer raises RuntimeError on a full disk
+            disk.remove(tmp_new)  # before measuring the free space: its bytes are free again
+            err = self._not_written(step, good, e, state)
+            if err is None:
+                raise  # not the machine: our bug
+            raise err from None
         # 2. Keep the old last.pt under its step's name (unless this step is being written again).
         last = next((e for e in entries if e["file"] == LAST), None)
         rotated = None
@@ -284,8 +318,8 @@ class CheckpointStore:
         except OSError as e:
             if rotated is not None:
                 os.replace(rotated, self.last)
-            tmp_new.unlink(missing_ok=True)
-            raise self._not_written(step, entries, e) from None
+            disk.remove(tmp_new)
+            raise self._not_written(step, good, e, None) from None
         os.replace(tmp_new, self.last)
         self._known[_sig(self.last.stat())] = (step, digest)
         names = {e["file"] for e in kept}
@@ -293,6 +327,16 @@ class CheckpointStore:
             if e["file"] not in names:
                 (self.dir / e["file"]).unlink(missing_ok=True)
         return self.last
+
+    def save_best(self, meta: dict) -> Path:
+        """best.pt, a copy of last.pt (the checkpoint just written), and best.json beside it: its
+        step and score, for the report (which never opens checkpoints). Each appears whole or not at
+        all; a refusal is a one-line DiskError."""
+        with disk.atomic(self.dir / "best.pt") as tmp:
+            shutil.copyfile(self.last, tmp)
+        with disk.atomic(self.dir / "best.json") as tmp:
+            tmp.write_text(json.dumps(meta))
+        return self.dir / "best.pt"
 
     def _settle(self) -> list[dict]:
         """The manifest's entries for the files on disk, once the files `save` relies on are checked:
@@ -305,7 +349,7 @@ class CheckpointStore:
         if pending is not None and not self.last.exists() and pending.exists():
             os.replace(pending, self.last)  # a save stopped between its manifest and its rename: finish it
         for stale in self.dir.glob("new-*.pt"):  # other interrupted saves
-            stale.unlink(missing_ok=True)
+            disk.remove(stale)
         entries = {e["file"]: e for e in listed if (self.dir / e["file"]).exists()}
         check = [(self.last, entries.get(LAST))] if self.last.exists() else []
         check += [(p, None) for p in sorted(self.dir.glob("step_*.pt"))
@@ -328,12 +372,19 @@ class CheckpointStore:
                           f"it is not kept")
         return sorted(entries.values(), key=lambda e: e["step"])
 
-    def _not_written(self, step: int, entries: list[dict], e: OSError) -> GankitError:
-        prev = max((x["step"] for x in entries), default=None)
-        kept = f"the previous checkpoint (step {prev}) is intact" if prev is not None else "no earlier checkpoint exists"
-        return GankitError(f"could not write the step {step} checkpoint in {self.dir} "
-                           f"({e.strerror or e}); {kept}; free some space, then resume with "
-                           f"gankit train --resume {self.dir.parent}")
+    def _not_written(self, step: int, good: dict | None, e: BaseException,
+                     state: dict | None) -> DiskError | None:
+        """The one line for a checkpoint the machine would not take: why (with the free space and
+        the size it needed), and the newest checkpoint that is still good. None when `e` is not the
+        machine's refusal (an OSError of another kind is still one line)."""
+        why = disk.reason(e, self.dir, _size(state) if state is not None else None)
+        if why is None and isinstance(e, OSError):
+            why = e.strerror or str(e)
+        if why is None:
+            return None
+        kept = (f"the last good checkpoint is step {good['step']} ({self.dir / good['file']})" if good
+                else "no checkpoint has been written yet")
+        return DiskError(f"could not write the step {step} checkpoint in {self.dir}: {why}; {kept}")
 
     def _ordered(self, m: _Manifest) -> list[tuple[Path, dict | None]]:
         """Every checkpoint file with its manifest entry (None if unlisted), newest first: by the

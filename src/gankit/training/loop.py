@@ -8,9 +8,7 @@ steps, not every step.
 
 from __future__ import annotations
 
-import json
 import shlex
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,7 +18,7 @@ import torch
 import yaml
 
 from gankit.config import RunConfig, from_dict, to_dict
-from gankit.errors import GankitError, warn
+from gankit.errors import DiskError, GankitError, warn
 from gankit.util import resolve_device, resolve_precision
 from gankit.training.artifacts import Artifacts
 from gankit.training.checkpoint import CheckpointStore
@@ -137,8 +135,12 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
             evaluator.best = st.best
         return step
 
-    def checkpoint(done: int) -> bool:
-        """Write a checkpoint unless the weights went non-finite (never overwrite a good one)."""
+    unwritten = None  # the machine's refusal of the latest checkpoint (a full disk); None once one is written
+
+    def checkpoint(done: int, best: bool = False) -> bool:
+        """Write a checkpoint (and with `best`, a copy as best.pt) unless the weights went non-finite
+        (never overwrite a good one). One the machine refuses is a warning, and the next is tried."""
+        nonlocal unwritten
         if not all_finite(*st.nets.values()):
             _warn(art, f"step {done}: weights are not finite; checkpoint not written")
             return False
@@ -146,13 +148,24 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
             _warn(art, f"step {done}: checkpoint not written during a run of non-finite updates")
             return False
         rngs = dist.gather(st.rng_state())  # every rank's own random streams (a collective)
+        written = True
         if main:
             st.best = evaluator.best if evaluator else None
             s = st.state_dict(done)
             s["rng_ranks"] = rngs
-            store.save(s)
+            try:
+                store.save(s)
+                unwritten = None
+            except DiskError as err:  # the older checkpoints are intact: train on, try the next one
+                unwritten, written = str(err), False
+                _warn(art, f"step {done}: {err}; training goes on and tries again at the next checkpoint")
+            if written and best:
+                try:
+                    store.save_best({**(st.best or {}), "step": done})
+                except DiskError as err:
+                    _warn(art, f"step {done}: {err}")
         dist.barrier()  # nobody reads checkpoints while rank 0 writes one
-        return True
+        return written
 
     step = restore(ckpt, "checkpoint") if ckpt is not None else 0
     init = e.init_from(cfg.train.init) if cfg.train.init and ckpt is None else None  # a fresh run only
@@ -257,12 +270,8 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         stopping = (dist.any(stop.signame is not None) if log_now else False) if dist.active \
             else stop.signame is not None
         if step % cfg.log.ckpt_every == 0 or last or improved or stopping or due:
-            if checkpoint(step):
+            if checkpoint(step, best=improved):  # best: a copy of the best checkpoint by the task's evaluation so far
                 t_ckpt = time.monotonic()
-                if improved and main:  # a copy of the best checkpoint by the task's evaluation so far
-                    shutil.copyfile(store.last, out / "checkpoints" / "best.pt")
-                    # its step and score, for the report (which never opens checkpoints)
-                    (out / "checkpoints" / "best.json").write_text(json.dumps({**(evaluator.best or {}), "step": step}))
         t_maint += time.perf_counter() - t0
         if stopping:
             interrupted = stop.signame or "SIGTERM"  # another rank's signal
@@ -281,12 +290,16 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
             art.note(f"profile of {cfg.log.profile} steps: {prof.trace} (Perfetto, TensorBoard); top operators "
                      f"in {prof.dir / 'top_ops.txt'}")
             print(table, file=sys.stderr)
-    if dist.broadcast(not store.last.exists() if main else None):  # steps: 0; still leave a loadable run
+    # steps: 0 (or every checkpoint refused for non-finite weights): still leave a loadable run
+    if dist.broadcast(not store.last.exists() and unwritten is None if main else None):
         checkpoint(step)
         art.plots()
     art.finish()
     if not main:
         return None
+    if unwritten is not None:  # the run's last state is not on disk: the exit status must say so
+        raise _logged(art, DiskError(f"the run ended at step {step} without its final checkpoint: {unwritten}; when "
+                                     f"{store.dir} can be written again, continue with: gankit train --resume {out}"))
     return Finished(out, step, interrupted)
 
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import io
-import os
 import wave
 from pathlib import Path
 
 import torch
 
+from gankit import disk
 from gankit.data.spectrogram import denormalise, griffin_lim
 from gankit.data.speech import CLIP, RATE
 
@@ -43,10 +43,8 @@ def joined(clips: torch.Tensor, gap_s: float = 0.25, rate: int = RATE) -> torch.
 def write_wav(path: Path, clips: torch.Tensor, rate: int = RATE) -> Path:
     """float samples (1, T) or (T,) in [-1, 1] -> a 16-bit mono WAV, written atomically."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(wav_bytes(clips, rate))
-    os.replace(tmp, path)
+    with disk.atomic(path) as tmp:
+        tmp.write_bytes(wav_bytes(clips, rate))
     return path
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import torch
 
-from gankit import viz
 from gankit.config import RunConfig
 from gankit.data import Dataset, from_model
 from gankit.errors import GankitError
@@ -72,7 +71,7 @@ class InTrainingEval:
                 row[k] = v
         row["protocol"] = result["protocol"]
         art.log(row)
-        viz.plot_metrics(art.metrics, art.out / "metrics.png")
+        art.plot_metrics()
         if "fid" in result and (self.best is None or result["fid"] < self.best["fid"]):
             self.best = {"fid": result["fid"], "step": step}
             return True

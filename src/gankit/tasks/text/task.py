@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from gankit import viz
+from gankit import disk, viz
 from gankit.data import BatchSampler
 from gankit.data.corpus import load_text
 from gankit.data.text import Vocab
@@ -142,8 +142,8 @@ class TextTask(Task):
         def write(step: int, path):
             lines = sample_lines(G, data.vocab, cfg.text.grid_lines, cfg.text.max_len + 1, cfg.text.temperature,
                                  cfg.seed, data.ids.device, n_classes)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.with_suffix(".txt").write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
+            with disk.atomic(path.with_suffix(".txt")) as tmp:
+                tmp.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
             img = viz.text_image([f"step {step}, temperature {cfg.text.temperature:g}:", *lines])
             return viz.save_image(img.permute(1, 2, 0).numpy(), path)
 
