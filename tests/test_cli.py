@@ -104,6 +104,65 @@ def test_user_errors_are_one_line_exit_2(argv, words, tmp_path, capsys):
     assert not (tmp_path / "o").exists()  # a refused command leaves no directory behind
 
 
+# Every command that writes: a path the machine refuses is one line naming it, exit 2.
+WRITERS = {
+    "sample-out": ["sample", "RUN", "--out", "OUT.png"],
+    "sample-npz": ["sample", "RUN", "--npz", "OUT.npz"],
+    "sample-dir": ["sample", "RUN", "--dir", "OUT"],
+    "export": ["export", "RUN", "--out", "OUT.safetensors"],
+    "report": ["report", "RUN", "--out", "OUT.html"],
+    "train": ["train", *FAKE, "--steps", "1", "--out", "OUT"],
+}
+
+
+@pytest.mark.parametrize("argv", WRITERS.values(), ids=WRITERS.keys())
+def test_an_output_under_a_file_is_one_line_naming_the_path(argv, fake_run, tmp_path, capsys):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where a folder is expected")
+    argv = [str(fake_run) if a == "RUN" else a.replace("OUT", str(blocker / "x")) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    last = err.splitlines()[-1]
+    assert last.startswith(f"gankit: error: cannot write {blocker / 'x'}") and "Traceback" not in err
+    assert last.endswith(f": {blocker} is a file, not a folder") and err.count("gankit: error:") == 1
+    assert sorted(tmp_path.iterdir()) == [blocker]
+
+
+def test_a_read_only_or_full_disk_is_one_line_and_leaves_no_partial_file(fake_run, tmp_path, monkeypatch, capsys):
+    """Mocked writers (root ignores chmod): PIL on a read-only folder, safetensors and numpy on a
+    disk that fills up mid-file."""
+    import errno
+    from pathlib import Path
+
+    from safetensors import SafetensorError
+
+    from gankit import export
+
+    def read_only(self, fp, *a, **k):
+        raise OSError(errno.EROFS, "Read-only file system", str(fp))
+
+    def full_safetensors(state, filename, metadata=None):
+        Path(filename).write_bytes(b"partial")
+        raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    def full_npz(f, **arrays):
+        f.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", read_only)
+    monkeypatch.setattr(export, "save_file", full_safetensors)
+    monkeypatch.setattr(np, "savez_compressed", full_npz)
+    for flag, name, words in [("--out", "g.png", "read-only file system"),
+                              ("--npz", "g.npz", "no space left on device ("),
+                              (None, "g.safetensors", "no space left on device (")]:
+        out = tmp_path / name
+        argv = ["export", str(fake_run), "--out", str(out)] if flag is None else ["sample", str(fake_run), flag, str(out)]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"gankit: error: cannot write {out}: {words}") and len(err.splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_console_script_runs(tmp_path):
     r = subprocess.run([sys.executable, "-m", "gankit", "train", *FAKE, "--steps", "2", "--out",
                         str(tmp_path / "r")], capture_output=True, text=True, timeout=300)

@@ -240,6 +240,50 @@ def test_a_failed_write_leaves_nothing_at_the_target(tmp_path):
     assert list(tmp_path.iterdir()) == [target] and target.read_bytes() == b"the user's old file"
 
 
+def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path, monkeypatch):
+    """What translate, superres, repair and interpolate write (an image, a folder, a video) on a
+    disk that fills up mid-write: one line naming the user's path; no partial file or folder."""
+    import errno
+    import re
+
+    from gankit import media
+    from gankit.errors import DiskError
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.png", "b.png"):
+        write_image(rgb_image(), src / name)
+    real_save, real_open = Image.Image.save, av.open
+
+    def full(self, fp, *a, **k):
+        real_save(self, fp, *a, **k)  # the bytes land, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    class FullMuxer:  # a container whose writes find the disk full
+        def __init__(self, c):
+            self.c = c
+
+        def __getattr__(self, name):
+            return getattr(self.c, name)
+
+        def mux(self, packet):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Image.Image, "save", full)
+    monkeypatch.setattr(media.av, "open", lambda *a, **k: FullMuxer(real_open(*a, **k)))
+
+    def same(img, where):
+        return img
+
+    for source, out, named in [(src / "a.png", tmp_path / "x.png", tmp_path / "x.png"),
+                               (src, tmp_path / "folder", tmp_path / "folder" / "a.png")]:
+        with pytest.raises(DiskError, match="^" + re.escape(f"cannot write {named}: no space left on device (")):
+            media.apply_to_media(same, source, out)
+    with pytest.raises(DiskError, match="^" + re.escape(f"cannot write {tmp_path / 'v.mp4'}: no space left on device (")):
+        write_clip(tmp_path / "v.mp4", moving_square(3), 25)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]
+
+
 def test_video_writer_refuses_bad_suffix_and_rate(tmp_path):
     with pytest.raises(GankitError, match=r"out\.webm: cannot write video as '\.webm'; use one of \.mp4"):
         VideoWriter(tmp_path / "out.webm", 25)

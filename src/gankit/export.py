@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from gankit import disk
 from gankit.version import __version__
 from gankit.config import from_dict, to_dict
 from gankit.errors import GankitError
@@ -41,13 +42,14 @@ def export_generator(run_dir_or_ckpt: str | Path, out: str | Path, ema: bool = T
     # Fresh contiguous CPU copies: safetensors refuses views and tensors that share storage.
     state = {f"{n}.{k}": v.detach().to("cpu").clone(memory_format=torch.contiguous_format)
              for n in names for k, v in run.nets[n].state_dict().items()}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(out), metadata={"format": FORMAT})
     sidecar = out.with_suffix(".json")
-    meta = {"format": FORMAT, "version": VERSION, "task": run.task, "nets": list(names),
-            "config": to_dict(run.config), "data": run.data_meta,
-            "step": run.step, "ema": run.ema, "gankit_version": __version__, "sha256": sha256_file(out)}
-    sidecar.write_text(json.dumps(meta, indent=2) + "\n")
+    with disk.atomic(out) as weights:  # both files, or neither
+        save_file(state, str(weights), metadata={"format": FORMAT})
+        meta = {"format": FORMAT, "version": VERSION, "task": run.task, "nets": list(names),
+                "config": to_dict(run.config), "data": run.data_meta,
+                "step": run.step, "ema": run.ema, "gankit_version": __version__, "sha256": sha256_file(weights)}
+        with disk.atomic(sidecar) as side:
+            side.write_text(json.dumps(meta, indent=2) + "\n")
     return out, sidecar
 
 

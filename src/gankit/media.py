@@ -29,9 +29,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from gankit import disk
 from gankit.data.dataset import resize_uint8
 from gankit.data.files import IMAGE_SUFFIXES
-from gankit.errors import GankitError
+from gankit.errors import DiskError, GankitError
 from gankit.threads import cpu_budget
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")  # read; FFmpeg demuxes them all
@@ -95,13 +96,8 @@ def write_image(img: np.ndarray, path: str | Path) -> Path:
     a = _hwc(img)
     im = Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a)
     options = {"quality": 95, "subsampling": 0} if fmt == "JPEG" else {}
-    tmp = _reserve_temp(path)
-    try:
+    with disk.atomic(path) as tmp:
         im.save(tmp, format=fmt, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -204,7 +200,8 @@ class VideoWriter:
         self._size: tuple[int, int] | None = None  # (H, W) of the frames given to write()
 
     def __enter__(self) -> VideoWriter:
-        self._tmp = _reserve_temp(self.path)
+        with disk.naming(self.path):
+            self._tmp = _reserve_temp(self.path)
         return self
 
     def write(self, frame: np.ndarray) -> None:
@@ -224,8 +221,9 @@ class VideoWriter:
         f = av.VideoFrame.from_ndarray(a, format="rgb24")
         # RGB -> BT.709 limited-range YUV, matching the tags set in _start
         f = f.reformat(format="yuv420p", dst_colorspace="ITU709", dst_color_range="MPEG")
-        for packet in self._stream.encode(f):
-            self._container.mux(packet)
+        with disk.naming(self.path):  # a full disk: one line naming the video, not its temporary file
+            for packet in self._stream.encode(f):
+                self._container.mux(packet)
         self.n_frames += 1
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -233,11 +231,12 @@ class VideoWriter:
             if exc_type is None:
                 if self.n_frames == 0:
                     raise ValueError(f"{self.path}: no frames were written")
-                for packet in self._stream.encode():  # flush the frames x264 still holds
-                    self._container.mux(packet)
-                self._container.close()  # writes the index (mp4's moov)
-                self._container = None
-                os.replace(self._tmp, self.path)
+                with disk.naming(self.path):
+                    for packet in self._stream.encode():  # flush the frames x264 still holds
+                        self._container.mux(packet)
+                    self._container.close()  # writes the index (mp4's moov)
+                    self._container = None
+                    os.replace(self._tmp, self.path)
                 self._tmp = None
         finally:
             if self._container is not None:
@@ -246,7 +245,7 @@ class VideoWriter:
                 except av.error.FFmpegError:
                     pass  # already failing: the first exception is the one to report
             if self._tmp is not None:
-                self._tmp.unlink(missing_ok=True)
+                disk.remove(self._tmp)
 
     def _start(self, h: int, w: int) -> None:
         self._size = (h, w)
@@ -255,7 +254,8 @@ class VideoWriter:
                          "(H.264 in yuv420p needs an even width and height)")
         # faststart: the index goes before the frames, so players can start before the end arrives
         options = {"movflags": "+faststart"} if self.format in ("mp4", "mov") else {}
-        self._container = av.open(str(self._tmp), mode="w", format=self.format, options=options)
+        with disk.naming(self.path):
+            self._container = av.open(str(self._tmp), mode="w", format=self.format, options=options)
         s = self._container.add_stream("libx264", rate=self.rate)
         s.width, s.height = w + w % 2, h + h % 2
         s.pix_fmt = "yuv420p"
@@ -394,14 +394,17 @@ class AtomicDir:
 
     def __enter__(self) -> Path:
         self._check()
-        if self.partial.exists():  # left by a run that was killed: ours to remove by its name
-            shutil.rmtree(self.partial)
-        self.partial.mkdir(parents=True)
+        with disk.naming(self.path):
+            if self.partial.exists():  # left by a run that was killed: ours to remove by its name
+                shutil.rmtree(self.partial)
+            self.partial.mkdir(parents=True)
         return self.partial
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             shutil.rmtree(self.partial, ignore_errors=True)
+            if isinstance(exc, DiskError):  # name the file by where it was going: OUT.partial/ is gone
+                raise DiskError(str(exc).replace(str(self.partial), str(self.path), 1)) from None
             return
         self._check()
         old = None

@@ -258,6 +258,15 @@ def test_bad_input_is_one_line_and_leaves_no_output(runs, tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
 
 
+def test_an_output_under_a_file_is_one_line(runs, tmp_path, capsys):
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where a folder is expected")
+    for flag, out in (("--out", blocker / "x"), ("--npz", blocker / "x.npz")):
+        rc, _, err = _synth(capsys, runs["cgan"].dir, "--per-class", 2, flag, out)
+        assert rc == 2 and err == f"gankit: error: cannot write {out}: {blocker} is a file, not a folder\n", err
+    assert sorted(tmp_path.iterdir()) == [blocker]
+
+
 def test_api_matches_the_cli(runs, tmp_path):
     from gankit import api
 

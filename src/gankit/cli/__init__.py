@@ -5,7 +5,8 @@
     gankit presets
     gankit data info mnist
 
-A user's mistake prints one line, ``gankit: error: ...``, and exits with status 2.
+A user's mistake prints one line, ``gankit: error: ...``, and exits with status 2; so does a
+write the machine refuses (a full disk, a read-only folder: ``gankit: error: cannot write PATH: WHY``).
 
 The commands live in groups, each module adding its subparsers (`add(sub)`) with their handlers:
 
@@ -43,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gankit: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a write the machine refused where no writer said so: one line too
+        from gankit.disk import error
+
+        refused = error(e, getattr(e, "filename", None) or getattr(args, "out", None) or getattr(args, "resume", None)
+                        or "the output")
+        if refused is None:
+            raise  # our bug: the traceback is for us
+        print(f"gankit: error: {refused}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:

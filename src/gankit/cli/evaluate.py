@@ -105,14 +105,15 @@ def add(sub) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     import json
 
-    from gankit import api
+    from gankit import api, disk
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     result = api.evaluate(args.target, metrics, args.n, args.ref, args.seed, args.featurenet, args.device,
                           ema=not args.no_ema, inception_weights=args.inception_weights, floor=args.floor)
     print_result(result)
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        with disk.atomic(args.json) as tmp:
+            tmp.write_text(json.dumps(result, indent=2) + "\n")
         print(f"json:       {args.json}")
     return 0
 

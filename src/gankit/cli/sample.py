@@ -72,7 +72,7 @@ def add(sub) -> None:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from gankit import api, viz
+    from gankit import api, disk, viz
     from gankit.models.latent import check_truncation
 
     if args.n is not None and args.n < 1:
@@ -120,7 +120,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
     elif args.out:
         print(viz.save_grid(x, args.out, nrow=nrow))
     if args.npz:
-        np.savez_compressed(args.npz, x=x.numpy())
+        with disk.atomic(args.npz) as tmp, open(tmp, "wb") as f:
+            np.savez_compressed(f, x=x.numpy())
         print(args.npz)
     if args.dir:
         d = Path(args.dir)

@@ -27,14 +27,14 @@ same seed gives the same dataset whatever `batch` (the number of images generate
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from gankit import disk
 from gankit.errors import GankitError, warn
-from gankit.media import AtomicDir, _reserve_temp, write_image
+from gankit.media import AtomicDir, write_image
 from gankit.models.latent import check_truncation, draw_latent, truncation_method
 
 MAP_SAMPLES = 200  # InfoGAN: images per code value classified to map the code to a class
@@ -327,15 +327,9 @@ def _write(x, y, classes, record, out, npz, overwrite) -> dict:
             (tmp / "synth.json").write_text(text)
         return {**summary, "kind": "folder", "out": str(out), "json": str(out / "synth.json")}
     npz, side = Path(npz), sidecar_path(npz)
-    tmp_x, tmp_j = _reserve_temp(npz), _reserve_temp(side)
-    try:
+    with disk.atomic(npz) as tmp_x:  # both files, or neither
         with open(tmp_x, "wb") as f:
             np.savez_compressed(f, x=x.numpy(), y=y.numpy().astype(np.int64))
-        tmp_j.write_text(text)
-        os.replace(tmp_x, npz)
-        os.replace(tmp_j, side)
-    except BaseException:
-        tmp_x.unlink(missing_ok=True)
-        tmp_j.unlink(missing_ok=True)
-        raise
+        with disk.atomic(side) as tmp_j:
+            tmp_j.write_text(text)
     return {**summary, "kind": "npz", "out": str(npz), "json": str(side)}
