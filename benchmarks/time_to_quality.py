@@ -216,6 +216,9 @@ def main() -> None:
                   f"FID {last_fid:.2f}", file=sys.stderr, flush=True)
             if interrupted:
                 break
+        # what the forwards trained in, and why (train.precision auto measures it on a CPU)
+        precision = [ln.split(" precision: ", 1)[1] for ln in (out / "train.log").read_text().splitlines()
+                     if " precision: " in ln]
     except GankitError as e:
         sys.exit(f"time_to_quality: {e}")
     finally:
@@ -239,7 +242,7 @@ def main() -> None:
         "eval_every": args.eval_every, "eval_n": args.eval_n, "max_steps": args.max_steps,
         "batch": cfg.train.batch, "sets": args.sets, "interrupted": interrupted,
         "torch": str(torch.__version__), "threads": torch.get_num_threads(), "command": command,
-        "machine": machine(),
+        "machine": machine(), "precision": precision[0] if precision else None,
     }
     result["budget_s"] = args.budget_s
     if hit and args.budget_s is not None:
@@ -253,6 +256,8 @@ def main() -> None:
         why = f"interrupted ({interrupted})" if interrupted else f"within {done} steps"
         print(f"{args.preset} on {device}: FID never below {args.target:g} {why}; best "
               f"{result['best_fid']} at step {result['best_step']} ({wall:.1f} s wall)")
+    if precision:
+        print(f"precision: {precision[0]}")
     m = machine()
     print(f"{m['cpu']}, torch {torch.__version__} (CPU capability {m['cpu_capability']}), "
           f"{torch.get_num_threads()} threads; command: {command}")

@@ -4,21 +4,29 @@ from gankit.bench import run_bench
 from gankit.cli import main
 
 
-def test_bench_reports_both_loops(capsys):
-    r = run_bench("seed-mlp", "cpu", batch=16, seconds=0.3, data="fake:1x28x28:256", rounds=3)
-    assert set(r) == {"preset", "device", "batch", "precision", "reference", "gankit", "ratio", "ratio_rounds",
-                      "step_mode"}
+def test_bench_reports_the_reference_and_both_precisions(capsys):
+    r = run_bench("seed-mlp", "cpu", batch=16, seconds=0.6, data="fake:1x28x28:256", rounds=3)
+    assert set(r) == {"preset", "device", "batch", "precision", "auto", "reference", "gankit", "gankit_fp32",
+                      "gankit_bf16", "ratio", "ratio_fp32", "ratio_bf16", "ratio_rounds", "step_mode"}
     assert r["step_mode"] == "step: eager (CUDA graphs need a CUDA device)"
-    for side in ("reference", "gankit"):
+    for side in ("reference", "gankit_fp32", "gankit_bf16"):
         assert set(r[side]) == {"steps_per_s", "images_per_s", "peak_mem_bytes"}
         assert r[side]["steps_per_s"] > 0 and abs(r[side]["images_per_s"] - 16 * r[side]["steps_per_s"]) < 16
-    # The ratio is the median of the alternating rounds' ratios.
+    # The headline is the precision auto picks (what a run of the preset trains in).
+    assert r["precision"] == r["auto"]["choice"] and r["gankit"] == r[f"gankit_{r['precision']}"]
+    assert r["ratio"] == r[f"ratio_{r['precision']}"]
+    # A ratio is the median of the alternating rounds' ratios.
     assert len(r["ratio_rounds"]) == 3 and all(x > 0 for x in r["ratio_rounds"])
     assert r["ratio"] == sorted(r["ratio_rounds"])[1]
     assert main(["bench", "--preset", "dcgan", "--device", "cpu", "--batch", "8", "--seconds", "0.3",
-                 "--data", "fake:1x28x28:64", "--json"]) == 0
+                 "--data", "fake:1x28x28:64", "--precision", "bf16", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["preset"] == "dcgan" and out["batch"] == 8
+    assert out["preset"] == "dcgan" and out["batch"] == 8 and out["precision"] == "bf16"
+    assert out["ratio"] == out["ratio_bf16"] and out["auto"]["choice"] in ("fp32", "bf16")
+    assert main(["bench", "--preset", "seed-mlp", "--device", "cpu", "--batch", "8", "--seconds", "0.3",
+                 "--data", "fake:1x28x28:64", "--rounds", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "train.precision auto picks" in text and "gankit fp32" in text and "gankit bf16" in text
 
 
 def test_bf16_forwards_stay_close_to_fp32():

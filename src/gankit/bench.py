@@ -7,12 +7,16 @@
 (b) gankit: the trainer's own step (`gankit.training.engine`): the data resident on the device as
     uint8, batches by index, scaling fused into the step, one generator forward per step, losses
     on logits, fused Adam with the non-finite guard on the device, scalars kept on the device,
-    bf16 autocast when `--precision bf16`, and on CUDA the whole step replayed as one CUDA graph.
+    and on CUDA the whole step replayed as one CUDA graph; once with fp32 forwards and once with
+    bf16 autocast.
 
-Both train the same architecture (the preset's) at the same batch size with the same optimiser
-for `seconds` each. The time is split into `rounds` alternating rounds (a, b, a, b, ...), so a
-machine that slows down or speeds up mid-run (a noisy neighbour, thermal limits) affects both
-alike; the ratio is the median of the per-round ratios, and steps/s are totals over all rounds.
+All train the same architecture (the preset's) at the same batch size with the same optimiser
+for `seconds` each. The time is split into `rounds` alternating rounds (a, b32, b16, a, ...), so a
+machine that slows down or speeds up mid-run (a noisy neighbour, thermal limits) affects all
+alike; a ratio is the median of the per-round ratios, and steps/s are totals over all rounds.
+The headline ratio is gankit in the precision a training run would use (`train.precision`; for
+auto, what `gankit.training.precision.choose` picks: its cached or freshly measured verdict) over
+the reference; `--precision` pins it.
 Peak memory is measured while each loop is built and warmed up alone, before the timed rounds: on
 CUDA torch's peak allocation above what was allocated before, on CPU the growth of the process's
 peak resident set ((a) first, so (b)'s figure is only what it adds above (a)'s peak).
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import resource
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,8 +37,10 @@ from torch import nn
 from gankit.config import load_config
 from gankit.data import load_data
 from gankit.models import build_models
+from gankit.tasks import get_task
 from gankit.util import resolve_device
 from gankit.training.engine import Engine
+from gankit.training.precision import choose
 from gankit.training.profile import StepProfiler
 
 
@@ -122,11 +129,11 @@ def reference_loop(cfg, data, device: torch.device):
     return step
 
 
-def gankit_loop(cfg, data, device: torch.device):
+def gankit_loop(cfg, data, device: torch.device, precision: str | None = None):
     """gankit's training step (`gankit.training.engine`, as the trainer runs it, CUDA graph
-    included) over device-resident data, without the trainer's logging and checkpoints: returns
-    (step function, the engine)."""
-    e = Engine.build(cfg, data.to(device), device)
+    included) over device-resident data in `precision` ("fp32" | "bf16"; default: without
+    measuring), without the trainer's logging and checkpoints: returns (step function, the engine)."""
+    e = Engine.build(cfg, data.to(device), device, precision=precision)
     t = iter(range(1 << 62))
 
     def step():
@@ -144,9 +151,11 @@ def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None 
               seconds: float = 10.0, data: str = "mnist", precision: str | None = None,
               overrides: list[str] | None = None, rounds: int = 5, profile: int = 0,
               profile_dir: str | Path | None = None) -> dict:
-    """Both loops for `preset` (with `overrides`, `--set` strings, applied to gankit's config),
-    `seconds` each in `rounds` alternating rounds. With `profile` > 0, then a profiler trace of
-    that many of gankit's steps (after the timed rounds, so it costs them nothing) under
+    """The reference loop and gankit's in fp32 and in bf16 for `preset` (with `overrides`, `--set`
+    strings, applied to gankit's config), `seconds` each in `rounds` alternating rounds. The
+    headline `gankit` / `ratio` are for `precision` (default: the config's train.precision, auto
+    resolved as a run of it would resolve it). With `profile` > 0, then a profiler trace of that many
+    of gankit's steps (after the timed rounds, so it costs them nothing) under
     `profile_dir`/profile/."""
     sets = [f"data.source={data}"] + ([f"train.batch={batch}"] if batch else [])
     sets += [f"train.precision={precision}"] if precision else []
@@ -154,6 +163,10 @@ def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None 
     cfg = load_config(preset, overrides=sets)
     dev = resolve_device(device)
     ds = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels)
+    # What a run of this config would train in under auto (its cached or freshly measured verdict).
+    auto = choose(replace(cfg, train=replace(cfg.train, precision="auto")), ds.to(dev), dev, get_task(cfg.task),
+                  cfg.train.steps)
+    loops = ("reference", "fp32", "bf16")
 
     def ready_reference():
         step = reference_loop(cfg, ds, dev)
@@ -161,27 +174,42 @@ def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None 
             step()
         return step
 
-    def ready_gankit():
-        step, engine = gankit_loop(cfg, ds, dev)
-        for _ in range(10):  # covers the CUDA graph's warm-up runs and capture
-            step()
-        return step, engine
+    def ready_gankit(p: str):
+        def ready():
+            step, engine = gankit_loop(cfg, ds, dev, p)
+            for _ in range(10):  # covers the CUDA graph's warm-up runs and capture
+                step()
+            return step, engine
+        return ready
 
-    ref_step, ref_peak = _peak_of(ready_reference, dev)
-    (our_step, engine), our_peak = _peak_of(ready_gankit, dev)
-    counts = {"reference": [], "gankit": []}  # (steps, seconds) per round
+    steps, peaks, engines = {}, {}, {}
+    steps["reference"], peaks["reference"] = _peak_of(ready_reference, dev)
+    for p in loops[1:]:
+        (steps[p], engines[p]), peaks[p] = _peak_of(ready_gankit(p), dev)
+    counts = {name: [] for name in loops}  # (steps, seconds) per round
     for _ in range(rounds):
-        counts["reference"].append(_timed(ref_step, seconds / rounds, dev))
-        counts["gankit"].append(_timed(our_step, seconds / rounds, dev))
-    engine.st.acc.tolist()  # read once at the end, as the trainer does every K steps
-    per_round = [(n_b / t_b) / (n_a / t_a) for (n_a, t_a), (n_b, t_b) in zip(counts["reference"], counts["gankit"])]
-    out = {"preset": preset, "device": str(dev), "batch": cfg.train.batch, "precision": cfg.train.precision}
-    for name, peak in (("reference", ref_peak), ("gankit", our_peak)):
+        for name in loops:
+            counts[name].append(_timed(steps[name], seconds / rounds, dev))
+    for e in engines.values():
+        e.st.acc.tolist()  # read once at the end, as the trainer does every K steps
+
+    def ratios(name: str) -> list[float]:
+        return [(n_b / t_b) / (n_a / t_a) for (n_a, t_a), (n_b, t_b) in zip(counts["reference"], counts[name])]
+
+    head = auto.name if cfg.train.precision == "auto" else cfg.train.precision
+    out = {"preset": preset, "device": str(dev), "batch": cfg.train.batch, "precision": head,
+           "auto": {"choice": auto.name, "why": auto.why}}
+    for name in loops:
         n, secs = (sum(c[i] for c in counts[name]) for i in (0, 1))
-        out[name] = _result(n, secs, cfg.train.batch, peak)
-    out = {**out, "ratio": round(float(np.median(per_round)), 2),
-           "ratio_rounds": [round(r, 2) for r in per_round], "step_mode": engine.describe()}
+        key = name if name == "reference" else f"gankit_{name}"
+        out[key] = _result(n, secs, cfg.train.batch, peaks[name])
+        if name != "reference":
+            out[f"ratio_{name}"] = round(float(np.median(ratios(name))), 2)
+    out["gankit"] = out[f"gankit_{head}"]
+    out = {**out, "ratio": out[f"ratio_{head}"], "ratio_rounds": [round(r, 2) for r in ratios(head)],
+           "step_mode": engines[head].describe()}
     if profile:
+        our_step = steps[head]
         prof = StepProfiler(Path(profile_dir or f"runs/bench-{preset}-{time.strftime('%Y%m%d-%H%M%S')}"), profile, dev)
         for _ in range(StepProfiler.needed(profile)):
             our_step()

@@ -80,8 +80,9 @@ class TrainConfig:
     lr_schedule: Literal["constant", "linear", "cosine", "hold-linear"] = "constant"
     ema: bool = False  # keep an exponential moving average of G's weights for sampling
     ema_decay: float = 0.999  # with ramp-up: decay_t = min(ema_decay, (1 + t) / (10 + t))
-    # bf16: forward passes under bfloat16 autocast; auto: bf16 on CUDA and on CPUs with native bf16
-    # (AVX-512 BF16 / AMX), where it is faster, fp32 elsewhere (emulated bf16 is ~20x slower)
+    # bf16: forward passes under bfloat16 autocast; auto: bf16 on a CUDA GPU with bf16; on a CPU the
+    # faster of the two as timed on the run's own step (cached per CPU and config), fp32 for runs
+    # too short to time it (gankit.training.precision; CPU flags do not predict bf16's speed)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     reuse_fakes: bool = True  # G's update reuses the D step's fakes (one G forward per step); false: fresh z
     cuda_graph: bool = True  # on CUDA, capture the whole step as one CUDA graph when nothing prevents it

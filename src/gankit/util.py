@@ -59,25 +59,6 @@ def native_bf16_cpu() -> str | None:
     return next((fl for fl in ("amx_bf16", "avx512_bf16") if fl in flags), None)
 
 
-def resolve_precision(precision: str, device: torch.device) -> tuple[str, str]:
-    """train.precision -> ("fp32" | "bf16", why), for `device`. auto: bf16 on a CUDA GPU that
-    supports it and on a CPU with native bf16 (see native_bf16_cpu); fp32 elsewhere."""
-    if precision == "fp32":
-        return "fp32", "train.precision fp32"
-    if device.type == "cuda":
-        native = torch.cuda.is_bf16_supported()
-        if precision == "bf16":
-            return "bf16", "train.precision bf16" + ("" if native else " (this GPU emulates bf16: expect it slower than fp32)")
-        return ("bf16", "auto: this GPU has bf16") if native else ("fp32", "auto: this GPU has no bf16")
-    flag = native_bf16_cpu()
-    cap = torch.backends.cpu.get_cpu_capability()
-    if precision == "bf16":
-        return "bf16", "train.precision bf16" + (f" (native: {flag})" if flag else
-                                                f" on a CPU without native bf16 (capability {cap}): expect ~20x slower steps than fp32")
-    return ("bf16", f"auto: native bf16 on this CPU ({flag})") if flag else \
-        ("fp32", f"auto: no native bf16 on this CPU (capability {cap})")
-
-
 def full(t: torch.Tensor) -> torch.Tensor:
     """`t` in full precision: torch's default float dtype (float32; float64 where a caller set it,
     as the reference runs of tests/test_stored_values.py do). Losses, penalties and statistics are

@@ -327,6 +327,9 @@ def test_report_of_a_real_tiny_run(tmp_path):
     assert "fake:1x28x28:64" in _element(html, "data") and 'alt="training data"' in _element(html, "data")
     assert "loss_d" in _element(html, "curves") and "last.pt" in _element(html, "checkpoints")
     assert "evaluation is off" in _element(html, "evaluation")
+    # what the forwards ran in, and why (auto: 4 steps are too few to measure bf16), at a glance
+    setup = _element(html, "setup")
+    assert "<dt>precision</dt><dd>fp32 (auto: 4 steps are too few to repay measuring bf16" in setup
 
 
 def test_plots_clip_an_early_spike_and_pick_round_ticks():

@@ -59,7 +59,9 @@ def add(sub) -> None:
                     help="alternating timed rounds the seconds are split into; ratio = median of the "
                     "rounds' ratios (default 5)")
     bn.add_argument("--data", default="mnist")
-    bn.add_argument("--precision", choices=("fp32", "bf16"), help="gankit's precision (default: the preset's)")
+    bn.add_argument("--precision", choices=("fp32", "bf16"),
+                    help="the precision of the headline ratio (default: what train.precision auto picks; "
+                    "both are always measured)")
     bn.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a key of gankit's config, e.g. --set train.channels_last=true (repeatable)")
     bn.add_argument("--profile", type=int, default=0, metavar="STEPS",
@@ -199,16 +201,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(r))
         return 0
-    print(f"{r['preset']} on {r['device']}, batch {r['batch']}, gankit in {r['precision']}, {args.seconds:g} s each")
-    print(f"{'':<10} {'steps/s':>10} {'images/s':>12} {'peak MiB':>10}")
-    for name in ("reference", "gankit"):
-        v = r[name]
-        # On CPU the measure is growth of the process's peak RSS; 0 means "below the reference's peak"
-        mem = "<= ref" if r["device"] == "cpu" and name == "gankit" and not v["peak_mem_bytes"] \
+    print(f"{r['preset']} on {r['device']}, batch {r['batch']}, {args.seconds:g} s each")
+    print(f"train.precision auto picks {r['auto']['choice']} ({r['auto']['why']})")
+    print(f"{'':<12} {'steps/s':>10} {'images/s':>12} {'peak MiB':>10} {'x reference':>12}")
+    for name, key in (("reference", "reference"), ("gankit fp32", "gankit_fp32"), ("gankit bf16", "gankit_bf16")):
+        v = r[key]
+        # On CPU the measure is growth of the process's peak RSS; 0 means "below the peak before it"
+        mem = "<= before" if r["device"] == "cpu" and name != "reference" and not v["peak_mem_bytes"] \
             else f"{v['peak_mem_bytes'] / 2**20:.1f}"
-        print(f"{name:<10} {v['steps_per_s']:>10.1f} {v['images_per_s']:>12.0f} {mem:>10}")
-    print(f"ratio      {r['ratio']:.2f}x  (median of {len(r['ratio_rounds'])} alternating rounds: "
-          f"{', '.join(f'{x:.2f}' for x in r['ratio_rounds'])})")
+        ratio = f"{r['ratio_' + name[7:]]:.2f}x" if name != "reference" else ""
+        print(f"{name:<12} {v['steps_per_s']:>10.1f} {v['images_per_s']:>12.0f} {mem:>10} {ratio:>12}")
+    print(f"ratio        {r['ratio']:.2f}x  gankit in {r['precision']} over the reference (median of "
+          f"{len(r['ratio_rounds'])} alternating rounds: {', '.join(f'{x:.2f}' for x in r['ratio_rounds'])})")
     print(f"gankit {r['step_mode']}")
     if "profile" in r:
         print(r["profile"]["table"] or "")

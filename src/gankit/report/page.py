@@ -91,6 +91,8 @@ def _command_config(run: RunData) -> str:
               ("model", c("model", "arch")), ("loss", c("train", "loss")), ("batch", c("train", "batch")),
               ("lr G / D", f'{c("train", "lr_g", default="?")} / {c("train", "lr_d", default="?")}'),
               ("steps", c("train", "steps")),
+              # what the forwards ran in and why (auto's timings), as the latest start or resume said
+              ("precision", run.precision[-1] if run.precision else c("train", "precision")),
               ("eval", f'{c("eval", "metrics", default="?")} every {every} steps' if every else "off (eval.every = 0)")]
     rows = [f"<dt>{label}</dt><dd>{escape('?' if v is None else str(v))}</dd>" for label, v in glance]
     if run.config_error:

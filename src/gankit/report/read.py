@@ -66,6 +66,7 @@ class RunData:
     warnings: list[str] = field(default_factory=list)  # warning lines of train.log, then our own findings
     commands: list[str] = field(default_factory=list)  # "command:" lines: the start, then any resumes
     data_lines: list[str] = field(default_factory=list)  # "data:" lines, prefix removed
+    precision: list[str] = field(default_factory=list)  # "precision:" lines (one per start or resume), prefix removed
     samples: list[tuple[int, Path]] = field(default_factory=list)  # (step, png), by step
     sample_audio: dict[int, Path] = field(default_factory=dict)  # step -> the grid's clips (an audio run's .wav)
     data_png: Path | None = None
@@ -206,6 +207,8 @@ def _read_log(run: RunData) -> None:
             run.commands.append(text[len("command:"):].strip())
         elif text.startswith("data:"):
             run.data_lines.append(text[len("data:"):].strip())
+        elif text.startswith("precision:"):
+            run.precision.append(text[len("precision:"):].strip())
     # train.log's own warnings first: they are what the user most needs to see.
     run.warnings[:0] = [f"{ln.time} {ln.text}".strip() for ln in parsed if ln.warning]
     run.log = parsed[-MAX_LOG_LINES:]

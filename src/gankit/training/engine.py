@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -29,6 +30,7 @@ from gankit.tasks import get_task
 from gankit.training.burnin import Burnin, set_lr
 from gankit.training.capture import StepRunner
 from gankit.training.distributed import Dist, convert_global_bn, reseed_for_rank
+from gankit.training.precision import static as static_precision
 from gankit.training.ema import EMA
 from gankit.training.safety import NonFiniteGuard, uses_found_inf
 from gankit.training.state import TrainState
@@ -61,15 +63,19 @@ class Engine:
 
     @classmethod
     def build(cls, cfg: RunConfig, data, device: torch.device, mode: str = "auto",
-              dist: Dist | None = None) -> Engine:
+              dist: Dist | None = None, precision: str | None = None) -> Engine:
         """The training state for `cfg` on `data`. `mode`: auto (graph on CUDA when nothing
         prevents it, else eager), eager, or static (the graph step without capture). `dist`:
-        this process's place in a data-parallel job (default: alone)."""
+        this process's place in a data-parallel job (default: alone). `precision`: "fp32" or
+        "bf16" as the trainer resolved train.precision (`gankit.training.precision.choose`);
+        default: without measuring (`precision.static`)."""
         dist = dist or Dist()
         task = get_task(cfg.task)
         shard = dist.shard(cfg.train.batch)  # the global batch must split evenly
+        precision = precision or static_precision(cfg, device)
         torch.manual_seed(cfg.seed)  # initial weights (the same on every rank) and dropout masks
-        parts = task.build(cfg, data, device, dist.rank)
+        # The task sees train.precision resolved, never auto; the state keeps the config as given.
+        parts = task.build(replace(cfg, train=replace(cfg.train, precision=precision)), data, device, dist.rank)
         nets = {n: m.to(device) for n, m in parts.nets.items()}
         if dist.active:
             if cfg.train.sync_bn:  # batch statistics over the global batch, not each rank's slice
@@ -98,7 +104,8 @@ class Engine:
                   torch.Generator(device=device).manual_seed(cfg.seed + 3 + 7919 * dist.rank)},
             extra=parts.extra, obj=parts.objective, fwd=fwd, shard=shard,
             acc=torch.zeros(len(task.stat_names), device=device),
-            sync=dist.sync_grads if dist.active else None, reg_scale=torch.ones((), device=device))
+            sync=dist.sync_grads if dist.active else None, reg_scale=torch.ones((), device=device),
+            precision=precision)
         ddp = dist.active and cfg.train.ddp and parts.ddp
         if ddp:
             _wrap_ddp(st)

@@ -19,13 +19,14 @@ import yaml
 
 from gankit.config import RunConfig, from_dict, to_dict
 from gankit.errors import DiskError, GankitError, warn
-from gankit.util import resolve_device, resolve_precision
+from gankit.util import resolve_device
 from gankit.training.artifacts import Artifacts
 from gankit.training.checkpoint import CheckpointStore
 from gankit.tasks import get_task
 from gankit.training.distributed import Dist
 from gankit.training.engine import Engine
 from gankit.training.lock import RunLock
+from gankit.training.precision import choose as choose_precision
 from gankit.training.safety import StopSignals, all_finite
 from gankit.training.profile import StepProfiler
 from gankit.training.progress import Progress
@@ -123,9 +124,14 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
     device = dist.device(resolve_device(cfg.device))
     task = get_task(cfg.task)
     data = task.load_data(cfg, device, strict=cfg.data.strict)
-    e = Engine.build(cfg, data, device, dist=dist)
-    st, guard = e.st, e.st.guard
     main = dist.is_main
+    # The forwards' precision, once per run: rank 0 decides (measuring the step if auto asks it to)
+    # and every rank follows; a resumed run keeps its checkpoint's.
+    choice = choose_precision(cfg, data, device, task, cfg.train.steps - int(ckpt["step"] if ckpt else 0), ckpt,
+                              dist.world) if main else None
+    choice = dist.broadcast(choice) if dist.active else choice
+    e = Engine.build(cfg, data, device, dist=dist, precision=choice.name)
+    st, guard = e.st, e.st.guard
     art = Artifacts(out, task.grid(cfg, data, st)) if main else _Silent()
     evaluator = task.evaluator(cfg, data, st, dist)
 
@@ -188,7 +194,9 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
     total = cfg.train.steps
     bar = Progress(total, step, enabled=cfg.log.progress) if main else _Silent()
     art.note(e.describe(), echo=cfg.log.progress)
-    art.note(_precision_note(cfg, task, device))
+    art.note(choice.note())
+    if "slower" in choice.why:  # an explicit bf16 where it is emulated
+        warn(f"{choice.why}; train.precision auto picks fp32 here")
     if device.type == "cpu":
         art.note(f"CPU threads: {torch.get_num_threads()} per process")
     if dist.active:
@@ -301,17 +309,6 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         raise _logged(art, DiskError(f"the run ended at step {step} without its final checkpoint: {unwritten}; when "
                                      f"{store.dir} can be written again, continue with: gankit train --resume {out}"))
     return Finished(out, step, interrupted)
-
-
-def _precision_note(cfg: RunConfig, task, device: torch.device) -> str:
-    """train.log's line on the forwards' precision: what train.precision resolved to, and why; an
-    explicit bf16 where it is emulated also warns (it is ~20x slower on such a CPU)."""
-    if not task.honours_precision:
-        return f"precision: fp32 (the {task.name} task runs in fp32; train.precision {cfg.train.precision} not used)"
-    chosen, why = resolve_precision(cfg.train.precision, device)
-    if "slower" in why:
-        warn(f"{why}; train.precision auto picks fp32 here")
-    return f"precision: {chosen} ({why})"
 
 
 def _warn(art, msg: str) -> None:

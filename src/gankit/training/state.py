@@ -17,6 +17,7 @@ back. Resume, rollback, `gankit.run.Run.load` and `gankit export` all go through
     extra     {name: state}                       task-owned (image pools, ...)
     rng       {"z": shared latent generator, "torch", "aug", "cuda": this process's streams}
     rng_ranks [per-rank streams]                  written by the trainer (a collective)
+    precision "fp32" | "bf16"                     what the forwards ran in (train.precision resolved)
     schema    2
 
 Checkpoints written before the task layer (schema 1: top-level "G", "D", "opt_g", ...) are
@@ -68,6 +69,7 @@ class TrainState:
     step: int = 0
     best: dict | None = None  # the best evaluation so far ({"fid": v, "step": s})
     rollbacks: int = 0
+    precision: str = "fp32"  # train.precision as resolved for this run (gankit.training.precision)
     _params: dict = field(default_factory=dict)
 
     # -- updates ------------------------------------------------------------------------------
@@ -120,7 +122,7 @@ class TrainState:
             "samplers": {n: s.state_dict() for n, s in self.samplers.items()},
             "extra": {n: x.state_dict() for n, x in self.extra.items()},
             "rng": {**self.rng_state(), "z": self.gens["z"].get_state()},
-            "rollbacks": self.rollbacks, **({"best": self.best} if self.best else {}),
+            "rollbacks": self.rollbacks, "precision": self.precision, **({"best": self.best} if self.best else {}),
             "versions": {"gankit": __version__, "torch": str(torch.__version__)},
         }
 

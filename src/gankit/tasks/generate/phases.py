@@ -22,7 +22,7 @@ from gankit.augment import ada_augment, diff_augment
 from gankit.losses import LOSSES, GANLoss
 from gankit.models.base import Judge
 from gankit.regularizers import clip_weights_, gradient_penalty, r1_penalty, smooth_real_target
-from gankit.util import full, resolve_precision
+from gankit.util import full
 
 # Order of the scalars in the tensors the phases return. ada_p: p after each D update; ada_rt: that
 # update's r_t = E[sign(D(augmented real))] (both 0 without ADA). pl: the path-length penalty, pl_n:
@@ -63,7 +63,7 @@ class Objective:
     info_cont: int = 0
     info_weight: float = 1.0
     aux_weight: float = 1.0
-    bf16: bool = False  # forwards under bfloat16 autocast
+    bf16: bool = False  # forwards under bfloat16 autocast (train.precision as the trunk resolved it)
     labels: bool = False  # the step needs the real examples' labels (conditional G or a class head in D)
 
     @classmethod
@@ -76,7 +76,7 @@ class Objective:
             acgan_classes=n_classes if cfg.model.d_head == "acgan" else 0,
             info_cat=cfg.model.info_cat, info_cont=cfg.model.info_cont,
             info_weight=r.info_weight, aux_weight=r.aux_weight,
-            bf16=resolve_precision(cfg.train.precision, torch.device(device))[0] == "bf16",
+            bf16=cfg.train.precision == "bf16",  # the trainer resolved auto (gankit.training.precision)
             labels=cfg.model.conditional or cfg.model.d_head != "plain")
 
     @property
