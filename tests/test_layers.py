@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
 
 # Lowest first. A module belongs to the first prefix that matches its dotted name.
 LAYERS = [
-    ("base", ["gankit.errors", "gankit.config", "gankit.util", "gankit.threads", "gankit.version"]),
+    ("base", ["gankit.errors", "gankit.disk", "gankit.config", "gankit.util", "gankit.threads", "gankit.version"]),
     ("blocks", ["gankit.data", "gankit.models", "gankit.losses", "gankit.regularizers", "gankit.augment",
                 "gankit.viz", "gankit.media", "gankit.tiling", "gankit.report"]),
     ("metrics", ["gankit.metrics"]),
