@@ -16,6 +16,7 @@ makes every method a no-op.
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 from dataclasses import dataclass
 
@@ -50,6 +51,10 @@ class Dist:
             return cls()
         rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
         if not dist.is_initialized():
+            # Imported while a process group exists, torch._dynamo keeps references to it for
+            # good (torch 2.13), and DistributedDataParallel's constructor imports it: the group
+            # then outlived destroy_process_group (see `close`). Imported first, it holds none.
+            import torch._dynamo  # noqa: F401
             backend = "nccl" if device.type == "cuda" else "gloo"
             timeout = datetime.timedelta(seconds=float(os.environ.get("GANKIT_DIST_TIMEOUT", "600")))
             dist.init_process_group(backend, timeout=timeout)
@@ -72,8 +77,17 @@ class Dist:
 
     def close(self, clean: bool = True) -> None:
         """Leave the process group. After a clean run all ranks leave together (a rank that
-        tears down its group while another still talks to it aborts in gloo's threads)."""
+        tears down its group while another still talks to it aborts in gloo's threads).
+
+        destroy_process_group tears the group down only when nothing else holds it. The run's
+        DistributedDataParallel wrappers do, from reference cycles (the engine's step closures)
+        that only a collection frees; hence the gc.collect. Otherwise (and when torch._dynamo
+        was imported after the group was made, see `from_env`) the group, gloo's threads and
+        its sockets outlived the run until the interpreter's exit, after the other rank had
+        gone, and now and then, mostly on a busy machine, a finished run's rank died there with
+        "terminate called without an active exception" (SIGABRT): the job failed."""
         if self.active and dist.is_initialized():
+            gc.collect()  # the finished run's DDP wrappers: the group's other holders
             if clean:
                 dist.barrier()
             dist.destroy_process_group()
