@@ -4,8 +4,8 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
+import types
 
 import pytest
 
@@ -110,22 +110,28 @@ def test_corrupt_lock_file_is_taken_over(tmp_path, content):
     assert not path.exists()
 
 
-def test_young_empty_lock_is_given_time_to_be_written(tmp_path):
-    """An empty file may be a trainer between its create and its write: not stale yet."""
+def test_young_empty_lock_is_given_time_to_be_written(tmp_path, monkeypatch):
+    """An empty file may be a trainer between its create and its write: not stale yet. acquire
+    waits until it is _YOUNG_S old, reads it again and finds the other trainer's record. The lock
+    module's clock and sleep are the test's: on the wall clock a busy machine could age the file
+    past _YOUNG_S before acquire looks, or hold back the writer past the wait, and the test
+    failed with nothing wrong."""
+    from gankit.training import lock as lock_module
+
     path = tmp_path / ".lock"
     path.write_text("")
+    now = path.stat().st_mtime + 0.1  # the file is 0.1 s old when acquire looks
+    waits = []
 
-    def fill():
-        time.sleep(0.2)
-        path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}))
+    def sleep(seconds):  # the other trainer writes its record during the wait
+        waits.append(seconds)
+        path.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": now}))
 
-    t = threading.Thread(target=fill)
-    t.start()
-    try:
-        with pytest.raises(GankitError, match="in use by another trainer"):
-            RunLock(tmp_path).acquire()
-    finally:
-        t.join()
+    monkeypatch.setattr(lock_module, "time", types.SimpleNamespace(
+        time=lambda: now, sleep=sleep, strftime=time.strftime, localtime=time.localtime))
+    with pytest.raises(GankitError, match="in use by another trainer"):
+        RunLock(tmp_path).acquire()
+    assert waits == [pytest.approx(lock_module._YOUNG_S - 0.1)]
 
 
 def test_release_leaves_a_lock_that_is_no_longer_ours(tmp_path):
