@@ -80,7 +80,7 @@ class Dist:
         tears down its group while another still talks to it aborts in gloo's threads).
 
         destroy_process_group tears the group down only when nothing else holds it. The run's
-        DistributedDataParallel wrappers do, from reference cycles (the engine's step closures)
+        DistributedDataParallel wrappers do, from a reference cycle (the engine and its step runner)
         that only a collection frees; hence the gc.collect. Otherwise (and when torch._dynamo
         was imported after the group was made, see `from_env`) the group, gloo's threads and
         its sockets outlived the run until the interpreter's exit, after the other rank had
