@@ -51,10 +51,12 @@ class Dist:
             return cls()
         rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
         if not dist.is_initialized():
-            # Imported while a process group exists, torch._dynamo keeps references to it for
-            # good (torch 2.13), and DistributedDataParallel's constructor imports it: the group
-            # then outlived destroy_process_group (see `close`). Imported first, it holds none.
-            import torch._dynamo  # noqa: F401
+            # torch.distributed.nn.functional's collectives default to `group=group.WORLD`,
+            # evaluated when the module is imported: imported after the group exists (torch
+            # 2.13: DistributedDataParallel's constructor imports torch._dynamo, which imports
+            # it; so does GlobalBatchNorm), ten defaults hold the group for good and it outlives
+            # destroy_process_group (see `close`). Imported first, they hold no group.
+            import torch.distributed.nn.functional  # noqa: F401
             backend = "nccl" if device.type == "cuda" else "gloo"
             timeout = datetime.timedelta(seconds=float(os.environ.get("GANKIT_DIST_TIMEOUT", "600")))
             dist.init_process_group(backend, timeout=timeout)
@@ -80,12 +82,12 @@ class Dist:
         tears down its group while another still talks to it aborts in gloo's threads).
 
         destroy_process_group tears the group down only when nothing else holds it. The run's
-        DistributedDataParallel wrappers do, from a reference cycle (the engine and its step runner)
-        that only a collection frees; hence the gc.collect. Otherwise (and when torch._dynamo
-        was imported after the group was made, see `from_env`) the group, gloo's threads and
-        its sockets outlived the run until the interpreter's exit, after the other rank had
-        gone, and now and then, mostly on a busy machine, a finished run's rank died there with
-        "terminate called without an active exception" (SIGABRT): the job failed."""
+        DistributedDataParallel wrappers do, from a reference cycle (the engine and its step
+        runner) that only a collection frees: hence the gc.collect. Otherwise (and when
+        torch.distributed.nn was imported after the group, see `from_env`) the group, gloo's
+        threads and its sockets outlived the run until the interpreter's exit, after the other
+        rank had gone, and now and then, mostly on a busy machine, a finished run's rank died
+        there with "terminate called without an active exception" (SIGABRT): the job failed."""
         if self.active and dist.is_initialized():
             gc.collect()  # the finished run's DDP wrappers: the group's other holders
             if clean:
