@@ -20,14 +20,13 @@ from pathlib import Path
 
 import torch
 
-from gankit.config import RunConfig, apply_overrides, from_dict
+from gankit.config import RunConfig
 from gankit.errors import GankitError
 from gankit.export import load_exported
 from gankit.run import Run
 from gankit.tasks import get_task
 from gankit.training import train as _train
-from gankit.training.checkpoint import CheckpointStore
-from gankit.training.loop import read_config
+from gankit.training import rundir
 
 
 def load(path: str | Path, device: str = "cpu", ema: bool = True) -> Run:
@@ -56,22 +55,9 @@ def train(cfg: RunConfig, out: str | Path, command: str | None = None) -> Run | 
 
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> tuple[RunConfig, tuple | None]:
-    """(config, (checkpoint, path, damaged files skipped) or None) to continue `run_dir`: the newest good checkpoint's
-    config, or the saved config.yaml when the run stopped before its first checkpoint; with
-    `overrides` ("train.steps=2000", ...) applied."""
-    out = Path(run_dir)
-    store = CheckpointStore(out / "checkpoints")
-    if not out.is_dir():
-        raise GankitError(f"--resume {out}: no such run directory")
-    if store.dir.is_dir() and store.candidates():
-        ckpt, path = store.load_latest()
-        cfg, loaded = from_dict(ckpt["config"], origin=str(path)), (ckpt, path, list(store.fallbacks))
-    elif (out / "config.yaml").is_file():
-        cfg, loaded = read_config(out / "config.yaml"), None
-    else:
-        raise GankitError(f"--resume {out}: no checkpoint in {store.dir} and no config.yaml; "
-                          "is this a run directory?")
-    return (apply_overrides(cfg, overrides) if overrides else cfg), loaded
+    """(config, (checkpoint, path, damaged files skipped) or None) to continue `run_dir`: see
+    `gankit.training.rundir.resume_config`."""
+    return rundir.resume_config(run_dir, overrides)
 
 
 def resume(run_dir: str | Path, overrides: list[str] | None = None, force: bool = False) -> Run | None:

@@ -3,7 +3,7 @@ StyleGAN's style-mixing grids.
 
 A run directory is what `gankit.training` writes (see `gankit.training.artifacts`); `Run.load` reads
 its newest good checkpoint (``weights_only=True``) through the one checkpoint schema
-(`gankit.training.state`) and builds the networks its task says inference needs.
+(`gankit.training.checkpoint`) and builds the networks its task says inference needs.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from gankit.data import from_model
 from gankit.errors import GankitError, warn
 from gankit.models.latent import check_truncation, draw_latent, has_styles, truncate_z, truncation_method
 from gankit.tasks import get_task
-from gankit.training.checkpoint import CheckpointStore, load_checkpoint
-from gankit.training.state import upgrade
+from gankit.training.checkpoint import load_checkpoint, migrate
+from gankit.training.store import CheckpointStore
 from gankit.util import resolve_device
 
 
@@ -66,7 +66,7 @@ class Run:
     def from_checkpoint(cls, ckpt: dict, run_dir: Path, device: torch.device, ema: bool = True,
                         where: str = "checkpoint") -> Run:
         """A Run from checkpoint data already in memory (any schema this version reads)."""
-        ck = upgrade(ckpt, where)
+        ck = migrate(ckpt, where)
         cfg = from_dict(ck["config"], origin=where)
         nets = get_task(ck["task"]).inference_nets(cfg, ck["data"])
         averaged = ck.get("ema", {})

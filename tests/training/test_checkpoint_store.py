@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from gankit.errors import GankitError
-from gankit.training.checkpoint import CheckpointStore, load_checkpoint, save_checkpoint
+from gankit.training.checkpoint import load_checkpoint, save_checkpoint
+from gankit.training.store import CheckpointStore
 from gankit.util import sha256_file
 
 
@@ -201,10 +202,10 @@ def test_a_missing_listed_file_is_reported_with_the_steps_lost(tmp_path):
                         "using step_00000010.pt (step 10): 10 steps lost"]
 
 
-def test_a_newer_format_is_raised_not_moved_aside(tmp_path):
+def test_a_newer_schema_is_raised_not_moved_aside(tmp_path):
     store, warnings = store_with(tmp_path, [10])
-    save_checkpoint({**state(20), "version": 99}, store.dir / "step_00000020.pt")
-    with pytest.raises(GankitError, match="newer than this gankit"):
+    save_checkpoint({**state(20), "schema": 99}, store.dir / "step_00000020.pt")
+    with pytest.raises(GankitError, match="schema 99 was written by a newer gankit"):
         store.load_latest()
     assert (store.dir / "step_00000020.pt").exists() and not (store.dir / "corrupt").exists()
 

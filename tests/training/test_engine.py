@@ -187,7 +187,9 @@ def _checkpoint_copy(e, step):
     import io
 
     buf = io.BytesIO()
-    torch.save(e.st.state_dict(step), buf)  # a copy, as a checkpoint on disk is
+    from gankit.training.checkpoint import pack
+
+    torch.save(pack(e.st, step), buf)  # a copy, as a checkpoint on disk is
     buf.seek(0)
     return torch.load(buf, weights_only=False)
 

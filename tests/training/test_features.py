@@ -110,7 +110,7 @@ def test_resume_exact_with_every_moving_part(tmp_path):
 
 def _train_until(cfg, out, stop_after):
     """Run `cfg` but crash right after the checkpoint at `stop_after` steps is written."""
-    from gankit.training.checkpoint import CheckpointStore
+    from gankit.training.store import CheckpointStore
 
     real_save = CheckpointStore.save
 

@@ -16,7 +16,9 @@ import gankit
 from gankit.config import load_config
 from gankit.errors import GankitError
 from gankit.losses import LOSSES, GANLoss, g_nonsaturating
-from gankit.training.checkpoint import CheckpointStore, load_checkpoint, sha256_file
+from gankit.training.checkpoint import load_checkpoint
+from gankit.training.store import CheckpointStore
+from gankit.util import sha256_file
 
 TINY = ["data.source=fake:1x8x8:64", "data.resolution=null", "model.g_hidden=[16]", "model.d_hidden=[16]",
         "model.z_dim=4", "train.batch=8", "log.progress=false", "log.every=1", "log.grid_every=1000",

@@ -12,7 +12,7 @@ Layout of a run directory:
     data.png                 a few training images (tasks whose grid does not already show them)
     report.html              all of the above in one self-contained page (gankit.report), refreshed
                              at every grid step and at the end
-    checkpoints/last.pt      see gankit.training.checkpoint
+    checkpoints/last.pt      see gankit.training.checkpoint (the format), .store (the directory)
 
 These files are views of the run: one the machine refuses to write (a full disk, a read-only
 folder) is a one-line warning, once per file, and the run goes on; its checkpoints, the one thing
@@ -60,6 +60,8 @@ class Artifacts:
 
     def forget_after(self, step: int) -> None:
         """On resume: drop log lines written after the checkpoint, which the resumed run redoes."""
+        if not self.metrics.exists():
+            return
         rows = [r for r in viz.read_jsonl(self.metrics) if r["step"] <= step]
         with disk.atomic(self.metrics) as tmp:
             tmp.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))

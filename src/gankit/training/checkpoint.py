@@ -1,44 +1,87 @@
-"""Checkpoints as plain data: state dicts, optimiser states, step, RNG states, resolved config.
+"""The checkpoint format: one schema, every key it holds, and reading and writing one file.
 
-Written atomically (temporary file, fsync, rename), so a crash mid-write leaves the previous
-checkpoint intact; loaded with ``weights_only=True``, so a file cannot run code.
+A checkpoint is plain data: state dicts, optimiser states, the step, random states and the
+resolved config, saved with `torch.save` and loaded with ``weights_only=True``, so a file cannot
+run code. `pack(st, step)` writes a `gankit.training.state.TrainState` as that data and
+`unpack(st, ck)` reads it back; resume, rollback, `gankit.run.Run.load` and `gankit export` all go
+through it. `KEYS` lists every key a checkpoint holds (tests/training/test_state.py checks that a
+trained run writes exactly these):
+
+    format     "gankit-checkpoint"
+    schema     SCHEMA: the layout of this dict; older layouts are migrated on load (`migrate`)
+    task       the task that trained it ("generate", "translate", ...)
+    step       training steps done
+    config     the resolved config (gankit.config.to_dict)
+    data       what a loaded model needs to know about its data (shape, classes, vocabulary)
+    nets       {name: state dict}                  every trained network
+    opts       {name: optimiser state dict}
+    scheds     {name: scheduler state dict}         empty when train.lr_schedule is constant
+    ema        {name: {"weights": state dict, "updates": n}}
+    samplers   {name: sampler state}
+    extra      {name: state}                        task-owned (image pools, ...)
+    rng        {"z": the shared latent generator, "torch", "aug", "cuda": this process's streams}
+    rng_ranks  [each rank's streams, as in rng without "z"]
+    precision  "fp32" | "bf16"                       what the forwards ran in (train.precision resolved)
+    rollbacks  non-finite rollbacks so far (learning rates x recover.lr_factor ** rollbacks)
+    best       the best evaluation so far, with its step; absent until an evaluation improves
+    versions   {"gankit": version, "torch": version} that wrote it
+
+Older files, migrated on load: schema 1 (written before the task layer: top-level "G", "D",
+"opt_g", ...; every such run trained a generator) and files with the separate file-format
+"version" number that schema 2 used to carry beside "schema".
 """
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
-import re
-import shutil
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from gankit import disk
-from gankit.errors import DiskError, GankitError, warn as _warn
-from gankit.util import sha256_file
+from gankit.config import to_dict
+from gankit.errors import GankitError
+from gankit.training.distributed import reseed_for_rank
+from gankit.version import __version__
 
 FORMAT = "gankit-checkpoint"
-VERSION = 1
+SCHEMA = 2
 
+KEYS = ("format", "schema", "task", "step", "config", "data", "nets", "opts", "scheds", "ema", "samplers",
+        "extra", "rng", "rng_ranks", "precision", "rollbacks", "best", "versions")
+OPTIONAL = ("best",)  # the keys a checkpoint may lack
+
+
+class Damaged(GankitError):
+    """A file that is not a sound checkpoint (truncated, corrupt, not one, or holding code): a
+    checkpoint store moves it aside and falls back to an older one. Other errors, such as a schema
+    newer than this gankit, are not damage: falling back past a good file would lose steps."""
+
+
+# -- one file ------------------------------------------------------------------------------------
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
+    """Write `state` to `path` atomically (temporary file, fsync, rename): a crash mid-write
+    leaves the previous file intact."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as f:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, f)
+            torch.save(_stamped(state), f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         disk.remove(tmp)
     return path
+
+
+def _stamped(state: dict[str, Any]) -> dict[str, Any]:
+    return {"format": FORMAT, "schema": SCHEMA, **state}
 
 
 class _Counter:
@@ -54,17 +97,19 @@ class _Counter:
         pass
 
 
-def _size(state: dict[str, Any]) -> int | None:
+def checkpoint_size(state: dict[str, Any]) -> int | None:
     """The bytes `save_checkpoint` writes for `state` (None if it cannot be serialised)."""
     sink = _Counter()
     try:
-        torch.save({"format": FORMAT, "version": VERSION, **state}, sink)
+        torch.save(_stamped(state), sink)
     except Exception:  # noqa: BLE001 - only a number for a message; the real failure is reported
         return None
     return sink.n
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint in `path`, in this version's schema (an older one is migrated); one line
+    for a file that is missing, damaged, not a checkpoint, or written by a newer gankit."""
     path = Path(path)
     if not path.is_file():
         raise GankitError(f"checkpoint {path} does not exist")
@@ -74,387 +119,107 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         # torch's message is a page long; its one useful line names the refused global.
         lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln]
         why = lines[0].split(" was not")[0].removeprefix("WeightsUnpickler error: ") if lines else "unsafe content"
-        raise GankitError(f"{path}: refused to load: the file holds code or objects, not plain "
+        raise Damaged(f"{path}: refused to load: the file holds code or objects, not plain "
                           f"checkpoint data ({why})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
-        raise GankitError(f"{path}: corrupt or truncated checkpoint ({str(e).splitlines()[0]})") from None
+        raise Damaged(f"{path}: corrupt or truncated checkpoint ({str(e).splitlines()[0]})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise GankitError(f"{path}: not a gankit checkpoint")
-    if ckpt.get("version", 0) > VERSION:
-        raise GankitError(f"{path}: checkpoint format {ckpt['version']} is newer than this gankit "
-                          f"understands ({VERSION}); upgrade gankit")
-    return ckpt
+        raise Damaged(f"{path}: not a gankit checkpoint")
+    return migrate(ckpt, str(path))
 
 
-# -- a run's checkpoint directory: the newest K checkpoints, a manifest, fallback on load --------
-
-MANIFEST = "manifest.json"
-LAST = "last.pt"
-CORRUPT = "corrupt"  # files that failed verification go here: kept for inspection, never used again
-_STEP_NAME = re.compile(r"(?:step_|new-)(\d{8})\.pt")  # names that carry their step
-# load_checkpoint's verdicts on a damaged file. Any other error (a format newer than this gankit)
-# is raised: falling back past a good file would lose steps, and it must not be moved aside.
-_DAMAGED = ("corrupt or truncated checkpoint", "not a gankit checkpoint", "refused to load")
-
-
-@dataclass
-class _Manifest:
-    entries: list[dict] | None  # None: manifest.json is unreadable
-    raw: bytes | None  # its bytes, to notice a trainer rewriting it while we read the files
-    state: str = "ok"  # or "missing", or "unreadable (why)"
+def migrate(ck: dict, where: str = "checkpoint") -> dict:
+    """`ck` in this version's schema: older layouts are converted (a current one is returned as
+    it is); a newer schema is refused with what to do."""
+    schema = ck.get("schema", 1)
+    if schema > SCHEMA:
+        raise GankitError(f"{where}: checkpoint schema {schema} was written by a newer gankit "
+                          f"(this one reads schema <= {SCHEMA}); upgrade gankit")
+    if schema == 1:
+        ck = _from_schema_1(ck, where)
+    if "version" in ck:  # schema 2 carried a file-format version (always 1) beside its schema
+        ck = {k: v for k, v in ck.items() if k != "version"}
+    return ck
 
 
-@dataclass
-class _Failure:
-    path: Path
-    step: int | None  # from the manifest or the file's name; None when unknown
-    why: str
-    damaged: bool = True  # False: missing or unreadable, nothing to move aside
-    moved: str = ""  # ", moved to corrupt/NAME" or why it could not be
+def _from_schema_1(ck: dict, where: str) -> dict:
+    """Schema 1 (before the task layer) kept one generator and one discriminator at the top level.
+    Only generation runs existed then, so the data says task "generate"."""
+    if "G" not in ck or "D" not in ck:
+        raise GankitError(f"{where}: schema-1 checkpoint without networks; it cannot be loaded")
+    new = {k: v for k, v in ck.items() if k not in (
+        "G", "D", "opt_g", "opt_d", "sched_g", "sched_d", "ema", "sampler")}
+    new.update(schema=SCHEMA, task="generate", nets={"G": ck["G"], "D": ck["D"]},
+               opts={"G": ck.get("opt_g"), "D": ck.get("opt_d")},
+               scheds={"G": ck["sched_g"], "D": ck["sched_d"]} if "sched_g" in ck else {},
+               ema={"G": {"weights": ck["ema"]["G"], "updates": ck["ema"]["updates"]}} if "ema" in ck else {},
+               samplers={"x": ck["sampler"]} if "sampler" in ck else {}, extra={})
+    return new
 
 
-def _name_step(name: str) -> int | None:
-    m = _STEP_NAME.fullmatch(name)
-    return int(m.group(1)) if m else None
+# -- a training state as data, and back ----------------------------------------------------------
+
+def pack(st, step: int, rng_ranks: list[dict] | None = None) -> dict[str, Any]:
+    """`st` (a TrainState) at `step` as checkpoint data. `rng_ranks`: every rank's random streams
+    (gathered by the trainer); this process's alone by default."""
+    rng = st.rng_state()
+    return {
+        "format": FORMAT, "schema": SCHEMA, "task": st.task.name, "step": step, "config": to_dict(st.cfg),
+        "data": st.data.meta(),
+        "nets": {n: m.state_dict() for n, m in st.nets.items()},
+        "opts": {n: o.state_dict() for n, o in st.opts.items()},
+        "scheds": {n: s.state_dict() for n, s in st.scheds.items()},
+        "ema": {n: e.state_dict() for n, e in st.emas.items()},
+        "samplers": {n: s.state_dict() for n, s in st.samplers.items()},
+        "extra": {n: x.state_dict() for n, x in st.extra.items()},
+        "rng": {**rng, "z": st.gens["z"].get_state()}, "rng_ranks": rng_ranks or [rng],
+        "precision": st.precision, "rollbacks": st.rollbacks, **({"best": st.best} if st.best else {}),
+        "versions": {"gankit": __version__, "torch": str(torch.__version__)},
+    }
 
 
-def _sig(st: os.stat_result) -> tuple:
-    """Identifies a file's bytes without reading them: a rewrite changes the inode, size or mtime."""
-    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+def unpack(st, ck: dict, where: str = "checkpoint") -> int:
+    """Load checkpoint data (any schema this version reads) into `st`, a live TrainState; returns
+    its step."""
+    ck = migrate(ck, where)
+    if ck["task"] != st.task.name:
+        raise GankitError(f"{where}: a {ck['task']!r} checkpoint cannot continue a {st.task.name!r} run")
+    st.task.check_resume(st.data, ck.get("data") or {}, where)
+    for n, m in st.nets.items():
+        m.load_state_dict(ck["nets"][n])
+    for n, o in st.opts.items():
+        _load_optimizer(o, ck["opts"][n], st.device)
+    for n, s in st.scheds.items():
+        s.load_state_dict(ck["scheds"][n])
+    for n, e in st.emas.items():
+        e.load_state_dict(ck["ema"][n])
+    for n, s in st.samplers.items():
+        s.load_state_dict(ck["samplers"][n])
+    for n, x in st.extra.items():
+        x.load_state_dict(ck["extra"][n])
+    st.rollbacks = int(ck.get("rollbacks", 0))
+    st.best = ck.get("best")
+    rng = ck["rng"]
+    st.gens["z"].set_state(rng["z"])
+    ranks = ck.get("rng_ranks") or [rng]
+    st.step = step = int(ck["step"])
+    if st.dist.active and len(ranks) != st.dist.world:  # another world size: fresh per-rank streams
+        reseed_for_rank(st.cfg.seed, st.dist.rank, step, st.device)
+        return step
+    own = ranks[st.dist.rank] if st.dist.rank < len(ranks) else rng
+    torch.set_rng_state(own["torch"])
+    if st.device.type == "cuda" and "cuda" in own:
+        torch.cuda.set_rng_state_all(own["cuda"])
+    if st.gens.get("aug") is not None and "aug" in own:  # absent when written by a CUDA-graph run
+        st.gens["aug"].set_state(own["aug"])
+    return step
 
 
-def _valid_entry(e: Any) -> bool:
-    return (isinstance(e, dict) and isinstance(e.get("file"), str) and e["file"].endswith(".pt")
-            and Path(e["file"]).name == e["file"] and not e["file"].startswith(".")
-            and isinstance(e.get("step"), int) and not isinstance(e["step"], bool)
-            and isinstance(e.get("sha256", ""), str) and isinstance(e.get("size", 0), int))
-
-
-class CheckpointStore:
-    """``RUN/checkpoints/``: ``last.pt`` is the newest checkpoint; the previous ones are kept as
-    ``step_NNNNNNNN.pt`` up to `keep` in all; ``manifest.json`` records each file's step, size and
-    SHA-256. Every write is atomic, so at any moment the directory holds at least one complete,
-    verifiable checkpoint.
-
-    A file that fails verification (size, SHA-256, or loading) is moved to ``corrupt/`` and taken
-    out of the manifest, so it is never rotated, re-hashed or counted towards `keep`; each such
-    fallback is reported through `warn`, one line, with the steps it loses. `fallbacks` holds the
-    lines of the latest `load_latest` call, for a caller whose `warn` does not reach a log."""
-
-    def __init__(self, directory: Path, keep: int = 3, warn=None):
-        self.dir, self.keep = Path(directory), keep
-        self.warn = warn or _warn  # a silent fallback loses steps unnoticed: stderr unless told otherwise
-        self.fallbacks: list[str] = []  # what the latest load_latest skipped, one line each
-        self._known: dict[tuple, tuple[int | None, str | None]] = {}  # _sig -> (step, sha256) of files checked here
-        self._manifest_warned = False
-
-    @property
-    def last(self) -> Path:
-        return self.dir / LAST
-
-    # -- the manifest ------------------------------------------------------------------------------
-
-    def _read_manifest(self) -> _Manifest:
-        try:
-            raw = (self.dir / MANIFEST).read_bytes()
-        except FileNotFoundError:
-            return _Manifest([], None, "missing")
-        except OSError as e:
-            return _Manifest(None, None, f"unreadable ({e.strerror or e})")
-        try:
-            entries = json.loads(raw)["checkpoints"]
-            if not isinstance(entries, list) or not all(_valid_entry(e) for e in entries):
-                raise ValueError("unexpected entries")
-        except (ValueError, KeyError, TypeError) as e:  # truncated JSON is a ValueError
-            return _Manifest(None, raw, f"unreadable ({str(e).splitlines()[0] if str(e) else type(e).__name__})")
-        return _Manifest(list({e["file"]: e for e in entries}.values()), raw)
-
-    def _manifest(self, notes: list[str] | None = None) -> _Manifest:
-        """The manifest; an unreadable one is moved to corrupt/ and reported once."""
-        m = self._read_manifest()
-        if m.entries is None and not self._manifest_warned:
-            self._manifest_warned = True
-            moved = ""
-            if m.raw is not None:
-                moved = self._move_aside(self.dir / MANIFEST, None)
-                m.raw = None if moved.startswith(", moved") else m.raw
-            msg = (f"{self.dir / MANIFEST} is {m.state}{moved}; checking the checkpoint files by "
-                   f"loading them instead")
-            self.warn(msg)
-            if notes is not None:
-                notes.append(msg)
-        return m
-
-    def _write_manifest(self, entries: list[dict]) -> None:
-        tmp = self.dir / f".{MANIFEST}.{os.getpid()}.tmp"
-        try:
-            tmp.write_text(json.dumps({"checkpoints": entries}, indent=1))
-            os.replace(tmp, self.dir / MANIFEST)
-        finally:
-            disk.remove(tmp)
-
-    def _drop_from_manifest(self, names: set[str]) -> None:
-        m = self._read_manifest()  # re-read: the least time between reading and writing it
-        if names and m.entries and any(e["file"] in names for e in m.entries):
-            try:
-                self._write_manifest([e for e in m.entries if e["file"] not in names])
-            except OSError:
-                pass  # a read-only run directory: the file is already out of the way, or still fails
-
-    # -- checking one file -------------------------------------------------------------------------
-
-    def _verify(self, path: Path, entry: dict | None, map_location="cpu",
-                load: bool = True) -> tuple[dict | None, _Failure | None]:
-        """(ckpt, None) when `path` is sound: the size and SHA-256 the manifest records for it (if
-        it lists it) match, and it loads as a gankit checkpoint (if `load`, or if the manifest does
-        not vouch for it); ckpt is {} when not loaded. (None, failure) otherwise."""
-        step = entry["step"] if entry else _name_step(path.name)
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None, _Failure(path, step, "listed in manifest.json but missing", damaged=False)
-        except OSError as e:
-            return None, _Failure(path, step, f"could not be read ({e.strerror or e})", damaged=False)
-        # save() trusts what this store wrote or checked, if unchanged since; load_latest reads the bytes
-        known_step, sha = self._known.get(_sig(st), (None, None)) if not load else (None, None)
-        if entry is not None and entry.get("sha256"):
-            size, mismatch = entry.get("size"), "SHA-256 does not match manifest.json"
-            if size is not None and st.st_size != size:  # the hash cannot match: no need to read it
-                how = "truncated: " if st.st_size < size else ""
-                return None, _Failure(path, step, f"{mismatch} ({how}{st.st_size} of {size} bytes)")
-            if sha is None:
-                try:
-                    sha = sha256_file(path)
-                except OSError as e:
-                    return None, _Failure(path, step, f"could not be read ({e.strerror or e})", damaged=False)
-            if sha != entry["sha256"]:
-                return None, _Failure(path, step, mismatch)
-            self._known[_sig(st)] = (entry["step"], sha)
-            if not load:
-                return {}, None
-        elif known_step is not None and not load:  # loaded by this store already, unchanged since
-            return {}, None
-        try:
-            ckpt = load_checkpoint(path, map_location)
-        except GankitError as e:
-            if not path.is_file():  # removed meanwhile (a trainer pruning it)
-                return None, _Failure(path, step, "listed in manifest.json but missing", damaged=False)
-            why = str(e).removeprefix(f"{path}: ")
-            if not why.startswith(_DAMAGED):
-                raise
-            return None, _Failure(path, step, why)
-        self._known[_sig(st)] = (ckpt.get("step"), sha)
-        return ckpt, None
-
-    def _move_aside(self, path: Path, step: int | None) -> str:
-        """Move `path` into corrupt/, never over another file there; say where, or why not."""
-        tag = f".step{step}" if step is not None and f"{step:08d}" not in path.stem else ""
-        folder = self.dir / CORRUPT
-        try:
-            folder.mkdir(exist_ok=True)
-            dest, n = folder / f"{path.stem}{tag}{path.suffix}", 0
-            while dest.exists():
-                n += 1
-                dest = folder / f"{path.stem}{tag}.{n}{path.suffix}"
-            os.rename(path, dest)
-        except OSError as e:
-            return f", could not be moved aside ({e.strerror or e})"
-        return f", moved to {CORRUPT}/{dest.name}"
-
-    def _describe(self, f: _Failure, m: _Manifest) -> str:
-        if f.step is not None:
-            when = f"step {f.step}"
-        elif m.entries is None or m.state == "missing":
-            when = f"step unknown: manifest.json is {m.state.split(' (')[0]}"
-        else:
-            when = "step unknown: not in manifest.json"
-        return f"{f.path.name} ({when}): {f.why}{f.moved}"
-
-    # -- the store's operations --------------------------------------------------------------------
-
-    def save(self, state: dict[str, Any]) -> Path:
-        """Write `state` as the new last.pt; the old last.pt, once it matches the manifest, becomes
-        step_<its step>.pt; one that does not is moved to corrupt/ instead. A write the machine
-        refuses (no space, a quota, read-only) is a one-line DiskError; the files before it are
-        untouched and no partial file is left."""
-        step = int(state["step"])
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise self._not_written(step, None, e, state) from None  # an OSError: always one line
-        for stale in [*self.dir.glob(".*.tmp"), *self.dir.glob(".*.partial.*")]:  # left by a killed process
-            disk.remove(stale)
-        entries = self._settle()
-        good = entries[-1] if entries else None  # the newest checkpoint on disk, should this one fail
-        # 1. Write the new checkpoint beside the old one first: if this fails (disk full, crash),
-        #    last.pt is untouched.
-        tmp_new = self.dir / f"new-{step:08d}.pt"
-        try:
-            save_checkpoint(state, tmp_new)
-            digest, size = sha256_file(tmp_new), tmp_new.stat().st_size
-        except (OSError, RuntimeError) as e:  # torch's zip writer raises RuntimeError on a full disk
-            disk.remove(tmp_new)  # before measuring the free space: its bytes are free again
-            err = self._not_written(step, good, e, state)
-            if err is None:
-                raise  # not the machine: our bug
-            raise err from None
-        # 2. Keep the old last.pt under its step's name (unless this step is being written again).
-        last = next((e for e in entries if e["file"] == LAST), None)
-        rotated = None
-        if last is not None:
-            entries.remove(last)
-            if last["step"] != step:
-                rotated = self.dir / f"step_{last['step']:08d}.pt"
-                os.replace(self.last, rotated)
-                entries = [e for e in entries if e["file"] != rotated.name] + [{**last, "file": rotated.name}]
-        # 3. Prune beyond `keep`, oldest first; older files of this same step are superseded.
-        older = sorted((e for e in entries if e["step"] != step), key=lambda e: e["step"])
-        kept = older[-(self.keep - 1):] if self.keep > 1 else []
-        kept.append({"file": LAST, "step": step, "sha256": digest, "size": size})
-        # 4. The manifest before the rename: a reader never sees the new last.pt with the old
-        #    hash (which would condemn a good file), only a last.pt briefly missing.
-        try:
-            self._write_manifest(kept)
-        except OSError as e:
-            if rotated is not None:
-                os.replace(rotated, self.last)
-            disk.remove(tmp_new)
-            raise self._not_written(step, good, e, None) from None
-        os.replace(tmp_new, self.last)
-        self._known[_sig(self.last.stat())] = (step, digest)
-        names = {e["file"] for e in kept}
-        for e in entries:
-            if e["file"] not in names:
-                (self.dir / e["file"]).unlink(missing_ok=True)
-        return self.last
-
-    def save_best(self, meta: dict) -> Path:
-        """best.pt, a copy of last.pt (the checkpoint just written), and best.json beside it: its
-        step and score, for the report (which never opens checkpoints). Each appears whole or not at
-        all; a refusal is a one-line DiskError."""
-        with disk.atomic(self.dir / "best.pt") as tmp:
-            shutil.copyfile(self.last, tmp)
-        with disk.atomic(self.dir / "best.json") as tmp:
-            tmp.write_text(json.dumps(meta))
-        return self.dir / "best.pt"
-
-    def _settle(self) -> list[dict]:
-        """The manifest's entries for the files on disk, once the files `save` relies on are checked:
-        last.pt against its recorded hash, a checkpoint the manifest does not list by loading it.
-        What fails is moved to corrupt/ and reported."""
-        m = self._manifest()
-        listed = m.entries or []
-        last = next((e for e in listed if e["file"] == LAST), None)
-        pending = self.dir / f"new-{last['step']:08d}.pt" if last else None
-        if pending is not None and not self.last.exists() and pending.exists():
-            os.replace(pending, self.last)  # a save stopped between its manifest and its rename: finish it
-        for stale in self.dir.glob("new-*.pt"):  # other interrupted saves
-            disk.remove(stale)
-        entries = {e["file"]: e for e in listed if (self.dir / e["file"]).exists()}
-        check = [(self.last, entries.get(LAST))] if self.last.exists() else []
-        check += [(p, None) for p in sorted(self.dir.glob("step_*.pt"))
-                  if p.name not in entries and _name_step(p.name) is not None]
-        for path, entry in check:
-            _, failure = self._verify(path, entry, load=entry is None)
-            if failure is None:
-                if entry is None:  # sound but unlisted (the manifest was lost, or a crash): adopt it
-                    st = path.stat()
-                    step = self._known.get(_sig(st), (None, None))[0]
-                    step = step if isinstance(step, int) else _name_step(path.name)
-                    if step is not None:
-                        entries[path.name] = {"file": path.name, "step": step, "sha256": sha256_file(path),
-                                              "size": st.st_size}
-                continue
-            entries.pop(path.name, None)
-            if path.exists():  # unverified, so it is neither rotated nor overwritten
-                failure.moved = self._move_aside(path, failure.step)
-                self.warn(f"{'damaged ' if failure.damaged else ''}checkpoint {self._describe(failure, m)}; "
-                          f"it is not kept")
-        return sorted(entries.values(), key=lambda e: e["step"])
-
-    def _not_written(self, step: int, good: dict | None, e: BaseException,
-                     state: dict | None) -> DiskError | None:
-        """The one line for a checkpoint the machine would not take: why (with the free space and
-        the size it needed), and the newest checkpoint that is still good. None when `e` is not the
-        machine's refusal (an OSError of another kind is still one line)."""
-        why = disk.reason(e, self.dir, _size(state) if state is not None else None)
-        if why is None and isinstance(e, OSError):
-            why = e.strerror or str(e)
-        if why is None:
-            return None
-        kept = (f"the last good checkpoint is step {good['step']} ({self.dir / good['file']})" if good
-                else "no checkpoint has been written yet")
-        return DiskError(f"could not write the step {step} checkpoint in {self.dir}: {why}; {kept}")
-
-    def _ordered(self, m: _Manifest) -> list[tuple[Path, dict | None]]:
-        """Every checkpoint file with its manifest entry (None if unlisted), newest first: by the
-        recorded step, else the step in the name; other names after those, by age."""
-        listed = {e["file"]: e for e in m.entries or []}
-        rows = [(self.dir / name, e) for name, e in listed.items()]
-        rows += [(p, None) for p in self.dir.glob("*.pt") if p.name not in listed and not p.name.startswith(".")]
-
-        def newest(row):
-            path, e = row
-            if e is not None:
-                return e["step"], 1, 0
-            try:
-                mtime = path.stat().st_mtime_ns
-            except OSError:
-                mtime = 0
-            step = _name_step(path.name)
-            if step is None:  # with no manifest to go by, an unlisted last.pt is the newest
-                step = float("inf") if path.name == LAST and not m.entries else -1
-            return step, 0, mtime
-
-        return sorted(rows, key=newest, reverse=True)
-
-    def candidates(self) -> list[tuple[Path, str | None]]:
-        """(file, recorded SHA-256 or None), newest first: the manifest's entries whose file exists,
-        then any checkpoint files it does not list (a crash between a write and the manifest
-        update). Files moved to corrupt/ are not among them."""
-        return [(p, e.get("sha256") if e else None) for p, e in self._ordered(self._read_manifest()) if p.exists()]
-
-    def load_latest(self, map_location="cpu") -> tuple[dict[str, Any], Path]:
-        """The newest checkpoint that is complete and matches its recorded SHA-256. Each newer file
-        that fails is moved to corrupt/ and reported (warn and `self.fallbacks`): which file, why,
-        and how many steps falling back loses. Each file is read and verified once."""
-        self.fallbacks = notes = []
-        for attempt in range(3):  # a trainer that saves meanwhile rewrites the manifest: look again
-            m = self._manifest(notes)
-            found, failed = None, []
-            for path, entry in self._ordered(m):
-                ckpt, failure = self._verify(path, entry, map_location)
-                if failure is None:
-                    found = ckpt, path
-                    break
-                if attempt < 2 and self._read_manifest().raw != m.raw:
-                    break
-                failed.append(failure)
-            else:
-                break
-            if found is not None:
-                break
-        for f in failed:
-            if f.damaged:
-                f.moved = self._move_aside(f.path, f.step)
-        self._drop_from_manifest({f.path.name for f in failed if f.moved.startswith(", moved")})
-        if found is None:
-            detail = "; ".join(self._describe(f, m) for f in failed)
-            raise GankitError(f"no usable checkpoint in {self.dir}" + (f": {detail}" if detail else ""))
-        ckpt, path = found
-        step = ckpt.get("step")
-        newest = max((e["step"] for e in m.entries or []), default=None)
-        for f in failed:
-            if not f.damaged and f.step is not None and step is not None and f.step <= step:
-                continue  # missing, but not newer than what was loaded: nothing lost
-            top = newest if newest is not None else f.step
-            if top is None or step is None:
-                lost = f"how many steps that loses is unknown ({f.path.name}'s step is not recorded)"
-            else:
-                n = max(top - step, 0)
-                lost = f"{n} step{'' if n == 1 else 's'} lost"
-            msg = (f"skipped {'damaged ' if f.damaged else ''}checkpoint {self._describe(f, m)}; "
-                   f"using {path.name} (step {step}): {lost}")
-            self.warn(msg)
-            notes.append(msg)
-        return ckpt, path
+def _load_optimizer(opt: torch.optim.Optimizer, state: dict, device: torch.device) -> None:
+    """Load an optimiser state written by any step mode: a captured step needs its learning rate
+    as a device tensor (filled in place by the schedule), an eager one a float."""
+    opt.load_state_dict(state)
+    capturable = bool(opt.defaults.get("capturable"))
+    for group in opt.param_groups:
+        lr = float(group["lr"])
+        group["lr"] = torch.tensor(lr, device=device) if capturable else lr

@@ -6,7 +6,8 @@ latent generator, so every rank knows the whole global batch; rank r trains on i
 (the engine wraps G and `Judge(D)`, D's update forward); this module adds what DDP does not do:
 the loss averaged so every rank's non-finite guard decides alike (`mean_loss`), a flat-buffer
 gradient all-reduce for `train.ddp=false` (`sync_grads`), BatchNorm over the global batch on
-CPU, and the collectives the loop needs (stop together, broadcast a checkpoint, gather samples).
+CPU, and the collectives the loop needs (agree once per log step, broadcast a checkpoint, gather
+samples).
 State dicts keep their plain names, so a checkpoint moves between world sizes as it is.
 
 Rank 0 alone writes (logs, grids, checkpoints, the progress bar); `Dist.world == 1` (no torchrun)
@@ -113,19 +114,24 @@ class Dist:
         return self.mean_(loss.detach().float().reshape(1).clone())[0]
 
     def mean_(self, t: Tensor) -> Tensor:
-        """Average a tensor over ranks in place (the logged scalars)."""
+        """Average a tensor over ranks in place."""
         if self.active:
             dist.all_reduce(t)
             t.div_(self.world)
         return t
 
-    def any(self, flag: bool) -> bool:
-        """True on every rank when `flag` is true on any: ranks agree when to stop."""
+    def agree(self, acc: Tensor, **flags: bool) -> dict[str, bool]:
+        """The loop's one collective per log step: `acc` (the window's summed scalars) averaged over
+        ranks in place, and each flag true on every rank when it is true on any. A flag that rank 0
+        alone decides (its clock) is passed as False by the others. One all-reduce in all."""
         if not self.active:
-            return flag
-        t = torch.tensor([float(flag)], device=self._collective_device())
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-        return bool(t.item())
+            return flags
+        n = acc.numel()
+        t = torch.cat([acc.reshape(-1), torch.tensor([float(v) for v in flags.values()], dtype=acc.dtype,
+                                                     device=acc.device)])
+        dist.all_reduce(t)  # sums: the scalars' over ranks, and how many ranks raised each flag
+        acc.copy_(t[:n].view_as(acc)).div_(self.world)
+        return {k: v > 0 for k, v in zip(flags, t[n:].tolist())}
 
     def barrier(self) -> None:
         if self.active:

@@ -4,7 +4,7 @@
 adds what every task shares: device placement, SyncBatchNorm, channels-last, fused Adam
 optimisers, learning-rate schedules, EMA copies, the non-finite guard, the run's own random
 generators, DistributedDataParallel wrappers and torch.compile. The result is one
-`TrainState` (`gankit.training.state`), the checkpoint schema.
+`TrainState` (`gankit.training.state`), which a checkpoint keeps (`gankit.training.checkpoint`).
 
 `Engine.step(t)` runs training step t: the task draws its inputs (`Task.draw`), the
 `StepRunner` (`gankit.training.capture`) runs the task's phases on them eagerly or as a
@@ -29,6 +29,7 @@ from gankit.errors import GankitError, warn
 from gankit.tasks import get_task
 from gankit.training.burnin import Burnin, set_lr
 from gankit.training.capture import StepRunner
+from gankit.training.checkpoint import unpack
 from gankit.training.distributed import Dist, convert_global_bn, reseed_for_rank
 from gankit.training.precision import static as static_precision
 from gankit.training.ema import EMA
@@ -142,14 +143,14 @@ class Engine:
     def load(self, ck: dict, where: str = "checkpoint") -> int:
         """Load a checkpoint into the running state (resume, rollback); returns its step."""
         self.forget_graphs()
-        return self.st.load_state_dict(ck, where)
+        return unpack(self.st, ck, where)
 
     def init_from(self, path: str) -> str:
         """train.init: start a fresh run from another run's weights (the networks both have, by
         name; EMA copies start from them too). Optimisers, schedules and the step start afresh.
         Returns a line for the log."""
-        from gankit.training.checkpoint import CheckpointStore, load_checkpoint
-        from gankit.training.state import upgrade
+        from gankit.training.checkpoint import load_checkpoint
+        from gankit.training.store import CheckpointStore
 
         st, p = self.st, Path(path).expanduser()
         where = f"train.init {p}"
@@ -159,7 +160,6 @@ class Engine:
             ck, p = CheckpointStore(p / "checkpoints").load_latest(st.device)
         else:
             raise GankitError(f"{where}: not a run directory or a checkpoint .pt")
-        ck = upgrade(ck, where)
         if ck["task"] != st.task.name:
             raise GankitError(f"{where}: a {ck['task']!r} run cannot initialise a {st.task.name!r} run")
         st.task.check_resume(st.data, ck.get("data") or {}, where)

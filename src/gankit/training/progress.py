@@ -15,6 +15,10 @@ class Progress:
     def advance(self) -> None:
         self.bar.update(1)  # a counter only: no device sync
 
+    def at(self, step: int) -> None:
+        """Show `step` as the current one (after a rollback)."""
+        self.bar.n = step
+
     def show(self, row: dict) -> None:
         shown = "".join(f"{label} {row[k]:.{p}f} " for k, label, p in
                         (("loss_d", "loss_D", 3), ("loss_g", "loss_G", 3), ("acc", "acc_D", 2), ("l1", "L1", 3),
