@@ -17,7 +17,7 @@ from gankit.config import RunConfig, from_dict
 from gankit.data import from_model
 from gankit.errors import GankitError, warn
 from gankit.models.latent import check_truncation, draw_latent, has_styles, truncate_z, truncation_method
-from gankit.tasks import get_task
+from gankit.tasks import TASKS, get_task
 from gankit.training.checkpoint import CheckpointStore, load_checkpoint
 from gankit.training.state import upgrade
 from gankit.util import resolve_device
@@ -25,17 +25,18 @@ from gankit.util import resolve_device
 
 class Run:
     """A trained run loaded for use: its config, data description and networks (`nets`, in eval
-    mode; the EMA weights where the run kept an EMA). Generation runs sample (`sample`,
-    `interpolate`); translation runs translate (`gankit.tasks.translate.infer`)."""
+    mode; the EMA weights where the run kept an EMA). Runs of a task whose G maps noise to images
+    (`Task.noise_images`) sample here (`sample`, `interpolate`, `style_mix`); every task's own
+    inference lives in its folder (`gankit.tasks.<task>.infer`) and takes a Run."""
 
     def __init__(self, directory: Path, config: RunConfig, nets: dict[str, torch.nn.Module], data_meta: dict,
-                 step: int, device: torch.device, ema: bool = False, task: str = "generate"):
+                 step: int, device: torch.device, ema: bool, task: str):
         self.dir, self.config, self.nets, self.data_meta = directory, config, nets, data_meta
         self.step, self.device, self.ema, self.task = step, device, ema, task
         self.checkpoint: Path | None = None  # the file it was loaded from
         self.interrupted: str | None = None  # the signal that ended training early, if any
         classes = data_meta.get("classes") or []
-        self.n_classes = len(classes) if task == "generate" and config.model.conditional else 0
+        self.n_classes = len(classes) if get_task(task).class_conditional(config) else 0
 
     @property
     def G(self) -> torch.nn.Module:
@@ -91,6 +92,12 @@ class Run:
         if self.task != task:
             raise GankitError(f"{self.dir}: {what} needs a {task!r} run; this is a {self.task!r} run "
                               f"(preset {self.config.preset or 'custom'})")
+
+    def need_noise_images(self, what: str) -> None:
+        """Refuse, in one line, to sample images from noise with a run whose task does not."""
+        if not get_task(self.task).noise_images:
+            offer = [n for n in TASKS if get_task(n).noise_images]
+            self.need(offer[0] if len(offer) == 1 else "/".join(offer), what)
 
     # -- paths ------------------------------------------------------------------------------
     @property
@@ -186,16 +193,6 @@ class Run:
             parts.append(from_model(x, kind, scale).cpu())
         return torch.cat(parts) if parts else torch.empty(0)
 
-    def lines(self, n: int = 20, temperature: float = 1.0, seed: int | None = None, topic: str | int | None = None,
-              prefix: str | None = None) -> list[str]:
-        """n lines from a text run at a softmax `temperature`, of one `topic` (its name or index)
-        or starting with `prefix` (see `gankit.tasks.text.infer.sample_text`)."""
-        from gankit.tasks.text.infer import sample_text
-
-        if n < 1:
-            raise GankitError(f"number of samples must be >= 1, got {n}")
-        return sample_text(self, n, temperature, seed, topic, prefix)
-
     def sample(self, n: int, seed: int | None = None, label: int | None = None,
                code: int | None = None, truncate: float | None = None) -> torch.Tensor:
         """n samples: uint8 (N, C, H, W) for image runs (float (N, 2) for toy 2-D runs).
@@ -205,16 +202,14 @@ class Run:
         same seed gives the same latents whatever psi, so psi = 1 is plain sampling."""
         if n < 1:
             raise GankitError(f"number of samples must be >= 1, got {n}")
-        if self.task == "text":
-            raise GankitError(f"{self.dir}: a text run samples lines: run.lines(n, temperature=...)")
-        self.need("generate", "sampling")
+        self.need_noise_images("sampling")
         check_truncation(truncate)
         return self.generate(self.latents(n, seed, code), self.labels(n, label, seed), truncate=truncate)
 
     def sample_by_class(self, per_class: int, seed: int | None = None,
                         truncate: float | None = None) -> torch.Tensor:
         """A conditional run's classes in order, `per_class` samples each: (n_classes * per_class, ...)."""
-        self.need("generate", "sampling")
+        self.need_noise_images("sampling")
         if not self.conditional:
             raise GankitError("a class-by-row grid needs a conditional run (model.conditional: true)")
         check_truncation(truncate)
@@ -226,7 +221,7 @@ class Run:
         """Spherical interpolations between `pairs` random latent pairs: (pairs*steps, C, H, W),
         one pair per row of `steps` images (a conditional run keeps one random class per row).
         `truncate`: as in `generate`, applied to every point of the path."""
-        self.need("generate", "interpolation")
+        self.need_noise_images("interpolation")
         check_truncation(truncate)
         z = self.latents(2 * pairs, seed)
         a, b = z[:pairs], z[pairs:]
@@ -248,7 +243,7 @@ class Run:
         column A_j's fine ones. Noise inputs are constant, so a head image is its source's exact
         synthesis. `truncate` pulls every w towards w_avg first; `label` fixes a conditional run's
         class (default: uniform, drawn per source)."""
-        self.need("generate", "style mixing")
+        self.need_noise_images("style mixing")
         if not self.styles:
             raise GankitError(f"--mix needs a stylegan2 run (style inputs); this is a "
                               f"{self.config.model.arch} run")

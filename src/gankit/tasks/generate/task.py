@@ -38,6 +38,10 @@ class GenerateTask(Task):
     name = "generate"
     stat_names = D_STATS + G_STATS
     honours_precision = True
+    noise_images = True
+
+    def class_conditional(self, cfg) -> bool:
+        return cfg.model.conditional
 
     def load_data(self, cfg, device, strict: bool = False):
         """The data as the model takes it. With data.resolution unset, a convolutional arch gets
