@@ -14,9 +14,12 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
 
-# Lowest first. A module belongs to the first prefix that matches its dotted name.
+# Lowest first. A module belongs to the first prefix that matches its dotted name: the module and
+# its submodules; "=name" is that module alone, and "*" in a prefix stands for any one name. The
+# task registry (gankit.tasks itself) and each task's config.py are base: gankit.config reads them.
 LAYERS = [
-    ("base", ["gankit.errors", "gankit.disk", "gankit.config", "gankit.util", "gankit.threads", "gankit.version"]),
+    ("base", ["gankit.errors", "gankit.disk", "gankit.config", "gankit.util", "gankit.threads", "gankit.version",
+              "=gankit.tasks", "gankit.tasks.*.config"]),
     ("blocks", ["gankit.data", "gankit.models", "gankit.losses", "gankit.regularizers", "gankit.augment",
                 "gankit.viz", "gankit.media", "gankit.tiling", "gankit.report"]),
     ("metrics", ["gankit.metrics"]),
@@ -27,9 +30,16 @@ LAYERS = [
 ]
 
 
+def _matches(module: str, prefix: str) -> bool:
+    if prefix.startswith("="):
+        return module == prefix[1:]
+    parts, want = module.split("."), prefix.split(".")
+    return len(parts) >= len(want) and all(w in ("*", p) for w, p in zip(want, parts))
+
+
 def layer_of(module: str) -> int:
     for i, (_, prefixes) in enumerate(LAYERS):
-        if any(module == p or module.startswith(p + ".") for p in prefixes if p != "gankit"):
+        if any(_matches(module, p) for p in prefixes if p != "gankit"):
             return i
     assert module == "gankit" or module.startswith("gankit."), module
     if module == "gankit":
