@@ -84,8 +84,8 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Run:
             raise GankitError(f"{path}: the weights do not fit the network {n} described in {sidecar.name} "
                               f"({str(e).splitlines()[0]})") from None
         nets[n] = built[n].to(device).eval()
-    return Run(directory=path.parent, config=cfg, nets=nets, data_meta=data, step=int(meta["step"]),
-               device=device, ema=bool(meta["ema"]), task=task)
+    return Run.for_task(task)(directory=path.parent, config=cfg, nets=nets, data_meta=data,
+                              step=int(meta["step"]), device=device, ema=bool(meta["ema"]), task=task)
 
 
 def _read_sidecar(sidecar: Path) -> dict:

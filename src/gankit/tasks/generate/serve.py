@@ -11,7 +11,8 @@ from gankit.apps.serve.models import (
     INVERT_RESTARTS, INVERT_STEPS, MAX_POINTS, MAX_SEED, chw, Field, Float, Floats, hole_mask, hwc,
     Int, Panel, Result, stem,
 )
-from gankit.run import Run, slerp
+from gankit.run import Run
+from gankit.tasks.generate.sampling import slerp
 from gankit.viz import make_grid
 
 
@@ -45,7 +46,7 @@ def _label(run: Run, p: dict, seed: int) -> torch.Tensor | None:
 
 def interpolate_latent(run: Run, p: dict, images: dict) -> Result:
     a, b = run.latents(1, p["seed_a"]), run.latents(1, p["seed_b"])  # (1, in_dim)
-    z = slerp(a, b, torch.tensor([[p["t"]]], device=a.device))  # as Run.interpolate walks
+    z = slerp(a, b, torch.tensor([[p["t"]]], device=a.device))  # as Sampling.interpolate walks
     x = run.generate(z, _label(run, p, p["seed_a"]))
     return Result(hwc(x[0]), f"{stem(run)}-seed{p['seed_a']}-to-{p['seed_b']}-t{p['t']:.2f}.png")
 
