@@ -6,8 +6,10 @@ tiny and seeded, trained a few CPU steps through the public API with torch's def
 float64; the first and last 4 values of every tensor of every trained network (the last
 checkpoint) and every scalar the task logs are compared with tests/golden/tasks/<task>.json, at
 rtol 1e-7 / atol 1e-9 (losses: within the 6 decimals metrics.jsonl keeps). That module's
-docstring says why float64 makes the values hold on any x86-64 CPU; `test_values_hold_with_other_kernels`
-in tests/tasks/test_values_kernels.py measures it for these tasks.
+docstring says why float64 makes the values hold on any x86-64 CPU; for these tasks, with
+torch's generic kernels, MKL and oneDNN on SSE and one thread, every value came out bitwise equal
+(tests/tasks/test_values_kernels.py, marked slow, checks it). Each task's data is made by its test
+(PNG files, a text file, WAV tones, pans over scikit-image's photos), nothing from a download.
 
 Regenerate (only when a change of the numbers is intended, and say so in the commit):
     GANKIT_RECORD_GOLDEN=1 .venv/bin/python -m pytest tests/tasks -k matches_stored_values

@@ -1,5 +1,5 @@
 """Stored values of ESRGAN-style super-resolution across its two phases (2 steps of L1
-pretraining, then 4 of L1 + relativistic GAN + feature matching; tests/golden/tasks/superres.json,
+pretraining, then 2 of L1 + relativistic GAN + feature matching; tests/golden/tasks/superres.json,
 see tests/tasks/conftest.py), and proof that the comparison catches each loss weight 1% off."""
 
 import numpy as np
@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 SETS = ["model.g_width=4", "model.d_width=4", "superres.g_blocks=1", "train.batch=4", "superres.patch=16",
-        "superres.pretrain_steps=2", "train.steps=6"]
+        "superres.pretrain_steps=2", "train.steps=4"]
 
 
 def _train(tmp_path, stored_values, *change):

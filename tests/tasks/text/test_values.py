@@ -5,7 +5,7 @@ catches a learning rate or a penalty weight 1% off."""
 import pytest
 
 SMALL = ["text.hidden=16", "text.emb=8", "text.d_filters=4", "text.max_len=24", "train.batch=8", "text.grid_lines=2",
-         "train.steps=6"]
+         "train.steps=4"]
 VARIANTS = {
     "mle": ("text-mle", []),
     "relgan": ("relgan", ["text.pretrain_steps=2"]),

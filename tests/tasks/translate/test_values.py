@@ -7,9 +7,9 @@ from PIL import Image
 
 SMALL = ["model.g_width=4", "model.d_width=4", "train.batch=4", "translate.grid_examples=4"]
 VARIANTS = {
-    "pix2pix": ("pix2pix", [*SMALL, "train.steps=6"]),
+    "pix2pix": ("pix2pix", [*SMALL, "train.steps=4"]),
     # one residual block; the preset's hold-linear schedule, pool and identity term (equal channels)
-    "cyclegan": ("cyclegan", [*SMALL, "translate.g_blocks=1", "translate.pool=3", "train.steps=6"]),
+    "cyclegan": ("cyclegan", [*SMALL, "translate.g_blocks=1", "translate.pool=3", "train.steps=4"]),
 }
 
 
