@@ -33,7 +33,7 @@ def test_bf16_forwards_stay_close_to_fp32():
     """The bf16 path computes the same function as the fp32 eager path, to bf16 tolerance."""
     import torch
 
-    from gankit.config import ModelConfig
+    from gankit.tasks.generate.config import ModelConfig
     from gankit.losses import LOSSES
     from gankit.models import build_models
     from gankit.tasks.generate.phases import Batch, Objective, gan_step

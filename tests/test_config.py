@@ -43,7 +43,7 @@ def test_yaml_file_over_preset(tmp_path):
 
 @pytest.mark.parametrize("override, words", [
     ("train.foo=1", ["unknown key train.foo", "steps, max_seconds, batch"]),
-    ("nosection.x=1", ["unknown key nosection", "data, model"]),
+    ("nosection.x=1", ["unknown key nosection", "data, train", "log, model, reg"]),
     ("train.batch=0", ["train.batch = 0", "out of range", ">= 1"]),
     ("train.steps=-1", ["train.steps = -1", ">= 0"]),
     ("train.lr_d=-0.1", ["train.lr_d", "> 0"]),
@@ -86,3 +86,51 @@ def test_missing_config_file(tmp_path):
 
 def test_defaults_are_valid():
     assert from_dict({}) == RunConfig()
+
+
+def test_config_is_the_shared_sections_plus_every_tasks():
+    import dataclasses
+    import pickle
+
+    from gankit.config import SharedConfig
+    from gankit.tasks import TASKS, task_part
+
+    names = [f.name for f in dataclasses.fields(RunConfig)]
+    shared = [f.name for f in dataclasses.fields(SharedConfig)]
+    sections = [s for t in TASKS if task_part(t, "config") for s in task_part(t, "config").SECTIONS]
+    assert names == shared + sections and {"model", "reg", "burnin", "translate", "text"} <= set(sections)
+    cfg = load_config("pix2pix")
+    assert pickle.loads(pickle.dumps(cfg)) == cfg and type(cfg) is RunConfig
+
+
+@pytest.mark.parametrize("override, words", [
+    ("task=nope", ["task = 'nope'; choose one of: generate, translate, superres"]),
+    ("translate.grid_examples=0", ["translate.grid_examples = 0 is out of range; expected 1 to 64"]),
+    ("text.eval_temperatures=[]", ["text.eval_temperatures = () is out of range", "one or more numbers > 0"]),
+    ("model.info_cat=1", ["model.info_cat = 1 is out of range; expected 0 (off) or a code size >= 2"]),
+    ("translate.nope=1", ["unknown key translate.nope; valid keys at translate: method, direction"]),
+    # a task's rules hold whatever the task: the config carries every task's sections
+    ("reg.clip=0.01", ["reg.gp and reg.clip are two ways to constrain a critic; use one"]),
+])
+def test_task_sections_ranges_and_rules(override, words):
+    with pytest.raises(GankitError) as e:
+        load_config("pix2pix", overrides=["reg.gp=10", "model.d_batchnorm=false", override])
+    assert "\n" not in str(e.value)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_config_py_names_no_task_and_task_configs_import_no_torch():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import gankit.config
+    from gankit.tasks import TASKS
+
+    text = Path(gankit.config.__file__).read_text()
+    assert not [t for t in TASKS if f'"{t}"' in text or f"'{t}'" in text]
+    code = ("import sys\nfrom gankit.config import load_config\nload_config('cyclegan')\n"
+            "assert 'torch' not in sys.modules, 'torch was imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -14,23 +14,37 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
 
-# Lowest first. A module belongs to the first prefix that matches its dotted name.
+# Lowest first. A module belongs to the most specific prefix that matches its dotted name (the one
+# with the most parts; "=name" beats a prefix of as many): the module and its submodules; "=name" is that module alone, and "*" in a
+# prefix stands for any one name. A task folder spans layers: the registry (gankit.tasks itself)
+# and each task's config.py are base (gankit.config reads them); its maths is in tasks; its user
+# surface (surface.py: commands, flags, API; serve.py: the page's panels) is an app.
 LAYERS = [
-    ("base", ["gankit.errors", "gankit.disk", "gankit.config", "gankit.util", "gankit.threads", "gankit.version"]),
+    ("base", ["gankit.errors", "gankit.disk", "gankit.config", "gankit.util", "gankit.threads", "gankit.version",
+              "=gankit.tasks", "gankit.tasks.*.config"]),
     ("blocks", ["gankit.data", "gankit.models", "gankit.losses", "gankit.regularizers", "gankit.augment",
                 "gankit.viz", "gankit.media", "gankit.tiling", "gankit.report"]),
     ("metrics", ["gankit.metrics"]),
     ("tasks", ["gankit.tasks"]),
     ("training", ["gankit.training"]),
     ("inference", ["gankit.run", "gankit.export", "gankit.bench"]),
-    ("apps", ["gankit.api", "gankit.apps", "gankit.cli", "gankit.__main__", "gankit"]),
+    ("apps", ["gankit.api", "gankit.apps", "gankit.cli", "gankit.__main__", "gankit",
+              "gankit.tasks.*.surface", "gankit.tasks.*.serve"]),
 ]
 
 
+def _matches(module: str, prefix: str) -> bool:
+    if prefix.startswith("="):
+        return module == prefix[1:]
+    parts, want = module.split("."), prefix.split(".")
+    return len(parts) >= len(want) and all(w in ("*", p) for w, p in zip(want, parts))
+
+
 def layer_of(module: str) -> int:
-    for i, (_, prefixes) in enumerate(LAYERS):
-        if any(module == p or module.startswith(p + ".") for p in prefixes if p != "gankit"):
-            return i
+    found = [(len(p.split(".")) + p.startswith("="), i) for i, (_, prefixes) in enumerate(LAYERS) for p in prefixes
+             if p != "gankit" and _matches(module, p)]
+    if found:
+        return max(found)[1]
     assert module == "gankit" or module.startswith("gankit."), module
     if module == "gankit":
         return len(LAYERS) - 1

@@ -8,6 +8,10 @@ which a notebook or a web page can call the same way.
     run = api.load("runs/demo")                      # or a checkpoint .pt, or an exported .safetensors
     result = api.evaluate("runs/demo", ["fid", "kid"])
     record = api.project("runs/demo", "digit.png", "proj/")   # the latent of a real image
+
+Each task adds the functions that apply its runs to files (`api.translate`, `api.superres`,
+`api.repair`, `api.project`, ...): they live in the task's folder (surface.py, its `API` names) and
+are looked up here by name through the registry, so this module lists no task.
 """
 
 from __future__ import annotations
@@ -90,9 +94,9 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
         other = None if ref == "mnist:test" else ref  # for other tasks, --ref names another held-out source
         scored = get_task(run.task).evaluate_run(run.config, run.nets, device, n, featurenet, other, name, run.step,
                                                  data_meta=run.data_meta)
-        if scored is not None:  # a task scored on held-out data (translate, superres, interpolate)
+        if scored is not None:  # a task scored on held-out data (against targets, or its own metrics)
             return scored
-        run.need("generate", "gankit eval")
+        run.need_noise_images("gankit eval")
         if run.data_meta["kind"] == "points":  # a 2-D toy run: mode coverage is its metric
             source = run.config.data.source
             return {**mode_stats(run.sample(n, seed=seed), source),
@@ -114,101 +118,6 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
     return result
 
 
-def translate(run_path: str | Path, src: str | Path, out: str | Path, direction: str | None = None,
-              strict: bool = False, overwrite: bool = False, device: str = "cpu", ema: bool = True) -> dict:
-    """Translate an image, a folder or a video with a translation run (see
-    `gankit.tasks.translate.infer.translate_path`)."""
-    from gankit.tasks.translate.infer import translate_path
-
-    run = load(run_path, device=device, ema=ema)
-    return translate_path(run, src, out, direction, strict=strict, overwrite=overwrite)
-
-
-def superres(run_path: str | Path, src: str | Path, out: str | Path, scale: int | None = None, tile: int = 128,
-             overlap: int = 16, strict: bool = False, overwrite: bool = False, device: str = "cpu",
-             ema: bool = True) -> dict:
-    """Upscale an image, a folder or a video with a super-resolution run, tile by tile (see
-    `gankit.tasks.superres.infer.superres_path`)."""
-    from gankit.tasks.superres.infer import superres_path
-
-    run = load(run_path, device=device, ema=ema)
-    return superres_path(run, src, out, scale, tile, overlap, strict=strict, overwrite=overwrite)
-
-
-def repair(run_path: str | Path, src: str | Path, out: str | Path, mask: str | Path | None = None,
-           box: tuple[int, int, int, int] | None = None, method: str | None = None, settings=None,
-           show: bool = False, resize_mask: bool = False, strict: bool = False, overwrite: bool = False,
-           device: str = "cpu", ema: bool = True) -> dict:
-    """Repair an image or a folder of images into files: `method` learned (an inpaint run) or
-    invert (an unconditional generate run); see `gankit.tasks.inpaint.infer.repair_path`. In
-    memory: `repair_file` (one image file -> tensors), and
-    `gankit.tasks.inpaint.infer.repair_images(run, x, masks)` (tensors -> tensors)."""
-    from gankit.tasks.inpaint.infer import repair_path
-
-    run = load(run_path, device=device, ema=ema)
-    return repair_path(run, src, out, mask, box, method, settings, show=show, resize_mask=resize_mask,
-                       strict=strict, overwrite=overwrite)
-
-
-def repair_file(run_path: str | Path, image: str | Path, mask: str | Path | None = None,
-                box: tuple[int, int, int, int] | None = None, method: str | None = None, settings=None,
-                resize_mask: bool = False, strict: bool = False, device: str = "cpu", ema: bool = True):
-    """One image repaired in memory: (uint8 (C, H, W) repaired image, bool (1, H, W) mask with
-    True where pixels were missing, info)."""
-    from gankit.tasks.inpaint.infer import repair_file as _repair_file
-
-    run = load(run_path, device=device, ema=ema)
-    return _repair_file(run, image, mask, box, method, settings, resize_mask=resize_mask, strict=strict)
-
-
-def interpolate(run_path: str | Path, src: str | Path, out: str | Path, factor: int | None = None,
-                fill: list[int] | None = None, strict: bool = False, overwrite: bool = False, device: str = "cpu",
-                ema: bool = True) -> dict:
-    """Raise a video's frame rate (`factor`) or replace its damaged frames (`fill`) with a
-    frame-interpolation run (see `gankit.tasks.interpolate.infer.interpolate_video`)."""
-    from gankit.tasks.interpolate.infer import interpolate_video
-
-    run = load(run_path, device=device, ema=ema)
-    return interpolate_video(run, src, out, factor, fill, strict=strict, overwrite=overwrite)
-
-
-def project(run_path: str | Path, image: str | Path, out: str | Path, steps: int = 1000, lr: float = 0.1,
-            restarts: int | None = None, space: str = "auto", feature_weight: float | None = None,
-            label: int | None = None, resize: bool = False, seed: int = 0, overwrite: bool = False,
-            device: str = "cpu", ema: bool = True, command: str | None = None) -> dict:
-    """Project a real image into a generation run's latent space (the StyleGAN2 projector: w for a
-    stylegan2 run, z for every other) and write `out`/: projected.png, target.png, latent.npz and
-    project.json. `label`: the image's class (conditional runs need one); `resize`: fit an image of
-    another size or channel count instead of refusing it. Returns the project.json record plus `out`.
-    In memory: `gankit.tasks.generate.project.project_image(run, x)`."""
-    from gankit.tasks.generate.project import ProjectSettings, check_out, project_file
-
-    settings = ProjectSettings(steps=steps, lr=lr, restarts=restarts, space=space, feature_weight=feature_weight,
-                               seed=seed)
-    settings.check()  # before loading anything
-    check_out(out, overwrite)
-    run = load(run_path, device=device, ema=ema)
-    return project_file(run, image, out, settings, label, resize=resize, overwrite=overwrite, command=command)
-
-
-def synth(run_path: str | Path, per_class: int, out: str | Path | None = None, npz: str | Path | None = None,
-          truncate: float | None = None, filter: float | None = None, classifier: str | Path | None = None,
-          seed: int = 0, batch: int = 256, overwrite: bool = False, device: str = "cpu", ema: bool = True,
-          command: str | None = None) -> dict:
-    """Write a labelled synthetic dataset: `per_class` images per class of a generation run, as class
-    subfolders of PNGs in `out` or as `npz` (x uint8 (N, C, H, W), y int64), with a synth.json record.
-    Labels: the requested class (conditional runs), the InfoGAN code mapped to a class by the feature
-    network, or (with `filter`) the classifier's argmax. `truncate` psi: z <- psi * z; `filter` T: keep
-    samples the classifier (`classifier` .safetensors, default the bundled MNIST net) puts in their
-    class with probability >= T. See `gankit.tasks.generate.synth`."""
-    from gankit.tasks.generate.synth import check_options, check_output, synthesize
-
-    check_options(per_class, truncate, filter, out, npz)  # before loading anything
-    check_output(out, npz, overwrite)
-    run = load(run_path, device=device, ema=ema)
-    return synthesize(run, per_class, out, npz, truncate, filter, classifier, seed, batch, overwrite, command)
-
-
 def augment_eval(out: str | Path, ns="100,500,1000", data: str | None = None, test: str | None = None,
                  ratios="0.5,1,4", quick: bool = False, seeds: int | None = None, gan_steps: int | None = None,
                  clf_steps: int | None = None, val_fraction: float = 0.2, device: str = "cpu",
@@ -224,6 +133,22 @@ def augment_eval(out: str | Path, ns="100,500,1000", data: str | None = None, te
     return _augment_eval(out, ns, data, test, ratios, quick=quick, seeds=seeds, gan_steps=gan_steps,
                          clf_steps=clf_steps, val_fraction=val_fraction, device=device,
                          gan_overrides=gan_overrides, command=command, log=log)
+
+
+def __getattr__(name: str):
+    """A task's API function (its surface.py lists it in `API`): `gankit.api.translate`, ..."""
+    from gankit.cli.tasks import surfaces
+
+    for surface in surfaces().values():
+        if name in getattr(surface, "API", ()):
+            return getattr(surface, name)
+    raise AttributeError(f"module 'gankit.api' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    from gankit.cli.tasks import surfaces
+
+    return sorted([*globals(), *(n for s in surfaces().values() for n in getattr(s, "API", ()))])
 
 
 def _children(pid: int) -> list[int]:

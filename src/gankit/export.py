@@ -23,7 +23,7 @@ from gankit.config import from_dict, to_dict
 from gankit.errors import GankitError
 from gankit.util import sha256_file
 from gankit.run import Run
-from gankit.tasks import get_task
+from gankit.tasks import LEGACY_TASK, get_task
 from gankit.util import resolve_device
 
 FORMAT = "gankit-generator"
@@ -68,7 +68,7 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Run:
         raise GankitError(f"{path} does not match the SHA-256 recorded in {sidecar}; "
                           "the file is corrupt or was changed")
     cfg = from_dict(meta["config"], origin=str(sidecar))
-    data, task = meta["data"], meta.get("task", "generate")
+    data, task = meta["data"], meta.get("task", LEGACY_TASK)
     device = resolve_device(device) if isinstance(device, str) else device
     names = meta.get("nets", ["G"])
     built = get_task(task).inference_nets(cfg, data)
@@ -84,8 +84,8 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Run:
             raise GankitError(f"{path}: the weights do not fit the network {n} described in {sidecar.name} "
                               f"({str(e).splitlines()[0]})") from None
         nets[n] = built[n].to(device).eval()
-    return Run(directory=path.parent, config=cfg, nets=nets, data_meta=data, step=int(meta["step"]),
-               device=device, ema=bool(meta["ema"]), task=task)
+    return Run.for_task(task)(directory=path.parent, config=cfg, nets=nets, data_meta=data,
+                              step=int(meta["step"]), device=device, ema=bool(meta["ema"]), task=task)
 
 
 def _read_sidecar(sidecar: Path) -> dict:
@@ -103,9 +103,9 @@ def _read_sidecar(sidecar: Path) -> dict:
     if missing:
         raise GankitError(f"{sidecar}: missing {', '.join(missing)}; expected keys {', '.join(need)}")
     d = meta["data"]
-    if not isinstance(d, dict) or not ("shape" in d or "shape_a" in d or d.get("kind") in ("text", "audio")):
+    if not isinstance(d, dict) or not ("shape" in d or "shape_a" in d or "kind" in d):
         raise GankitError(f"{sidecar}: \"data\" must describe the data, with at least its \"shape\" (images) or "
-                          "its \"kind\" (text, audio)")
+                          "its \"kind\" (lines, clips, ...)")
     return meta
 
 

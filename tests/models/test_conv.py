@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
-from gankit.config import ModelConfig
 from gankit.models.base import ConditionalBatchNorm2d
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.models.resnet import ResNetDiscriminator, ResNetGenerator, SelfAttention
+from gankit.tasks.generate.config import ModelConfig
 
 NETS = {"dcgan": (DCGANGenerator, DCGANDiscriminator), "resnet": (ResNetGenerator, ResNetDiscriminator)}
 B = 4

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from gankit.config import ModelConfig
 from gankit.losses import LOSSES
 from gankit.models import build_models
+from gankit.tasks.generate.config import ModelConfig
 from gankit.tasks.generate.phases import STAT_NAMES, Batch, Objective, gan_step
 
 NS = Objective(LOSSES["ns"])

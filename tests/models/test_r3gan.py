@@ -11,12 +11,13 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import gankit
-from gankit.config import ModelConfig, load_config
+from gankit.config import load_config
 from gankit.errors import GankitError
 from gankit.losses import LOSSES
 from gankit.models import build_models
 from gankit.models.r3gan import R3GANDiscriminator, R3GANGenerator, ResBlock, down2, stage_widths, up2
 from gankit.regularizers import r1_penalty
+from gankit.tasks.generate.config import ModelConfig
 
 B = 4
 LEAK_GAIN = math.sqrt(2 / (1 + 0.2 ** 2))  # He gain of a LeakyReLU(0.2)

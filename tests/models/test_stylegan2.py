@@ -10,13 +10,14 @@ import torch
 import torch.nn.functional as F
 
 import gankit
-from gankit.config import ModelConfig, load_config
+from gankit.config import load_config
 from gankit.data import load_data
 from gankit.errors import GankitError
 from gankit.losses import LOSSES
 from gankit.models import build_models
 from gankit.models.stylegan2 import (ModulatedConv2d, StyleGAN2Discriminator, StyleGAN2Generator, SynthesisLayer,
                                      ToRGB, minibatch_std)
+from gankit.tasks.generate.config import ModelConfig
 from gankit.tasks.generate.phases import STAT_NAMES, Batch, Objective, PathLengthMean, gan_step, path_length_penalty
 from gankit.tasks.generate.task import style_mix
 from gankit.training.checkpoint import load_checkpoint

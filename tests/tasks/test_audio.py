@@ -109,6 +109,8 @@ def test_resume_is_exact_and_sample_writes_wavs(preset, tones, tmp_path, capsys)
     assert main(["sample", str(tmp_path / "g.safetensors"), "--n", "3", "--seed", "1", "--wav", str(tmp_path / "e")]) == 0
     assert all((tmp_path / "e" / f.name).read_bytes() == f.read_bytes() for f in files)  # the export sounds the same
     assert main(["sample", str(full.dir), "--out", "x.png"]) == 2
+    assert "--out: for generate runs; " in capsys.readouterr().err
+    assert main(["sample", str(full.dir)]) == 2
     assert "an audio run samples clips" in capsys.readouterr().err
     assert main(["eval", str(full.dir), "--n", "10"]) == 2  # a folder of tones: no classifier knows its classes
     assert "audio scores need a classifier of its classes" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from gankit.config import load_config
 from gankit.data.corpus import FORTUNES_DIR, load_text
 from gankit.data.text import EOS, PAD
 from gankit.models.text import CNNDiscriminator, LSTMGenerator, one_hot
+from gankit.tasks.text.infer import sample_text
 from gankit.tasks.text.phases import _alive, rewards
 from gankit.training.checkpoint import load_checkpoint
 from gankit.training.engine import Engine
@@ -196,13 +197,12 @@ def test_cli_trains_samples_and_evaluates(corpus, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "nll" in out and "bleu4" in out and "self_bleu4" in out and "real" in out
     loaded = gankit.load(run)  # the same from Python
-    assert loaded.lines(5, temperature=0.7, seed=3) == lines
+    assert sample_text(loaded, 5, temperature=0.7, seed=3) == lines
     assert main(["export", str(run), "--out", str(tmp_path / "g.safetensors")]) == 0  # and from an export
     capsys.readouterr()
-    assert gankit.load(str(tmp_path / "g.safetensors")).lines(5, temperature=0.7, seed=3) == lines
-    assert all(ln.startswith("the") for ln in loaded.lines(3, prefix="the", topic=0))
-    with pytest.raises(gankit.GankitError, match="a text run samples lines"):
-        loaded.sample(4)
+    assert sample_text(gankit.load(str(tmp_path / "g.safetensors")), 5, temperature=0.7, seed=3) == lines
+    assert all(ln.startswith("the") for ln in sample_text(loaded, 3, prefix="the", topic=0))
+    assert not hasattr(loaded, "sample")  # sampling images from noise is the generation task's (Sampling)
     scores = gankit.api.evaluate(str(run), [], n=20)
     assert 0 <= scores["temperature 1"]["bleu2"] <= 1 and scores["nll"] > 0
 
@@ -218,7 +218,7 @@ def test_cli_refuses_bad_input_in_one_line(corpus, tmp_path, capsys):
     for extra, msg in [(["--prefix", "zebra"], "'z' not in the run's char vocabulary"),
                        (["--temperature", "0"], "--temperature 0.0: expected a number > 0"),
                        (["--topic", "animals"], "needs a topic-conditional text run"),
-                       (["--out", "x.png"], "a text run samples lines")]:
+                       (["--out", "x.png"], "--out: for generate runs")]:
         assert main(["sample", str(run.dir), *extra]) == 2, extra
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, (extra, err)
@@ -313,7 +313,7 @@ def test_latentgan_decodes_codes_and_is_scored_without_a_likelihood(corpus, tmp_
     assert not torch.allclose(a, b)
     run = gankit.train(_cfg("latentgan", corpus, "train.steps=4"), str(tmp_path / "lg"))
     assert set(load_checkpoint(run.dir / "checkpoints" / "last.pt")["nets"]) == {"G", "E", "D"}
-    assert len(gankit.load(run.dir).lines(3, seed=0)) == 3
+    assert len(sample_text(gankit.load(run.dir), 3, seed=0)) == 3
     r = gankit.api.evaluate(str(run.dir), [], n=10)
     assert "nll" not in r and 0 <= r["temperature 1"]["bleu2"] <= 1
     rows = (run.dir / "metrics.jsonl").read_text().splitlines()

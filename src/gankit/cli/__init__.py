@@ -11,8 +11,9 @@ write the machine refuses (a full disk, a read-only folder: ``gankit: error: can
 The commands live in groups, each module adding its subparsers (`add(sub)`) with their handlers:
 
     train      train (--resume, --nproc)
-    sample     sample, project
-    apply      translate, superres, interpolate, repair, synth
+    sample     sample: the shared command; its flags and handlers are the tasks'
+    tasks      each task's own commands (translate, repair, project, ...), from the task folders'
+               surface.py through the registry (`gankit.cli.tasks`)
     evaluate   eval, features train, bench, augment-eval
     tools      report, serve, export, presets, data info
     common     what they share: flags, overrides, the command line, the end-of-run summary, err
@@ -56,13 +57,19 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from gankit.cli import apply, evaluate, sample, tools, train
+    from gankit.cli import evaluate, sample, tools, train
+    from gankit.cli.tasks import surfaces
     from gankit.version import __version__
 
     p = argparse.ArgumentParser(prog="gankit", description="Train, evaluate and apply GANs.")
     p.add_argument("--version", action="version", version=f"gankit {__version__}")
     sub = p.add_subparsers(metavar="COMMAND")
-    for group in (train, sample, apply, evaluate, tools):
+    train.add(sub)
+    sample.add(sub)
+    for surface in surfaces().values():
+        if hasattr(surface, "commands"):
+            surface.commands(sub)
+    for group in (evaluate, tools):
         group.add(sub)
     return p
 

@@ -49,7 +49,7 @@ def report_run(run) -> None:
     if run.interrupted:
         print(f"gankit: stopped by {run.interrupted} at step {run.step} of {run.config.train.steps}; "
               f"checkpoint written. Resume with: gankit train --resume {run.dir}", file=sys.stderr)
-    print(f"{'samples:  ' if run.task == 'generate' else 'grids:    '} {run.last_grid}")
+    print(f"samples:   {run.last_grid}")
     print(f"loss plot: {run.loss_plot}")
     print(f"animation: {run.animation}")
     if (run.dir / "metrics.png").exists():
@@ -57,15 +57,11 @@ def report_run(run) -> None:
     if (run.dir / "report.html").exists():
         print(f"report:    {run.dir / 'report.html'}")
     if (run.dir / "checkpoints" / "best.pt").exists():
-        print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (the best evaluation: lowest FID, or highest PSNR for superres / interpolate / inpaint)")
-    use = {"translate": f"gankit translate {run.dir} INPUT --out OUTPUT",
-           "superres": f"gankit superres {run.dir} INPUT --out OUTPUT",
-           "interpolate": f"gankit interpolate {run.dir} VIDEO --out OUTPUT --factor 2",
-           "inpaint": f"gankit repair {run.dir} IMAGE --mask MASK.png --out fixed.png",
-           "text": f"gankit sample {run.dir} --n 20 --temperature 0.8",
-           "audio": f"gankit sample {run.dir} --n 10 --wav clips/"}.get(
-        run.task, f"gankit sample {run.dir} --n 64 --out grid.png")
-    print(f"run:       {run.dir}  ({use})")
+        print(f"best:      {run.dir / 'checkpoints' / 'best.pt'} (the best evaluation by the task's headline metric: "
+              "metrics.png)")
+    from gankit.cli.tasks import usage
+
+    print(f"run:       {run.dir}  ({usage(run.task, run.dir)})")
 
 
 def num(v) -> str:

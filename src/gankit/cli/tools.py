@@ -22,11 +22,11 @@ def add(sub) -> None:
     rep.set_defaults(func=cmd_report)
 
     sv = sub.add_parser("serve", help="a local web page over a run: sample, interpolate, upload and apply",
-                        description="Load the run once and serve a page on this machine: a sample grid with a seed, "
-                        "a class picker, a latent slider, InfoGAN code sliders; for translate / superres / inpaint / "
-                        "interpolate runs an upload box (and a mask canvas for inpaint); clips with a player for audio "
-                        "runs; lines at a temperature for text runs. Prints its URL; Ctrl-C stops. "
-                        "Needs the serve extra (pip install 'gankit[serve]'; make installs it).")
+                        description="Load the run once and serve a page on this machine with the panels its "
+                        "task offers: a sample grid with a seed, a class picker, a latent slider and code sliders for "
+                        "runs that generate from noise; an upload box (and a mask canvas where a hole is painted) for "
+                        "runs that apply to images; a player for clips; lines at a temperature. Prints its URL; "
+                        "Ctrl-C stops. Needs the serve extra (pip install 'gankit[serve]'; make installs it).")
     sv.add_argument("run", metavar="RUN", help="run directory or checkpoint .pt")
     sv.add_argument("--host", default="127.0.0.1",
                     help="address to bind (default 127.0.0.1: this machine only; others warn that anyone on that network can use it)")

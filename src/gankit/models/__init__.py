@@ -10,13 +10,13 @@ import functools
 
 from torch import nn
 
-from gankit.config import ModelConfig
 from gankit.errors import GankitError
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator
 from gankit.models.r3gan import R3GANDiscriminator, R3GANGenerator
 from gankit.models.resnet import ResNetDiscriminator, ResNetGenerator
 from gankit.models.stylegan2 import StyleGAN2Discriminator, StyleGAN2Generator
+from gankit.tasks.generate.config import ModelConfig
 
 # name a user types (model.arch) -> (generator class, discriminator class)
 ARCHS = {

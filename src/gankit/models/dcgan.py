@@ -12,8 +12,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gankit.config import ModelConfig
 from gankit.models.base import ConditionalBatchNorm2d, DHead, Discriminator, sn
+from gankit.tasks.generate.config import ModelConfig
 
 # square side -> side of the coarsest feature map; every other side is a power-of-two step from it
 _START = {28: 7, 32: 4, 64: 4}

@@ -15,9 +15,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from gankit.config import ModelConfig
 from gankit.errors import GankitError
 from gankit.models.base import one_hot
+from gankit.tasks.generate.config import ModelConfig
 
 
 class Latent(NamedTuple):

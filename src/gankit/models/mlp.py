@@ -8,8 +8,8 @@ import math
 import torch
 from torch import nn
 
-from gankit.config import ModelConfig
 from gankit.models.base import DHead, Discriminator, Dropout, one_hot, sn
+from gankit.tasks.generate.config import ModelConfig
 
 
 class MLPGenerator(nn.Module):

@@ -34,10 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.config import ModelConfig
 from gankit.errors import GankitError
 from gankit.models.base import DHead, Discriminator
 from gankit.models.dcgan import start_size
+from gankit.tasks.generate.config import ModelConfig
 
 
 def stage_widths(width: int, n_stages: int, cap: int) -> list[int]:

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.config import ModelConfig
 from gankit.models.base import ConditionalBatchNorm2d, DHead, Discriminator, sn
 from gankit.models.dcgan import start_size
+from gankit.tasks.generate.config import ModelConfig
 
 
 def _conv(cin: int, cout: int, k: int, gain: float = 1.0, spectral_norm: bool = False,

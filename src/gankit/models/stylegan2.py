@@ -44,10 +44,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.config import ModelConfig
 from gankit.errors import GankitError
 from gankit.models.base import DHead, Discriminator, one_hot
 from gankit.models.dcgan import start_size
+from gankit.tasks.generate.config import ModelConfig
 from gankit.util import full
 
 SQRT2 = math.sqrt(2)

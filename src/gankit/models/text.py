@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.data.text import BOS, EOS, PAD
+from gankit.util import full
 
 
 class LSTMGenerator(nn.Module):
@@ -62,7 +63,7 @@ class LSTMGenerator(nn.Module):
         logits = self.forward(ids[:, :-1], y, code)  # predict ids[:, 1:]
         target = ids[:, 1:]
         mask = target != PAD
-        lp = F.cross_entropy(logits.float().transpose(1, 2), target, reduction="none")  # (B, T)
+        lp = F.cross_entropy(full(logits).transpose(1, 2), target, reduction="none")  # (B, T)
         return (lp * mask).sum(), mask.sum()
 
     def _step(self, tok: Tensor, y: Tensor | None, state):
@@ -91,7 +92,7 @@ class LSTMGenerator(nn.Module):
             elif temperature == 0:
                 tok = logits.argmax(1)
             else:
-                p = torch.softmax(logits.float() / temperature, 1)
+                p = torch.softmax(full(logits) / temperature, 1)
                 tok = torch.multinomial(p, 1, generator=generator)[:, 0]
             out[:, t] = torch.where(alive, tok, PAD)
             alive &= tok != EOS
@@ -112,7 +113,7 @@ class LSTMGenerator(nn.Module):
             logits, state = self._step(tok, y, state)
             u = torch.rand(logits.shape, device=device, generator=generator)
             g = -torch.log(-torch.log(u.clamp_min(1e-10)) + 1e-10)  # Gumbel(0, 1)
-            noisy = logits.float() + g
+            noisy = full(logits) + g
             tok = noisy.argmax(1).detach()
             soft.append(alive * torch.softmax(beta * noisy, 1) + (1 - alive) * pad)
             hard.append(torch.where(alive[:, 0] > 0, tok, PAD))
@@ -129,7 +130,7 @@ class LSTMGenerator(nn.Module):
         alive = torch.ones(n, dtype=torch.bool, device=seq.device)
         for t in range(length):
             logits, state = self._step(tok, y, state)
-            drawn = torch.multinomial(torch.softmax(logits.float(), 1), 1, generator=generator)[:, 0]
+            drawn = torch.multinomial(torch.softmax(full(logits), 1), 1, generator=generator)[:, 0]
             tok = torch.where(t < keep, seq[:, t], drawn)
             out[:, t] = torch.where(alive, tok, PAD)
             alive &= tok != EOS

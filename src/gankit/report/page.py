@@ -17,16 +17,26 @@ from pathlib import Path
 from gankit.report.plots import COLORS, LABELS, Series, eval_groups, groups, line_plot
 from gankit.report.read import RunData, keys, series
 from gankit.report.style import better, data_uri, document, img_tag, json_script, num, size
+from gankit.tasks import TASKS, task_part
 
 MAX_GRIDS = 48  # sample grids embedded; a long run's grids are thinned to keep the file bounded
 MAX_GIF_BYTES = 8 << 20  # progress.gif is inlined up to this size; a bigger data URI makes a slow page
 MAX_AUDIO_BYTES = 4 << 20  # an audio run's grid clips inlined, newest first, up to this total
-SCORED = ("translate", "superres", "interpolate", "inpaint")  # tasks scored against targets
+# What a task's surface.py may say about its report (`REPORT`), and what a task that says nothing
+# gets: "scored" puts the evaluation first (a task scored against held-out targets: its numbers
+# are its headline); "grid" is the caption of its sample grids.
+REPORT_DEFAULTS = {"scored": False, "grid": "each grid: G's samples from the same fixed latents"}
+
+
+def presentation(task: str) -> dict:
+    """The run's task's REPORT settings over the defaults (an unknown task gets the defaults)."""
+    surface = task_part(task, "surface") if task in TASKS else None
+    return {**REPORT_DEFAULTS, **getattr(surface, "REPORT", {})}
 
 
 def render(run: RunData) -> str:
     """The page for `run`."""
-    scored = run.task in SCORED
+    scored = presentation(run.task)["scored"]
     evaluation = ("evaluation", "evaluation", _evaluation(run, prominent=scored))
     sections = [("setup", "command &amp; config", _command_config(run)), ("data", "data", _data(run)),
                 ("curves", "training curves", _curves(run)), ("samples", "samples", _samples(run)),
@@ -221,8 +231,7 @@ def _samples(run: RunData) -> str:
     frames = [{"step": s, "src": data_uri(p.read_bytes(), p.suffix)} for s, p in shown[:-1]]
     frames.append({"step": shown[-1][0], "src": ""})
     player = _players(run, shown, frames)
-    what = ("each grid shows input | output | target panels" if run.task in SCORED
-            else "each grid: G's samples from the same fixed latents")
+    what = presentation(run.task)["grid"]
     note = f"{len(shown)} grids, {what}"
     if len(shown) < n:
         note += f"; {n - len(shown)} of {n} left out to keep this file small (evenly spaced, first and last kept)"

@@ -8,17 +8,27 @@
     text       noise (+ topic) -> a line of text or a molecule: MLE (the baseline), RelGAN, SeqGAN, LatentGAN
     audio      noise -> a 1 s clip: WaveGAN, SpecGAN
 
-`TASKS` is the registry (the one line a new task adds); a task's module is imported only when a
-run uses it, so commands that need none stay fast.
+`TASKS` is the registry: the one line a new task adds. Everything else about a task lives in its
+folder and is reached through this module by a fixed file name, so no other module lists tasks:
+
+    <folder>/task.py     TASK, the `gankit.tasks.base.Task` the trainer drives (imports torch)
+    <folder>/config.py   SECTIONS (its config sections) and check(cfg, origin) (its cross-field
+                         rules); no torch: `gankit.config` reads it for every config it loads
+    <folder>/surface.py  its commands, flags and usage line (`gankit.tasks.surface.Surface`);
+                         no torch at import: `gankit --help` reads it
+
+A task's module is imported only when a run or a command uses it, so commands stay fast.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+from types import ModuleType
 
 from gankit.errors import GankitError
 
-# config `task:` value -> the module whose TASK attribute is the task
+# config `task:` value -> the task's folder (a package)
 TASKS = {
     "generate": "gankit.tasks.generate",
     "translate": "gankit.tasks.translate",
@@ -29,9 +39,26 @@ TASKS = {
     "audio": "gankit.tasks.audio",
 }
 
+# The task of files written before checkpoints and exports recorded one: all were generation runs.
+LEGACY_TASK = "generate"
 
-def get_task(name: str):
-    """The `Task` registered as `name`."""
+
+def _check(name: str) -> None:
     if name not in TASKS:
         raise GankitError(f"unknown task {name!r}; choose one of: {', '.join(TASKS)}")
-    return importlib.import_module(TASKS[name]).TASK
+
+
+def get_task(name: str):
+    """The `Task` registered as `name` (imports its folder's task.py, and so torch)."""
+    _check(name)
+    return importlib.import_module(f"{TASKS[name]}.task").TASK
+
+
+def task_part(name: str, part: str) -> ModuleType | None:
+    """The module `part` (e.g. "config", "surface") of task `name`'s folder, or None when the task
+    has no such file."""
+    _check(name)
+    module = f"{TASKS[name]}.{part}"
+    if importlib.util.find_spec(module) is None:
+        return None
+    return importlib.import_module(module)

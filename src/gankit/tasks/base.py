@@ -59,6 +59,12 @@ class Task:
     stat_names: tuple[str, ...] = ()  # scalars `phases` adds to st.acc, in this order
     uses_aug_generator: bool = True  # the step draws augmentation / penalty noise from st.gens["aug"]
     honours_precision: bool = False  # the phases run their forwards in train.precision (else always fp32)
+    noise_images: bool = False  # G maps noise (+ class, + codes) to images: `Run.sample` and friends apply
+    run_methods: type | None = None  # a mixin of methods its loaded runs have (`gankit.run.Run.for_task`)
+
+    def class_conditional(self, cfg) -> bool:
+        """Whether a loaded run's G takes a class label (`Run.n_classes` counts the data's classes)."""
+        return False
 
     def load_data(self, cfg, device, strict: bool = False):
         raise NotImplementedError

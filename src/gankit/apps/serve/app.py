@@ -1,12 +1,12 @@
 """The `gankit serve` web app: routes, request checks, and running the model off the event loop.
 
     GET  /              the page (static/index.html; app.js and app.css under /static)
-    GET  /api/info      the run, its limits, and the panels its page offers (`models.PAGES`)
+    GET  /api/info      the run, its limits, and the panels its page offers (its task's serve.py)
     POST /api/PANEL     run one panel: a JSON object of its fields, or (a panel that takes
                         images) a multipart form of its images and fields
                         -> {"image": "data:image/png;base64,...", "filename", "width", "height", "notes"};
-                        an audio run's answer adds "audio" (a data:audio/wav URL: the clips),
-                        a text run's is {"text": [lines], "filename", "notes"}
+                        an answer with sound adds "audio" (a data:audio/wav URL: the clips),
+                        one in words is {"text": [lines], "filename", "notes"}
 
 Every refusal is a 400 (404 and 405 for the routing cases) with {"error": one line}
 naming what was wrong and what is accepted; an unexpected failure inside the model is a 500 with
@@ -38,7 +38,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from gankit.apps.serve.models import MAX_PIXELS, MAX_POINTS, PAGES, Panel, Result
+from gankit.apps.serve.models import MAX_PIXELS, MAX_POINTS, Panel, Result, panels_of
 from gankit.errors import GankitError
 from gankit.media import read_image
 from gankit.run import Run
@@ -125,10 +125,9 @@ class ServeApp:
         self.run = run
         self.max_upload = int(max_upload_mb * 2**20)
         self.max_samples = max_samples
-        pages = PAGES.get(run.task)
-        self.panels: dict[str, Panel] = pages(run, max_samples) if pages else {}
-        self.message = None if pages else (
-            f"gankit serve has no page for {run.task!r} runs; it serves {', '.join(PAGES)} runs")
+        panels = panels_of(run, max_samples)
+        self.panels: dict[str, Panel] = panels or {}
+        self.message = None if panels is not None else f"gankit serve has no page for {run.task!r} runs"
         self.lock = threading.Lock()  # one model call at a time
 
     # -- GET ------------------------------------------------------------------------------------
@@ -137,14 +136,13 @@ class ServeApp:
         return FileResponse(STATIC / "index.html", headers=headers)
 
     def info_dict(self) -> dict:
-        r, m = self.run, self.run.config.model
+        r = self.run
         meta = r.data_meta
         return {
             "run": r.dir.name, "task": r.task, "preset": r.config.preset, "step": r.step, "ema": r.ema,
             "kind": meta.get("kind", "image"), "shape": meta.get("shape"),
             "classes": list(meta.get("classes") or []) if r.conditional else [],
-            "conditional": r.conditional, "info_cat": m.info_cat if r.task == "generate" else 0,
-            "info_cont": m.info_cont if r.task == "generate" else 0,
+            "conditional": r.conditional,
             "limits": {"max_samples": self.max_samples, "max_upload_mb": self.max_upload / 2**20,
                        "max_pixels": MAX_PIXELS, "max_points": MAX_POINTS},
             "panels": [p.describe(name) for name, p in self.panels.items()],

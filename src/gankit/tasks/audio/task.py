@@ -25,6 +25,7 @@ from gankit.errors import GankitError
 from gankit.models.audio import SpecGANDiscriminator, SpecGANGenerator, WaveGANDiscriminator, WaveGANGenerator
 from gankit.tasks.audio.phases import STATS, Objective, wgan_phase
 from gankit.tasks.base import Parts, Task
+from gankit.util import full
 
 
 @dataclass
@@ -49,7 +50,7 @@ class AudioTensors:
 
 def to_wave(x: torch.Tensor) -> torch.Tensor:
     """int16 clips (B, T) -> float (B, 1, T) in [-1, 1]."""
-    return (x.float() / 32767.0)[:, None]
+    return (full(x) / 32767.0)[:, None]  # float32 (float64 in reference runs)
 
 
 def model_input(cfg, data: AudioTensors, clips: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,6 @@
-"""The generation task (noise -> image): `TASK`, its phases and its in-training evaluation."""
+"""The generation task (noise -> image): its phases and its in-training evaluation.
 
-from gankit.tasks.generate.task import TASK, GenerateTask
-
-__all__ = ["TASK", "GenerateTask"]
+The task object is `gankit.tasks.generate.task.TASK` (reached through `gankit.tasks.get_task`); this
+package imports nothing, so the light parts of the folder (its config section, its commands)
+load without torch.
+"""

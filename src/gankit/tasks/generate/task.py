@@ -21,6 +21,7 @@ from gankit.regularizers import instance_noise_std
 from gankit.tasks.base import Parts, Task
 from gankit.tasks.generate.evaluation import InTrainingEval
 from gankit.tasks.generate.phases import D_STATS, G_STATS, Batch, Objective, PathLengthMean, d_phase, g_phase
+from gankit.tasks.generate.sampling import Sampling
 
 SCATTER_POINTS = 1024  # generated points in each toy scatter plot
 SCATTER_REAL = 2048  # real points drawn under it
@@ -38,6 +39,11 @@ class GenerateTask(Task):
     name = "generate"
     stat_names = D_STATS + G_STATS
     honours_precision = True
+    noise_images = True
+    run_methods = Sampling  # run.sample, run.interpolate, run.style_mix, ...
+
+    def class_conditional(self, cfg) -> bool:
+        return cfg.model.conditional
 
     def load_data(self, cfg, device, strict: bool = False):
         """The data as the model takes it. With data.resolution unset, a convolutional arch gets

@@ -1,5 +1,6 @@
-"""The inpainting task (an image with a hole -> the image completed): `TASK`, phases, evaluation, repair."""
+"""The inpainting task (an image with a hole -> the image completed): phases, evaluation, repair.
 
-from gankit.tasks.inpaint.task import TASK, InpaintTask
-
-__all__ = ["TASK", "InpaintTask"]
+The task object is `gankit.tasks.inpaint.task.TASK` (reached through `gankit.tasks.get_task`); this
+package imports nothing, so the light parts of the folder (its config section, its commands)
+load without torch.
+"""

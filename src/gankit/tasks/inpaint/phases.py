@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from gankit.losses import LOSSES
+from gankit.util import full
 
 STATS = ("loss_d", "loss_g", "adv_g", "l1_hole", "l1_valid", "d_real", "d_fake")
 
@@ -44,7 +45,7 @@ def fill(G, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _judge(D, img: Tensor, m: Tensor) -> Tensor:
-    return D(torch.cat([img, m], 1)).flatten(1).float()  # (B, patches)
+    return full(D(torch.cat([img, m], 1)).flatten(1))  # (B, patches)
 
 
 def _masked_l1(a: Tensor, b: Tensor, w: Tensor) -> Tensor:

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from gankit.losses import d_bce, g_nonsaturating
+from gankit.util import full
 
 STATS = ("loss_d", "loss_g", "gan_g", "l1", "d_real", "d_fake")
 
@@ -48,7 +49,7 @@ def predict(G, prev: Tensor, next_: Tensor, residual: bool, warps: tuple[Tensor,
 
 
 def _judge(D, prev: Tensor, mid: Tensor, next_: Tensor) -> Tensor:
-    return D(torch.cat([prev, mid, next_], 1)).flatten(1).float()  # (B, patches)
+    return full(D(torch.cat([prev, mid, next_], 1)).flatten(1))  # (B, patches)
 
 
 def interpolate_phase(st, prev: Tensor, mid: Tensor, next_: Tensor, warps: tuple[Tensor, Tensor] | None) -> Tensor:

@@ -1,5 +1,6 @@
-"""The super-resolution task (LR -> HR): `TASK`, its phases, evaluation and inference."""
+"""The super-resolution task (LR -> HR): its phases, evaluation and inference.
 
-from gankit.tasks.superres.task import TASK, SuperresTask
-
-__all__ = ["TASK", "SuperresTask"]
+The task object is `gankit.tasks.superres.task.TASK` (reached through `gankit.tasks.get_task`); this
+package imports nothing, so the light parts of the folder (its config section, its commands)
+load without torch.
+"""

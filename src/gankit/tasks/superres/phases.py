@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from gankit.losses import LOSSES
+from gankit.util import full
 
 STATS = ("loss_g", "l1", "loss_d", "adv_g", "fm", "d_real", "d_fake", "gan_steps")
 
@@ -50,15 +51,15 @@ def gan_phase(st, lr: Tensor, hr: Tensor) -> Tensor:
     obj, G, D = st.obj, st.fwd["G"], st.nets["D"]
     pair = obj.pair
     sr = G(lr)
-    real_l, fake_l = st.fwd["D"](hr).float(), st.fwd["D"](sr.detach()).float()  # (B,)
+    real_l, fake_l = full(st.fwd["D"](hr)), full(st.fwd["D"](sr.detach()))  # (B,)
     loss_d = pair.d(real_l, fake_l)
     st.update("D", loss_d)
     D.requires_grad_(False)
     f_sr = D.features(sr)
     with torch.no_grad():
         f_hr = D.features(hr)
-    fake_g = D.head(f_sr[-1]).float()  # the updated D on sr, its features reused
-    real_g = D.head(f_hr[-1]).float()
+    fake_g = full(D.head(f_sr[-1]))  # the updated D on sr, its features reused
+    real_g = full(D.head(f_hr[-1]))
     adv = pair.g(fake_g, real_g if pair.g_needs_real else None)
     fm = sum((a - b).abs().mean() for a, b in zip(f_sr, f_hr)) / len(f_sr)
     l1 = (sr - hr).abs().mean()

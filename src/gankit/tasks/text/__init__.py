@@ -1,5 +1,6 @@
-"""The text task (noise -> a line of text): `TASK`, phases, evaluation, sampling."""
+"""The text task (noise -> a line of text): phases, evaluation, sampling.
 
-from gankit.tasks.text.task import TASK, TextTask
-
-__all__ = ["TASK", "TextTask"]
+The task object is `gankit.tasks.text.task.TASK` (reached through `gankit.tasks.get_task`); this
+package imports nothing, so the light parts of the folder (its config section, its commands)
+load without torch.
+"""

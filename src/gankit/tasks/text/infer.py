@@ -39,6 +39,8 @@ def sample_text(run, n: int, temperature: float = 1.0, seed: int | None = None, 
                 prefix: str | None = None) -> list[str]:
     """n lines from a text run; with `prefix`, each line starts with it."""
     run.need("text", "text sampling")
+    if n < 1:
+        raise GankitError(f"number of lines must be >= 1, got {n}")
     check_temperature(temperature)
     vocab = vocab_of(run.data_meta)
     label = topic_index(run, topic)

@@ -46,6 +46,7 @@ from gankit.data.text import EOS, PAD
 from gankit.losses import d_bce, d_relativistic_pairing, d_wasserstein, g_relativistic_pairing, g_wasserstein
 from gankit.regularizers import gradient_penalty
 from gankit.models.text import one_hot
+from gankit.util import full
 
 STATS = ("loss_g", "nll", "loss_d", "d_real", "d_fake", "reward", "gan_steps", "d_steps")
 
@@ -131,7 +132,7 @@ def seqgan_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
     alive = _alive(seq).float()
     adv = (q - (q * alive).sum(0) / alive.sum(0).clamp_min(1)) * alive  # minus the batch's mean per position
     inp = torch.cat([G.start(len(seq), seq.device)[:, None], seq[:, :-1]], 1)
-    logp = -F.cross_entropy(st.fwd["G"](inp, y).float().transpose(1, 2), seq, reduction="none")  # (B, T)
+    logp = -F.cross_entropy(full(st.fwd["G"](inp, y)).transpose(1, 2), seq, reduction="none")  # (B, T)
     loss_g = -(logp * adv).sum() / alive.sum().clamp_min(1)
     st.update("G_adv", loss_g)
     stats = d_phase(st, ids, y)

@@ -1,5 +1,6 @@
-"""The translation task (image -> image): pix2pix and CycleGAN; `TASK`, its phases, inference."""
+"""The translation task (image -> image): pix2pix and CycleGAN: its phases, inference.
 
-from gankit.tasks.translate.task import TASK, TranslateTask
-
-__all__ = ["TASK", "TranslateTask"]
+The task object is `gankit.tasks.translate.task.TASK` (reached through `gankit.tasks.get_task`); this
+package imports nothing, so the light parts of the folder (its config section, its commands)
+load without torch.
+"""

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from gankit.losses import d_bce, d_least_squares, g_nonsaturating
+from gankit.util import full
 
 # Order of the scalars in st.acc.
 STATS = ("loss_d", "loss_g", "gan_g", "l1", "cycle", "idt", "d_real", "d_fake")
@@ -48,7 +49,7 @@ class Objective:
 
 
 def _judge(D, x: Tensor) -> Tensor:
-    return D(x).flatten(1).float()  # (B, patches)
+    return full(D(x).flatten(1))  # (B, patches)
 
 
 def pix2pix_phase(st, x: Tensor, y: Tensor) -> Tensor:

@@ -1,7 +1,8 @@
 // gankit serve: the page over one run. /api/info says which panels the run offers; each panel
-// posts its fields (JSON) or its uploads (a form) to /api/PANEL and shows the PNG (with an
-// audio run's clips; a text run's lines) that comes back. The server checks everything: this page only reads inputs and shows answers, so its
-// error box shows the server's own one-line message.
+// posts its fields (JSON) or its uploads (a form) to /api/PANEL and shows the PNG (with its
+// clips), or the lines, that come back. The server checks everything: this page only reads
+// inputs and shows answers, so its error box shows the server's own one-line message. Panels are
+// drawn by their names and fields (a task's serve.py declares them), never by task.
 "use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
@@ -64,8 +65,8 @@ function fit(img, w, h) {
   img.classList.toggle("pixelated", scale > 1);
 }
 
-// An answer: an image, an image with the clips it shows (audio runs: the player, and the
-// download link saves the WAV), or lines of text (text runs).
+// An answer: an image, an image with the clips it shows (the player, and the download link
+// saves the WAV), or lines of text. The page draws answers by their fields, never by task.
 function showResult(el, data) {
   const figure = el.closest("figure");
   const link = figure.querySelector(".download");
@@ -154,7 +155,7 @@ function section(panel) {
   return s;
 }
 
-// -- generate runs ----------------------------------------------------------------------------
+// -- sampling panels: sample, interp, codes ----------------------------------------------------
 function setupSample(panel) {
   section(panel);
   setLimits($("#n"), panel.fields.n);
@@ -379,7 +380,7 @@ function setupUpload(panel) {
   });
 }
 
-// -- text runs --------------------------------------------------------------------------------
+// -- the lines panel ----------------------------------------------------------------------------
 function setupLines(panel) {
   section(panel);
   setLimits($("#lines-n"), panel.fields.n);

@@ -1,0 +1,37 @@
+"""The tasks' own commands and flags, reached through the registry (`gankit.tasks.TASKS`).
+
+Each task folder has a `surface.py`, its user surface, which imports no torch at module level
+(`gankit --help` reads every one). What it may define:
+
+    USAGE            one line: how to use a trained run of this task, `{run}` standing for the
+                     run directory (printed after training, shown by the report and the page)
+    commands(sub)    add its own subcommands (`gankit translate`, `gankit repair`, ...)
+    sample_flags(g)  add its flags of `gankit sample` to the argparse group `g`
+    sample(args, run)  `gankit sample` for its runs (absent: its runs are used by USAGE instead)
+    API              names of its functions that `gankit.api` offers (`gankit.api.translate`)
+
+Nothing here names a task: a new task's surface.py appears in `gankit --help` by its registry line.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+
+def surfaces() -> dict[str, ModuleType]:
+    """task name -> its surface module, in registry order (tasks without one are left out)."""
+    from gankit.tasks import TASKS, task_part
+
+    return {name: m for name in TASKS if (m := task_part(name, "surface")) is not None}
+
+
+def surface(task: str) -> ModuleType | None:
+    from gankit.tasks import task_part
+
+    return task_part(task, "surface")
+
+
+def usage(task: str, run_dir) -> str:
+    """The run's task's USAGE line for `run_dir`."""
+    s = surface(task)
+    return s.USAGE.format(run=run_dir) if s is not None and hasattr(s, "USAGE") else f"gankit report {run_dir}"

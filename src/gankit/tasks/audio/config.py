@@ -1,0 +1,26 @@
+"""The audio task's config section (`audio:`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gankit.config import ranged
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """The audio task (task: audio): WaveGAN (raw 16 kHz waveforms, phase shuffle in D) or SpecGAN
+    (normalised log spectrograms, inverted by Griffin-Lim), Donahue et al. 2019. The model size d
+    is model.g_width for G and model.d_width for D (the paper's 64); the loss train.loss with
+    reg.gp (the paper: wasserstein, 10, train.n_critic 5)."""
+
+    method: Literal["wavegan", "specgan"] = "wavegan"
+    # wavegan: D's activations shifted by up to this many samples (0: off)
+    phase_shuffle: int = ranged(2, lambda v: 0 <= v <= 16, "0 to 16 samples")
+    griffin_lim: int = ranged(16, lambda v: v >= 1, "an integer >= 1")  # specgan: iterations that recover the phase
+    # clips in every grid (spectrograms in the image, the audio in a .wav beside it)
+    grid_clips: int = ranged(8, lambda v: 1 <= v <= 32, "1 to 32")
+
+
+SECTIONS = {"audio": AudioConfig}

@@ -1,0 +1,51 @@
+"""The translation task's user surface: `gankit translate` and `gankit.api.translate`. No torch at
+import: `gankit --help` reads this file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gankit.cli.common import done, use_flags
+
+USAGE = "gankit translate {run} INPUT --out OUTPUT"
+API = ("translate",)
+# scored against held-out targets: the report shows the evaluation first
+REPORT = {"scored": True, "grid": "each grid shows input | output | target panels"}
+
+
+def commands(sub) -> None:
+    tr = sub.add_parser("translate", help="translate an image, a folder of images or a video with a translation run",
+                        description="Translate INPUT (an image, a folder of images, or a video, frame by frame "
+                        "at its frame rate; audio is dropped) with a pix2pix or CycleGAN run. Inputs of another "
+                        "size or channel count are converted, with one line saying so (--strict refuses them).")
+    tr.add_argument("run", metavar="RUN", help="translation run directory, checkpoint .pt, or exported .safetensors")
+    tr.add_argument("input", metavar="INPUT", help="image, folder of images, or video (.mp4, .mov, .mkv, .avi, .webm)")
+    tr.add_argument("--out", required=True, metavar="OUTPUT",
+                    help="image file, folder (same relative names), or video (.mp4, .mov, .mkv)")
+    tr.add_argument("--direction", choices=("AtoB", "BtoA"),
+                    help="CycleGAN runs: which generator (default AtoB); pix2pix runs: their training direction")
+    tr.add_argument("--strict", action="store_true", help="refuse inputs whose size or channels differ from the run's")
+    use_flags(tr)
+    tr.set_defaults(func=cmd_translate)
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    r = translate(args.run, args.input, args.out, args.direction, strict=args.strict,
+                  overwrite=args.overwrite, device=args.device, ema=not args.no_ema)
+    print(f"translated {done(r)} ({r['direction']}): {r['out']}")
+    return 0
+
+
+# -- the Python API (gankit.api.translate) ---------------------------------------------------------
+
+
+def translate(run_path: str | Path, src: str | Path, out: str | Path, direction: str | None = None,
+              strict: bool = False, overwrite: bool = False, device: str = "cpu", ema: bool = True) -> dict:
+    """Translate an image, a folder or a video with a translation run (see
+    `gankit.tasks.translate.infer.translate_path`)."""
+    from gankit.api import load
+    from gankit.tasks.translate.infer import translate_path
+
+    run = load(run_path, device=device, ema=ema)
+    return translate_path(run, src, out, direction, strict=strict, overwrite=overwrite)

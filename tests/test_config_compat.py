@@ -1,0 +1,44 @@
+"""Configs written before each task owned its config section (issue 27) load unchanged.
+
+tests/golden/pre27/ was recorded with the code before that change: presets.json holds
+`to_dict(load_config(preset))` for every preset then shipped (and "" for the defaults), configs/
+one run directory's config.yaml per task, v1-dcgan.json the config resolved from
+tests/golden/v1-dcgan's config.yaml and its checkpoint."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gankit.config import from_dict, load_config, to_dict
+
+GOLDEN = Path(__file__).parent / "golden"
+PRESETS = json.loads((GOLDEN / "pre27" / "presets.json").read_text())
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_preset_resolves_as_before(preset):
+    cfg = load_config(preset=preset) if preset else from_dict({})
+    got, want = to_dict(cfg), PRESETS[preset]
+    assert got == want
+    # each section keeps its keys' order; the sections are now the shared ones, then each task's
+    assert all(list(got[k]) == list(want[k]) for k in want if isinstance(want[k], dict))
+
+
+@pytest.mark.parametrize("path", sorted((GOLDEN / "pre27" / "configs").glob("*.yaml")), ids=lambda p: p.stem)
+def test_saved_run_config_loads_as_before(path):
+    d = yaml.safe_load(path.read_text())
+    assert to_dict(from_dict(d, origin=str(path))) == PRESETS[path.stem]
+    assert from_dict(d) == load_config(preset=path.stem)
+
+
+def test_v1_run_directory_and_checkpoint_load_as_before():
+    torch = pytest.importorskip("torch")
+    want = json.loads((GOLDEN / "pre27" / "v1-dcgan.json").read_text())
+    run = GOLDEN / "v1-dcgan"
+    assert to_dict(from_dict(yaml.safe_load((run / "config.yaml").read_text()))) == want["config.yaml"]
+    ck = torch.load(run / "checkpoints" / "last.pt", map_location="cpu", weights_only=True)
+    assert to_dict(from_dict(ck["config"])) == want["last.pt"]
