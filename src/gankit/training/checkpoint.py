@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 from gankit import disk
-from gankit.config import to_dict
+from gankit.config import RunConfig, to_dict
 from gankit.errors import GankitError
 from gankit.training.distributed import reseed_for_rank
 from gankit.version import __version__
@@ -143,13 +143,14 @@ def migrate(ck: dict, where: str = "checkpoint") -> dict:
 
 
 def _from_schema_1(ck: dict, where: str) -> dict:
-    """Schema 1 (before the task layer) kept one generator and one discriminator at the top level.
-    Only generation runs existed then, so the data says task "generate"."""
+    """Schema 1 (before the task layer) kept one generator and one discriminator at the top level,
+    and a config without a `task` key. Such a config resolves to the default task, so that is the
+    task the migrated checkpoint records: the two always agree."""
     if "G" not in ck or "D" not in ck:
         raise GankitError(f"{where}: schema-1 checkpoint without networks; it cannot be loaded")
     new = {k: v for k, v in ck.items() if k not in (
         "G", "D", "opt_g", "opt_d", "sched_g", "sched_d", "ema", "sampler")}
-    new.update(schema=SCHEMA, task="generate", nets={"G": ck["G"], "D": ck["D"]},
+    new.update(schema=SCHEMA, task=RunConfig.task, nets={"G": ck["G"], "D": ck["D"]},
                opts={"G": ck.get("opt_g"), "D": ck.get("opt_d")},
                scheds={"G": ck["sched_g"], "D": ck["sched_d"]} if "sched_g" in ck else {},
                ema={"G": {"weights": ck["ema"]["G"], "updates": ck["ema"]["updates"]}} if "ema" in ck else {},
