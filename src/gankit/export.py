@@ -23,7 +23,7 @@ from gankit.config import from_dict, to_dict
 from gankit.errors import GankitError
 from gankit.util import sha256_file
 from gankit.run import Run
-from gankit.tasks import LEGACY_TASK, get_task
+from gankit.tasks import get_task
 from gankit.util import resolve_device
 
 FORMAT = "gankit-generator"
@@ -68,7 +68,7 @@ def load_exported(path: str | Path, device: str | torch.device = "cpu") -> Run:
         raise GankitError(f"{path} does not match the SHA-256 recorded in {sidecar}; "
                           "the file is corrupt or was changed")
     cfg = from_dict(meta["config"], origin=str(sidecar))
-    data, task = meta["data"], meta.get("task", LEGACY_TASK)
+    data, task = meta["data"], meta.get("task", cfg.task)  # files without one: their config's
     device = resolve_device(device) if isinstance(device, str) else device
     names = meta.get("nets", ["G"])
     built = get_task(task).inference_nets(cfg, data)

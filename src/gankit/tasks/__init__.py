@@ -39,9 +39,6 @@ TASKS = {
     "audio": "gankit.tasks.audio",
 }
 
-# The task of files written before checkpoints and exports recorded one: all were generation runs.
-LEGACY_TASK = "generate"
-
 
 def _check(name: str) -> None:
     if name not in TASKS:
