@@ -1,9 +1,10 @@
 """`gankit bench`: training speed of gankit's loop against the tutorial's loop, in one process.
 
-(a) The reference is the tutorial's loop as a user would write it from the listing: a torch
-    DataLoader over a Dataset that turns each uint8 image into a PIL image and back into a
-    normalised tensor (what torchvision's ToTensor + Normalize do), D ending in a Sigmoid with
-    nn.BCELoss, a real and a fake backward pass for D, and a second generator forward for G.
+(a) The reference is the task's plain loop (`Task.reference_loop`); the generation task's is the
+    tutorial's loop as a user would write it from the listing (`gankit.tasks.generate.tutorial`):
+    a torch DataLoader over a Dataset that turns each uint8 image into a PIL image and back into a
+    normalised tensor, D ending in a Sigmoid with nn.BCELoss, a real and a fake backward pass for
+    D, and a second generator forward for G.
 (b) gankit: the trainer's own step (`gankit.training.engine`): the data resident on the device as
     uint8, batches by index, scaling fused into the step, one generator forward per step, losses
     on logits, fused Adam with the non-finite guard on the device, scalars kept on the device,
@@ -31,33 +32,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
-from torch import nn
 
 from gankit.config import load_config
-from gankit.data import load_data
-from gankit.models import build_models
+from gankit.errors import GankitError
 from gankit.tasks import get_task
 from gankit.util import resolve_device
 from gankit.training.engine import Engine
 from gankit.training.precision import choose
 from gankit.training.profile import StepProfiler
-
-
-class _PILDataset(torch.utils.data.Dataset):
-    """Per-sample PIL round trip and normalisation, as torchvision's MNIST + ToTensor + Normalize."""
-
-    def __init__(self, x: torch.Tensor):
-        self.x = x.numpy()  # (N, C, H, W) uint8
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    def __getitem__(self, i):
-        img = Image.fromarray(self.x[i, 0] if self.x.shape[1] == 1 else self.x[i].transpose(1, 2, 0))
-        t = torch.from_numpy(np.array(img, dtype=np.float32) / 255.0)  # ToTensor
-        t = t[None] if t.dim() == 2 else t.permute(2, 0, 1)
-        return (t - 0.5) / 0.5, 0  # Normalize((0.5,), (0.5,))
 
 
 def _peak_of(fn, device: torch.device):
@@ -88,45 +70,6 @@ def _timed(step_fn, seconds: float, device: torch.device) -> tuple[int, float]:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return n, time.perf_counter() - t0
-
-
-def reference_loop(cfg, data, device: torch.device):
-    """The tutorial's loop (section 5.2, made to run): returns its step function."""
-    torch.manual_seed(cfg.seed)
-    G, D = build_models(cfg.model, data.shape)
-    G, D = G.to(device), D.to(device)
-    Dp = nn.Sequential(D, nn.Sigmoid())  # the listing's D ends in a Sigmoid
-    criterion = nn.BCELoss()
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=cfg.train.betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=cfg.train.betas)
-    B = cfg.train.batch
-    loader = torch.utils.data.DataLoader(_PILDataset(data.x.cpu()), batch_size=B, shuffle=True, drop_last=True)
-    it = iter(loader)
-    ones, zeros = torch.ones(B, device=device), torch.zeros(B, device=device)
-
-    def step():
-        nonlocal it
-        try:
-            images, _ = next(it)
-        except StopIteration:
-            it = iter(loader)
-            images, _ = next(it)
-        images = images.to(device)
-        opt_d.zero_grad()
-        loss_real = criterion(Dp(images), ones)
-        loss_real.backward()
-        fake = G(torch.randn(B, G.in_dim, device=device))
-        loss_fake = criterion(Dp(fake.detach()), zeros)
-        loss_fake.backward()
-        opt_d.step()
-        opt_g.zero_grad()
-        fake = G(torch.randn(B, G.in_dim, device=device))  # the listing draws new noise for G
-        loss_g = criterion(Dp(fake), ones)
-        loss_g.backward()
-        opt_g.step()
-        return loss_g.item()  # the listing prints .item() values: one host sync per step
-
-    return step
 
 
 def gankit_loop(cfg, data, device: torch.device, precision: str | None = None):
@@ -162,11 +105,16 @@ def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None 
     sets += list(overrides or [])
     cfg = load_config(preset, overrides=sets)
     dev = resolve_device(device)
-    ds = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels)
+    task = get_task(cfg.task)
+    ds = task.load_data(cfg, torch.device("cpu"))
     loops = ("reference", "fp32", "bf16")
 
+    if task.reference_loop is None:
+        raise GankitError(f"gankit bench times a task's step against its reference loop; the {cfg.task!r} task "
+                          f"(preset {preset}) has none")
+
     def ready_reference():
-        step = reference_loop(cfg, ds, dev)
+        step = task.reference_loop(cfg, ds, dev)
         for _ in range(3):
             step()
         return step
@@ -192,7 +140,7 @@ def run_bench(preset: str = "seed-mlp", device: str = "auto", batch: int | None 
 
     # What a run of this config would train in under auto (its cached or freshly measured verdict);
     # after the peaks and the timed rounds, so its probe's engines count in neither.
-    auto = choose(replace(cfg, train=replace(cfg.train, precision="auto")), ds.to(dev), dev, get_task(cfg.task),
+    auto = choose(replace(cfg, train=replace(cfg.train, precision="auto")), ds.to(dev), dev, task,
                   cfg.train.steps)
 
     def ratios(name: str) -> list[float]:

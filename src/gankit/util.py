@@ -75,3 +75,12 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda"):
         raise GankitError(f"device {name!r}; choose one of: auto, cpu, cuda")
     return torch.device(name)
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """Set every group's learning rate in place (a tensor lr must stay the same tensor)."""
+    for group in opt.param_groups:
+        if isinstance(group["lr"], torch.Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr

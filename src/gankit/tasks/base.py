@@ -60,6 +60,9 @@ class Task:
     uses_aug_generator: bool = True  # the step draws augmentation / penalty noise from st.gens["aug"]
     honours_precision: bool = False  # the phases run their forwards in train.precision (else always fp32)
     noise_images: bool = False  # G maps noise (+ class, + codes) to images: `Run.sample` and friends apply
+    # (cfg, data, device) -> a step function: the plain loop `gankit bench` times the task's step
+    # against (the generation task's: the tutorial's); None: no reference
+    reference_loop: Callable | None = None
     run_methods: type | None = None  # a mixin of methods its loaded runs have (`gankit.run.Run.for_task`)
 
     def class_conditional(self, cfg) -> bool:
@@ -82,6 +85,16 @@ class Task:
     def flags(self, cfg, t: int):
         """The variant of step t (hashable): one captured CUDA graph per distinct value."""
         return ()
+
+    def schedule(self, cfg, st):
+        """An object whose apply(t) sets step t's scheduled values (rates, penalty weights) on `st`
+        before the step, as a function of t alone (nothing to checkpoint), or None."""
+        return None
+
+    def double_backward(self, cfg) -> bool:
+        """Whether the step differentiates gradients (penalties: WGAN-GP, R1), which torch.compile
+        cannot: train.compile is then ignored with a warning."""
+        return False
 
     def blockers(self, cfg) -> list[str]:
         """What in `cfg` the graph-shaped step of this task does not implement ([] when none)."""

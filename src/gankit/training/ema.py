@@ -3,7 +3,7 @@
 After each G update t (counting from 0):  decay_t = min(decay, (1 + t) / (10 + t))
                                           w_ema <- decay_t * w_ema + (1 - decay_t) * w
 The ramp-up keeps early averages from being dominated by the random initial weights. `cap` (a
-device scalar, `decay` unless a burn-in schedule moves it: `gankit.training.burnin`) is the
+device scalar, `decay` unless a burn-in schedule moves it: `gankit.tasks.generate.burnin`) is the
 ceiling actually applied, so decay_t = min(cap, (1 + t) / (10 + t)). Buffers
 (BatchNorm statistics) are copied, not averaged. The update count lives on the device, so an
 update reads nothing back to the host and can be captured in a CUDA graph.

@@ -27,7 +27,7 @@ import torch
 from gankit.config import RunConfig
 from gankit.errors import GankitError, warn
 from gankit.tasks import get_task
-from gankit.training.burnin import Burnin, set_lr
+from gankit.util import set_lr
 from gankit.training.capture import StepRunner
 from gankit.training.checkpoint import unpack
 from gankit.training.distributed import Dist, convert_global_bn, reseed_for_rank
@@ -50,8 +50,6 @@ def graph_blockers(cfg: RunConfig, device: torch.device) -> list[str]:
         why.append("data-parallel training (gradient all-reduces inside the step)")
     if cfg.train.optimizer != "adam":
         why.append(f"train.optimizer={cfg.train.optimizer} (only fused Adam is captured)")
-    if cfg.burnin.kimg > 0 and cfg.burnin.beta2 is not None:
-        why.append("burnin.beta2 changes Adam's beta2, a constant inside a captured step, every step")
     return why + get_task(cfg.task).blockers(cfg)
 
 
@@ -59,7 +57,7 @@ class Engine:
     def __init__(self, st: TrainState, mode: str, why: str):
         self.st, self.mode, self.why = st, mode, why
         self.ddp = False
-        self.burnin = Burnin.build(st.cfg, st)  # R3GAN's schedules (None when burnin.kimg is 0)
+        self.schedule = get_task(st.cfg.task).schedule(st.cfg, st)  # what moves with the step (or None)
         self.runner = StepRunner(self._phases, mode, st.device, before_capture=self._drop_grads)
 
     @classmethod
@@ -121,8 +119,8 @@ class Engine:
     def step(self, t: int) -> None:
         """Training step t (0-based): the task's phases on freshly drawn inputs, then schedules."""
         st = self.st
-        if self.burnin:  # step t's learning rates, penalty weight, beta2 and EMA decay
-            self.burnin.apply(t)
+        if self.schedule:  # the task's values for step t (e.g. R3GAN's burn-in: rates, penalty weight)
+            self.schedule.apply(t)
         self.runner(st.task.draw(st), st.task.flags(st.cfg, t))
         for s in st.scheds.values():
             s.step()
@@ -183,7 +181,7 @@ class Engine:
         if self.mode == "static":
             return "step: graph-shaped, not captured"
         cfg = self.st.cfg
-        extra = " + torch.compile" if cfg.train.compile and not (cfg.reg.gp or cfg.reg.r1) else ""
+        extra = " + torch.compile" if cfg.train.compile and not get_task(cfg.task).double_backward(cfg) else ""
         return f"step: eager{extra} ({self.why})" if self.why else f"step: eager{extra}"
 
     # -- learning rates -------------------------------------------------------------------------
@@ -220,7 +218,7 @@ def _wrap_ddp(st: TrainState) -> None:
 
 def _compile(st: TrainState) -> None:
     """torch.compile the forward passes the step calls; state dicts keep their plain names."""
-    if st.cfg.reg.gp or st.cfg.reg.r1:
+    if get_task(st.cfg.task).double_backward(st.cfg):
         warn("train.compile ignored: gradient penalties need double backward, which compiled "
              "graphs do not support; training eagerly")
         return

@@ -72,6 +72,9 @@ class AudioTask(Task):
     name = "audio"
     stat_names = STATS
 
+    def double_backward(self, cfg) -> bool:
+        return bool(cfg.reg.gp)  # WGAN-GP's penalty differentiates D's gradient
+
     def load_data(self, cfg, device, strict: bool = False):
         a = load_audio(cfg.data.source)
         x = torch.from_numpy(a.x)

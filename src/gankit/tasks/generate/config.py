@@ -101,7 +101,7 @@ class RegConfig:
 class BurninConfig:
     """R3GAN's burn-in (Huang et al. 2024): early in training the learning rates, the R1/R2 weight,
     Adam's beta2 and the EMA half-life move along a half cosine from the run's own settings to the
-    values below, over `kimg` thousand images, then hold (gankit.training.burnin). Off at kimg 0.
+    values below, over `kimg` thousand images, then hold (gankit.tasks.generate.burnin). Off at kimg 0.
     R3GAN's CIFAR-10 values: kimg 20000, lr 0.25 (2e-4 -> 5e-5), gamma 0.1 (0.05 -> 0.005),
     beta2 0.99 (from 0.9), ema_kimg 5000."""
 

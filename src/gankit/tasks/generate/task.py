@@ -19,9 +19,11 @@ from gankit.models.base import Judge
 from gankit.models.latent import draw_latent
 from gankit.regularizers import instance_noise_std
 from gankit.tasks.base import Parts, Task
+from gankit.tasks.generate.burnin import Burnin
 from gankit.tasks.generate.evaluation import InTrainingEval
 from gankit.tasks.generate.phases import D_STATS, G_STATS, Batch, Objective, PathLengthMean, d_phase, g_phase
 from gankit.tasks.generate.sampling import Sampling
+from gankit.tasks.generate.tutorial import reference_loop
 
 SCATTER_POINTS = 1024  # generated points in each toy scatter plot
 SCATTER_REAL = 2048  # real points drawn under it
@@ -41,6 +43,7 @@ class GenerateTask(Task):
     honours_precision = True
     noise_images = True
     run_methods = Sampling  # run.sample, run.interpolate, run.style_mix, ...
+    reference_loop = staticmethod(reference_loop)  # the tutorial's loop, made to run
 
     def class_conditional(self, cfg) -> bool:
         return cfg.model.conditional
@@ -82,8 +85,16 @@ class GenerateTask(Task):
             forwards={"G": G, "judge": Judge(D)},
             samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
 
+    def schedule(self, cfg, st):
+        return Burnin.build(cfg, st)  # R3GAN's burn-in (None when burnin.kimg is 0)
+
+    def double_backward(self, cfg) -> bool:
+        return bool(cfg.reg.gp or cfg.reg.r1 or cfg.reg.r2 or cfg.reg.pl)
+
     def blockers(self, cfg) -> list[str]:
         why = []
+        if cfg.burnin.kimg > 0 and cfg.burnin.beta2 is not None:
+            why.append("burnin.beta2 changes Adam's beta2, a constant inside a captured step, every step")
         if cfg.reg.instance_noise:
             why.append("reg.instance_noise changes its strength every step")
         if not cfg.train.reuse_fakes:

@@ -48,6 +48,9 @@ class TextTask(Task):
     name = "text"
     stat_names = STATS
 
+    def double_backward(self, cfg) -> bool:
+        return cfg.text.method == "latentgan" and bool(cfg.reg.gp)  # WGAN-GP's penalty differentiates D's grad
+
     def load_data(self, cfg, device, strict: bool = False):
         t = cfg.text
         data = load_text(cfg.data.source, t.level, t.max_len, "train", vocab_size=t.vocab_size,

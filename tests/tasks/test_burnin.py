@@ -1,4 +1,4 @@
-"""R3GAN's burn-in schedules (gankit.training.burnin): the cosine, the EMA half-life, and the values
+"""R3GAN's burn-in schedules (gankit.tasks.generate.burnin): the cosine, the EMA half-life, and the values
 the engine puts into the optimisers, the penalty weight and the EMA before each step."""
 
 import math
@@ -10,7 +10,7 @@ import gankit
 from gankit.config import load_config
 from gankit.data import load_data
 from gankit.errors import GankitError
-from gankit.training.burnin import cosine, ema_decay
+from gankit.tasks.generate.burnin import cosine, ema_decay
 from gankit.training.engine import Engine, graph_blockers
 
 TINY = ["data.source=fake:1x8x8:64", "data.resolution=null", "model.g_hidden=[16]", "model.d_hidden=[16]",
@@ -67,7 +67,7 @@ def test_gamma_factor_scales_the_penalties_in_the_loss():
     b = _engine("reg.r1=0", "reg.r2=0")
     torch.manual_seed(0)
     for e in (a, b):
-        e.burnin = None  # hold reg_scale at 0 in a (and lr at the start value in both)
+        e.schedule = None  # hold reg_scale at 0 in a (and lr at the start value in both)
     a.step(0)
     b.step(0)
     for p, q in zip(a.st.nets["D"].parameters(), b.st.nets["D"].parameters()):

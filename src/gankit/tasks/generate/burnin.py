@@ -8,21 +8,22 @@ R3GAN's code moves each value along a cosine over the first `total` images shown
 with n = images shown so far (steps x the global batch). Its CIFAR-10 setting over 20 M images:
 lr 2e-4 -> 5e-5, gamma 0.05 -> 0.005, beta2 0.9 -> 0.99, EMA half-life 0 -> 5 M images. Here the
 starting values are the run's own (train.lr_g / lr_d, reg.r1 / reg.r2, train.betas[1]; the
-half-life starts at 0), and `burnin.*` gives where they end (`gankit.config.BurninConfig`).
+half-life starts at 0), and `burnin.*` gives where they end (`gankit.tasks.generate.config.BurninConfig`).
 
 Every value is a function of the step alone, so `Burnin.apply(t)` before step t is all that resume
 needs: nothing is checkpointed. Values reach the step as the optimisers' param groups (a tensor
 learning rate is filled in place), the regularisation weight's device scalar (`TrainState.reg_scale`,
 which the task multiplies its penalties by) and the EMA's decay ceiling (a device scalar): a
 captured CUDA graph reads all three from memory. beta2 is a Python float inside fused Adam, so a
-beta2 burn-in keeps the step eager (`graph_blockers`).
+beta2 burn-in keeps the step eager (the generation task's `blockers`). The engine applies it before
+each step as the task's `schedule` (`Task.schedule`).
 """
 
 from __future__ import annotations
 
 import math
 
-import torch
+from gankit.util import set_lr
 
 
 def cosine(n: float, start: float, final: float, total: float) -> float:
@@ -36,15 +37,6 @@ def cosine(n: float, start: float, final: float, total: float) -> float:
 def ema_decay(half_life_images: float, batch: int) -> float:
     """EMA decay per step for a half-life in images: the average halves after that many images."""
     return 0.5 ** (batch / half_life_images) if half_life_images > 0 else 0.0
-
-
-def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    """Set every group's learning rate in place (a tensor lr must stay the same tensor)."""
-    for group in opt.param_groups:
-        if isinstance(group["lr"], torch.Tensor):
-            group["lr"].fill_(lr)
-        else:
-            group["lr"] = lr
 
 
 class Burnin:
