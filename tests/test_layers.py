@@ -22,8 +22,10 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
 LAYERS = [
     ("base", ["gankit.errors", "gankit.disk", "gankit.config", "gankit.util", "gankit.threads", "gankit.version",
               "=gankit.tasks", "gankit.tasks.*.config"]),
+    # a user's image and video files; gankit.data reads videos through it, so it sits below data
+    ("media", ["gankit.media"]),
     ("blocks", ["gankit.data", "gankit.models", "gankit.losses", "gankit.regularizers", "gankit.augment",
-                "gankit.viz", "gankit.media", "gankit.tiling", "gankit.report"]),
+                "gankit.viz", "gankit.tiling", "gankit.report"]),
     ("metrics", ["gankit.metrics"]),
     ("tasks", ["gankit.tasks"]),
     ("training", ["gankit.training"]),
