@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from gankit.apps import augment_eval as ae
+from gankit.apps.augment_eval import classifier, protocol
 from gankit.cli import main
 
 
@@ -36,17 +36,17 @@ def test_the_gan_trains_on_the_n_images_only(quick_run):
 def test_the_record_has_every_arm_with_mean_and_std(quick_run):
     out, rec = quick_run
     r = rec["results"]["20"]
-    assert set(r["arms"]) == set(ae.ARMS)
+    assert set(r["arms"]) == set(protocol.ARMS)
     for arm, a in r["arms"].items():
         assert 0 <= a["mean"] <= 1 and a["std"] >= 0 and len(a["accs"]) == 1, arm
-    for arm in ae.RATIO_ARMS:
+    for arm in protocol.RATIO_ARMS:
         a = r["arms"][arm]
         assert set(a["ratios"]) == {"0.5", "1"} and a["chosen_ratio"] in (0.5, 1.0)
         assert all("mean" in v and "std" in v and "mean" in v["val"] for v in a["ratios"].values())
     assert set(r["vs_classical"]) == {"synth", "classical+synth", "synth-only"}
     p = rec["protocol"]
-    assert p["gan"]["steps"] == ae.QUICK.gan_steps and p["classifier"]["steps"] == ae.QUICK.recipe.steps
-    assert p["test_images"] == ae.QUICK.test_n and rec["summary"].startswith("synthetic vs classical")
+    assert p["gan"]["steps"] == protocol.QUICK.gan_steps and p["classifier"]["steps"] == protocol.QUICK.recipe.steps
+    assert p["test_images"] == protocol.QUICK.test_n and rec["summary"].startswith("synthetic vs classical")
 
 
 def test_the_table_and_plot_are_written(quick_run):
@@ -63,7 +63,7 @@ def test_classical_augmentation_changes_images_keeps_labels_and_shape():
     d = load_data("mnist@20")
     x = d.to_model(d.x)
     g = torch.Generator().manual_seed(0)
-    xa, ya = ae.classical_augment(x, d.y, g)
+    xa, ya = classifier.classical_augment(x, d.y, g)
     assert xa.shape == x.shape and torch.equal(ya, d.y)
     assert xa.min() >= -1 - 1e-5 and xa.max() <= 1 + 1e-5
     changed = (xa - x).abs().flatten(1).mean(1)
@@ -72,7 +72,7 @@ def test_classical_augmentation_changes_images_keeps_labels_and_shape():
     ink, ink_a = (x + 1).sum((1, 2, 3)), (xa + 1).sum((1, 2, 3))
     assert ((ink_a / ink - 1).abs() < 0.35).all()
     # zero-strength parameters are the identity
-    same, _ = ae.classical_augment(x, None, g, ae.Classical(shift=0, rotate=0, alpha=0))
+    same, _ = classifier.classical_augment(x, None, g, classifier.Classical(shift=0, rotate=0, alpha=0))
     assert torch.allclose(same, x, atol=1e-4)
 
 
@@ -125,8 +125,8 @@ def test_the_help_states_the_budgets(capsys):
     with pytest.raises(SystemExit):
         main(["augment-eval", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    f = ae.FULL
+    f = protocol.FULL
     for words in (f"{f.gan_steps} steps at batch min(64, n)", f"width {f.recipe.width}",
                   f"{f.recipe.steps} Adam steps of batch {f.recipe.batch}", f"lr {f.recipe.lr:g}",
-                  f"GAN {ae.QUICK.gan_steps} steps", f"{ae.QUICK.test_n} test images"):
+                  f"GAN {protocol.QUICK.gan_steps} steps", f"{protocol.QUICK.test_n} test images"):
         assert words in text, words

@@ -17,19 +17,23 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
 # Lowest first. A module belongs to the most specific prefix that matches its dotted name (the one
 # with the most parts; "=name" beats a prefix of as many): the module and its submodules; "=name" is that module alone, and "*" in a
 # prefix stands for any one name. A task folder spans layers: the registry (gankit.tasks itself)
-# and each task's config.py are base (gankit.config reads them); its maths is in tasks; its user
-# surface (surface.py: commands, flags, API; serve.py: the page's panels) is an app.
+# and each task's config.py are base (gankit.config reads them); its maths is in tasks; its page
+# panels (serve.py) are an app; its user surface (surface.py: commands, flags, API) is the CLI's.
 LAYERS = [
     ("base", ["gankit.errors", "gankit.disk", "gankit.config", "gankit.util", "gankit.threads", "gankit.version",
               "=gankit.tasks", "gankit.tasks.*.config"]),
+    # a user's image and video files; gankit.data reads videos through it, so it sits below data
+    ("media", ["gankit.media"]),
     ("blocks", ["gankit.data", "gankit.models", "gankit.losses", "gankit.regularizers", "gankit.augment",
-                "gankit.viz", "gankit.media", "gankit.tiling", "gankit.report"]),
+                "gankit.viz", "gankit.tiling", "gankit.report"]),
     ("metrics", ["gankit.metrics"]),
     ("tasks", ["gankit.tasks"]),
     ("training", ["gankit.training"]),
     ("inference", ["gankit.run", "gankit.export", "gankit.bench"]),
-    ("apps", ["gankit.api", "gankit.apps", "gankit.cli", "gankit.__main__", "gankit",
-              "gankit.tasks.*.surface", "gankit.tasks.*.serve"]),
+    ("api", ["gankit.api"]),  # the Python API never imports the apps or the CLI built on it
+    ("apps", ["gankit.apps", "gankit.tasks.*.serve"]),
+    # a task's surface.py adds its commands with the CLI's helpers (gankit.cli.common)
+    ("cli", ["gankit.cli", "gankit.__main__", "gankit", "gankit.tasks.*.surface"]),
 ]
 
 
@@ -129,6 +133,17 @@ def test_the_layer_check_can_fail(tmp_path):
     found = imports("gankit.config", fake)
     assert ("gankit.training.loop", 2, False) in found and ("gankit.errors", 3, False) in found
     assert layer_of("gankit.training.loop") > layer_of("gankit.config")
+
+
+@pytest.mark.parametrize("importer, imported", [
+    ("gankit.api", "gankit.apps.augment_eval.driver"),  # the API forwarding to an app: a cycle
+    ("gankit.api", "gankit.cli.evaluate"),
+    ("gankit.apps.serve.app", "gankit.cli.common"),  # nothing imports the CLI
+    ("gankit.media.images", "gankit.data.dataset"),  # media is below data: data reads videos through it
+    ("gankit.media.video", "gankit.data.frames"),
+])
+def test_the_arrows_issue_27_removed_would_fail(importer, imported):
+    assert layer_of(imported) > layer_of(importer), f"{importer} -> {imported} would pass the layer check"
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["presets"], ["presets", "dcgan"], ["train", "--help"],

@@ -6,8 +6,9 @@ import pytest
 from PIL import Image
 
 from gankit.errors import GankitError
-from gankit.media import (AtomicDir, VideoWriter, conform, input_kind, list_images, probe_video,
-                          read_frames, read_image, write_image)
+from gankit.media.apply import AtomicDir, input_kind
+from gankit.media.images import conform, list_images, read_image, write_image
+from gankit.media.video import VideoWriter, probe_video, read_frames
 
 
 def rgb_image(h=24, w=32, seed=0):
@@ -246,7 +247,7 @@ def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path, monkeypatch):
     import errno
     import re
 
-    from gankit import media
+    from gankit.media import apply, video
     from gankit.errors import DiskError
 
     src = tmp_path / "in"
@@ -270,7 +271,7 @@ def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Image.Image, "save", full)
-    monkeypatch.setattr(media.av, "open", lambda *a, **k: FullMuxer(real_open(*a, **k)))
+    monkeypatch.setattr(video.av, "open", lambda *a, **k: FullMuxer(real_open(*a, **k)))
 
     def same(img, where):
         return img
@@ -278,7 +279,7 @@ def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path, monkeypatch):
     for source, out, named in [(src / "a.png", tmp_path / "x.png", tmp_path / "x.png"),
                                (src, tmp_path / "folder", tmp_path / "folder" / "a.png")]:
         with pytest.raises(DiskError, match="^" + re.escape(f"cannot write {named}: no space left on device (")):
-            media.apply_to_media(same, source, out)
+            apply.apply_to_media(same, source, out)
     with pytest.raises(DiskError, match="^" + re.escape(f"cannot write {tmp_path / 'v.mp4'}: no space left on device (")):
         write_clip(tmp_path / "v.mp4", moving_square(3), 25)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in"]

@@ -1,7 +1,8 @@
 """The Python API behind every command: train, resume, load, evaluate, launch data-parallel.
 
 The CLI (`gankit.cli`) parses flags and prints; everything it does is one of these functions,
-which a notebook or a web page can call the same way.
+which a notebook or a web page can call the same way, or one of the apps (`gankit.apps`:
+augment-eval, serve), which sit above this API and call it; this module never imports them.
 
     run = api.train(load_config("seed-mlp", overrides={"train.steps": 200}), "runs/demo")
     run = api.resume("runs/demo", ["train.steps=400"])
@@ -118,37 +119,24 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
     return result
 
 
-def augment_eval(out: str | Path, ns="100,500,1000", data: str | None = None, test: str | None = None,
-                 ratios="0.5,1,4", quick: bool = False, seeds: int | None = None, gan_steps: int | None = None,
-                 clf_steps: int | None = None, val_fraction: float = 0.2, device: str = "cpu",
-                 gan_overrides: list[str] | None = None, command: str | None = None, log=None) -> dict:
-    """Does a low-data conditional GAN's synthetic data help a classifier more than classical
-    augmentation? For each n, a cgan trained on those n labelled images only, then a fixed-recipe
-    CNN on five arms (real; + classical augmentation; + synthetic at each ratio; + both; synthetic
-    only), scored on the test set over classifier seeds; the ratio picked on a validation split of
-    the n images. Writes augment_eval.json / .md / .png in `out`; returns the record (with its
-    one-line `summary`). See `gankit.apps.augment_eval`."""
-    from gankit.apps.augment_eval import augment_eval as _augment_eval
+def _surfaces() -> list:
+    """Every task's surface module, looked up in the registry (not through `gankit.cli.tasks`, so
+    that this module's imports stay below the apps and the CLI)."""
+    from gankit.tasks import TASKS, task_part
 
-    return _augment_eval(out, ns, data, test, ratios, quick=quick, seeds=seeds, gan_steps=gan_steps,
-                         clf_steps=clf_steps, val_fraction=val_fraction, device=device,
-                         gan_overrides=gan_overrides, command=command, log=log)
+    return [m for name in TASKS if (m := task_part(name, "surface")) is not None]
 
 
 def __getattr__(name: str):
     """A task's API function (its surface.py lists it in `API`): `gankit.api.translate`, ..."""
-    from gankit.cli.tasks import surfaces
-
-    for surface in surfaces().values():
+    for surface in _surfaces():
         if name in getattr(surface, "API", ()):
             return getattr(surface, name)
     raise AttributeError(f"module 'gankit.api' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    from gankit.cli.tasks import surfaces
-
-    return sorted([*globals(), *(n for s in surfaces().values() for n in getattr(s, "API", ()))])
+    return sorted([*globals(), *(n for s in _surfaces() for n in getattr(s, "API", ()))])
 
 
 def _children(pid: int) -> list[int]:

@@ -23,7 +23,7 @@ from PIL import Image
 import gankit
 from gankit.config import load_config
 from gankit.errors import GankitError
-from gankit.media import VideoWriter
+from gankit.media.video import VideoWriter
 from gankit.viz import make_grid
 
 pytest.importorskip("starlette")

@@ -6,11 +6,12 @@ import torch
 from scipy import ndimage
 
 from gankit.data import frames, photos
-from gankit.data.frames import (Triplets, digit_paths, load_triplets, moving_mnist, pan_paths, pans,
-                                triplets_of)
+from gankit.data.frames import Triplets, load_triplets, triplets_of
+from gankit.data.frames.moving_digits import digit_paths, moving_mnist
+from gankit.data.frames.photo_pans import pan_paths, pans
 from gankit.data.mnist import load_mnist
 from gankit.errors import GankitError
-from gankit.media import VideoWriter, read_frames
+from gankit.media.video import VideoWriter, read_frames
 
 
 @pytest.fixture

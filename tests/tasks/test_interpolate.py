@@ -11,7 +11,7 @@ import torch
 import gankit
 from gankit.cli import main
 from gankit.config import load_config
-from gankit.media import VideoWriter, probe_video
+from gankit.media.video import VideoWriter, probe_video
 from gankit.metrics.frames import flow_warp, halfway_warps
 from gankit.tasks.interpolate.evaluation import held_out, predict_all
 from gankit.training.checkpoint import load_checkpoint

@@ -111,7 +111,7 @@ def test_superres_cli_image_folder_video_tiled(tmp_path, capsys):
         Image.fromarray((g.random((8, 8)) * 255).astype(np.uint8)).save(tmp_path / "dir" / f"{i}.png")
     assert main(["superres", str(run), str(tmp_path / "dir"), "--out", str(tmp_path / "dir4")]) == 0
     assert sorted(p.name for p in (tmp_path / "dir4").iterdir()) == ["0.png", "1.png", "2.png"]
-    from gankit.media import VideoWriter, probe_video
+    from gankit.media.video import VideoWriter, probe_video
 
     with VideoWriter(tmp_path / "v.mp4", 30) as w:
         for i in range(5):

@@ -135,7 +135,7 @@ def test_translate_cli_image_folder_video(tmp_path, capsys):
     assert main(["translate", str(run), str(src / "A"), "--out", str(tmp_path / "folder")]) == 0
     assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == sorted(p.name for p in (src / "A").iterdir())
     # a video round trip: frame count and rate kept
-    from gankit.media import VideoWriter, probe_video
+    from gankit.media.video import VideoWriter, probe_video
 
     with VideoWriter(tmp_path / "in.mp4", 25) as w:
         for i in range(6):

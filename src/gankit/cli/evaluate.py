@@ -71,7 +71,7 @@ def add(sub) -> None:
     bn.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     bn.set_defaults(func=cmd_bench)
 
-    from gankit.apps.augment_eval import HELP_BUDGETS as AUGMENT_EVAL_BUDGETS  # no torch: plain text
+    from gankit.apps.augment_eval.protocol import HELP_BUDGETS as AUGMENT_EVAL_BUDGETS  # no torch: plain text
 
     ae = sub.add_parser("augment-eval", help="does low-data GAN synthetic data beat classical augmentation for a classifier?",
                         description="For each n: train a class-conditional GAN (preset cgan) on n labelled real images "
@@ -223,12 +223,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_augment_eval(args: argparse.Namespace) -> int:
     import shlex
 
-    from gankit import api
+    from gankit.apps.augment_eval.driver import augment_eval
 
-    r = api.augment_eval(args.out, args.n, args.data, args.test, args.ratios, quick=args.quick, seeds=args.seeds,
-                         gan_steps=args.gan_steps, clf_steps=args.clf_steps, val_fraction=args.val_fraction,
-                         device=args.device, gan_overrides=args.gan_overrides,
-                         command=shlex.join(["gankit", *args.argv]))
+    r = augment_eval(args.out, args.n, args.data, args.test, args.ratios, quick=args.quick, seeds=args.seeds,
+                     gan_steps=args.gan_steps, clf_steps=args.clf_steps, val_fraction=args.val_fraction,
+                     device=args.device, gan_overrides=args.gan_overrides,
+                     command=shlex.join(["gankit", *args.argv]))
     print(r["summary"])
     print(f"table: {r['files']['table']}  plot: {r['files']['plot']}  json: {r['files']['json']}")
     return 0

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
 from gankit.errors import GankitError
+from gankit.media.images import resize_uint8
 
 
 @dataclass
@@ -102,13 +102,3 @@ def center_crop_square(x: torch.Tensor) -> torch.Tensor:
     s = min(h, w)
     top, left = (h - s) // 2, (w - s) // 2
     return x[..., top:top + s, left:left + s]
-
-
-def resize_uint8(x: torch.Tensor, size: int | tuple[int, int], chunk: int = 4096) -> torch.Tensor:
-    """Antialiased bilinear resize of uint8 (N, C, H, W), in chunks to bound memory."""
-    size = (size, size) if isinstance(size, int) else size
-    out = []
-    for part in x.split(chunk):
-        r = F.interpolate(part.float(), size=size, mode="bilinear", antialias=True, align_corners=False)
-        out.append(r.round_().clamp_(0, 255).to(torch.uint8))
-    return torch.cat(out)

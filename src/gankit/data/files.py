@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from gankit.data.dataset import Dataset, resize_uint8
+from gankit.data.dataset import Dataset
 from gankit.data.idx import labels_path_for, read_idx
 from gankit.errors import GankitError
+from gankit.media.images import IMAGE_SUFFIXES, resize_uint8
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 SHOW_FIRST = 3  # how many file names a note or an error lists
 
 

@@ -44,10 +44,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gankit.data.dataset import center_crop_square, resize_uint8
+from gankit.data.dataset import center_crop_square
 from gankit.data.files import list_images, name_list, read_images, stack_images, unreadable_note
 from gankit.data.mnist import load_mnist
 from gankit.errors import GankitError
+from gankit.media.images import resize_uint8
 from gankit.util import cache_dir, save_npz_atomic
 
 PAIR_SOURCES_HELP = ("edges2mnist[:test] (paired), mnist2mnistm[:test] (unpaired), or a folder holding "

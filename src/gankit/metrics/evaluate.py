@@ -19,7 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from gankit.data import load_data
-from gankit.data.dataset import convert_channels, resize_uint8
+from gankit.data.dataset import convert_channels
+from gankit.media.images import resize_uint8
 from gankit.util import cache_dir
 from gankit.errors import GankitError, warn
 from gankit.metrics.distribution import (class_histogram, class_kl, density_coverage, precision_recall,

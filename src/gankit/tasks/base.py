@@ -101,8 +101,12 @@ class Task:
         return []
 
     def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
-        """One metrics.jsonl row from the scalars summed over `window` steps (names: stat_names)."""
-        raise NotImplementedError
+        """One metrics.jsonl row from the scalars summed over `window` steps (names: stat_names):
+        by default the step, the epoch of the batch sampler "x" and every scalar's mean per step.
+        A task whose scalars are not all per-step overrides it (counts, phases that skip steps)."""
+        row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4)}
+        row.update({k: round(sums[k] / window, 6) for k in self.stat_names})
+        return row
 
     def grid(self, cfg, data, st) -> Callable:
         """A function (step, path) -> path that writes the run directory's image for `step`."""

@@ -40,7 +40,7 @@ from starlette.staticfiles import StaticFiles
 
 from gankit.apps.serve.models import MAX_PIXELS, MAX_POINTS, Panel, Result, panels_of
 from gankit.errors import GankitError
-from gankit.media import read_image
+from gankit.media.images import read_image
 from gankit.run import Run
 
 STATIC = Path(__file__).parent / "static"
@@ -67,7 +67,7 @@ def _png(img: np.ndarray) -> str:
 
 
 def _decode(name: str, data: bytes, filename: str | None) -> np.ndarray:
-    """An uploaded file as uint8 (H, W, C), C = 1 or 3 (as `gankit.media.read_image` reads files),
+    """An uploaded file as uint8 (H, W, C), C = 1 or 3 (as `gankit.media.images.read_image` reads files),
     or a one-line GankitError: not an image, or too many pixels (checked from the header, before
     anything is decoded)."""
     where = f"upload {name!r}" + (f" ({filename})" if filename else "")

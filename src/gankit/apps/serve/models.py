@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from gankit.errors import GankitError
-from gankit.media import conform
+from gankit.media.images import conform
 from gankit.run import Run
 
 MAX_SEED = 2**31 - 1  # seeds the page's number boxes hold exactly

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from gankit.losses import LOSSES
 from gankit.regularizers import gradient_penalty
+from gankit.tasks.phases_common import frozen, stats
 
 STATS = ("loss_d", "loss_g", "gp", "w_dist")
 
@@ -38,10 +39,9 @@ def wgan_phase(st, reals: list[Tensor], zs: Tensor) -> Tensor:
         gp = gradient_penalty(D, real, fake, None, st.gens.get("aug")) if obj.gp else torch.zeros((), device=real.device)
         loss_d = loss.d(real_l, fake_l) + obj.gp * gp
         st.update("D", loss_d)
-    st.nets["D"].requires_grad_(False)
-    fake_l = st.nets["D"](G(zs[-1]))
-    loss_g = loss.g(fake_l, real_l.detach()) if loss.g_needs_real else loss.g(fake_l)
-    st.update("G", loss_g)
-    st.nets["D"].requires_grad_(True)
+    with frozen(st.nets["D"]):
+        fake_l = st.nets["D"](G(zs[-1]))
+        loss_g = loss.g(fake_l, real_l.detach()) if loss.g_needs_real else loss.g(fake_l)
+        st.update("G", loss_g)
     with torch.no_grad():
-        return torch.stack([loss_d.detach(), loss_g.detach(), gp.detach(), (real_l.mean() - fake_l.mean()).detach()])
+        return stats(STATS, loss_d=loss_d, loss_g=loss_g, gp=gp, w_dist=real_l.mean() - fake_l.mean())

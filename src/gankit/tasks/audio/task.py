@@ -106,11 +106,6 @@ class AudioTask(Task):
         reals = [model_input(st.cfg, st.data, st.data.x[i]) for i in idx]
         st.acc += wgan_phase(st, reals, z)
 
-    def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
-        row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4)}
-        row.update({k: round(sums[k] / window, 6) for k in STATS})
-        return row
-
     def grid(self, cfg, data, st):
         """The spectrograms of a fixed latent batch (SpecGAN's own output; WaveGAN's clips'), and
         the clips as one WAV beside the image (0.25 s of silence between them)."""

@@ -22,6 +22,7 @@ from gankit.augment import ada_augment, diff_augment
 from gankit.losses import LOSSES, GANLoss
 from gankit.models.base import Judge
 from gankit.regularizers import clip_weights_, gradient_penalty, r1_penalty, smooth_real_target
+from gankit.tasks.phases_common import frozen, stats
 from gankit.util import full
 
 # Order of the scalars in the tensors the phases return. ada_p: p after each D update; ada_rt: that
@@ -213,13 +214,11 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
     rt = ada.update(real_logits) if ada else zero
 
     with torch.no_grad():
-        stats = torch.stack([
-            loss.detach(), torch.sigmoid(real_logits).mean(), torch.sigmoid(fake_logits).mean(),
-            (real_logits > 0).float().mean(), (fake_logits < 0).float().mean(),
-            gp.detach(), r1.detach(), torch.ones_like(r1) if with_r1 else zero, r2.detach(), aux_d.detach(),
-            info_d.detach(),
-            ada.p if ada else zero, rt])
-    return stats, x_fake
+        scalars = stats(D_STATS, loss_d=loss, d_real=torch.sigmoid(real_logits).mean(),
+                        d_fake=torch.sigmoid(fake_logits).mean(), acc_real=(real_logits > 0).float().mean(),
+                        acc_fake=(fake_logits < 0).float().mean(), gp=gp, r1=r1, r1_n=1.0 if with_r1 else 0.0,
+                        r2=r2, aux_d=aux_d, info_d=info_d, ada_p=ada.p if ada else zero, ada_rt=rt)
+    return scalars, x_fake
 
 
 def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0, with_pl: bool = False) -> Tensor:
@@ -229,36 +228,35 @@ def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0, with_pl
     obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
     p = st.extra["ada"].p if obj.ada else None  # as the D phase left it
     amp = autocast(obj.bf16, b.x.device)
-    D.requires_grad_(False)  # backward computes G's gradients only
-    with amp:
-        if x_fake is None:
-            x_fake = fakes(st, b)
-        h_f = D.features(d_input(x_fake, obj, gen, noise_std, p))
-        fake_logits = full(D.head(h_f, b.y))  # (B,)
-        real_logits = full(D(d_input(b.x, obj, gen, noise_std, p), b.y)) if obj.loss.g_needs_real else None
-        aux_f = full(D.aux(h_f)) if obj.uses_aux else None
-    loss = obj.loss.g(fake_logits, real_logits)
-    aux_g = info_g = pl = zero = loss.new_zeros(())
-    if obj.uses_aux:
-        if obj.acgan_classes:  # G makes fakes D classifies as their label
-            aux_g = F.cross_entropy(aux_f[:, :obj.acgan_classes], b.y)
-            loss = loss + obj.aux_weight * aux_g
-        if obj.info_cat or obj.info_cont:  # G makes its codes recoverable
-            info_g = info_loss(aux_f, b, obj)
-            loss = loss + obj.info_weight * info_g
-    pl_mean = st.extra["pl"].a if obj.pl else zero
-    if with_pl and obj.pl:
-        # On half the batch (the paper's pl_batch_shrink 2): the double backward through G is the
-        # costly part. Through G itself, not its DDP wrapper, as the penalties through D; in fp32.
-        n = max(1, b.z.shape[0] // 2)
-        mix = None if b.mix is None else (b.mix[0][:n], b.mix[1][:n])
-        pl = path_length_penalty(st.nets["G"], b.z[:n], None if b.y is None else b.y[:n], mix, st.extra["pl"],
-                                 obj.pl_decay, generator=gen)
-        loss = loss + obj.pl * obj.pl_every * pl  # lazy: k times the weight, every k G steps
-    st.update("G", loss)
-    D.requires_grad_(True)
-    return torch.stack([loss.detach(), aux_g.detach(), info_g.detach(), pl.detach(),
-                        torch.ones_like(pl) if with_pl and obj.pl else zero, pl_mean])
+    with frozen(D):  # backward computes G's gradients only
+        with amp:
+            if x_fake is None:
+                x_fake = fakes(st, b)
+            h_f = D.features(d_input(x_fake, obj, gen, noise_std, p))
+            fake_logits = full(D.head(h_f, b.y))  # (B,)
+            real_logits = full(D(d_input(b.x, obj, gen, noise_std, p), b.y)) if obj.loss.g_needs_real else None
+            aux_f = full(D.aux(h_f)) if obj.uses_aux else None
+        loss = obj.loss.g(fake_logits, real_logits)
+        aux_g = info_g = pl = zero = loss.new_zeros(())
+        if obj.uses_aux:
+            if obj.acgan_classes:  # G makes fakes D classifies as their label
+                aux_g = F.cross_entropy(aux_f[:, :obj.acgan_classes], b.y)
+                loss = loss + obj.aux_weight * aux_g
+            if obj.info_cat or obj.info_cont:  # G makes its codes recoverable
+                info_g = info_loss(aux_f, b, obj)
+                loss = loss + obj.info_weight * info_g
+        pl_mean = st.extra["pl"].a if obj.pl else zero
+        if with_pl and obj.pl:
+            # On half the batch (the paper's pl_batch_shrink 2): the double backward through G is the
+            # costly part. Through G itself, not its DDP wrapper, as the penalties through D; in fp32.
+            n = max(1, b.z.shape[0] // 2)
+            mix = None if b.mix is None else (b.mix[0][:n], b.mix[1][:n])
+            pl = path_length_penalty(st.nets["G"], b.z[:n], None if b.y is None else b.y[:n], mix, st.extra["pl"],
+                                     obj.pl_decay, generator=gen)
+            loss = loss + obj.pl * obj.pl_every * pl  # lazy: k times the weight, every k G steps
+        st.update("G", loss)
+    return stats(G_STATS, loss_g=loss, aux_g=aux_g, info_g=info_g, pl=pl, pl_n=1.0 if with_pl and obj.pl else 0.0,
+                 pl_mean=pl_mean)
 
 
 class _Bare:

@@ -39,7 +39,8 @@ from torch import Tensor, nn
 
 from gankit.data import from_model, to_model
 from gankit.errors import GankitError, warn
-from gankit.media import AtomicDir, conform, read_image, write_image
+from gankit.media.apply import AtomicDir
+from gankit.media.images import conform, read_image, write_image
 from gankit.tasks.generate.search import SPACES, LatentSpace, search, stylegan2_schedule
 
 # The features term's default weight (1-channel runs). On two MNIST test digits with a trained
@@ -110,7 +111,7 @@ def check_projectable(run, label: int | None) -> None:
 def fit_image(img: np.ndarray, shape: tuple[int, int, int], resize: bool, where: str,
               log: Callable[[str], None] = warn) -> Tensor:
     """uint8 (H, W, C) -> uint8 (C, H, W) of the run's `shape`: refused if it differs, unless
-    `resize` (then converted and resized as `gankit.media.conform` does, with one line saying so)."""
+    `resize` (then converted and resized as `gankit.media.images.conform` does, with one line saying so)."""
     c, h, w = shape
     h0, w0, c0 = img.shape
     if (c0, h0, w0) != (c, h, w) and not resize:

@@ -33,8 +33,7 @@ major); each target keeps the restart with the lowest final `score` (measured wi
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -42,6 +41,7 @@ from torch import Tensor, nn
 
 from gankit.errors import GankitError
 from gankit.models.latent import has_styles
+from gankit.tasks.phases_common import frozen
 
 SPACES = ("z", "w", "w+")
 W_SAMPLES = 10_000  # mapped z for w_avg and the spread (the projector's w_avg_samples)
@@ -143,21 +143,6 @@ class LatentSpace:
         if self.styled:
             return self.G.synthesis(self.ws(v), noise="const")
         return self.G(v, self._y(len(v)))
-
-
-@contextmanager
-def frozen(*modules: nn.Module | None) -> Iterator[None]:
-    """No gradients for the modules' parameters inside the block (only the latent is optimised);
-    their requires_grad flags are restored after, whatever happens."""
-    params = [p for m in modules if m is not None for p in m.parameters()]
-    flags = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)
-    try:
-        yield
-    finally:
-        for p, f in zip(params, flags):
-            p.requires_grad_(f)
 
 
 @dataclass

@@ -34,7 +34,8 @@ import torch
 
 from gankit import disk
 from gankit.errors import GankitError, warn
-from gankit.media import AtomicDir, write_image
+from gankit.media.apply import AtomicDir
+from gankit.media.images import write_image
 from gankit.models.latent import check_truncation, draw_latent, truncation_method
 
 MAP_SAMPLES = 200  # InfoGAN: images per code value classified to map the code to a class

@@ -25,7 +25,8 @@ import torch
 
 from gankit.data.masks import load_mask, masks_for_folder
 from gankit.errors import GankitError, warn
-from gankit.media import AtomicDir, NoteOnce, conform, input_kind, list_images, read_image, write_image
+from gankit.media.apply import AtomicDir, input_kind
+from gankit.media.images import NoteOnce, conform, list_images, read_image, write_image
 
 METHODS = ("learned", "invert")
 

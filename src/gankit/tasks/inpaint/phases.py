@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from gankit.losses import LOSSES
+from gankit.tasks.phases_common import frozen, stats
 from gankit.util import full
 
 STATS = ("loss_d", "loss_g", "adv_g", "l1_hole", "l1_valid", "d_real", "d_fake")
@@ -62,12 +63,11 @@ def inpaint_phase(st, x: Tensor, mask: Tensor) -> Tensor:
     fake_l = _judge(st.fwd["D"], comp.detach(), m)
     loss_d = pair.d(real_l, fake_l)
     st.update("D", loss_d)
-    D.requires_grad_(False)
-    adv = pair.g(_judge(D, comp, m), real_l.detach() if pair.g_needs_real else None)
-    l1_hole, l1_valid = _masked_l1(out, x, m), _masked_l1(out, x, 1.0 - m)
-    loss_g = obj.gan * adv + obj.l1_hole * l1_hole + obj.l1_valid * l1_valid
-    st.update("G", loss_g)
-    D.requires_grad_(True)
+    with frozen(D):
+        adv = pair.g(_judge(D, comp, m), real_l.detach() if pair.g_needs_real else None)
+        l1_hole, l1_valid = _masked_l1(out, x, m), _masked_l1(out, x, 1.0 - m)
+        loss_g = obj.gan * adv + obj.l1_hole * l1_hole + obj.l1_valid * l1_valid
+        st.update("G", loss_g)
     with torch.no_grad():
-        return torch.stack([loss_d.detach(), loss_g.detach(), adv.detach(), l1_hole.detach(), l1_valid.detach(),
-                            torch.sigmoid(real_l).mean(), torch.sigmoid(fake_l).mean()])
+        return stats(STATS, loss_d=loss_d, loss_g=loss_g, adv_g=adv, l1_hole=l1_hole, l1_valid=l1_valid,
+                     d_real=torch.sigmoid(real_l).mean(), d_fake=torch.sigmoid(fake_l).mean())

@@ -66,11 +66,6 @@ class InpaintTask(Task):
         idx, midx = inputs
         st.acc += inpaint_phase(st, to_model(st.data.x[idx], "image"), st.data.masks[midx])
 
-    def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
-        row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4)}
-        row.update({k: round(sums[k] / window, 6) for k in STATS})
-        return row
-
     def grid(self, cfg, data, st):
         """Fixed held-out images with fixed holes, one per row: damaged | gankit | original."""
         test = held_out(cfg)

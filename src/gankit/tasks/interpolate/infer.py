@@ -23,7 +23,9 @@ import torch
 
 from gankit.data import from_model
 from gankit.errors import GankitError, warn
-from gankit.media import VIDEO_OUT_FORMATS, NoteOnce, VideoWriter, conform, input_kind, probe_video, read_frames
+from gankit.media.apply import input_kind
+from gankit.media.images import NoteOnce, conform
+from gankit.media.video import VIDEO_OUT_FORMATS, VideoWriter, probe_video, read_frames
 from gankit.tasks.interpolate.guide import model_inputs
 from gankit.tasks.interpolate.phases import predict
 

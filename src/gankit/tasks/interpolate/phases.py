@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from gankit.losses import d_bce, g_nonsaturating
+from gankit.tasks.phases_common import frozen, stats
 from gankit.util import full
 
 STATS = ("loss_d", "loss_g", "gan_g", "l1", "d_real", "d_fake")
@@ -59,12 +60,11 @@ def interpolate_phase(st, prev: Tensor, mid: Tensor, next_: Tensor, warps: tuple
     fake_l = _judge(st.fwd["D"], prev, pred.detach(), next_)
     loss_d = 0.5 * d_bce(real_l, fake_l)  # halved, as pix2pix
     st.update("D", loss_d)
-    D.requires_grad_(False)
-    gan = g_nonsaturating(_judge(D, prev, pred, next_))
-    l1 = (pred - mid).abs().mean()
-    loss_g = obj.gan * gan + obj.l1 * l1
-    st.update("G", loss_g)
-    D.requires_grad_(True)
+    with frozen(D):
+        gan = g_nonsaturating(_judge(D, prev, pred, next_))
+        l1 = (pred - mid).abs().mean()
+        loss_g = obj.gan * gan + obj.l1 * l1
+        st.update("G", loss_g)
     with torch.no_grad():
-        return torch.stack([loss_d.detach(), loss_g.detach(), gan.detach(), l1.detach(),
-                            torch.sigmoid(real_l).mean(), torch.sigmoid(fake_l).mean()])
+        return stats(STATS, loss_d=loss_d, loss_g=loss_g, gan_g=gan, l1=l1,
+                     d_real=torch.sigmoid(real_l).mean(), d_fake=torch.sigmoid(fake_l).mean())

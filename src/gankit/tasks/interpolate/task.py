@@ -66,11 +66,6 @@ class InterpolateTask(Task):
         st.acc += interpolate_phase(st, to_model(d.prev[idx], "image"), to_model(d.mid[idx], "image"),
                                     to_model(d.next[idx], "image"), warps)
 
-    def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
-        row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4)}
-        row.update({k: round(sums[k] / window, 6) for k in STATS})
-        return row
-
     def grid(self, cfg, data, st):
         """Fixed held-out triplets, one per row: previous | blend | gankit | true middle | next."""
         test = held_out(cfg)

@@ -17,7 +17,8 @@ import torch
 
 from gankit.data import from_model, to_model
 from gankit.errors import GankitError, warn
-from gankit.media import NoteOnce, apply_to_media, conform
+from gankit.media.apply import apply_to_media
+from gankit.media.images import NoteOnce, conform
 from gankit.tiling import tiled
 
 

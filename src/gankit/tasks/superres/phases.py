@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from gankit.losses import LOSSES
+from gankit.tasks.phases_common import frozen, stats
 from gankit.util import full
 
 STATS = ("loss_g", "l1", "loss_d", "adv_g", "fm", "d_real", "d_fake", "gan_steps")
@@ -42,8 +43,7 @@ def l1_phase(st, lr: Tensor, hr: Tensor) -> Tensor:
     sr = st.fwd["G"](lr)  # (B, C, s*h, s*w)
     l1 = (sr - hr).abs().mean()
     st.update("G", st.obj.l1 * l1)
-    zero = l1.new_zeros(())
-    return torch.stack([st.obj.l1 * l1.detach(), l1.detach(), zero, zero, zero, zero, zero, zero])
+    return stats(STATS, loss_g=st.obj.l1 * l1.detach(), l1=l1)
 
 
 def gan_phase(st, lr: Tensor, hr: Tensor) -> Tensor:
@@ -54,19 +54,18 @@ def gan_phase(st, lr: Tensor, hr: Tensor) -> Tensor:
     real_l, fake_l = full(st.fwd["D"](hr)), full(st.fwd["D"](sr.detach()))  # (B,)
     loss_d = pair.d(real_l, fake_l)
     st.update("D", loss_d)
-    D.requires_grad_(False)
-    f_sr = D.features(sr)
+    with frozen(D):
+        f_sr = D.features(sr)
+        with torch.no_grad():
+            f_hr = D.features(hr)
+        fake_g = full(D.head(f_sr[-1]))  # the updated D on sr, its features reused
+        real_g = full(D.head(f_hr[-1]))
+        adv = pair.g(fake_g, real_g if pair.g_needs_real else None)
+        fm = sum((a - b).abs().mean() for a, b in zip(f_sr, f_hr)) / len(f_sr)
+        l1 = (sr - hr).abs().mean()
+        loss_g = obj.l1 * l1 + obj.adv * adv + obj.fm * fm
+        st.update("G", loss_g)
     with torch.no_grad():
-        f_hr = D.features(hr)
-    fake_g = full(D.head(f_sr[-1]))  # the updated D on sr, its features reused
-    real_g = full(D.head(f_hr[-1]))
-    adv = pair.g(fake_g, real_g if pair.g_needs_real else None)
-    fm = sum((a - b).abs().mean() for a, b in zip(f_sr, f_hr)) / len(f_sr)
-    l1 = (sr - hr).abs().mean()
-    loss_g = obj.l1 * l1 + obj.adv * adv + obj.fm * fm
-    st.update("G", loss_g)
-    D.requires_grad_(True)
-    with torch.no_grad():
-        return torch.stack([loss_g.detach(), l1.detach(), loss_d.detach(), adv.detach(), fm.detach(),
-                            torch.sigmoid(real_l - fake_l.mean()).mean(), torch.sigmoid(fake_l - real_l.mean()).mean(),
-                            torch.ones_like(l1)])
+        return stats(STATS, loss_g=loss_g, l1=l1, loss_d=loss_d, adv_g=adv, fm=fm,
+                     d_real=torch.sigmoid(real_l - fake_l.mean()).mean(),
+                     d_fake=torch.sigmoid(fake_l - real_l.mean()).mean(), gan_steps=1.0)

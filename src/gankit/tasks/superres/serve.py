@@ -8,7 +8,7 @@ import math
 from gankit.apps.serve import models
 from gankit.apps.serve.models import Panel, Result, stem
 from gankit.errors import GankitError
-from gankit.media import NoteOnce
+from gankit.media.images import NoteOnce
 from gankit.run import Run
 
 

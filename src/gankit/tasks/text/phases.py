@@ -46,8 +46,10 @@ from gankit.data.text import EOS, PAD
 from gankit.losses import d_bce, d_relativistic_pairing, d_wasserstein, g_relativistic_pairing, g_wasserstein
 from gankit.regularizers import gradient_penalty
 from gankit.models.text import one_hot
+from gankit.tasks.phases_common import frozen, stats
 from gankit.util import full
 
+# the step's scalars, handed to the trainer as float32 whatever torch's default dtype
 STATS = ("loss_g", "nll", "loss_d", "d_real", "d_fake", "reward", "gan_steps", "d_steps")
 
 
@@ -60,18 +62,12 @@ class Objective:
     gp: float = 10.0
 
 
-def _stats(device, **kw) -> Tensor:
-    """The step's scalars in STATS order (0 for those this phase does not have)."""
-    return torch.stack([torch.as_tensor(kw.get(k, 0.0), dtype=torch.float32, device=device).detach()
-                        for k in STATS])
-
-
 def mle_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
     """One teacher-forced maximum-likelihood step of G."""
     total, count = st.fwd["G"].nll(ids, y)
     nll = total / count.clamp_min(1)  # nats per token
     st.update("G", nll)
-    return _stats(ids.device, loss_g=nll, nll=nll)
+    return stats(STATS, torch.float32, loss_g=nll, nll=nll)
 
 
 def relgan_phase(st, ids: Tensor, y: Tensor | None, beta: Tensor) -> Tensor:
@@ -83,13 +79,12 @@ def relgan_phase(st, ids: Tensor, y: Tensor | None, beta: Tensor) -> Tensor:
     real_l, fake_l = D(real, y), D(soft.detach(), y)
     loss_d = d_relativistic_pairing(real_l, fake_l)
     st.update("D", loss_d)
-    st.nets["D"].requires_grad_(False)
-    fake_g = st.nets["D"](soft, y)
-    loss_g = g_relativistic_pairing(fake_g, st.nets["D"](real, y).detach())
-    st.update("G_adv", loss_g)
-    st.nets["D"].requires_grad_(True)
-    return _stats(ids.device, loss_g=loss_g, loss_d=loss_d, d_real=torch.sigmoid(real_l).mean(),
-                  d_fake=torch.sigmoid(fake_l).mean(), gan_steps=1.0, d_steps=1.0)
+    with frozen(st.nets["D"]):
+        fake_g = st.nets["D"](soft, y)
+        loss_g = g_relativistic_pairing(fake_g, st.nets["D"](real, y).detach())
+        st.update("G_adv", loss_g)
+    return stats(STATS, torch.float32, loss_g=loss_g, loss_d=loss_d, d_real=torch.sigmoid(real_l).mean(),
+                 d_fake=torch.sigmoid(fake_l).mean(), gan_steps=1.0, d_steps=1.0)
 
 
 def _alive(seq: Tensor) -> Tensor:
@@ -150,8 +145,8 @@ def d_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
     fake_l = st.fwd["D"](one_hot(fake, vocab), y)
     loss_d = d_bce(real_l, fake_l)
     st.update("D", loss_d)
-    return _stats(ids.device, loss_d=loss_d, d_real=torch.sigmoid(real_l).mean(), d_fake=torch.sigmoid(fake_l).mean(),
-                  d_steps=1.0)
+    return stats(STATS, torch.float32, loss_d=loss_d, d_real=torch.sigmoid(real_l).mean(),
+                 d_fake=torch.sigmoid(fake_l).mean(), d_steps=1.0)
 
 
 def ae_phase(st, ids: Tensor) -> Tensor:
@@ -161,7 +156,7 @@ def ae_phase(st, ids: Tensor) -> Tensor:
     total, count = st.nets["G"].decoder.nll(ids, None, code + st.obj.latent_noise * noise)
     nll = total / count.clamp_min(1)
     st.update("AE", nll)
-    return _stats(ids.device, loss_g=nll, nll=nll)
+    return stats(STATS, torch.float32, loss_g=nll, nll=nll)
 
 
 def latent_gan_phase(st, batches: Tensor) -> Tensor:
@@ -175,11 +170,10 @@ def latent_gan_phase(st, batches: Tensor) -> Tensor:
         real_l, fake_l = D(real), D(fake.detach())
         loss_d = d_wasserstein(real_l, fake_l) + st.obj.gp * gradient_penalty(_Critic(D), real, fake, None, gen)
         st.update("D", loss_d)
-    D.requires_grad_(False)
-    loss_g = g_wasserstein(D(M(torch.randn(len(ids), z_dim, device=ids.device, generator=gen))))
-    st.update("G_adv", loss_g)
-    D.requires_grad_(True)
-    return _stats(ids.device, loss_g=loss_g, loss_d=loss_d, gan_steps=1.0, d_steps=1.0)  # critic values: no D(x)
+    with frozen(D):
+        loss_g = g_wasserstein(D(M(torch.randn(len(ids), z_dim, device=ids.device, generator=gen))))
+        st.update("G_adv", loss_g)
+    return stats(STATS, torch.float32, loss_g=loss_g, loss_d=loss_d, gan_steps=1.0, d_steps=1.0)  # critic values: no D(x)
 
 
 class _Critic(torch.nn.Module):

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from gankit.losses import d_bce, d_least_squares, g_nonsaturating
+from gankit.tasks.phases_common import frozen, stats
 from gankit.util import full
 
 # Order of the scalars in st.acc.
@@ -62,16 +63,14 @@ def pix2pix_phase(st, x: Tensor, y: Tensor) -> Tensor:
     loss_d = obj.d_loss(real_l, fake_l)
     st.update("D", loss_d)
     # 2. G: fool the updated D, stay close to the target in L1.
-    D.requires_grad_(False)
-    gan = obj.g_loss(_judge(D, torch.cat([x, fake], 1)))
-    l1 = (fake - y).abs().mean()
-    loss_g = obj.gan * gan + obj.l1 * l1
-    st.update("G", loss_g)
-    D.requires_grad_(True)
-    zero = l1.new_zeros(())
+    with frozen(D):
+        gan = obj.g_loss(_judge(D, torch.cat([x, fake], 1)))
+        l1 = (fake - y).abs().mean()
+        loss_g = obj.gan * gan + obj.l1 * l1
+        st.update("G", loss_g)
     with torch.no_grad():
-        return torch.stack([loss_d.detach(), loss_g.detach(), gan.detach(), l1.detach(), zero, zero,
-                            torch.sigmoid(real_l).mean(), torch.sigmoid(fake_l).mean()])
+        return stats(STATS, loss_d=loss_d, loss_g=loss_g, gan_g=gan, l1=l1,
+                     d_real=torch.sigmoid(real_l).mean(), d_fake=torch.sigmoid(fake_l).mean())
 
 
 def cyclegan_phase(st, a: Tensor, b: Tensor) -> Tensor:
@@ -80,16 +79,15 @@ def cyclegan_phase(st, a: Tensor, b: Tensor) -> Tensor:
     obj, G_ab, G_ba = st.obj, st.fwd["G_ab"], st.fwd["G_ba"]
     D_a, D_b = st.nets["D_a"], st.nets["D_b"]
     # 1. G: translations that fool the Ds and come back to where they started.
-    D_a.requires_grad_(False), D_b.requires_grad_(False)
-    fake_b, fake_a = G_ab(a), G_ba(b)  # (B, C_b, H, W), (B, C_a, H, W)
-    gan = obj.g_loss(_judge(D_b, fake_b)) + obj.g_loss(_judge(D_a, fake_a))
-    cycle = (G_ba(fake_b) - a).abs().mean() + (G_ab(fake_a) - b).abs().mean()
-    idt = cycle.new_zeros(())
-    if obj.identity:  # G_ab should leave an image already in B alone (and G_ba one in A)
-        idt = (G_ab(b) - b).abs().mean() + (G_ba(a) - a).abs().mean()
-    loss_g = obj.gan * gan + obj.cycle * cycle + obj.identity * idt
-    st.update("G", loss_g)
-    D_a.requires_grad_(True), D_b.requires_grad_(True)
+    with frozen(D_a, D_b):
+        fake_b, fake_a = G_ab(a), G_ba(b)  # (B, C_b, H, W), (B, C_a, H, W)
+        gan = obj.g_loss(_judge(D_b, fake_b)) + obj.g_loss(_judge(D_a, fake_a))
+        cycle = (G_ba(fake_b) - a).abs().mean() + (G_ab(fake_a) - b).abs().mean()
+        idt = cycle.new_zeros(())
+        if obj.identity:  # G_ab should leave an image already in B alone (and G_ba one in A)
+            idt = (G_ab(b) - b).abs().mean() + (G_ba(a) - a).abs().mean()
+        loss_g = obj.gan * gan + obj.cycle * cycle + obj.identity * idt
+        st.update("G", loss_g)
     # 2. D: real up; the fakes of this step, or earlier ones from the pools, down.
     old_b, old_a = st.extra["pool_b"].query(fake_b.detach()), st.extra["pool_a"].query(fake_a.detach())
     real_b_l, fake_b_l = _judge(st.fwd["D_b"], b), _judge(st.fwd["D_b"], old_b)
@@ -99,5 +97,5 @@ def cyclegan_phase(st, a: Tensor, b: Tensor) -> Tensor:
     with torch.no_grad():
         d_real = 0.5 * (torch.sigmoid(real_a_l).mean() + torch.sigmoid(real_b_l).mean())
         d_fake = 0.5 * (torch.sigmoid(fake_a_l).mean() + torch.sigmoid(fake_b_l).mean())
-        return torch.stack([loss_d.detach(), loss_g.detach(), gan.detach(), cycle.new_zeros(()),
-                            cycle.detach(), idt.detach(), d_real, d_fake])
+        return stats(STATS, loss_d=loss_d, loss_g=loss_g, gan_g=gan, cycle=cycle, idt=idt, d_real=d_real,
+                     d_fake=d_fake)
