@@ -37,6 +37,7 @@ TASKS = {
     "inpaint": "gankit.tasks.inpaint",
     "text": "gankit.tasks.text",
     "audio": "gankit.tasks.audio",
+    "denoise": "gankit.tasks.denoise",
 }
 
 
