@@ -35,9 +35,6 @@ from gankit.training.profile import StepProfiler
 from gankit.training.progress import Progress
 from gankit.training.store import CheckpointStore
 
-LR_COLUMN = "lr_g"  # metrics.jsonl's column for the first optimiser's learning rate (docs/metrics.md)
-
-
 class Finished(NamedTuple):
     """How a training call ended (rank 0): the run directory, the step reached, and the signal
     that stopped it early (None when it ran to train.steps)."""
@@ -248,11 +245,12 @@ class _Window:
 
 def _log_row(cfg: RunConfig, task, e: Engine, window: _Window) -> dict:
     """The metrics.jsonl row that closes `window`: the task's scalars (read from the device here),
-    the first optimiser's learning rate, speed, wall time, refused updates so far."""
+    each optimiser's learning rate as lr_<its name> (a task names its optimisers: lr_g, lr_d for G
+    and D), speed, wall time, refused updates so far."""
     st = e.st
     elapsed = window.close()
     row = task.log_row(cfg, st, dict(zip(task.stat_names, window.acc.tolist())), window.steps)
-    row[LR_COLUMN] = e.lr(next(iter(st.opts)))
+    row.update({f"lr_{name.lower()}": e.lr(name) for name in st.opts})
     row["steps_per_s"] = round(window.steps / max(elapsed, 1e-9), 3)
     row["time"] = round(time.time(), 3)
     if st.guard.total:
