@@ -122,9 +122,9 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
 def _surfaces() -> list:
     """Every task's surface module, looked up in the registry (not through `gankit.cli.tasks`, so
     that this module's imports stay below the apps and the CLI)."""
-    from gankit.tasks import TASKS, task_part
+    from gankit.tasks import task_parts
 
-    return [m for name in TASKS if (m := task_part(name, "surface")) is not None]
+    return list(task_parts("surface").values())
 
 
 def __getattr__(name: str):

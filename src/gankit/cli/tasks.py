@@ -20,9 +20,9 @@ from types import ModuleType
 
 def surfaces() -> dict[str, ModuleType]:
     """task name -> its surface module, in registry order (tasks without one are left out)."""
-    from gankit.tasks import TASKS, task_part
+    from gankit.tasks import task_parts
 
-    return {name: m for name in TASKS if (m := task_part(name, "surface")) is not None}
+    return task_parts("surface")
 
 
 def surface(task: str) -> ModuleType | None:

@@ -117,3 +117,13 @@ def _crops(name: str, split: str, names: list[str], arrays: list[np.ndarray], pa
     notes = notes + [f"drew {count} random {patch}x{patch} crops (seed {SEEDS.get(split, 1)}, random flips and "
                      f"90-degree rotations) from {len(names)} images ({name_list(names)})"]
     return InpaintData(x, name, notes=notes, images=names)
+
+
+def load_held_out(source: str, patch: int | None = None) -> InpaintData:
+    """The held-out images of a training `source` (mnist:test, photos:test, a folder's test/), for
+    the tasks that train on these images and score on held-out ones (inpaint, denoise)."""
+    base = source.split(":")[0]
+    try:
+        return load_inpaint(f"{base}:test" if base in ("mnist", "photos") else source, "test", patch)
+    except GankitError as e:
+        raise GankitError(f"{source}: no held-out images to evaluate on ({e})") from None

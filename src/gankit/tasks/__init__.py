@@ -60,3 +60,8 @@ def task_part(name: str, part: str) -> ModuleType | None:
     if importlib.util.find_spec(module) is None:
         return None
     return importlib.import_module(module)
+
+
+def task_parts(part: str) -> dict[str, ModuleType]:
+    """task name -> its module `part`, in registry order, for every task whose folder has one."""
+    return {name: m for name in TASKS if (m := task_part(name, part)) is not None}

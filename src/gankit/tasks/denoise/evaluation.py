@@ -26,8 +26,7 @@ import torch
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, estimate_sigma
 
 from gankit.data import from_model, to_model
-from gankit.data.inpaint import load_inpaint
-from gankit.errors import GankitError
+from gankit.data.inpaint import load_held_out
 from gankit.metrics.evaluate import Evaluator
 from gankit.metrics.translation import PAIRED_PROTOCOL, label_accuracy, paired_scores
 from gankit.tasks.base import HeldOutEval
@@ -38,13 +37,8 @@ EVAL_SEED = 2025
 
 
 def held_out(cfg):
-    """The source's held-out images (mnist:test, photos:test, a folder's test/)."""
-    base = cfg.data.source.split(":")[0]
-    source = f"{base}:test" if base in ("mnist", "photos") else cfg.data.source
-    try:
-        return load_inpaint(source, "test", cfg.denoise.patch)
-    except GankitError as e:
-        raise GankitError(f"{cfg.data.source}: no held-out images to evaluate on ({e})") from None
+    """The run's source's held-out images (`gankit.data.inpaint.load_held_out`)."""
+    return load_held_out(cfg.data.source, cfg.denoise.patch)
 
 
 def eval_levels(cfg) -> list[Noise]:

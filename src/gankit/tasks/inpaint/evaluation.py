@@ -15,9 +15,8 @@ import numpy as np
 import torch
 
 from gankit.data import from_model, to_model
-from gankit.data.inpaint import load_inpaint
+from gankit.data.inpaint import load_held_out
 from gankit.data.masks import parse_mask_kind
-from gankit.errors import GankitError
 from gankit.metrics.evaluate import Evaluator
 from gankit.metrics.inpaint import BASELINES, INPAINT_PROTOCOL, hole_scores
 from gankit.metrics.translation import domain_fid, label_accuracy
@@ -29,13 +28,8 @@ EVAL_SEED = 2024
 
 
 def held_out(cfg):
-    """The source's held-out images (`gankit.data.inpaint`: mnist:test, photos:test, a folder's test/)."""
-    base = cfg.data.source.split(":")[0]
-    source = f"{base}:test" if base in ("mnist", "photos") else cfg.data.source
-    try:
-        return load_inpaint(source, "test", cfg.inpaint.patch)
-    except GankitError as e:
-        raise GankitError(f"{cfg.data.source}: no held-out images to evaluate on ({e})") from None
+    """The run's source's held-out images (`gankit.data.inpaint.load_held_out`)."""
+    return load_held_out(cfg.data.source, cfg.inpaint.patch)
 
 
 def fixed_masks(kind: str, n: int, h: int, w: int, seed: int = EVAL_SEED) -> torch.Tensor:
