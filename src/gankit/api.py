@@ -97,7 +97,8 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
                                                  data_meta=run.data_meta)
         if scored is not None:  # a task scored on held-out data (against targets, or its own metrics)
             return scored
-        run.need_noise_images("gankit eval")
+        if not hasattr(run, "sample"):  # neither held-out scores nor samples (a task's run_methods)
+            raise GankitError(f"{name}: gankit eval has no scores for {run.task!r} runs")
         if run.data_meta["kind"] == "points":  # a 2-D toy run: mode coverage is its metric
             source = run.config.data.source
             return {**mode_stats(run.sample(n, seed=seed), source),

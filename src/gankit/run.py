@@ -18,7 +18,7 @@ import torch
 
 from gankit.config import RunConfig, from_dict
 from gankit.errors import GankitError, warn
-from gankit.tasks import TASKS, get_task
+from gankit.tasks import get_task
 from gankit.training.checkpoint import load_checkpoint, migrate
 from gankit.training.store import CheckpointStore
 from gankit.util import resolve_device
@@ -26,9 +26,9 @@ from gankit.util import resolve_device
 
 class Run:
     """A trained run loaded for use: its config, data description and networks (`nets`, in eval
-    mode; the EMA weights where the run kept an EMA). Runs of a task whose G maps noise to images
-    (`Task.noise_images`) sample here (`sample`, `interpolate`, `style_mix`); every task's own
-    inference lives in its folder (`gankit.tasks.<task>.infer`) and takes a Run."""
+    mode; the EMA weights where the run kept an EMA), plus its task's `run_methods` (generation runs:
+    `sample`, `interpolate`, `style_mix`); every task's own inference lives in its folder
+    (`gankit.tasks.<task>.infer`) and takes a Run."""
 
     def __init__(self, directory: Path, config: RunConfig, nets: dict[str, torch.nn.Module], data_meta: dict,
                  step: int, device: torch.device, ema: bool, task: str):
@@ -100,13 +100,6 @@ class Run:
             raise GankitError(f"{self.dir}: {what} needs a {task!r} run; this is a {self.task!r} run "
                               f"(preset {self.config.preset or 'custom'})")
 
-    def need_noise_images(self, what: str) -> None:
-        """Refuse, in one line, to sample images from noise with a run whose task does not."""
-        if not get_task(self.task).noise_images:
-            offer = [n for n in TASKS if get_task(n).noise_images]
-            self.need(offer[0] if len(offer) == 1 else "/".join(offer), what)
-
-    # -- paths ------------------------------------------------------------------------------
     @property
     def samples_dir(self) -> Path:
         return self.dir / "samples"

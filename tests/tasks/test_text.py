@@ -218,7 +218,8 @@ def test_cli_refuses_bad_input_in_one_line(corpus, tmp_path, capsys):
     for extra, msg in [(["--prefix", "zebra"], "'z' not in the run's char vocabulary"),
                        (["--temperature", "0"], "--temperature 0.0: expected a number > 0"),
                        (["--topic", "animals"], "needs a topic-conditional text run"),
-                       (["--out", "x.png"], "--out: for generate runs")]:
+                       (["--out", "x.png"], "--out: for generate runs"),
+                       (["--class", "3"], "--class: for generate runs")]:  # the flag, not its dest (label)
         assert main(["sample", str(run.dir), *extra]) == 2, extra
         err = capsys.readouterr().err
         assert msg in err and err.count("\n") == 1, (extra, err)

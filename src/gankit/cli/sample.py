@@ -22,14 +22,12 @@ def add(sub) -> None:
     s.add_argument("--no-ema", action="store_true",
                    help="sample from the raw generator instead of its EMA (runs trained with train.ema)")
     s.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
-    owners: dict[str, list[str]] = {}  # flag dest -> the tasks whose group added it
+    owners: dict[str, tuple[str, str]] = {}  # flag dest -> (the task whose group added it, the flag)
     for task, surface in surfaces().items():
-        if not hasattr(surface, "sample_flags"):
-            continue
-        before = {a.dest for a in s._actions}
-        surface.sample_flags(s.add_argument_group(f"{task} runs"))
-        for dest in {a.dest for a in s._actions} - before:
-            owners.setdefault(dest, []).append(task)
+        if hasattr(surface, "sample_flags"):
+            group = s.add_argument_group(f"{task} runs")
+            surface.sample_flags(group)  # a flag two tasks both add is argparse's conflict error
+            owners.update({a.dest: (task, a.option_strings[0]) for a in group._group_actions})
     s.set_defaults(func=cmd_sample, flag_owners=owners)
 
 
@@ -44,11 +42,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if s is None or not hasattr(s, "sample"):
         raise err(f"gankit sample draws from runs that generate; {args.run} is a {run.task!r} run: "
                   f"{usage(run.task, args.run)}")
-    given = [dest for dest, tasks in args.flag_owners.items()
-             if run.task not in tasks and getattr(args, dest, None) not in (None, False)]
+    given = [(task, flag) for dest, (task, flag) in args.flag_owners.items()
+             if task != run.task and getattr(args, dest, None) not in (None, False)]
     if given:
-        flags = ", ".join("--" + d.replace("_", "-") for d in sorted(given))
-        owner = "/".join(args.flag_owners[sorted(given)[0]])
-        raise err(f"{flags}: for {owner} runs; {args.run} is a {run.task!r} run (`gankit sample --help` lists "
-                  "each task's flags)")
+        raise err(f"{', '.join(flag for _, flag in given)}: for {given[0][0]} runs; {args.run} is a {run.task!r} run "
+                  "(`gankit sample --help` lists each task's flags)")
     return s.sample(args, run)

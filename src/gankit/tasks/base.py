@@ -59,7 +59,6 @@ class Task:
     stat_names: tuple[str, ...] = ()  # scalars `phases` adds to st.acc, in this order
     uses_aug_generator: bool = True  # the step draws augmentation / penalty noise from st.gens["aug"]
     honours_precision: bool = False  # the phases run their forwards in train.precision (else always fp32)
-    noise_images: bool = False  # G maps noise (+ class, + codes) to images: `Run.sample` and friends apply
     # (cfg, data, device) -> a step function: the plain loop `gankit bench` times the task's step
     # against (the generation task's: the tutorial's); None: no reference
     reference_loop: Callable | None = None

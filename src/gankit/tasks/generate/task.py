@@ -41,7 +41,6 @@ class GenerateTask(Task):
     name = "generate"
     stat_names = D_STATS + G_STATS
     honours_precision = True
-    noise_images = True
     run_methods = Sampling  # run.sample, run.interpolate, run.style_mix, ...
     reference_loop = staticmethod(reference_loop)  # the tutorial's loop, made to run
 
