@@ -54,6 +54,17 @@ class DataConfig:
     resolution: int | None = ranged(None, lambda v: v is None or 4 <= v <= 1024, "4 to 1024, or null")
     channels: int | None = ranged(None, lambda v: v in (None, 1, 3), "1, 3 or null")  # None: the source's own
     strict: bool = False  # refuse a folder with unreadable images instead of skipping them (--strict-data)
+    # where training reads the images from: memory (decoded once, held on the training device),
+    # stream (worker processes decode each batch from the zip or folder as it is needed; memory
+    # bounded whatever the dataset's size), auto: stream when the decoded set would pass
+    # data.memory_budget (gankit.data.stream; the choice is one line in train.log)
+    load: Literal["auto", "memory", "stream"] = "auto"
+    # GB of decoded images above which auto streams; null: a quarter of the training device's memory
+    memory_budget: float | None = ranged(None, lambda v: v is None or v > 0, "a number of GB > 0, or null")
+    workers: int = ranged(2, lambda v: v >= 0, "an integer >= 0 (0: decode in the training process)")  # streaming: decoding processes
+    prefetch: int = ranged(2, lambda v: v >= 1, "an integer >= 1")  # streaming: batches each worker decodes ahead
+    # x-flips: every image also appears mirrored left-right, doubling the set (StyleGAN2-ADA's --mirror)
+    mirror: bool = False
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,11 @@ class TrainConfig:
     # stop this training call after this many seconds of training (evaluation, grids and checkpoints
     # not counted), as if train.steps had been reached there; 0: no time limit (--max-seconds)
     max_seconds: float = ranged(0.0, lambda v: v >= 0, "a number of seconds >= 0 (0: no limit)")
-    batch: int = ranged(128, lambda v: v >= 1, "an integer >= 1")
+    batch: int = ranged(128, lambda v: v >= 1, "an integer >= 1")  # the global batch of one update
+    # gradient accumulation: each update's batch is split into micro-batches of this size whose
+    # gradients add up to the whole batch's (docs/data.md); null: train.batch (no accumulation).
+    # In a data-parallel job, each rank's share of train.batch is split.
+    batch_gpu: int | None = ranged(None, lambda v: v is None or v >= 1, "an integer >= 1, or null")
     # the adversarial loss (gankit.losses), for the tasks that have one
     loss: Literal["ns", "minimax", "ls", "hinge", "wasserstein", "ragan", "rpgan"] = "ns"
     optimizer: Literal["adam", "rmsprop"] = "adam"  # rmsprop for the original WGAN
@@ -224,6 +239,10 @@ def _check_shared(cfg: RunConfig, origin: str) -> None:
     if cfg.log.profile and cfg.log.profile + 5 > cfg.train.steps:  # gankit.training.profile: WAIT + WARMUP = 5
         raise GankitError(f"{origin}: log.profile = {cfg.log.profile} needs {cfg.log.profile + 5} steps "
                           f"(a 5-step warm-up first); train.steps is {cfg.train.steps}")
+    if cfg.train.batch_gpu is not None and cfg.train.batch % cfg.train.batch_gpu:
+        raise GankitError(f"{origin}: train.batch = {cfg.train.batch} is not divisible by train.batch_gpu = "
+                          f"{cfg.train.batch_gpu}; expected a micro-batch size that divides the batch "
+                          f"(e.g. {max(d for d in range(1, cfg.train.batch_gpu + 1) if cfg.train.batch % d == 0)})")
 
 
 def preset_names() -> list[str]:
