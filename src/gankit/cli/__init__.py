@@ -16,6 +16,7 @@ The commands live in groups, each module adding its subparsers (`add(sub)`) with
                surface.py through the registry (`gankit.cli.tasks`)
     evaluate   eval, features train, bench, augment-eval
     tools      report, serve, export, presets, data info
+    dataset    dataset: a folder, zip, .npz or video made into a dataset zip
     common     what they share: flags, overrides, the command line, the end-of-run summary, err
 """
 
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from gankit.cli import evaluate, sample, tools, train
+    from gankit.cli import dataset, evaluate, sample, tools, train
     from gankit.cli.tasks import surfaces
     from gankit.version import __version__
 
@@ -69,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     for surface in surfaces().values():
         if hasattr(surface, "commands"):
             surface.commands(sub)
-    for group in (evaluate, tools):
+    for group in (evaluate, tools, dataset):
         group.add(sub)
     return p
 
