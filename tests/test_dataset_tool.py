@@ -67,6 +67,24 @@ def test_folder_with_class_subfolders(tmp_path):
     np.testing.assert_array_equal(images[names[0]], np.asarray(Image.open(src / "cat" / "0.png")))
 
 
+def test_read_as_stylegan2_ada_pytorch_reads_it(tmp_path):
+    """Its ImageFolderDataset on a zip: every entry with an extension Pillow knows is an image,
+    in sorted order; labels = dict(dataset.json's labels)[name]; one (C, H, W) for all, square."""
+    src = tmp_path / "src"
+    for cls in ("a", "b", "c"):
+        save(rgb(12, 12), src / cls / "0.png")
+    save(Image.fromarray(np.zeros((12, 12), np.uint8)), src / "c" / "1.png")  # grey among colour
+    make_dataset(src, tmp_path / "d.zip", resolution=8)
+    Image.init()
+    with zipfile.ZipFile(tmp_path / "d.zip") as z:
+        names = sorted(n for n in z.namelist() if "." + n.rsplit(".", 1)[-1].lower() in Image.EXTENSION)
+        table = dict(json.loads(z.read("dataset.json"))["labels"])
+        labels = np.array([table[n.replace("\\", "/")] for n in names])
+        shapes = {np.asarray(Image.open(z.open(n))).transpose(2, 0, 1).shape for n in names}
+    assert names == [entry_name(i) for i in range(4)] and labels.astype(np.int64).tolist() == [0, 1, 2, 2]
+    assert shapes == {(3, 8, 8)}
+
+
 def test_stored_uncompressed_and_reproducible(tmp_path):
     src = tmp_path / "src"
     for i in range(3):

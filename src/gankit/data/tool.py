@@ -35,6 +35,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from gankit import disk
 from gankit.data.tool_inputs import BAD_IMAGE, META, Source, open_source
 from gankit.errors import GankitError
+from gankit.media.images import IMAGE_SUFFIXES
 from gankit.media.video import VIDEO_SUFFIXES
 from gankit.threads import cpu_budget
 
@@ -49,10 +50,11 @@ _ALPHA = {"RGBA", "RGBa", "LA", "La", "PA"}
 def content_hash(entries: Iterable[tuple[str, bytes]]) -> str:
     """The sha256 (hex) that `dataset.json`'s `gankit.sha256` records. `entries` are the
     dataset's image entries, (name, bytes), in ascending name order (Python str order; for the
-    layout's names that is index order); the image entries are every file entry of the zip but
-    `dataset.json`. For each entry, in order: its name in UTF-8, one zero byte, then its bytes,
-    all fed into one sha256. Names out of order are a ValueError: the hash must not depend on
-    how a zip happens to list its entries."""
+    layout's names that is index order); the image entries are the zip's file entries whose
+    names end in an image suffix (`IMAGE_SUFFIXES`: .png .jpg .jpeg .bmp, any case), which in
+    a zip this tool wrote is every entry but `dataset.json`. For each entry, in order: its name
+    in UTF-8, one zero byte, then its bytes, all fed into one sha256. Names out of order are a
+    ValueError: the hash must not depend on how a zip happens to list its entries."""
     h, last = hashlib.sha256(), None
     for name, data in entries:
         if last is not None and name <= last:
@@ -67,7 +69,8 @@ def content_hash(entries: Iterable[tuple[str, bytes]]) -> str:
 def hash_zip(path: str | Path) -> str:
     """`content_hash` of a dataset zip as it is on disk, one entry in memory at a time."""
     with zipfile.ZipFile(path) as z:
-        names = sorted(n for n in z.namelist() if not n.endswith("/") and n != META)
+        names = sorted(i.filename for i in z.infolist()
+                       if not i.is_dir() and i.filename.lower().endswith(IMAGE_SUFFIXES))
         return content_hash((n, z.read(n)) for n in names)
 
 
