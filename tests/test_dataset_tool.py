@@ -382,6 +382,8 @@ def test_cli_writes_and_summarises(tmp_path, capsys):
     (["missing", "d.zip"], "missing: no such file or folder"),
     (["NOTES", "d.zip"], "not a source the dataset tool reads"),
     (["EMPTYZIP", "d.zip"], "holds no images (1 other files)"),
+    (["NOTZIP", "d.zip"], "junk.zip: not a readable zip archive"),
+    (["UNLABELLED", "d.zip"], "dataset.json: 1 of 2 images have no label (first: 00000/img00000001.png)"),
     (["MIXED", "d.zip"], "not all one square size (found 8x6 (a.png), 8x8 (b.png)); give --resolution"),
 ])
 def test_cli_one_line_errors(tmp_path, capsys, args, message):
@@ -392,8 +394,16 @@ def test_cli_one_line_errors(tmp_path, capsys, args, message):
     (tmp_path / "exists.zip").write_bytes(b"x")
     with zipfile.ZipFile(tmp_path / "empty.zip", "w") as z:
         z.writestr("readme.md", "no images here")
+    (tmp_path / "junk.zip").write_bytes(b"not a zip at all")
+    with zipfile.ZipFile(tmp_path / "unlabelled.zip", "w") as z:
+        for i in range(2):
+            buf = io.BytesIO()
+            Image.fromarray(rgb(8, 8)).save(buf, format="png")
+            z.writestr(entry_name(i), buf.getvalue())
+        z.writestr("dataset.json", json.dumps({"labels": [[entry_name(0), 1]]}))
     where = {"SRC": tmp_path / "src", "NOTES": tmp_path / "notes.txt", "EMPTYZIP": tmp_path / "empty.zip",
-             "MIXED": tmp_path / "mixed", "EXISTS": tmp_path / "exists.zip"}
+             "MIXED": tmp_path / "mixed", "EXISTS": tmp_path / "exists.zip", "NOTZIP": tmp_path / "junk.zip",
+             "UNLABELLED": tmp_path / "unlabelled.zip"}
     argv = [str(where.get(a, tmp_path / a if a.endswith((".zip", ".tar")) else a)) for a in args]
     assert main(["dataset", *argv, "--no-progress"]) == 2
     err = capsys.readouterr().err

@@ -42,8 +42,9 @@ class Source:
     close: Callable[[], None] = lambda: None
 
 
-
 def open_source(source: Path, every: int) -> Source:
+    """The source at `source`, by what it is: a folder, a .zip, a .npz/.npy, or a video whose
+    every `every`-th frame is kept."""
     if not source.exists():
         raise GankitError(f"{source}: no such file or folder")
     if source.is_dir():
@@ -165,15 +166,18 @@ def _labels(names: list[str], meta: dict | None, where) -> tuple[bool, dict[str,
     _check_label_values(list(labels.values()), where)
     missing = [n for n in names if n not in labels]
     if missing:
-        raise GankitError(f"{where}: {len(missing)} images have no label (first: {missing[0]}); "
+        raise GankitError(f"{where}: {len(missing)} of {len(names)} images have no label (first: {missing[0]}); "
                           "every image needs one, or 'labels': null")
     present = set(names)
     extra = [n for n in labels if n not in present]
     if extra:
         raise GankitError(f"{where}: labels {len(extra)} files that are not there (first: {extra[0]}); "
                           "the labels do not match the images")
+    # class names, where a gankit zip recorded them and they name every label
     classes = (meta.get("gankit") or {}).get("classes")
-    return True, labels, classes if isinstance(classes, list) and all(isinstance(c, str) for c in classes) else None
+    named = (isinstance(classes, list) and all(isinstance(c, str) for c in classes)
+             and all(isinstance(v, int) and v < len(classes) for v in labels.values()))
+    return True, labels, classes if named else None
 
 
 def _check_label_values(values: list, where) -> None:
