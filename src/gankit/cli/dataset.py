@@ -30,7 +30,7 @@ def add(sub) -> None:
                    help=f"square side in pixels, {lo} to {hi} (default: the images' own, when all share one square size)")
     d.add_argument("--transform", default="center-crop", metavar="|".join(TRANSFORMS),
                    help="center-crop: the largest centred square (default); center-crop-wide: the largest centred "
-                   "R:HEIGHT crop as a band across the middle of a black square (dataset_tool.py's, for wide "
+                   "R:HEIGHT crop as a band across the middle of a black square (like dataset_tool.py's, for wide "
                    "pictures such as cars); pad: the whole picture letterboxed on black; resize: the whole "
                    "picture squashed to the square, aspect ratio not kept. Only resize upscales")
     d.add_argument("--height", type=int, metavar="H",
