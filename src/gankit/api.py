@@ -81,9 +81,12 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
     ``memorization`` among `metrics` checks the samples for copies of the training images
     (`train`, default the run's data source) against `held_out` real images (default that
     source's held-out split), writing its pictures under `out` (default RUN/memorization)."""
-    from gankit.metrics.evaluate import Evaluator, d_accuracy, fid, floor as real_floor, target_images
+    from gankit.metrics.evaluate import METRICS, Evaluator, d_accuracy, fid, floor as real_floor, target_images
     from gankit.metrics.toy import mode_stats
 
+    unknown = [m for m in metrics if m not in (*METRICS, "dacc", "memorization")]
+    if unknown:
+        raise GankitError(f"unknown metric {unknown[0]!r}; choose from: {', '.join(METRICS)}, dacc, memorization")
     if n < 2:
         raise GankitError(f"--n {n}: need at least 2 samples")
     plain = [m for m in metrics if m not in ("dacc", "memorization")]

@@ -182,13 +182,19 @@ def test_gankit_eval_memorization(tmp_path, capsys):
     assert "must not be the training images" in capsys.readouterr().err
 
 
-def test_mnist_adds_feature_distance(tmp_path):
-    """On MNIST the bundled feature network applies: a features block beside the pixel one."""
-    from gankit import api
-
+def test_mnist_adds_feature_distance_beside_fid(tmp_path, capsys):
+    """On MNIST the bundled feature network applies: a features block beside the pixel one; the
+    distribution metrics still score in the same command."""
     train = load_data("mnist@100").x
     np.savez(tmp_path / "s.npz", x=_copies(train, 50).numpy())
-    r = api.evaluate(str(tmp_path / "s.npz"), ["memorization"], train="mnist@100", out=str(tmp_path / "m"))
+    assert main(["eval", str(tmp_path / "s.npz"), "--metrics", "fid,memorization", "--train", "mnist@100",
+                 "--out", str(tmp_path / "m"), "--json", str(tmp_path / "r.json")]) == 0
+    r = json.loads((tmp_path / "r.json").read_text())
     m = r["memorization"]
+    assert "fid" in r and r["protocol"]["ref"] == "mnist:test"
     assert m["protocol"]["held_out"] == "mnist:test" and m["protocol"]["feature_net"] == "mnist-cnn"
     assert m["pixel"]["copying"] and m["features"]["copying"]
+    out = capsys.readouterr().out
+    assert "memorization features" in out and "50 samples vs mnist:test" in out
+    assert main(["eval", str(tmp_path / "s.npz"), "--metrics", "memorisation"]) == 2
+    assert "choose from: fid" in capsys.readouterr().err
