@@ -12,7 +12,8 @@ import torch
 from gankit.cli import main
 from gankit.data import load_data
 from gankit.errors import GankitError
-from gankit.metrics.memorization import held_out_source, memorization, nearest, share_test
+from gankit.media.images import resize_uint8
+from gankit.metrics.memorization import held_out_source, memorization, nearest, share_test, training_images
 
 
 @pytest.fixture(scope="module")
@@ -95,18 +96,29 @@ def test_mirrored_copies_count_only_with_mirror(faces):
 
 
 def test_nearest_matches_brute_force():
+    """Streamed over the training set in chunks, the two nearest found are the brute-force ones."""
     g = torch.Generator().manual_seed(5)
-    q, r = torch.rand(70, 12, generator=g), torch.rand(30, 12, generator=g)
-    d, i = nearest(q, r, chunk=16)
-    full = torch.cdist(q.double(), r.double())
+    q = torch.randint(0, 256, (70, 1, 3, 4), generator=g, dtype=torch.uint8)
+    train = torch.randint(0, 256, (30, 1, 3, 4), generator=g, dtype=torch.uint8)
+    flat = lambda x: x.reshape(len(x), -1).float()  # noqa: E731
+    full = torch.cdist(flat(q).double(), flat(train).double())  # (70, 30)
+    d, i = nearest(q, train, flat, chunk=7)
     want = full.topk(2, dim=1, largest=False)
     assert i.equal(want.indices)
     torch.testing.assert_close(d, want.values)
-    # fold: rows j and j + 15 are one image; the two neighbours are two different images
-    d, i = nearest(q, r, fold=15)
-    per_image = torch.minimum(full[:, :15], full[:, 15:])
+    # mirror: an image and its mirror are one training image; index i + 30 names the mirror
+    d, i = nearest(q, train, flat, mirror=True, chunk=7)
+    per_image = torch.minimum(full, torch.cdist(flat(q).double(), flat(train.flip(-1)).double()))
     torch.testing.assert_close(d, per_image.topk(2, dim=1, largest=False).values)
-    assert ((i[:, 0] % 15) != (i[:, 1] % 15)).all()
+    assert ((i[:, 0] % 30) != (i[:, 1] % 30)).all() and (i >= 30).any()
+    torch.testing.assert_close(d[:, 0], (flat(q).double() - flat(training_images(train, i[:, 0])).double()).norm(dim=1))
+
+
+def test_large_images_are_compared_downscaled(faces):
+    train, held = faces
+    big = resize_uint8(train, 128)
+    r = memorization(_copies(big, 40), big, resize_uint8(held, 128))
+    assert r.copying and "at 64 px (downscaled from 128)" in r.protocol["distances"]["pixel"]
 
 
 def test_exact_distance_for_a_copy():
@@ -187,12 +199,14 @@ def test_mnist_adds_feature_distance_beside_fid(tmp_path, capsys):
     distribution metrics still score in the same command."""
     train = load_data("mnist@100").x
     np.savez(tmp_path / "s.npz", x=_copies(train, 50).numpy())
+    held = tmp_path / "held.npz"  # 500 test digits (the default, mnist:test, is all 10,000: slower)
+    np.savez(held, x=load_data("mnist:test").x[:500].numpy())
     assert main(["eval", str(tmp_path / "s.npz"), "--metrics", "fid,memorization", "--train", "mnist@100",
-                 "--out", str(tmp_path / "m"), "--json", str(tmp_path / "r.json")]) == 0
+                 "--held-out", str(held), "--out", str(tmp_path / "m"), "--json", str(tmp_path / "r.json")]) == 0
     r = json.loads((tmp_path / "r.json").read_text())
     m = r["memorization"]
     assert "fid" in r and r["protocol"]["ref"] == "mnist:test"
-    assert m["protocol"]["held_out"] == "mnist:test" and m["protocol"]["feature_net"] == "mnist-cnn"
+    assert m["protocol"]["held_out"] == str(held) and m["protocol"]["feature_net"] == "mnist-cnn"
     assert m["pixel"]["copying"] and m["features"]["copying"]
     out = capsys.readouterr().out
     assert "memorization features" in out and "50 samples vs mnist:test" in out

@@ -36,9 +36,14 @@ import torch
 from torch import Tensor
 
 from gankit.errors import GankitError
+from gankit.media.images import resize_uint8
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95)
+# pixel distance at most at this side: a copy at 1024 px is a copy at 64, and 10,000 samples'
+# vectors stay ~0.5 GB (RGB float32) whatever the resolution
+PIXEL_MAX = 64
 GRID_PAIRS = 32  # sample / nearest-training-image pairs in the picture, closest first
+PICTURE_MAX = 128  # the picture's images are downscaled to this height
 
 # A run's data source -> its held-out split, for the sources that have one. mnist@N is part of
 # MNIST's training set, so its held-out images are the test set as well.
@@ -54,36 +59,61 @@ def held_out_source(train_source: str) -> str | None:
 
 
 def pixel_vectors(images: Tensor) -> Tensor:
-    """uint8 (N, C, H, W) -> float32 (N, C*H*W) on a 0-1 scale divided by sqrt(C*H*W), so that
-    Euclidean distance between rows is the RMS pixel difference."""
+    """uint8 (N, C, H, W) -> float32 (N, C*H'*W') on a 0-1 scale divided by sqrt(C*H'*W'), so that
+    Euclidean distance between rows is the RMS pixel difference; images above PIXEL_MAX px are
+    first downscaled to it (antialiased), as every set compared is."""
     if images.dtype != torch.uint8 or images.dim() != 4:
         raise GankitError(f"memorization: expected uint8 images (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
+    if max(images.shape[-2:]) > PIXEL_MAX:
+        h, w = images.shape[-2:]
+        images = resize_uint8(images, (round(h * PIXEL_MAX / max(h, w)), round(w * PIXEL_MAX / max(h, w))))
     d = images[0].numel()
     return images.reshape(len(images), d).float().div_(255.0 * math.sqrt(d))
 
 
-def nearest(queries: Tensor, refs: Tensor, fold: int | None = None, chunk: int = 2048) -> tuple[Tensor, Tensor]:
-    """For each row of `queries` (N, F), its two nearest rows of `refs` (M, F): (distances float64
-    (N, 2), indices int64 (N, 2)), nearest first. `fold`: rows i and i + fold of `refs` are one
-    image (an image and its mirror), so the two neighbours are two different images. The search
-    runs in float32 in row chunks (a (chunk, M) block at a time); the distances to the neighbours
-    found are then recomputed in float64, since float32's |a|^2 + |b|^2 - 2ab cancels badly exactly
-    where it matters: near-copies at distance ~0."""
-    if len(refs) - (fold or 0) < 2:
-        raise GankitError(f"memorization needs at least 2 training images; got {len(refs) - (fold or 0)}")
-    q, r = queries.float(), refs.float()
-    found = []
-    for s in range(0, len(q), chunk):
-        d = torch.cdist(q[s:s + chunk], r)  # (c, M)
-        if fold:  # one column per image: the nearer of it and its mirror
-            d, which = torch.stack([d[:, :fold], d[:, fold:]]).min(0)  # (c, fold) each
-            i = d.topk(2, dim=1, largest=False).indices  # (c, 2)
-            found.append(i + fold * which.gather(1, i))
-        else:
-            found.append(d.topk(2, dim=1, largest=False).indices)
-    idx = torch.cat(found)  # (N, 2)
-    dist = (queries.double()[:, None] - refs.double()[idx]).norm(dim=-1)  # (N, 2)
-    return dist, idx
+def training_images(train: Tensor, idx: Tensor) -> Tensor:
+    """The training images that `nearest` indices name: i < M is train[i], i >= M train[i - M] mirrored."""
+    m = len(train)
+    out = train[idx % m]
+    flipped = idx >= m
+    if bool(flipped.any()):
+        out[flipped] = out[flipped].flip(-1)
+    return out
+
+
+def nearest(queries: Tensor, train: Tensor, vectors: Callable[[Tensor], Tensor], mirror: bool = False,
+            chunk: int = 1024) -> tuple[Tensor, Tensor]:
+    """For each uint8 image of `queries` (N, C, H, W), its two nearest images of `train` (M, C, H, W)
+    under the Euclidean distance between `vectors(images)` rows: (distances float64 (N, 2), indices
+    int64 (N, 2)), nearest first. `mirror`: an image and its mirror are one training image, the
+    nearer counting; index i + M names train[i] mirrored (`training_images`).
+
+    The training set is read `chunk` images at a time (memory: N x chunk distances plus one chunk's
+    vectors), keeping the best two so far; the search runs in float32 and the two distances found
+    are then recomputed in float64, since float32's |a|^2 + |b|^2 - 2ab cancels badly exactly where
+    it matters: near-copies at distance ~0."""
+    m = len(train)
+    if m < 2:
+        raise GankitError(f"memorization needs at least 2 training images; got {m}")
+    q64 = vectors(queries).double()  # (N, F)
+    q = q64.float()
+    best_d = torch.full((len(q), 2), float("inf"))
+    best_i = torch.zeros((len(q), 2), dtype=torch.long)
+    for s in range(0, m, chunk):
+        part = train[s:s + chunk]
+        d = torch.cdist(q, vectors(part).float())  # (N, c)
+        i = torch.arange(s, s + len(part)).expand_as(d)
+        if mirror:
+            d_flip = torch.cdist(q, vectors(part.flip(-1)).float())
+            i = torch.where(d_flip < d, i + m, i)
+            d = torch.minimum(d, d_flip)
+        cand_d, cand_i = torch.cat([best_d, d], 1), torch.cat([best_i, i], 1)
+        top = cand_d.topk(2, dim=1, largest=False).indices  # (N, 2)
+        best_d, best_i = cand_d.gather(1, top), cand_i.gather(1, top)
+    used, where = best_i.unique(return_inverse=True)  # vectors once per training image found
+    v = vectors(training_images(train, used)).double()  # (U, F)
+    dist = (q64[:, None] - v[where]).norm(dim=-1)  # (N, 2)
+    return dist, best_i
 
 
 def _beta_ppf(p: float, a: int, b: int) -> float:
@@ -179,7 +209,8 @@ class Memorization:
     scores: dict[str, dict] = field(default_factory=dict)  # name -> `compare`'s dict
     verdicts: list[str] = field(default_factory=list)
     protocol: dict = field(default_factory=dict)
-    ref: Tensor | None = field(default=None, repr=False)  # the training images searched (flips appended), uint8
+    train: Tensor | None = field(default=None, repr=False)  # the training images searched, uint8
+    mirror: bool = False  # mirror images counted as training images (index i + M: train[i] mirrored)
 
     @property
     def copying(self) -> bool:
@@ -205,25 +236,22 @@ def memorization(samples: Tensor, train: Tensor, held_out: Tensor, quantile: flo
                           f"{len(held_out)}")
     if not 0 < quantile < 1:
         raise GankitError(f"memorization quantile {quantile}: expected a number between 0 and 1")
-    m = len(train)
-    ref = torch.cat([train, train.flip(-1)]) if mirror else train  # index i >= m: training image i - m, flipped
-    fold = m if mirror else None
-    out = Memorization()
+    out = Memorization(train=train, mirror=mirror)
     spaces: list[tuple[str, Callable[[Tensor], Tensor]]] = [("pixel", pixel_vectors)]
     if embed is not None:
         spaces.append(("features", embed))
     for name, f in spaces:
-        ref_v = f(ref)
-        sample_d, sample_idx = nearest(f(samples), ref_v, fold)  # (N, 2) each
-        held_d, _ = nearest(f(held_out), ref_v, fold)  # (K, 2)
+        sample_d, sample_idx = nearest(samples, train, f, mirror)  # (N, 2) each
+        held_d, _ = nearest(held_out, train, f, mirror)  # (K, 2)
         out.distances[name] = {"sample_d": sample_d, "sample_idx": sample_idx, "held_d": held_d}
         out.scores[name] = compare(sample_d, held_d, quantile)
         out.verdicts.append(verdict(name, out.scores[name], quantile))
-    out.protocol = {"n": len(samples), "train_n": m, "held_out_n": len(held_out), "shape": list(samples.shape[1:]),
-                    "quantile": quantile, "mirror": mirror,
-                    "distances": {"pixel": "RMS pixel difference, 0-1 scale",
+    side = max(samples.shape[-2:])
+    out.protocol = {"n": len(samples), "train_n": len(train), "held_out_n": len(held_out),
+                    "shape": list(samples.shape[1:]), "quantile": quantile, "mirror": mirror,
+                    "distances": {"pixel": "RMS pixel difference, 0-1 scale"
+                                  + (f", at {PIXEL_MAX} px (downscaled from {side})" if side > PIXEL_MAX else ""),
                                   **({"features": f"Euclidean, {embed_name} features"} if embed is not None else {})}}
-    out.ref = ref
     return out
 
 
@@ -240,7 +268,9 @@ def save_pictures(result: Memorization, samples: Tensor, out_dir: str | Path, pa
     out_dir.mkdir(parents=True, exist_ok=True)
     px = result.distances["pixel"]
     order = px["sample_d"][:, 0].argsort()[:pairs]
-    pair = torch.cat([samples[order], result.ref[px["sample_idx"][order, 0]]], dim=-1)  # (P, C, H, 2W)
+    pair = torch.cat([samples[order], training_images(result.train, px["sample_idx"][order, 0])], dim=-1)  # (P, C, H, 2W)
+    if samples.shape[-2] > PICTURE_MAX:  # a picture to look at, not a 64-megapixel file
+        pair = resize_uint8(pair, (PICTURE_MAX, 2 * PICTURE_MAX * samples.shape[-1] // samples.shape[-2]))
     grid = make_grid(pair, nrow=4, pad=3)
     nearest_png = save_image(grid, out_dir / "nearest.png", upscale=max(1, min(4, 512 // max(grid.shape[:2]))))
 
