@@ -102,14 +102,21 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
     else:
         run = load(target, ema=ema)
         name = str(target)
+        if "memorization" in metrics and not hasattr(run, "sample"):
+            raise GankitError(f"{name}: --metrics memorization checks a generator's samples; {run.task} runs make none")
         other = None if ref == "mnist:test" else ref  # for other tasks, --ref names another held-out source
         scored = get_task(run.task).evaluate_run(run.config, run.nets, device, n, featurenet, other, name, run.step,
                                                  data_meta=run.data_meta)
         if scored is not None:  # a task scored on held-out data (against targets, or its own metrics)
+            if "memorization" in metrics:
+                raise GankitError(f"{name}: --metrics memorization checks an image generator's samples; "
+                                  f"{run.task} runs are scored on held-out data instead (drop it)")
             return scored
         if not hasattr(run, "sample"):  # neither held-out scores nor samples (a task's run_methods)
             raise GankitError(f"{name}: gankit eval has no scores for {run.task!r} runs")
         if run.data_meta["kind"] == "points":  # a 2-D toy run: mode coverage is its metric
+            if "memorization" in metrics:
+                raise GankitError(f"{name}: --metrics memorization compares images; this run makes 2-D points")
             source = run.config.data.source
             return {**mode_stats(run.sample(n, seed=seed), source),
                     "protocol": {"n": n, "ref": source, "seed": seed, "run": name, "step": run.step}}

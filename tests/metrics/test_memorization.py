@@ -212,3 +212,13 @@ def test_mnist_adds_feature_distance_beside_fid(tmp_path, capsys):
     assert "memorization features" in out and "50 samples vs mnist:test" in out
     assert main(["eval", str(tmp_path / "s.npz"), "--metrics", "memorisation"]) == 2
     assert "choose from: fid" in capsys.readouterr().err
+
+
+def test_a_points_run_is_refused(tmp_path, capsys):
+    run = tmp_path / "toy"
+    assert main(["train", "--preset", "toy-mlp", "--steps", "2", "--out", str(run), "--no-progress", "--device", "cpu",
+                 "--set", "train.batch=16"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--metrics", "memorization", "--n", "50"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "compares images; this run makes 2-D points" in err[0]

@@ -7,7 +7,7 @@ A generator that copies sits much closer to the training set than held-out image
 generalises sits about as close; one that has not learnt the data sits farther.
 
 Distances: ``pixel``, the root-mean-square difference of the two images on a 0-1 scale,
-||a - b||_2 / (255 sqrt(C H W)), at the run's resolution; and, where a feature network applies
+||a - b||_2 / (255 sqrt(C H W)), at the run's resolution (at most PIXEL_MAX px); and, where a feature network applies
 (`gankit.metrics.featurenet`), ``features``, the Euclidean distance between its embeddings.
 
 The numbers: the samples' share closer to their nearest training image than the nearest
@@ -210,7 +210,6 @@ class Memorization:
     verdicts: list[str] = field(default_factory=list)
     protocol: dict = field(default_factory=dict)
     train: Tensor | None = field(default=None, repr=False)  # the training images searched, uint8
-    mirror: bool = False  # mirror images counted as training images (index i + M: train[i] mirrored)
 
     @property
     def copying(self) -> bool:
@@ -236,7 +235,7 @@ def memorization(samples: Tensor, train: Tensor, held_out: Tensor, quantile: flo
                           f"{len(held_out)}")
     if not 0 < quantile < 1:
         raise GankitError(f"memorization quantile {quantile}: expected a number between 0 and 1")
-    out = Memorization(train=train, mirror=mirror)
+    out = Memorization(train=train)
     spaces: list[tuple[str, Callable[[Tensor], Tensor]]] = [("pixel", pixel_vectors)]
     if embed is not None:
         spaces.append(("features", embed))
