@@ -73,15 +73,25 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, force: bool 
 
 def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str = "mnist:test", seed: int = 0,
              featurenet: str | None = None, device: str = "cpu", ema: bool = True,
-             inception_weights: str | None = None, floor: bool = False) -> dict:
+             inception_weights: str | None = None, floor: bool = False, held_out: str | None = None,
+             train: str | None = None, out: str | None = None) -> dict:
     """Score a run, a checkpoint, a samples .npz or a folder of images (or, with `floor`, real
-    training images) against `ref` with the feature network. Returns the result with its protocol."""
-    from gankit.metrics.evaluate import Evaluator, d_accuracy, fid, floor as real_floor, target_images
+    training images) against `ref` with the feature network. Returns the result with its protocol.
+
+    ``memorization`` among `metrics` checks the samples for copies of the training images
+    (`train`, default the run's data source) against `held_out` real images (default that
+    source's held-out split), writing its pictures under `out` (default RUN/memorization)."""
+    from gankit.metrics.evaluate import METRICS, Evaluator, d_accuracy, fid, floor as real_floor, target_images
     from gankit.metrics.toy import mode_stats
 
+    unknown = [m for m in metrics if m not in (*METRICS, "dacc", "memorization")]
+    if unknown:
+        raise GankitError(f"unknown metric {unknown[0]!r}; choose from: {', '.join(METRICS)}, dacc, memorization")
     if n < 2:
         raise GankitError(f"--n {n}: need at least 2 samples")
-    plain = [m for m in metrics if m != "dacc"]
+    plain = [m for m in metrics if m not in ("dacc", "memorization")]
+    if floor and "memorization" in metrics:
+        raise GankitError("--metrics memorization checks a generator's samples; --floor has none")
     if floor:
         return real_floor(Evaluator(featurenet, device), min(n, 10_000), ref, plain, seed)
     if not target:
@@ -92,21 +102,33 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
     else:
         run = load(target, ema=ema)
         name = str(target)
+        if "memorization" in metrics and not hasattr(run, "sample"):
+            raise GankitError(f"{name}: --metrics memorization checks a generator's samples; {run.task} runs make none")
         other = None if ref == "mnist:test" else ref  # for other tasks, --ref names another held-out source
         scored = get_task(run.task).evaluate_run(run.config, run.nets, device, n, featurenet, other, name, run.step,
                                                  data_meta=run.data_meta)
         if scored is not None:  # a task scored on held-out data (against targets, or its own metrics)
+            if "memorization" in metrics:
+                raise GankitError(f"{name}: --metrics memorization checks an image generator's samples; "
+                                  f"{run.task} runs are scored on held-out data instead (drop it)")
             return scored
         if not hasattr(run, "sample"):  # neither held-out scores nor samples (a task's run_methods)
             raise GankitError(f"{name}: gankit eval has no scores for {run.task!r} runs")
         if run.data_meta["kind"] == "points":  # a 2-D toy run: mode coverage is its metric
+            if "memorization" in metrics:
+                raise GankitError(f"{name}: --metrics memorization compares images; this run makes 2-D points")
             source = run.config.data.source
             return {**mode_stats(run.sample(n, seed=seed), source),
                     "protocol": {"n": n, "ref": source, "seed": seed, "run": name, "step": run.step}}
         images = run.sample(n, seed=seed)
-    ev = Evaluator(featurenet, device)
-    result = ev.evaluate(images, plain, ref, seed, run=name if run else None,
-                         step=run.step if run else None, name=name)
+    run_name, step = (name, run.step) if run else (None, None)
+    if plain or "memorization" not in metrics:
+        result = Evaluator(featurenet, device).evaluate(images, plain, ref, seed, run=run_name, step=step, name=name)
+    else:  # memorization alone: no reference set of the distribution metrics is involved
+        result = {"protocol": {"n": len(images), "seed": seed, "run": run_name, "step": step}}
+    if "memorization" in metrics:
+        result["memorization"] = _memorization(images, run, train, held_out, out, featurenet, device, seed,
+                                               run_name, step)
     if inception_weights:
         from gankit.data import load_data
         from gankit.metrics.inception import inception_extractor, inception_features
@@ -118,6 +140,28 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
             raise GankitError("--metrics dacc needs a run or checkpoint (it scores the run's D)")
         result["d_acc"] = d_accuracy(run, ref, min(n, 10_000), seed)
     return result
+
+
+def _memorization(images, run: Run | None, train: str | None, held_out: str | None, out: str | None,
+                  featurenet: str | None, device: str, seed: int, run_name: str | None, step: int | None) -> dict:
+    """`evaluate`'s memorization check, its sources and folder chosen from the run where not given."""
+    from gankit.metrics.memorization import evaluate_memorization, held_out_source
+
+    train = train or (run.config.data.source if run is not None else None)
+    if train is None:
+        raise GankitError("--metrics memorization on a samples file or folder needs --train SOURCE "
+                          "(the generator's training data)")
+    held_out = held_out or held_out_source(train)
+    if held_out is None:
+        raise GankitError(f"--metrics memorization: data source {train!r} has no known held-out split; name real "
+                          "images the generator never saw with --held-out SOURCE")
+    if held_out == train:
+        raise GankitError(f"--held-out {held_out}: the held-out images must not be the training images")
+    folder = Path(out) if out else (run.dir / "memorization" if run is not None and Path(run.dir).is_dir()
+                                    else Path("memorization"))
+    mirror = bool(getattr(run.config.data, "mirror", False)) if run is not None else False
+    return evaluate_memorization(images, train, held_out, folder, featurenet, device, mirror, seed=seed,
+                                 run=run_name, step=step)
 
 
 def _surfaces() -> list:

@@ -17,10 +17,17 @@ def add(sub) -> None:
     e.add_argument("target", metavar="RUN|CHECKPOINT|SAMPLES.npz|DIR", nargs="?")
     e.add_argument("--metrics", default="fid,kid,is,pr,dc,classes",
                    help="comma-separated: fid, kid, is, pr (precision/recall), dc (density/coverage), "
-                        "classes (class histogram + KL), dacc (run's D accuracy); default all but dacc")
+                        "classes (class histogram + KL), dacc (run's D accuracy), memorization (samples' nearest "
+                        "training images against held-out real images'); default all but dacc and memorization")
     e.add_argument("--n", type=int, default=10_000, help="samples drawn from a run (default 10000)")
     e.add_argument("--ref", default="mnist:test", help="reference data source (default mnist:test)")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--held-out", metavar="SOURCE", help="memorization: real images the generator never saw "
+                   "(default: the training source's held-out split: lfw:test for lfw, mnist:test for mnist)")
+    e.add_argument("--train", metavar="SOURCE", help="memorization: the generator's training images "
+                   "(default: the run's data source; needed for a samples file or folder)")
+    e.add_argument("--out", metavar="DIR", help="memorization: where nearest.png and distances.png go "
+                   "(default RUN/memorization)")
     e.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     e.add_argument("--featurenet", metavar="PATH", help="feature network .safetensors "
                    "(default: the bundled MNIST network; train one with `gankit features train`)")
@@ -111,7 +118,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     result = api.evaluate(args.target, metrics, args.n, args.ref, args.seed, args.featurenet, args.device,
-                          ema=not args.no_ema, inception_weights=args.inception_weights, floor=args.floor)
+                          ema=not args.no_ema, inception_weights=args.inception_weights, floor=args.floor,
+                          held_out=args.held_out, train=args.train, out=args.out)
     print_result(result)
     if args.json:
         with disk.atomic(args.json) as tmp:
@@ -156,10 +164,36 @@ def print_result(r: dict) -> None:
         line("class_hist", " ".join(f"{v:.3f}" for v in r["class_hist"]))
     if "d_acc" in r:
         line("d_acc", f"real {r['d_acc']['real']:.3f}  fake {r['d_acc']['fake']:.3f}")
+    if "memorization" in r:
+        print_memorization(r["memorization"])
     p = r["protocol"]
+    if "ref" not in p:  # memorization alone: its own protocol is above
+        return
     net = f"{p['feature_net']} (sha256 {p['feature_net_sha256'][:12]}...), " if "feature_net" in p else ""
     print(f"protocol:   {net}{p['n']} samples vs {p['ref']}" + (f" ({p['ref_n']})" if "ref_n" in p else "")
           + f", seed {p['seed']}" + (f", run {p['run']} step {p['step']}" if p.get("run") else ""))
+
+
+def print_memorization(m: dict) -> None:
+    """The memorization check: per distance, the two distributions' quantiles, then the verdicts."""
+    for name in ("pixel", "features"):
+        if name not in m:
+            continue
+        c = m[name]
+        for side in ("samples", "held_out"):
+            d = c[side]
+            print(f"memorization {name:<8} {side.replace('_', '-'):<9} n {d['n']:<6} median {d['q50']:.4f}  "
+                  f"q01 {d['q01']:.4f}  q05 {d['q05']:.4f}  q25 {d['q25']:.4f}  q75 {d['q75']:.4f}")
+        print(f"memorization {name:<8} below {c['threshold']:.4f}: {c['share_below']:.1%} of samples (chance limit "
+              f"{c['chance_limit']:.1%}); median ratio {c['median_ratio']:.3f}; Mann-Whitney z {c['mann_whitney_z']:.2f}")
+    for line in m["verdict"]:
+        print(f"verdict:    {line}")
+    p = m["protocol"]
+    print(f"protocol:   memorization, {p['n']} samples at {'x'.join(map(str, p['shape']))} vs training {p['train']} "
+          f"({p['train_n']}{', mirrored' if p['mirror'] else ''}), held-out {p['held_out']} ({p['held_out_n']}), "
+          f"quantile {p['quantile']}; distances: {'; '.join(f'{k}: {v}' for k, v in p['distances'].items())}"
+          + (f"; seed {p['seed']}" + (f", run {p['run']} step {p['step']}" if p.get("run") else "")))
+    print(f"pictures:   {m['files']['nearest']}  {m['files']['distances']}")
 
 
 def cmd_features_train(args: argparse.Namespace) -> int:

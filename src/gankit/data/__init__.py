@@ -2,7 +2,8 @@
 
 Named sources: ``mnist`` (60,000 train), ``mnist:test`` (10,000), ``mnist@N`` (a low-data
 split: N of the 60,000 training digits, N/10 of each class, `low_data_indices`), ``stacked-mnist``
-(three MNIST digits as RGB channels: 1,000 modes), ``ring8``, ``grid25``,
+(three MNIST digits as RGB channels: 1,000 modes), ``lfw`` / ``lfw:test`` (80 / 20 faces,
+25 x 25 grey, `gankit.data.faces`), ``ring8``, ``grid25``,
 ``fake[:CxHxW[:N]]``. Anything else is a path: a folder of images, a ``.npz``/``.npy`` array
 file, or an IDX file.
 """
@@ -24,7 +25,7 @@ from gankit.errors import GankitError
 __all__ = ["Dataset", "BatchSampler", "load_data", "low_data_indices", "to_model", "from_model", "SOURCES_HELP"]
 
 SOURCES_HELP = ("mnist, mnist:test, mnist@N (N training digits, N/10 per class), stacked-mnist, stacked-mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
-                "spoken-digits-spec[:test], "
+                "spoken-digits-spec[:test], lfw, lfw:test (80/20 faces, 25x25 grey), "
                 "or a path to a folder of images, a .npz/.npy file or an IDX file")
 
 
@@ -89,6 +90,10 @@ def _load(source: str, strict: bool = False) -> Dataset:
         x = torch.cat([spectrogram_images(c.float() / 32767.0, mu, sigma) for c in torch.from_numpy(a.x).split(512)])
         return Dataset(x, torch.from_numpy(a.y), source, classes=list(DIGITS),
                        notes=["normalised log spectrograms of the clips (training-split statistics), as uint8 images"])
+    if source in ("lfw", "lfw:train", "lfw:test"):  # faces from scikit-image's wheel (gankit.data.faces)
+        from gankit.data.faces import load_lfw
+
+        return load_lfw(source)
     if source in ("ring8", "grid25"):
         return load_toy(source)
     if source == "fake" or source.startswith("fake:"):
