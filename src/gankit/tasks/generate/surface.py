@@ -40,7 +40,7 @@ def sample_flags(g) -> None:
                    "the left, each cell A's styles with B's coarse ones (--mix-layers)")
     g.add_argument("--mix-layers", metavar="A:B",
                    help="with --mix: the style inputs A to B-1 (0-based) taken from the row's source B (default: "
-                   "the coarse ones, the first 4 but at most half: 0:3 at 28 px, 0:4 at 32 and 64 px)")
+                   "the coarse ones, the first 4 but at most half: 0:3 at 28 px, 0:4 from 32 px up)")
 
 
 def sample(args: argparse.Namespace, run) -> int:
