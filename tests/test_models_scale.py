@@ -15,8 +15,8 @@ from gankit.tasks.generate.config import ModelConfig
 from gankit.tasks.generate.phases import STAT_NAMES, Batch, Objective, gan_step
 
 B = 2
-# cbase 4096, cmax 8: 8 channels up to 512 px, 4 at 1024 px
-TINY = {"z_dim": 8, "w_dim": 8, "mapping_layers": 1, "cbase": 4096, "cmax": 8, "blocks": 1}
+# cbase 2048, cmax 4: 4 channels up to 512 px, 2 at 1024 px
+TINY = {"z_dim": 8, "w_dim": 8, "mapping_layers": 1, "cbase": 2048, "cmax": 4, "blocks": 1}
 
 CASES = [(arch, res) for arch in ("stylegan2", "r3gan", "resnet") for res in (128, 256, 512, 1024)]
 CASES += [("dcgan", 128), ("dcgan", 256)]
@@ -62,7 +62,7 @@ def test_stylegan2_1024_forward_without_the_step():
     with torch.no_grad():
         x = G(torch.randn(1, G.in_dim))
         assert x.shape == (1, 3, 1024, 1024) and D(x).shape == (1,)
-    assert G.const.shape == (8, 4, 4) and G.torgbs[-1].conv.weight.shape[1] == 4  # 4096 // 1024 channels
+    assert G.const.shape == (4, 4, 4) and G.torgbs[-1].conv.weight.shape[1] == 2  # 2048 // 1024 channels
 
 
 def test_width_rules_follow_the_papers():
