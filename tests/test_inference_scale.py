@@ -104,3 +104,33 @@ def test_cells_shrink_by_box_averages():
     small = viz.fit_cells(checker, nrow=1, pad=2, max_side=8)  # room for a 4 px cell: each pixel the mean of 2x2
     assert small.shape == (1, 1, 4, 4) and (small == 127).all()
     assert viz.fit_cells(checker, 1, 2, 12) is checker  # fits: untouched
+
+
+def test_in_training_evaluation_runs_g_a_few_images_at_a_time(run_dir):
+    """eval.every's samples at 256 px: each seeded chunk's latents as drawn, through G 64 at a
+    time (not 1,000: that would not fit a GPU at 256 px), the same images as in one call."""
+    from gankit.tasks.generate.evaluation import InTrainingEval
+    from gankit.training.distributed import Dist
+
+    class ConstNoise(torch.nn.Module):  # stylegan2's random noise inputs would differ call to call
+        def __init__(self, G):
+            super().__init__()
+            self.G = G
+
+        def forward(self, z, y=None):
+            return self.G(z, y, noise="const")
+
+    run = api.load(run_dir)
+    G = ConstNoise(run.G)
+    calls = []
+    G.register_forward_hook(lambda m, i, o: calls.append(len(i[0])))
+    ev = InTrainingEval(run.config, type("D", (), {"kind": "image", "shape": (3, SIDE, SIDE)})(), 0,
+                        torch.device("cpu"), Dist())
+    assert ev.gen_batch == 64
+    ev.gen_batch = 3
+    few = ev.samples(G, 7)
+    assert calls == [3, 3, 1] and few.shape == (7, 3, SIDE, SIDE)
+    ev.gen_batch = 7
+    diff = (ev.samples(G, 7).int() - few.int()).abs()
+    assert calls[3:] == [7]
+    assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-4
