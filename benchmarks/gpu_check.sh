@@ -8,7 +8,7 @@
 #   there:  GANKIT_CACHE=$PWD/.gpu-cache bash benchmarks/gpu_check.sh   (device tool: carry [".gpu-cache"])
 #
 # Writes everything under $OUT (or ./gpu-results): bench JSON, the CUDA tests' log, time to
-# quality, the dcgan scaling table. Budget: about 8 minutes on one H100.
+# quality, the dcgan scaling table, the 256 px presets' first steps. Budget: about 9 minutes on one H100.
 set -u
 OUT=${OUT:-gpu-results}
 mkdir -p "$OUT"
@@ -44,3 +44,14 @@ timeout 120 $PY -m gankit bench --preset dcgan --batch 64 --device cuda --second
 cp "$OUT"/profile-dcgan/profile/top_ops.txt "$OUT/top_ops_dcgan.txt" 2>/dev/null
 timeout 150 $PY -m gankit train --preset pix2pix --steps 60 --profile 20 --device cuda --no-progress \
   --out "$OUT/pix2pix-profile" 2>&1 | tail -30 > "$OUT/pix2pix_profile.txt" || true
+
+# 6. The 256 px GPU presets (issue 28), at the papers' widths, on built-in data: 20 steps each
+#    (at most 60 s) to show they build, fit and step; train.log has the steps/s. The full runs'
+#    commands are in docs/presets.md ("On a GPU"). r3gan-ffhq256 at batch 64 here (its 256 with
+#    R1 + R2 every step is the long one); stylegan2-256 at its own 64.
+for preset in stylegan2-256 r3gan-ffhq256; do
+  extra=""; [ "$preset" = r3gan-ffhq256 ] && extra="--batch 64"
+  timeout 150 $PY -m gankit train --preset $preset --data fake:3x256x256:512 --steps 20 --max-seconds 60 $extra \
+    --set data.mirror=false --device cuda --no-progress --out "$OUT/$preset" 2>&1 | tail -8 > "$OUT/$preset.txt" || true
+  cat "$OUT/$preset.txt"
+done

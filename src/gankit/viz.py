@@ -18,12 +18,37 @@ from PIL import Image
 
 from gankit import disk
 
+# The longest side of a grid written during training, shown in the report or served: larger cells
+# are shrunk to fit (64 samples at 1024 px would be an 8,194 px PNG of ~100 MB; the report shows
+# ~500 px). Full-size samples come from `gankit sample`, which writes its grids uncapped.
+GRID_MAX_SIDE = 2048
 
-def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2) -> np.ndarray:
-    """uint8 (N, C, H, W) -> one uint8 (H', W', C) image, `nrow` images per row (default: square)."""
+
+def fit_cells(images: torch.Tensor, nrow: int, pad: int, max_side: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) shrunk by one factor (box filter: each output pixel the mean of the input
+    pixels it covers) so that a grid of `nrow` per row has no side above `max_side`; unchanged when
+    it fits already."""
+    n, _, h, w = images.shape
+    rows = math.ceil(n / nrow)
+    # the largest cell that fits: nrow * (cell + pad) + pad <= max_side, and rows likewise
+    f = min(((max_side - pad) // nrow - pad) / w, ((max_side - pad) // rows - pad) / h)
+    if f >= 1:
+        return images
+    size = (max(1, int(h * f)), max(1, int(w * f)))  # one factor for both sides: the aspect kept
+    small = torch.nn.functional.interpolate(images.float(), size=size, mode="area")  # (N, C, h', w')
+    return small.round().clamp(0, 255).to(torch.uint8)
+
+
+def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2,
+              max_side: int | None = None) -> np.ndarray:
+    """uint8 (N, C, H, W) -> one uint8 (H', W', C) image, `nrow` images per row (default: square);
+    with `max_side`, cells shrunk so that no side of the grid is longer (`fit_cells`)."""
     x = images.detach().cpu()
-    n, c, h, w = x.shape
+    n = x.shape[0]
     nrow = nrow or max(1, math.ceil(math.sqrt(n)))
+    if max_side is not None:
+        x = fit_cells(x, nrow, pad, max_side)
+    _, c, h, w = x.shape
     rows = math.ceil(n / nrow)
     grid = torch.zeros((c, rows * (h + pad) + pad, nrow * (w + pad) + pad), dtype=torch.uint8)
     for i in range(n):
@@ -61,8 +86,10 @@ def save_image(array: np.ndarray, path: str | Path, upscale: int = 1) -> Path:
     return path
 
 
-def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None) -> Path:
-    grid = make_grid(images, nrow)
+def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None,
+              max_side: int | None = GRID_MAX_SIDE) -> Path:
+    """The grid of uint8 (N, C, H, W) `images` as a PNG, no side above `max_side` (None: full size)."""
+    grid = make_grid(images, nrow, max_side=max_side)
     upscale = max(1, 512 // max(grid.shape[:2]))  # small grids (MNIST) are hard to see at 1:1
     return save_image(grid, path, upscale=min(upscale, 4))
 

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from gankit.errors import GankitError
 from gankit.models.base import ConditionalBatchNorm2d
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.models.resnet import ResNetDiscriminator, ResNetGenerator, SelfAttention
@@ -60,11 +61,12 @@ def test_build_shapes_and_one_step(arch, res, channels):
     assert all(not torch.equal(a, b) for a, b in zip(d0, D.parameters()))
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "resnet"])
+@pytest.mark.parametrize("arch, top", [("dcgan", 256), ("resnet", 1024)])
 @pytest.mark.parametrize("shape", [(3, 48, 48), (1, 28, 32)])
-def test_unsupported_resolution_is_a_value_error(arch, shape):
+def test_unsupported_resolution_is_a_user_error(arch, top, shape):
     for cls in NETS[arch]:
-        with pytest.raises(ValueError, match="28, 32 or 64"):
+        with pytest.raises(GankitError, match=f"'{arch}' builds square images of side 28 or a power of two "
+                                              f"from 32 to {top}; the data is {shape[1]}x{shape[2]}"):
             cls(ModelConfig(arch=arch), shape)
 
 

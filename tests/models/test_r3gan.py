@@ -191,7 +191,7 @@ def test_user_errors_are_one_line():
     with pytest.raises(GankitError, match="model.group = 16 must divide"):
         build((1, 28, 28), g_width=12)  # 24 hidden channels at 28 px
     cfg = ModelConfig(arch="r3gan")
-    with pytest.raises(GankitError, match="28, 32, 64"):
+    with pytest.raises(GankitError, match="side 28 or a power of two from 32 to 1024; the data is 3x48x48"):
         build_models(cfg, (3, 48, 48))
     with pytest.raises(GankitError, match="width_cap = 0"):
         load_config("r3gan", overrides=["model.width_cap=0"])

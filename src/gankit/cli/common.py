@@ -25,7 +25,8 @@ def flag_overrides(args: argparse.Namespace) -> list[str]:
     """The convenience flags as `--set` strings, so one code path validates everything."""
     flags = {"data.source": args.data, "train.steps": args.steps, "train.batch": args.batch, "seed": args.seed,
              "device": args.device, "eval.every": args.eval_every,
-             "train.max_seconds": getattr(args, "max_seconds", None)}
+             "train.max_seconds": getattr(args, "max_seconds", None),
+             "data.resolution": getattr(args, "resolution", None)}
     out = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.no_progress:
         out.append("log.progress=false")

@@ -18,6 +18,9 @@ def add(sub) -> None:
     t.add_argument("--data", metavar="SOURCE", help="data source: mnist, mnist:test, ring8, grid25, "
                    "fake[:CxHxW[:N]], or a folder / .npz / .npy / IDX path")
     t.add_argument("--steps", type=int, help="training steps (one D and one G update each)")
+    t.add_argument("--resolution", type=int, metavar="PX",
+                   help="square side the images are trained at (data.resolution); the conv archs' widths "
+                        "follow model.cbase / cmax where set (docs/presets.md)")
     t.add_argument("--batch", type=int, metavar="N", help="batch size (train.batch; the global batch with --nproc)")
     t.add_argument("--max-seconds", type=float, metavar="S",
                    help="stop after S seconds of training (evaluation and checkpoints not counted), "

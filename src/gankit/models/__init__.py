@@ -11,6 +11,7 @@ import functools
 from torch import nn
 
 from gankit.errors import GankitError
+from gankit.models.base import RESOLUTIONS, describe_sides, nearest_side
 from gankit.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gankit.models.mlp import MLPDiscriminator, MLPGenerator
 from gankit.models.r3gan import R3GANDiscriminator, R3GANGenerator
@@ -28,17 +29,21 @@ ARCHS = {
     "stylegan2": (StyleGAN2Generator, StyleGAN2Discriminator),
 }
 
+# The small sides every convolutional arch builds; augment-eval's experiment trains at these.
+# What each arch builds is `base.RESOLUTIONS`, in words `describe_sides(arch)`.
 CONV_RESOLUTIONS = (28, 32, 64)
+
+__all__ = ["ARCHS", "CONV_RESOLUTIONS", "RESOLUTIONS", "build_models", "describe_sides", "nearest_side"]
 
 
 def build_models(cfg: ModelConfig, data_shape: tuple[int, ...], n_classes: int = 0
                  ) -> tuple[nn.Module, nn.Module]:
     """(G, D) for examples of shape `data_shape`; `n_classes` > 0 when the data is labelled."""
-    if cfg.arch in ("dcgan", "resnet", "r3gan", "stylegan2"):
-        if len(data_shape) != 3 or data_shape[1] != data_shape[2] or data_shape[1] not in CONV_RESOLUTIONS:
-            raise GankitError(f"model.arch {cfg.arch!r} builds for square images of side "
-                              f"{', '.join(map(str, CONV_RESOLUTIONS))}; the data is {tuple(data_shape)} "
-                              "(set data.resolution)")
+    if cfg.arch in RESOLUTIONS:
+        if len(data_shape) != 3 or data_shape[1] != data_shape[2] or data_shape[1] not in RESOLUTIONS[cfg.arch]:
+            shape = "x".join(map(str, data_shape))
+            raise GankitError(f"model.arch {cfg.arch!r} builds square images of side {describe_sides(cfg.arch)}; "
+                              f"the data is {shape} (set data.resolution)")
     if (cfg.conditional or cfg.d_head != "plain") and n_classes < 2:
         raise GankitError("model.conditional and model.d_head projection/acgan need labelled data "
                           "with at least 2 classes; this data has none")

@@ -14,9 +14,61 @@ Interfaces (all architectures follow them):
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrizations
+
+from gankit.errors import GankitError
+
+# The square sides each convolutional arch builds. 28 is built natively (a 7 x 7 start doubled
+# twice); the others double a 4 x 4 start. dcgan stops at 256: its plain conv stacks, with no
+# residual path, are not what anyone trains beyond that.
+POW2 = tuple(2 ** k for k in range(5, 11))  # 32 ... 1024
+RESOLUTIONS = {"dcgan": (28, 32, 64, 128, 256), "resnet": (28,) + POW2, "r3gan": (28,) + POW2,
+               "stylegan2": (28,) + POW2}
+
+
+def describe_sides(arch: str) -> str:
+    """The sides `arch` builds, in words: '28 or a power of two from 32 to 1024'."""
+    sides = RESOLUTIONS[arch]
+    if sides[1:] == POW2[:len(sides) - 1]:
+        return f"28 or a power of two from 32 to {sides[-1]}"
+    return ", ".join(map(str, sides[:-1])) + f" or {sides[-1]}"
+
+
+def nearest_side(arch: str, side: int) -> int:
+    """The side `arch` builds nearest to `side` (the larger one on a tie)."""
+    return min(RESOLUTIONS[arch], key=lambda r: (abs(r - side), -r))
+
+
+def start_size(shape: tuple[int, int, int], arch: str) -> tuple[int, int]:
+    """(side of the coarsest map, number of x2 steps from it to the image) for (C, H, W) images:
+    7 for 28 px (7 -> 14 -> 28), else 4 (4 -> 8 -> ... -> H)."""
+    _, h, w = shape
+    if h != w or h not in RESOLUTIONS[arch]:
+        raise GankitError(f"model.arch {arch!r} builds square images of side {describe_sides(arch)}; "
+                          f"the data is {h}x{w} (set data.resolution)")
+    s = 7 if h == 28 else 4
+    return s, int(math.log2(h // s))
+
+
+def side_widths(sides: list[int], width: int, cap: int, cbase: int | None = None,
+                cmax: int | None = None) -> list[int]:
+    """Channels of the maps at `sides` (coarse to fine, each twice the last).
+
+    cbase set: min(cbase // side, cmax), StyleGAN2's rule (channel_base / channel_max: 32768 or
+    16384 and 512), which R3GAN's FFHQ widths also follow (24576 and 768: 768 down to 64 px, then
+    halving); cmax null: no cap. Otherwise `width` at the finest side, doubling per coarser one,
+    at most cap x width (the small-image rule each arch had before)."""
+    if cbase is None:
+        return [width * min(sides[-1] // s, cap) for s in sides]
+    out = [cbase // s if cmax is None else min(cbase // s, cmax) for s in sides]
+    if min(out) < 1:
+        raise GankitError(f"model.cbase = {cbase} leaves no channels at {sides[-1]} px (cbase // side = 0); "
+                          f"set model.cbase >= {sides[-1]}")
+    return out
 
 
 def sn(module: nn.Module, enabled: bool) -> nn.Module:

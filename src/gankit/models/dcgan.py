@@ -1,34 +1,22 @@
-"""DCGAN generator and discriminator (Radford et al. 2016) for 28, 32 and 64 pixel images.
+"""DCGAN generator and discriminator (Radford et al. 2016) for 28 px images and powers of two
+from 32 to 256.
 
 One code path serves every resolution: G starts from a `start_size(res)` square map (7 for 28,
-4 for 32 and 64) and doubles it with stride-2 transposed convolutions; D halves its input with
-stride-2 convolutions back down to that size. Channels double per coarser scale.
+4 for the others) and doubles it with stride-2 transposed convolutions; D halves its input with
+stride-2 convolutions back down to that size. Channels double per coarser scale up to 8x the
+finest scale's (the paper's 64 px nets: 1024 at 4 px, 128 at 32 px), or follow model.cbase /
+model.cmax (`base.side_widths`).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 
-from gankit.models.base import ConditionalBatchNorm2d, DHead, Discriminator, sn
+from gankit.models.base import ConditionalBatchNorm2d, DHead, Discriminator, side_widths, sn, start_size
 from gankit.tasks.generate.config import ModelConfig
 
-# square side -> side of the coarsest feature map; every other side is a power-of-two step from it
-_START = {28: 7, 32: 4, 64: 4}
-
-
-def start_size(shape: tuple[int, int, int], arch: str) -> tuple[int, int]:
-    """(side of the coarsest map, number of x2 steps from it to the image) for (C, H, W) images."""
-    _, h, w = shape
-    if h != w or h not in _START:
-        raise ValueError(
-            f"model.arch {arch!r} needs square 28, 32 or 64 pixel images, got {h}x{w}; "
-            "set data.resolution to 28, 32 or 64"
-        )
-    s = _START[h]
-    return s, int(math.log2(h // s))  # h // s is 4, 8 or 16
+CAP = 8  # channels at a scale <= CAP x the finest scale's (DCGAN's 64 px nets: 8w at 4 px, w at 32)
 
 
 def _init(m: nn.Module) -> nn.Module:
@@ -57,7 +45,7 @@ class DCGANGenerator(nn.Module):
         self.out_shape = tuple(out_shape)
         k = n_classes if cfg.conditional else 0
         # g_width at the finest hidden scale, doubling per coarser one: 28 -> (2w, w); 64 -> (8w, 4w, 2w, w)
-        chs = [cfg.g_width * 2 ** i for i in reversed(range(n_up))]
+        chs = side_widths([s * 2 ** i for i in range(n_up)], cfg.g_width, CAP, cfg.cbase, cfg.cmax)
         # A k x k transposed conv on a 1x1 input is a linear map z -> (chs[0], s, s).
         convs = [nn.ConvTranspose2d(self.in_dim, chs[0], s, 1, 0, bias=False)]
         convs += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False) for a, b in zip(chs[:-1], chs[1:])]
@@ -82,7 +70,8 @@ class DCGANDiscriminator(Discriminator):
         super().__init__()
         s, n_down = start_size(in_shape, "dcgan")
         use_bn = cfg.d_batchnorm and not cfg.spectral_norm  # SN replaces BN, as in Miyato et al.'s SN-DCGAN
-        chs = [in_shape[0]] + [cfg.d_width * 2 ** i for i in range(n_down)]  # C, w, 2w, ...
+        sides = [in_shape[1] >> i for i in range(1, n_down + 1)]  # each conv's output side: H/2 ... s
+        chs = [in_shape[0]] + side_widths(sides[::-1], cfg.d_width, CAP, cfg.cbase, cfg.cmax)[::-1]  # C, w, 2w, ...
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(chs[:-1], chs[1:])):
             bn = use_bn and i > 0  # Radford et al.: no BN on D's input layer

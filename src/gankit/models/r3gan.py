@@ -1,5 +1,5 @@
 """R3GAN generator and discriminator (Huang, Gokaslan, Kuleshov & Tompkin, NeurIPS 2024, "The
-GAN is dead; long live the GAN! A Modern GAN Baseline"), for 28, 32 and 64 pixel images.
+GAN is dead; long live the GAN! A Modern GAN Baseline"), for 28 px images and powers of two from 32 to 1024.
 
 Both networks are stages of residual blocks, one stage per scale, with no normalisation layer
 anywhere (no BatchNorm, no spectral norm): the paper's loss (train.loss=rpgan with reg.r1 and
@@ -12,15 +12,18 @@ initialisation (as the paper): each block's last conv starts at zero, so every b
 starts as the identity, and the other two are He-initialised and scaled by L^(-1/4), L being
 the network's number of blocks, so the variance of the residual stream does not grow with depth.
 
-Scales: as in `dcgan.start_size`, the coarsest map is s = 7 px for 28 px images (7 -> 14 -> 28)
-and 4 px for 32 and 64 (4 -> ... -> 32 or 64): 28 px images are generated at their own size,
+Scales: as in `base.start_size`, the coarsest map is s = 7 px for 28 px images (7 -> 14 -> 28)
+and 4 px for the others (4 -> ... -> H): 28 px images are generated at their own size,
 with no crop. Between stages, resampling is bilinear with the [1, 2, 1] filter (`up2`, `down2`),
 and a 1x1 conv changes the channel count where the widths differ (the paper's transition layers;
 at the coarser resolution of the two, where it is cheaper).
 
 Widths (`stage_widths`): model.g_width / model.d_width at the finest scale, doubling per coarser
 scale up to model.width_cap times that. width_cap 1 gives every stage one width, as in the
-paper's CIFAR-10 and ImageNet-32 networks (768 and 1536 channels at 4, 8, 16 and 32 px).
+paper's CIFAR-10 and ImageNet-32 networks (768 and 1536 channels at 4, 8, 16 and 32 px). With
+model.cbase, min(cbase // r, cmax) channels at an r x r stage instead (`base.side_widths`): the
+paper's FFHQ nets are cbase 24576, cmax 768 (768 channels from 4 to 32 px, then 384, 192, 96 at
+64, 128, 256 px), with 16 channels per group at every stage.
 
 G: z -> the learned s x s basis -> stages -> 1x1 conv to the image channels (-> tanh when
 model.g_out is tanh; the paper's output is linear, model.g_out none). D mirrors it: 1x1 conv from
@@ -35,15 +38,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import GankitError
-from gankit.models.base import DHead, Discriminator
-from gankit.models.dcgan import start_size
+from gankit.models.base import DHead, Discriminator, side_widths, start_size
 from gankit.tasks.generate.config import ModelConfig
 
 
 def stage_widths(width: int, n_stages: int, cap: int) -> list[int]:
     """Channels of each stage, coarsest first: `width` at the finest, x2 per coarser stage, at
     most cap x width. stage_widths(16, 3, 8) == [64, 32, 16]; stage_widths(768, 4, 1) == [768] * 4."""
-    return [width * min(2 ** (n_stages - 1 - i), cap) for i in range(n_stages)]
+    return side_widths([2 ** i for i in range(n_stages)], width, cap)
+
+
+def _widths(cfg: ModelConfig, width: int, s: int, n_stages: int) -> list[int]:
+    """The stages' widths, coarsest first, by model.cbase / cmax when set, else `stage_widths`."""
+    return side_widths([s * 2 ** i for i in range(n_stages)], width, cfg.width_cap, cfg.cbase, cfg.cmax)
 
 
 def _up_last(x: Tensor) -> Tensor:
@@ -143,7 +150,7 @@ class R3GANGenerator(nn.Module):
         self.in_dim = cfg.z_dim + cfg.info_cat + cfg.info_cont
         self.out_shape = tuple(out_shape)
         self.tanh = cfg.g_out == "tanh"
-        self.widths = stage_widths(cfg.g_width, n_up + 1, cfg.width_cap)  # s px, 2s px, ..., H px
+        self.widths = _widths(cfg, cfg.g_width, self.s, n_up + 1)  # s px, 2s px, ..., H px
         scale = (cfg.blocks * len(self.widths)) ** -0.25  # L^(-1/4), L = every block of G
         self.embed = nn.Embedding(n_classes, cfg.z_dim) if cfg.conditional and n_classes else None
         cond_dim = cfg.z_dim if self.embed is not None else 0
@@ -189,7 +196,7 @@ class R3GANDiscriminator(Discriminator):
             raise GankitError("model.spectral_norm: the r3gan arch has no normalisation layers (its R1 + R2 "
                               "penalties replace them); set model.spectral_norm=false")
         s, n_down = start_size(in_shape, "r3gan")
-        self.widths = stage_widths(cfg.d_width, n_down + 1, cfg.width_cap)  # s px (coarsest) ... H px
+        self.widths = _widths(cfg, cfg.d_width, s, n_down + 1)  # s px (coarsest) ... H px
         scale = (cfg.blocks * len(self.widths)) ** -0.25  # L^(-1/4), L = every block of D
         fine_to_coarse = self.widths[::-1]
         layers: list[nn.Module] = [_he(nn.Conv2d(in_shape[0], fine_to_coarse[0], 1), None)]  # (B, w, H, W)

@@ -1,10 +1,13 @@
 """SNGAN-style residual generator and discriminator (Miyato et al. 2018, the CIFAR ResNets),
-with an optional SAGAN self-attention block (Zhang et al. 2019), for 28, 32 and 64 pixel images.
+with an optional SAGAN self-attention block (Zhang et al. 2019), for 28 px images and powers of
+two from 32 to 1024.
 
 G: Linear z -> (w, s, s), up-blocks to the image size, BN-ReLU-conv3x3-tanh.
 D: an "optimized" first block, down-blocks to s x s, one block at s x s, ReLU, global sum pool.
-s is 7 for 28 pixels and 4 for 32 and 64 (`dcgan.start_size`); every block has the same width
-(g_width in G, d_width in D).
+s is 7 for 28 pixels and 4 for the others (`base.start_size`). Every block has the same width
+(g_width in G, d_width in D), as in SNGAN's 32 px nets; with model.cbase a map of side r has
+min(cbase // r, cmax) channels instead (`base.side_widths`), wider where the maps are small,
+as BigGAN-style nets at 128 px and beyond are (a block's output map sets its width).
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.models.base import ConditionalBatchNorm2d, DHead, Discriminator, sn
-from gankit.models.dcgan import start_size
+from gankit.models.base import ConditionalBatchNorm2d, DHead, Discriminator, side_widths, sn, start_size
 from gankit.tasks.generate.config import ModelConfig
 
 
@@ -115,17 +117,18 @@ class ResNetGenerator(nn.Module):
         self.s, n_up = start_size(out_shape, "resnet")
         self.in_dim = cfg.z_dim + cfg.info_cat + cfg.info_cont
         self.out_shape = tuple(out_shape)
-        w, k = cfg.g_width, n_classes if cfg.conditional else 0
-        self.linear = nn.Linear(self.in_dim, w * self.s * self.s)
+        k = n_classes if cfg.conditional else 0
+        ch = side_widths([self.s * 2 ** i for i in range(n_up + 1)], cfg.g_width, 1, cfg.cbase, cfg.cmax)  # s ... H px
+        self.linear = nn.Linear(self.in_dim, ch[0] * self.s * self.s)
         nn.init.xavier_uniform_(self.linear.weight)
-        self.blocks = nn.ModuleList(GBlock(w, w, k) for _ in range(n_up))
+        self.blocks = nn.ModuleList(GBlock(a, b, k) for a, b in zip(ch[:-1], ch[1:]))
         # attention after the first up-block: on the 14x14 map for 28 pixels, else 8x8
-        self.attn = SelfAttention(w) if cfg.attention else nn.Identity()
-        self.bn = ConditionalBatchNorm2d(w, k)
-        self.out = _conv(w, out_shape[0], 3)
+        self.attn = SelfAttention(ch[1]) if cfg.attention else nn.Identity()
+        self.bn = ConditionalBatchNorm2d(ch[-1], k)
+        self.out = _conv(ch[-1], out_shape[0], 3)
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        h = self.linear(z).view(z.shape[0], -1, self.s, self.s)  # (B, w, s, s)
+        h = self.linear(z).view(z.shape[0], -1, self.s, self.s)  # (B, ch0, s, s)
         for i, block in enumerate(self.blocks):
             h = block(h, y)  # (B, w, 2s, 2s) ... (B, w, H, W)
             if i == 0:
@@ -134,18 +137,20 @@ class ResNetGenerator(nn.Module):
 
 
 class ResNetDiscriminator(Discriminator):
-    """x (B, C, H, W) -> logits (B,); features are the ReLU'd last map summed over H, W: (B, d_width)."""
+    """x (B, C, H, W) -> logits (B,); features are the ReLU'd last map summed over H, W: (B, its width)."""
 
     def __init__(self, cfg: ModelConfig, in_shape: tuple[int, int, int], n_classes: int = 0):
         super().__init__()
-        _, n_down = start_size(in_shape, "resnet")
-        w, spec = cfg.d_width, cfg.spectral_norm
-        layers: list[nn.Module] = [DBlock(in_shape[0], w, spec, first=True)]  # (B, w, H/2, W/2)
+        s, n_down = start_size(in_shape, "resnet")
+        spec = cfg.spectral_norm
+        # ch[i]: channels of block i's output, at side H / 2^(i+1); the last block stays at s
+        ch = side_widths([s * 2 ** i for i in range(n_down)], cfg.d_width, 1, cfg.cbase, cfg.cmax)[::-1]
+        layers: list[nn.Module] = [DBlock(in_shape[0], ch[0], spec, first=True)]  # (B, ch0, H/2, W/2)
         if cfg.attention:
-            layers.append(SelfAttention(w, spec))
-        layers += [DBlock(w, w, spec) for _ in range(n_down - 1)]  # ... -> (B, w, s, s)
-        layers += [DBlock(w, w, spec, down=False), nn.ReLU(), _SumPool()]  # (B, w)
+            layers.append(SelfAttention(ch[0], spec))
+        layers += [DBlock(a, b, spec) for a, b in zip(ch[:-1], ch[1:])]  # ... -> (B, ch[-1], s, s)
+        layers += [DBlock(ch[-1], ch[-1], spec, down=False), nn.ReLU(), _SumPool()]  # (B, ch[-1])
         self.body = nn.Sequential(*layers)
-        self.feat_dim = w
+        self.feat_dim = ch[-1]
         self.heads = DHead(self.feat_dim, cfg.d_head, n_classes,
                            info_dim=cfg.info_cat + cfg.info_cont, spectral_norm=spec)

@@ -1,10 +1,10 @@
 """StyleGAN2 generator and discriminator (Karras et al. 2020, "Analyzing and Improving the Image
-Quality of StyleGAN") for 28, 32 and 64 pixel images, 1 or 3 channels.
+Quality of StyleGAN") for 28 px images and powers of two from 32 to 1024, 1 or 3 channels.
 
 G = synthesis(mapping(z)):
     mapping    z -> pixel norm (-> concat with the pixel-normed class embedding when conditional)
                -> `mapping_layers` equalised linear layers, lr multiplier 0.01, leaky ReLU -> w
-    synthesis  a learned constant s x s map (s = 7 for 28 px, 4 for 32 and 64: `dcgan.start_size`,
+    synthesis  a learned constant s x s map (s = 7 for 28 px, 4 for the others: `base.start_size`,
                so 28 px is built natively as 7 -> 14 -> 28, not cropped from 32); per resolution
                [bilinear x2 up ->] modulated 3x3 conv(s) with weight demodulation, per-pixel noise
                with a learned strength, bias, leaky ReLU x sqrt(2); a toRGB (modulated 1x1, no
@@ -15,17 +15,19 @@ G = synthesis(mapping(z)):
 Style inputs ws (B, num_ws, w_dim), indexed as in the official code: the s x s resolution has one
 conv (ws[0]) and every finer one two (ws[2k-1], ws[2k]); the toRGB of resolution k reads the same
 w as the next resolution's first conv (ws[2k+1]), and the last toRGB the last w. So
-num_ws = 2 * n_up + 2: 6 at 28 px, 8 at 32 px, 10 at 64 px. A style-mixing cut c gives ws[:, :c]
+num_ws = 2 * n_up + 2: 6 at 28 px, 8 at 32 px, 10 at 64 px, 18 at 1024 px. A style-mixing cut c gives ws[:, :c]
 = w1 and ws[:, c:] = w2.
 
 D: the paper's residual D: fromRGB 1x1, per resolution a block conv3x3 -> 2x2 average pool ->
 conv3x3 with a pooled 1x1 shortcut, summed and scaled by 1/sqrt(2), down to s x s; then minibatch
-standard deviation (groups of 4), conv3x3, a dense layer to the features (B, ch) and `DHead`
+standard deviation (groups of model.mbstd_group, 4 by default), conv3x3, a dense layer to the features (B, ch) and `DHead`
 (plain, projection or acgan). Every conv and dense layer has an equalised learning rate (weights
 ~ N(0, 1), scaled at runtime by 1 / sqrt(fan_in)); DHead's linear layers are torch's own.
 
-Channels: g_width / d_width at the finest resolution, doubling per coarser one, capped at
-CAP x the width (the paper caps at 512 channels).
+Channels (`base.side_widths`): with model.cbase, min(cbase // r, cmax) at an r x r map in G and D,
+the official rule (channel_base 32768, 16384 in StyleGAN2-ADA's paper256; channel_max 512).
+Without it, g_width / d_width at the finest resolution, doubling per coarser one, capped at
+CAP x the width: the small-image rule the CPU presets use.
 
 Departures from the paper, for small images on CPU: bilinear up-sampling then a 3x3 conv instead
 of a transposed conv with the [1, 3, 3, 1] blur; in D, 2x2 average pooling (a box filter) instead
@@ -45,15 +47,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import GankitError
-from gankit.models.base import DHead, Discriminator, one_hot
-from gankit.models.dcgan import start_size
+from gankit.models.base import DHead, Discriminator, one_hot, side_widths, start_size
 from gankit.tasks.generate.config import ModelConfig
 from gankit.util import full
 
 SQRT2 = math.sqrt(2)
 CAP = 4  # channels at a resolution <= CAP x the width at the finest one
 W_AVG_DECAY = 0.995  # w_avg <- 0.995 w_avg + 0.005 E[w] per training call of `mapping`
-MBSTD_GROUP = 4  # minibatch standard deviation over groups of this many samples
 NOISE_MODES = ("random", "const", "none")
 
 
@@ -68,11 +68,6 @@ def _pixel_norm(x: Tensor) -> Tensor:
 
 def _up(x: Tensor) -> Tensor:
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)  # (B, C, 2H, 2W)
-
-
-def _widths(width: int, sides: list[int]) -> list[int]:
-    """Channels at each side, finest last: width at the finest, x2 per coarser, capped."""
-    return [min(width * (sides[-1] // s), CAP * width) for s in sides]
 
 
 class EqLinear(nn.Module):
@@ -213,7 +208,7 @@ class StyleGAN2Generator(nn.Module):
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim))  # running E[w], the truncation centre
         # synthesis network
         sides = [s * 2 ** i for i in range(n_up + 1)]  # e.g. [7, 14, 28]
-        ch = _widths(cfg.g_width, sides)
+        ch = side_widths(sides, cfg.g_width, CAP, cfg.cbase, cfg.cmax)
         self.const = nn.Parameter(torch.randn(ch[0], s, s))
         self.convs = nn.ModuleList([SynthesisLayer(ch[0], ch[0], s, cfg.w_dim, 0, cfg.leak)])
         self.torgbs = nn.ModuleList([ToRGB(ch[0], out_shape[0], cfg.w_dim, 1)])
@@ -277,7 +272,7 @@ class StyleGAN2Generator(nn.Module):
         return self.synthesis(self.styles(z, y, psi, mix), noise)
 
 
-def minibatch_std(x: Tensor, group: int = MBSTD_GROUP) -> Tensor:
+def minibatch_std(x: Tensor, group: int = 4) -> Tensor:
     """(B, C, H, W) -> (B, C + 1, H, W): one more channel holding the standard deviation of each
     feature over a group of consecutive samples, averaged over features and pixels, so D can see
     a batch's lack of variety. The group is the largest size <= `group` that divides B."""
@@ -319,14 +314,14 @@ class DBlock(nn.Module):
 class _Epilogue(nn.Module):
     """(B, ch, s, s) -> features (B, ch): minibatch std, conv3x3, flatten, dense."""
 
-    def __init__(self, ch: int, s: int, leak: float):
+    def __init__(self, ch: int, s: int, leak: float, group: int = 4):
         super().__init__()
         self.conv = EqConv2d(ch + 1, ch, 3)
         self.fc = EqLinear(ch * s * s, ch)
-        self.leak = leak
+        self.leak, self.group = leak, group
 
     def forward(self, x: Tensor) -> Tensor:
-        x = _act(self.conv(minibatch_std(x)), self.leak)
+        x = _act(self.conv(minibatch_std(x, self.group)), self.leak)
         return _act(self.fc(x.flatten(1)), self.leak)
 
 
@@ -341,10 +336,10 @@ class StyleGAN2Discriminator(Discriminator):
                               "learning rates and R1); set model.spectral_norm=false")
         s, n_down = start_size(in_shape, "stylegan2")
         sides = [s * 2 ** i for i in range(n_down + 1)]  # coarsest first
-        ch = _widths(cfg.d_width, sides)[::-1]  # finest first: ch[0] at H, ch[-1] at s
+        ch = side_widths(sides, cfg.d_width, CAP, cfg.cbase, cfg.cmax)[::-1]  # finest first: ch[0] at H, ch[-1] at s
         layers: list[nn.Module] = [EqConv2d(in_shape[0], ch[0], 1), _Act(cfg.leak)]  # fromRGB
         layers += [DBlock(a, b, cfg.leak) for a, b in zip(ch[:-1], ch[1:])]  # (B, ch[-1], s, s)
-        layers.append(_Epilogue(ch[-1], s, cfg.leak))
+        layers.append(_Epilogue(ch[-1], s, cfg.leak, cfg.mbstd_group))
         self.body = nn.Sequential(*layers)
         self.feat_dim = ch[-1]
         self.heads = DHead(self.feat_dim, cfg.d_head, n_classes, info_dim=cfg.info_cat + cfg.info_cont)

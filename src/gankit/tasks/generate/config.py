@@ -54,11 +54,18 @@ class ModelConfig:
     # stage widths double per coarser scale up to width_cap x g_width / d_width (their finest-scale
     # widths); 1: every stage as wide, as in the paper's 32 px nets (768 channels at 4 to 32 px)
     width_cap: int = ranged(8, lambda v: v >= 1, "an integer >= 1")
+    # conv archs at large sizes: an r x r map has min(cbase // r, cmax) channels, in G and D alike,
+    # in place of g_width / d_width / width_cap (StyleGAN2's channel_base / channel_max: 32768 or
+    # 16384 and 512; R3GAN's FFHQ nets: 24576 and 768). null: the g_width / d_width rule above
+    cbase: int | None = ranged(None, lambda v: v is None or v >= 1, "an integer >= 1, or null (off)")
+    cmax: int | None = ranged(None, lambda v: v is None or v >= 1, "an integer >= 1, or null (no cap)")
     # stylegan2 (Karras et al. 2020): mapping network z -> w, modulated convolutions
     w_dim: int = ranged(128, lambda v: v >= 1, "an integer >= 1")  # the style space's size (the paper's 512 is for 1024 px faces)
     mapping_layers: int = ranged(4, lambda v: v >= 1, "an integer >= 1")  # MLP layers of the mapping network (the paper's 8)
     # probability that a training batch mixes two w's at a random layer; 0: off
     style_mix: float = ranged(0.9, lambda v: 0 <= v <= 1, "a probability in [0, 1]")
+    # samples per minibatch-standard-deviation group in D (the official 4; paper256 uses 8)
+    mbstd_group: int = ranged(4, lambda v: v >= 1, "an integer >= 1")
 
 
 @dataclass(frozen=True)
@@ -145,6 +152,12 @@ def check(cfg, origin: str) -> None:
                           "learning rates; use one (train.lr_schedule=constant with a burn-in)")
     if cfg.burnin.kimg and cfg.burnin.ema_kimg is not None and not cfg.train.ema:
         raise GankitError(f"{origin}: burnin.ema_kimg schedules the EMA of G, which is off; set train.ema=true")
+    if (cfg.model.cbase is not None or cfg.model.cmax is not None) and cfg.model.arch in ("mlp", "mlp-bn"):
+        raise GankitError(f"{origin}: model.cbase / model.cmax set the channels of the convolutional archs "
+                          f"(dcgan, resnet, r3gan, stylegan2), not of {cfg.model.arch!r}")
+    if cfg.model.cmax is not None and cfg.model.cbase is None:
+        raise GankitError(f"{origin}: model.cmax = {cfg.model.cmax} caps model.cbase's rule, which is off; "
+                          "set model.cbase too (e.g. 16384), or leave cmax null")
     if cfg.model.attention and cfg.model.arch != "resnet":
         raise GankitError(f"{origin}: model.attention is a block of the resnet arch, "
                           f"not of {cfg.model.arch!r}")

@@ -9,6 +9,7 @@ from gankit.config import RunConfig
 from gankit.data import Dataset, from_model
 from gankit.errors import GankitError
 from gankit.models.latent import draw_latent
+from gankit.tasks.generate.sampling import GEN_PIXELS
 from gankit.metrics.evaluate import Evaluator
 
 
@@ -21,6 +22,7 @@ class InTrainingEval:
         if data.kind != "image":
             raise GankitError("eval.every needs image data; 2-D toy runs are scored with `gankit eval RUN`")
         self.cfg, self.data, self.device = cfg, data, device
+        self.gen_batch = max(1, GEN_PIXELS // (data.shape[-1] * data.shape[-2]))  # images per G call: 1024 at 64 px
         self.dist = dist  # gankit.training.distributed.Dist: this process's place in the job
         self.n_classes = n_classes if cfg.model.conditional else 0
         self.metrics = [m for m in cfg.eval.metrics.replace(" ", "").split(",") if m]
@@ -42,7 +44,11 @@ class InTrainingEval:
             g = torch.Generator().manual_seed((self.cfg.seed + 4) * 1_000_003 + c)
             lat = draw_latent(self.cfg.model, m, g)
             y = torch.randint(self.n_classes, (m,), generator=g).to(self.device) if self.n_classes else None
-            mine[c] = from_model(G(lat.z_in.to(self.device), y), "image").cpu()
+            z = lat.z_in.to(self.device)
+            # the chunk's latents as drawn, through G a few at a time at large sizes (one call up to 64 px)
+            k = self.gen_batch
+            mine[c] = torch.cat([from_model(G(z[j:j + k], None if y is None else y[j:j + k]), "image").cpu()
+                                 for j in range(0, m, k)])
         G.train(was_training)
         parts = self.dist.gather(mine)
         if parts is None:

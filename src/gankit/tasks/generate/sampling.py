@@ -8,6 +8,7 @@ run's `config`, `data_meta`, `device`, `G` and `n_classes`, which every Run has.
 
 from __future__ import annotations
 
+import math
 import secrets
 
 import torch
@@ -15,6 +16,11 @@ import torch
 from gankit.data import from_model
 from gankit.errors import GankitError
 from gankit.models.latent import check_truncation, draw_latent, has_styles, truncate_z, truncation_method
+
+# Images per generator call unless told (`batch`): about this many output pixels, at most 1024
+# images: 1024 up to 64 px, 64 at 256 px, 4 at 1024 px, so sampling fits in memory at any size.
+GEN_PIXELS = 2 ** 22
+MAX_GEN_BATCH = 1024
 
 
 class Sampling:
@@ -69,15 +75,28 @@ class Sampling:
                               f"({', '.join(names[:20])})")
         return torch.full((n,), label)
 
+    def gen_batch(self, batch: int | None = None) -> int:
+        """Images per generator call: `batch`, or GEN_PIXELS' worth of this run's images."""
+        if batch is None:
+            pixels = math.prod(self.data_meta["shape"][1:]) if self.data_meta["kind"] == "image" else 1
+            return max(1, min(MAX_GEN_BATCH, GEN_PIXELS // pixels))
+        if batch < 1:
+            raise GankitError(f"--batch {batch}: expected a number of samples per generator call >= 1")
+        return batch
+
     @torch.no_grad()
-    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, batch: int = 1024,
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None, batch: int | None = None,
                  truncate: float | None = None) -> torch.Tensor:
         """G(z, y) in storage form: uint8 (N, C, H, W) images, or float (N, 2) toy points.
 
         `truncate` psi in (0, 1]: the truncation trick, in w for a stylegan2 run (G's own psi:
         w <- w_avg + psi (w - w_avg)), in z for every other generator (z <- psi z, by scaling;
-        InfoGAN codes kept). None (or 1): no truncation."""
+        InfoGAN codes kept). None (or 1): no truncation. The inputs are all drawn before, so
+        `batch` (images per call, `gen_batch`) changes the memory used, not the images (but for
+        float rounding: kernels sum in another order at another batch size, so a rare pixel may
+        move by one level)."""
         check_truncation(truncate)
+        batch = self.gen_batch(batch)
         kind, scale = self.data_meta["kind"], self.data_meta["scale"]
         if not self.styles:
             z = truncate_z(z, truncate, self.config.model.z_dim)
@@ -92,28 +111,29 @@ class Sampling:
         return torch.cat(parts) if parts else torch.empty(0)
 
     def sample(self, n: int, seed: int | None = None, label: int | None = None,
-               code: int | None = None, truncate: float | None = None) -> torch.Tensor:
+               code: int | None = None, truncate: float | None = None, batch: int | None = None) -> torch.Tensor:
         """n samples: uint8 (N, C, H, W) for image runs (float (N, 2) for toy 2-D runs).
 
         `label` picks the class of a conditional run (default: uniform over classes); `code` the
         categorical code of an InfoGAN run; `truncate` the truncation psi (see `generate`). The
-        same seed gives the same latents whatever psi, so psi = 1 is plain sampling."""
+        same seed gives the same latents whatever psi, so psi = 1 is plain sampling. `batch`:
+        images per generator call (default `gen_batch`); the samples are the same whatever it is."""
         if n < 1:
             raise GankitError(f"number of samples must be >= 1, got {n}")
         check_truncation(truncate)
-        return self.generate(self.latents(n, seed, code), self.labels(n, label, seed), truncate=truncate)
+        return self.generate(self.latents(n, seed, code), self.labels(n, label, seed), batch, truncate)
 
     def sample_by_class(self, per_class: int, seed: int | None = None,
-                        truncate: float | None = None) -> torch.Tensor:
+                        truncate: float | None = None, batch: int | None = None) -> torch.Tensor:
         """A conditional run's classes in order, `per_class` samples each: (n_classes * per_class, ...)."""
         if not self.conditional:
             raise GankitError("a class-by-row grid needs a conditional run (model.conditional: true)")
         check_truncation(truncate)
         y = torch.arange(self.n_classes).repeat_interleave(per_class)
-        return self.generate(self.latents(len(y), seed), y, truncate=truncate)
+        return self.generate(self.latents(len(y), seed), y, batch, truncate)
 
     def interpolate(self, pairs: int = 8, steps: int = 10, seed: int | None = None,
-                    truncate: float | None = None) -> torch.Tensor:
+                    truncate: float | None = None, batch: int | None = None) -> torch.Tensor:
         """Spherical interpolations between `pairs` random latent pairs: (pairs*steps, C, H, W),
         one pair per row of `steps` images (a conditional run keeps one random class per row).
         `truncate`: as in `generate`, applied to every point of the path."""
@@ -124,11 +144,11 @@ class Sampling:
         path = slerp(a[:, None], b[:, None], t[None, :, None])  # (pairs, steps, in_dim)
         y = self.labels(pairs, seed=seed)
         y = None if y is None else y.repeat_interleave(steps)
-        return self.generate(path.reshape(pairs * steps, -1), y, truncate=truncate)
+        return self.generate(path.reshape(pairs * steps, -1), y, batch, truncate)
 
     @torch.no_grad()
     def style_mix(self, n: int = 5, seed: int | None = None, layers: tuple[int, int] | None = None,
-                  truncate: float | None = None, label: int | None = None) -> torch.Tensor:
+                  truncate: float | None = None, label: int | None = None, batch: int | None = None) -> torch.Tensor:
         """StyleGAN's style-mixing grid: uint8 ((n + 1)^2, C, H, W), row-major, n + 1 per row.
 
         Row 0 is a blank (white) corner, then n images of source A; each further row i starts with
@@ -154,13 +174,14 @@ class Sampling:
         ws = w[:, None].repeat(1, int(G.num_ws), 1)  # (2n, num_ws, w_dim)
         mixed = ws[None, :n].repeat(n, 1, 1, 1)  # (n rows B_i, n columns A_j, num_ws, w_dim)
         mixed[:, :, a:b] = ws[n:, None, a:b]  # row i takes inputs a..b-1 from B_i
-        heads = self._synthesize(ws)  # (2n, C, H, W) uint8
-        cells = self._synthesize(mixed.flatten(0, 1)).view(n, n, *heads.shape[1:])
+        batch = self.gen_batch(batch)
+        heads = self._synthesize(ws, batch)  # (2n, C, H, W) uint8
+        cells = self._synthesize(mixed.flatten(0, 1), batch).view(n, n, *heads.shape[1:])
         corner = torch.full_like(heads[:1], 255)
         rows = [torch.cat([corner, heads[:n]])] + [torch.cat([heads[n + i:n + i + 1], cells[i]]) for i in range(n)]
         return torch.cat(rows)
 
-    def _synthesize(self, ws: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    def _synthesize(self, ws: torch.Tensor, batch: int) -> torch.Tensor:
         """uint8 images of (N, num_ws, w_dim) styles, with constant noise inputs."""
         return torch.cat([from_model(self.G.synthesis(ws[i:i + batch], noise="const"), "image").cpu()
                           for i in range(0, len(ws), batch)])

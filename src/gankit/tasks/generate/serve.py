@@ -13,13 +13,13 @@ from gankit.apps.serve.models import (
 )
 from gankit.run import Run
 from gankit.tasks.generate.sampling import slerp
-from gankit.viz import make_grid
+from gankit.viz import GRID_MAX_SIDE, make_grid
 
 
 def sample_grid(run: Run, p: dict, images: dict) -> Result:
     x = run.sample(p["n"], p["seed"], p.get("class"))  # uint8 (n, C, H, W)
     label = "" if p.get("class") is None else f"-class{p['class']}"
-    return Result(make_grid(x), f"{stem(run)}-seed{p['seed']}{label}-n{p['n']}.png")
+    return Result(make_grid(x, max_side=GRID_MAX_SIDE), f"{stem(run)}-seed{p['seed']}{label}-n{p['n']}.png")
 
 
 def sample_points(run: Run, p: dict, images: dict) -> Result:

@@ -22,6 +22,9 @@ def sample_flags(g) -> None:
                    "sources per side)")
     g.add_argument("--npz", metavar="FILE", help="write uint8 (N, C, H, W) array `x` to an .npz")
     g.add_argument("--dir", metavar="DIR", help="write one PNG per sample into DIR")
+    g.add_argument("--batch", type=int, metavar="N",
+                   help="samples generated at once (default: 1024 up to 64 px, 64 at 256 px, 4 at 1024 px); "
+                   "lower it if memory runs out: the samples are the same whatever N (to float rounding)")
     g.add_argument("--interpolate", action="store_true",
                    help="grid of spherical interpolations between random latent pairs (a pair per row)")
     g.add_argument("--frames", type=int, metavar="K", help="images per interpolation row (default 10)")
@@ -37,7 +40,7 @@ def sample_flags(g) -> None:
                    "the left, each cell A's styles with B's coarse ones (--mix-layers)")
     g.add_argument("--mix-layers", metavar="A:B",
                    help="with --mix: the style inputs A to B-1 (0-based) taken from the row's source B (default: "
-                   "the coarse ones, the first 4 but at most half: 0:3 at 28 px, 0:4 at 32 and 64 px)")
+                   "the coarse ones, the first 4 but at most half: 0:3 at 28 px, 0:4 from 32 px up)")
 
 
 def sample(args: argparse.Namespace, run) -> int:
@@ -57,29 +60,30 @@ def sample(args: argparse.Namespace, run) -> int:
     layers = parse_layers(args.mix_layers) if args.mix_layers else None
     if args.mix:
         n = 5 if args.n is None else args.n
-        x = run.style_mix(n, seed=args.seed, layers=layers, truncate=args.truncate, label=args.label)
-        print(viz.save_grid(x, args.out or "style_mix.png", nrow=n + 1))
+        x = run.style_mix(n, seed=args.seed, layers=layers, truncate=args.truncate, label=args.label, batch=args.batch)
+        print(viz.save_grid(x, args.out or "style_mix.png", nrow=n + 1, max_side=None))
         return 0
     n = 64 if args.n is None else args.n
     if args.interpolate:
-        x = run.interpolate(pairs=max(1, n // frames), steps=frames, seed=args.seed, truncate=args.truncate)
-        print(viz.save_grid(x, args.out or "interpolation.png", nrow=frames))
+        x = run.interpolate(pairs=max(1, n // frames), steps=frames, seed=args.seed, truncate=args.truncate,
+                            batch=args.batch)
+        print(viz.save_grid(x, args.out or "interpolation.png", nrow=frames, max_side=None))
         return 0
     if not (args.out or args.npz or args.dir):
         args.out = "samples.png"
     nrow = None
     if run.conditional and args.label is None and args.code is None and args.out and not (args.npz or args.dir):
         per_class = max(1, n // run.n_classes)  # a grid: one class per row
-        x, nrow = run.sample_by_class(per_class, seed=args.seed, truncate=args.truncate), per_class
+        x, nrow = run.sample_by_class(per_class, seed=args.seed, truncate=args.truncate, batch=args.batch), per_class
     else:
-        x = run.sample(n, seed=args.seed, label=args.label, code=args.code, truncate=args.truncate)
+        x = run.sample(n, seed=args.seed, label=args.label, code=args.code, truncate=args.truncate, batch=args.batch)
     if run.data_meta["kind"] == "points":
         if args.dir:
             raise err("--dir writes images; this run generates 2-D points (use --out or --npz)")
         if args.out:
             print(viz.save_scatter(x, args.out))
     elif args.out:
-        print(viz.save_grid(x, args.out, nrow=nrow))
+        print(viz.save_grid(x, args.out, nrow=nrow, max_side=None))  # full size: the user asked for these samples
     if args.npz:
         with disk.atomic(args.npz) as tmp, open(tmp, "wb") as f:
             np.savez_compressed(f, x=x.numpy())

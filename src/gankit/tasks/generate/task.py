@@ -14,7 +14,7 @@ from gankit import viz
 from gankit.augment import AdaState
 from gankit.data import BatchSampler, from_model, load_data
 from gankit.errors import GankitError
-from gankit.models import CONV_RESOLUTIONS, build_models
+from gankit.models import RESOLUTIONS, build_models, describe_sides, nearest_side
 from gankit.models.base import Judge
 from gankit.models.latent import draw_latent
 from gankit.regularizers import instance_noise_std
@@ -51,12 +51,12 @@ class GenerateTask(Task):
         """The data as the model takes it. With data.resolution unset, a convolutional arch gets
         the supported size nearest the data's own (a note says so)."""
         data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, device, strict=strict)
-        if cfg.data.resolution is None and cfg.model.arch in ("dcgan", "resnet", "r3gan", "stylegan2") and data.kind == "image":
+        if cfg.data.resolution is None and cfg.model.arch in RESOLUTIONS and data.kind == "image":
             side = min(data.shape[1:])
-            if data.shape[1] != data.shape[2] or side not in CONV_RESOLUTIONS:
-                near = min(CONV_RESOLUTIONS, key=lambda r: (abs(r - side), -r))
+            if data.shape[1] != data.shape[2] or side not in RESOLUTIONS[cfg.model.arch]:
+                near = nearest_side(cfg.model.arch, side)
                 data.conform(near, None)
-                data.notes.append(f"model.arch {cfg.model.arch} builds for {', '.join(map(str, CONV_RESOLUTIONS))} px: "
+                data.notes.append(f"model.arch {cfg.model.arch} builds sides of {describe_sides(cfg.model.arch)} px: "
                                   f"trained at {near}, the nearest to the data's {side} (set data.resolution to choose)")
         return data
 
