@@ -194,6 +194,15 @@ def test_a_share_that_micro_batches_do_not_divide_is_refused():
         load_config("stylegan2", overrides=BASE + ["train.batch=24", "train.batch_gpu=7"])  # the config's own check
 
 
+def test_nproc_refuses_a_share_micro_batches_do_not_divide_before_launch(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "--preset", "stylegan2", "--nproc", "2", "--data", "fake:1x28x28:64", "--set",
+                 "train.batch=24", "--set", "train.batch_gpu=8", "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "each of the 2 processes trains on 12 of train.batch = 24" in err and "processes:" not in err
+    assert not out.exists()
+
+
 def test_a_task_without_accumulation_refuses_it(tmp_path, capsys):
     """A task whose phases do not split the batch refuses train.batch_gpu below it, in one line,
     and leaves no run directory behind."""

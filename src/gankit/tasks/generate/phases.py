@@ -7,11 +7,8 @@ or from generators the run owns (st.gens["aug"] for augmentation, penalties and 
 device generator for dropout and stylegan2's noise inputs), all saved in checkpoints. Updates go
 through `st.update`, which holds the data-parallel averaging and the non-finite guard.
 
-Gradient accumulation (st.batch_gpu, docs/accumulation.md): each update splits its batch into
-micro-batches whose scaled losses are backpropagated one by one (`st.zero_grad`,
-`st.micro_batch`, one `st.apply`); what a full batch draws at random (WGAN-GP's alpha, the
-path-length projections, stylegan2's noise inputs) is drawn for the whole batch and sliced, so
-for networks without batch statistics the update is the whole batch's.
+The updates over micro-batches (train.batch_gpu) are `accumulate.py`, from the same terms
+(`d_terms`, `g_terms`).
 """
 
 from __future__ import annotations
@@ -27,8 +24,7 @@ from torch import Tensor
 from gankit.augment import ada_augment, diff_augment
 from gankit.losses import LOSSES, GANLoss
 from gankit.models.base import Judge
-from gankit.regularizers import (clip_weights_, gradient_penalty, interpolation_weights, r1_penalty,
-                                 smooth_real_target)
+from gankit.regularizers import clip_weights_, gradient_penalty, r1_penalty, smooth_real_target
 from gankit.tasks.phases_common import frozen, stats
 from gankit.util import full
 
@@ -169,7 +165,7 @@ def info_loss(aux: Tensor, b: Batch, obj: Objective) -> Tensor:
     return loss
 
 
-class _DTerms(NamedTuple):
+class DTerms(NamedTuple):
     """One D forward's loss and what the stats report of it (logits (B,), penalties 0-dim)."""
 
     loss: Tensor
@@ -183,8 +179,8 @@ class _DTerms(NamedTuple):
     x_fake: Tensor
 
 
-def _d_terms(st, b: Batch, noise_std: float, with_r1: bool, keep_fake_graph: bool, p: Tensor | None,
-             alpha: Tensor | None = None) -> _DTerms:
+def d_terms(st, b: Batch, noise_std: float, with_r1: bool, keep_fake_graph: bool, p: Tensor | None,
+             alpha: Tensor | None = None) -> DTerms:
     """D's loss on (b.x, G(b.z)): the adversarial loss, its penalties and auxiliary heads."""
     obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
     amp = autocast(obj.bf16, b.x.device)
@@ -224,31 +220,31 @@ def _d_terms(st, b: Batch, noise_std: float, with_r1: bool, keep_fake_graph: boo
         if obj.info_cat or obj.info_cont:  # Q (D's aux head) learns to recover the codes
             info_d = info_loss(aux_f, b, obj)
             loss = loss + obj.info_weight * info_d
-    return _DTerms(loss, gp, r1, r2, aux_d, info_d, real_logits, fake_logits, x_fake)
+    return DTerms(loss, gp, r1, r2, aux_d, info_d, real_logits, fake_logits, x_fake)
 
 
 def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
-            keep_fake_graph: bool = True) -> tuple[Tensor, Tensor | None]:
+            keep_fake_graph: bool = True) -> tuple[Tensor, Tensor]:
     """One D update on (b.x, G(b.z)). Returns (D_STATS tensor, the fakes).
 
     With `keep_fake_graph`, the fakes keep G's graph so the G phase can reuse them: one
-    generator forward per step. Under gradient accumulation (st.batch_gpu below the batch) the
-    update is the sum of its micro-batches' gradients, and the fakes returned are None: the G
-    phase regenerates them micro-batch by micro-batch (b.noise holds stylegan2's noise inputs for
-    the whole batch, so they are the same fakes)."""
-    obj, D = st.obj, st.nets["D"]
+    generator forward per step. (Under gradient accumulation: `accumulate.d_accumulated`.)"""
+    t = d_terms(st, b, noise_std, with_r1, keep_fake_graph, ada_p(st))
+    st.update("D", t.loss)  # backward, (data-parallel averaging), guarded optimiser step
+    return d_finish(st, t, with_r1), t.x_fake
+
+
+def ada_p(st) -> Tensor | None:
+    """ADA's probability, read on the device (None without ADA)."""
+    return st.extra["ada"].p if st.obj.ada else None
+
+
+def d_finish(st, t: DTerms, with_r1: bool) -> Tensor:
+    """After D's step: weight clipping, ADA's p moved by this update's r_t, the D_STATS tensor."""
+    obj = st.obj
     ada = st.extra["ada"] if obj.ada else None
-    p = ada.p if ada else None  # ADA's probability, read on the device
-    parts = micro_slices(b.z.shape[0], getattr(st, "batch_gpu", None))
-    if parts is None:  # the whole batch at once
-        t = _d_terms(st, b, noise_std, with_r1, keep_fake_graph, p)
-        st.update("D", t.loss)  # backward, (data-parallel averaging), guarded optimiser step
-        x_fake = t.x_fake
-    else:
-        t = _d_accumulated(st, b, parts, noise_std, with_r1, p)
-        x_fake = None
     if obj.clip:  # a refused update left the weights as they were: clipping them again changes nothing
-        clip_weights_(D, obj.clip)
+        clip_weights_(st.nets["D"], obj.clip)
     # 4. ADA: r_t over this update's augmented reals moves p in place, on the device (no read-back).
     # In a data-parallel job these are this rank's logits only (no collective is added here), so
     # each rank's p follows its own slice; the speed counts the global batch, as the images one
@@ -257,59 +253,20 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
 
     with torch.no_grad():
         zero = t.loss.new_zeros(())
-        scalars = stats(D_STATS, loss_d=t.loss, d_real=torch.sigmoid(t.real_logits).mean(),
-                        d_fake=torch.sigmoid(t.fake_logits).mean(), acc_real=(t.real_logits > 0).float().mean(),
-                        acc_fake=(t.fake_logits < 0).float().mean(), gp=t.gp, r1=t.r1,
-                        r1_n=1.0 if with_r1 else 0.0, r2=t.r2, aux_d=t.aux_d, info_d=t.info_d,
-                        ada_p=ada.p if ada else zero, ada_rt=rt)
-    return scalars, x_fake
+        return stats(D_STATS, loss_d=t.loss, d_real=torch.sigmoid(t.real_logits).mean(),
+                     d_fake=torch.sigmoid(t.fake_logits).mean(), acc_real=(t.real_logits > 0).float().mean(),
+                     acc_fake=(t.fake_logits < 0).float().mean(), gp=t.gp, r1=t.r1,
+                     r1_n=1.0 if with_r1 else 0.0, r2=t.r2, aux_d=t.aux_d, info_d=t.info_d,
+                     ada_p=ada.p if ada else zero, ada_rt=rt)
 
 
-def _d_accumulated(st, b: Batch, parts: list[slice], noise_std: float, with_r1: bool, p: Tensor | None) -> _DTerms:
-    """D's update as micro-batches: each one's loss, scaled by its share of the batch, is
-    backpropagated on its own (DDP reduces after the last), then one guarded step. Returns the
-    whole batch's terms (detached; logits concatenated, so ADA's r_t sees the whole batch)."""
-    obj, G = st.obj, st.nets["G"]
-    B = b.z.shape[0]
-    # WGAN-GP's alpha for the whole batch, drawn before anything else as the full batch draws it
-    # (augmentation draws come first there: with augmentation it is equal in distribution only)
-    alpha = interpolation_weights(b.x.shape, b.x.device, full(b.x[:1]).dtype, st.gens["aug"]) if obj.gp else None
-    w_avg = _saved_w_avg(G)
-    st.zero_grad("D")
-    done = []
-    for i, s in enumerate(parts):
-        with st.micro_batch(last=i == len(parts) - 1):
-            t = _d_terms(st, _micro(b, s), noise_std, with_r1, False, p, None if alpha is None else alpha[s])
-            (t.loss * ((s.stop - s.start) / B)).backward()  # summed over micro-batches: the batch mean's gradient
-        done.append((s, t._replace(x_fake=None)))
-    t = _merge(done, B)
-    st.apply("D", t.loss)
-    _retrack(G, w_avg, (b.z, b.y, obj.bf16))  # the full batch's one G forward moved w_avg once
-    return t
-
-
-def _merge(done: list, B: int) -> NamedTuple:
-    """Micro-batches' terms as the whole batch's: 0-dim means weighted by each one's share,
-    per-sample tensors (B,) concatenated, None kept."""
-    first = done[0][1]
-    out = []
-    for k, v in enumerate(first):
-        if v is None:
-            out.append(None)
-        elif v.dim() == 0:
-            out.append(sum(t[k].detach() * ((s.stop - s.start) / B) for s, t in done))
-        else:
-            out.append(torch.cat([t[k].detach() for _, t in done]))
-    return type(first)(*out)
-
-
-class _GTerms(NamedTuple):
+class GTerms(NamedTuple):
     loss: Tensor
     aux_g: Tensor
     info_g: Tensor
 
 
-def _g_terms(st, b: Batch, x_fake: Tensor | None, noise_std: float, p: Tensor | None) -> _GTerms:
+def g_terms(st, b: Batch, x_fake: Tensor | None, noise_std: float, p: Tensor | None) -> GTerms:
     """G's adversarial loss (and auxiliary heads) with D frozen: the (just updated) D judges
     `x_fake`, regenerated from b when None."""
     obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
@@ -329,23 +286,17 @@ def _g_terms(st, b: Batch, x_fake: Tensor | None, noise_std: float, p: Tensor | 
         if obj.info_cat or obj.info_cont:  # G makes its codes recoverable
             info_g = info_loss(aux_f, b, obj)
             loss = loss + obj.info_weight * info_g
-    return _GTerms(loss, aux_g, info_g)
+    return GTerms(loss, aux_g, info_g)
 
 
-def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0, with_pl: bool = False,
-            same_fakes: bool = False) -> Tensor:
+def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0, with_pl: bool = False) -> Tensor:
     """One G update: the (just updated) D judges `x_fake` (regenerated from b.z when None); with
     `with_pl` (lazy, every pl_every G updates) plus the path-length penalty on half the batch.
-    Returns the G_STATS tensor. Under gradient accumulation the fakes are always regenerated, per
-    micro-batch; `same_fakes` says they are the D phase's (whose forward already moved G's
-    running statistics), not fresh ones."""
+    Returns the G_STATS tensor. (Under gradient accumulation: `accumulate.g_accumulated`.)"""
     obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
-    p = st.extra["ada"].p if obj.ada else None  # as the D phase left it
-    parts = micro_slices(b.z.shape[0], getattr(st, "batch_gpu", None))
-    if parts is not None:
-        return _g_accumulated(st, b, parts, noise_std, with_pl, same_fakes, p)
+    p = ada_p(st)  # as the D phase left it
     with frozen(D):  # backward computes G's gradients only
-        t = _g_terms(st, b, x_fake, noise_std, p)
+        t = g_terms(st, b, x_fake, noise_std, p)
         loss, zero = t.loss, t.loss.new_zeros(())
         pl = zero
         pl_mean = st.extra["pl"].a if obj.pl else zero
@@ -360,119 +311,6 @@ def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0, with_pl
         st.update("G", loss)
     return stats(G_STATS, loss_g=loss, aux_g=t.aux_g, info_g=t.info_g, pl=pl,
                  pl_n=1.0 if with_pl and obj.pl else 0.0, pl_mean=pl_mean)
-
-
-def _g_accumulated(st, b: Batch, parts: list[slice], noise_std: float, with_pl: bool, same_fakes: bool,
-                   p: Tensor | None) -> Tensor:
-    """G's update as micro-batches, each regenerating its fakes from its slice of b (G's graph for
-    one micro-batch at a time); the path-length penalty first, in chunks of the micro-batch size
-    (its backward must come before the last micro-batch's, after which DDP has reduced)."""
-    obj, G, D = st.obj, st.nets["G"], st.nets["D"]
-    B = b.z.shape[0]
-    w_avg = _saved_w_avg(G)
-    st.zero_grad("G")
-    with frozen(D):
-        pl = pl_accumulated(st, b, parts[0].stop - parts[0].start) if with_pl and obj.pl else None
-        done = []
-        for i, s in enumerate(parts):
-            with st.micro_batch(last=i == len(parts) - 1):
-                t = _g_terms(st, _micro(b, s), None, noise_std, p)
-                (t.loss * ((s.stop - s.start) / B)).backward()
-            done.append((s, t))
-        t = _merge(done, B)
-        loss = t.loss if pl is None else t.loss + obj.pl * obj.pl_every * pl
-        n = max(1, B // 2)  # before the step: the full batch's forwards ran with G's weights as they are now
-        _retrack(G, w_avg, *([] if same_fakes else [(b.z, b.y, obj.bf16)]),
-                 *([] if pl is None else [(b.z[:n], _cut(b.y, slice(0, n)), False)]))
-        st.apply("G", loss)
-    zero = loss.new_zeros(())
-    return stats(G_STATS, loss_g=loss, aux_g=t.aux_g, info_g=t.info_g, pl=zero if pl is None else pl,
-                 pl_n=0.0 if pl is None else 1.0, pl_mean=st.extra["pl"].a if obj.pl else zero)
-
-
-def pl_accumulated(st, b: Batch, micro: int) -> Tensor:
-    """The path-length penalty of `path_length_penalty` on the same first half of the batch, in
-    chunks of `micro` samples, each chunk's share backpropagated at once (weight pl x pl_every);
-    moves st.extra["pl"].a as the full batch does. Returns the penalty (detached).
-
-    a's update needs E[length] over the whole half-batch before any chunk's penalty
-    E[(length - a)^2] can be formed, so a first pass computes every chunk's lengths without the
-    double-backward graph: under accumulation a path-length step costs one more forward and
-    backward of G over those samples (every pl_every steps)."""
-    obj, G, mean, gen = st.obj, st.nets["G"], st.extra["pl"], st.gens["aug"]
-    n = max(1, b.z.shape[0] // 2)
-    chunks = micro_slices(n, micro) or [slice(0, n)]
-    # The full batch's draws for these n samples, in its order: G's noise inputs (torch's
-    # generator), then y ~ N(0, I) / sqrt(H W) (the augmentation generator)
-    noise = G.noise_inputs(n, b.x.device)
-    shape = (n, *b.x.shape[1:])  # the fakes' shape: the reals'
-    dtype = full(b.x[:1]).dtype
-    y_noise = torch.randn(shape, generator=gen, device=b.x.device, dtype=dtype) / math.sqrt(shape[2] * shape[3])
-
-    def lengths(s: slice, create_graph: bool) -> Tensor:
-        mix = None if b.mix is None else (b.mix[0][s], b.mix[1][s])
-        ws = G.styles(b.z[s], _cut(b.y, s), mix=mix)  # (b, num_ws, w_dim)
-        x = G.synthesis(ws, [t[s] for t in noise])  # (b, C, H, W)
-        (jty,) = torch.autograd.grad((x * y_noise[s]).sum(), ws, create_graph=create_graph)
-        return jty.square().sum(2).mean(1).sqrt()  # (b,)
-
-    every = torch.cat([lengths(s, False).detach() for s in chunks])  # pass 1: (n,) without the graph
-    with torch.no_grad():  # a += decay (E[length] - a), E over all n as in the full batch
-        mean.a.copy_(mean.a.lerp(every.mean().to(mean.a.dtype), obj.pl_decay))
-    total = every.new_zeros(())
-    for s in chunks:  # pass 2: each chunk's share of E[(length - a)^2], with the graph
-        pen = (lengths(s, True) - mean.a).square().sum() / n
-        (obj.pl * obj.pl_every * pen).backward()
-        total = total + pen.detach()
-    return total
-
-
-def micro_slices(n: int, micro: int | None) -> list[slice] | None:
-    """A batch of n split into consecutive micro-batches of `micro` (the last one shorter when
-    `micro` does not divide n), or None when it is one batch."""
-    if micro is None or micro >= n:
-        return None
-    return [slice(i, min(i + micro, n)) for i in range(0, n, micro)]
-
-
-def _cut(t, s: slice):
-    return None if t is None else t[s]
-
-
-def _micro(b: Batch, s: slice) -> Batch:
-    """Batch b's samples s (its noise inputs too)."""
-    return Batch(b.x[s], _cut(b.y, s), b.z[s], _cut(b.c_cat, s), _cut(b.c_cont, s),
-                 None if b.mix is None else (b.mix[0][s], b.mix[1][s]),
-                 None if b.noise is None else [t[s] for t in b.noise])
-
-
-def noise_inputs(st, n: int) -> list[Tensor] | None:
-    """Under gradient accumulation, the noise inputs a generator with them (stylegan2) would draw
-    in one forward of the whole batch of n, for b.noise (each micro-batch forward takes its
-    slice: the fakes, and their regeneration in the G phase, are the full batch's); else None."""
-    G = st.nets["G"]
-    if micro_slices(n, getattr(st, "batch_gpu", None)) is None or not hasattr(G, "noise_inputs"):
-        return None
-    return G.noise_inputs(n, st.device)
-
-
-def _saved_w_avg(G) -> Tensor | None:
-    w = getattr(G, "w_avg", None)
-    return None if w is None else w.clone()
-
-
-def _retrack(G, saved: Tensor | None, *batches: tuple) -> None:
-    """stylegan2's G moves its running mean w_avg on every training forward, by that forward's
-    mean w: micro-batch forwards (and their regeneration, and the path-length passes) would move
-    it once each. Put it back and move it once per forward the full-batch step makes over
-    `batches`, (z, y, bf16) each, in that step's order."""
-    if saved is None:
-        return
-    G.w_avg.copy_(saved)
-    with torch.no_grad():
-        for z, y, bf16 in batches:
-            with autocast(bf16, z.device):
-                G.mapping(z, y)
 
 
 class _Bare:
