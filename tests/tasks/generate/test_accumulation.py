@@ -235,6 +235,20 @@ def test_train_with_batch_gpu_end_to_end(tmp_path):
     assert "BatchNorm" not in log
 
 
+def test_resume_with_accumulation_is_exact(tmp_path):
+    """Accumulation keeps no state of its own: 2 steps, then a resume to 4, equal the 4 steps
+    left alone, bitwise (path length, lazy R1, style mixing and noise inputs on the way)."""
+    sets = BASE + SG2 + ["train.batch=16", "train.batch_gpu=4", "reg.pl_every=2", "reg.r1_every=2",
+                         "log.every=2", "log.grid_every=1000"]
+    gankit.train(load_config("stylegan2", overrides=sets + ["train.steps=4"]), str(tmp_path / "whole"))
+    gankit.train(load_config("stylegan2", overrides=sets + ["train.steps=2"]), str(tmp_path / "part"))
+    gankit.train(load_config("stylegan2", overrides=sets + ["train.steps=4"]), str(tmp_path / "part"), resume=True)
+    a, b = (torch.load(tmp_path / n / "checkpoints" / "last.pt", weights_only=True) for n in ("whole", "part"))
+    assert a["step"] == b["step"] == 4
+    for net in ("G", "D"):
+        assert all(torch.equal(a["nets"][net][k], b["nets"][net][k]) for k in a["nets"][net])
+
+
 def test_batchnorm_under_accumulation_is_a_warning(tmp_path):
     sets = ["data.source=fake:1x28x28:64", "model.g_width=8", "model.d_width=8", "train.batch=8",
             "train.batch_gpu=4", "train.steps=1", "log.progress=false", "device=cpu", "log.grid_every=1000"]
