@@ -372,7 +372,7 @@ def _note_accumulation(art, cfg: RunConfig, st, dist: Dist) -> None:
     bn = sorted(n for n, m in st.nets.items() if any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm)
                                                       for x in m.modules()))
     if bn and dist.is_main:
-        _warn(art, f"{' and '.join(bn)} use BatchNorm, whose statistics are per micro-batch of {b}: the update "
+        _warn(art, f"{' and '.join(bn)} {'uses' if len(bn) == 1 else 'use'} BatchNorm, whose statistics are per micro-batch of {b}: the update "
               f"differs from one over the whole batch of {share} (docs/accumulation.md)")
 
 
