@@ -218,12 +218,14 @@ def launch(argv: list[str], cfg: RunConfig, nproc: int, out: Path) -> int:
     the kernel and stops the workers: no orphaned job keeps the cores or the run."""
     from gankit.threads import cpu_budget, user_threads
     from gankit.training.distributed import Dist
+    from gankit.training.engine import micro_batch
 
     if nproc < 1:
         raise GankitError(f"--nproc {nproc}: expected a number of processes >= 1")
     if "WORLD_SIZE" in os.environ:
         raise GankitError("--nproc launches torchrun itself; under torchrun, drop --nproc")
     Dist(0, nproc).shard(cfg.train.batch)  # the global batch must split evenly
+    micro_batch(cfg, nproc)  # and each process's share into micro-batches of train.batch_gpu
     if cfg.device != "cpu" and torch.cuda.is_available() and nproc > torch.cuda.device_count():
         raise GankitError(f"--nproc {nproc}: this machine has {torch.cuda.device_count()} CUDA devices; "
                           "use at most that many processes (or --device cpu)")

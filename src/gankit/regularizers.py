@@ -21,22 +21,27 @@ def gradient_penalty(
     fake: Tensor,
     y: Tensor | None = None,
     generator: torch.Generator | None = None,
+    alpha: Tensor | None = None,
 ) -> Tensor:
-    """WGAN-GP penalty E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates (Gulrajani et al. 2017)."""
+    """WGAN-GP penalty E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates (Gulrajani et al. 2017).
+
+    `alpha` (B, 1, ..., 1): the interpolation weights, when the caller drew them (gradient
+    accumulation draws the whole batch's and passes each micro-batch its slice); else drawn here."""
     # One alpha per sample, broadcast over every non-batch dim: (B, 1, ..., 1). A per-pixel alpha
     # would put x_hat off the straight line between the real and the fake sample.
-    alpha = torch.rand(
-        (real.shape[0],) + (1,) * (real.dim() - 1),
-        generator=generator,
-        device=real.device,
-        dtype=real.dtype,
-    )
+    if alpha is None:
+        alpha = interpolation_weights(real.shape, real.device, real.dtype, generator)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)  # (B, ...)
     # Summing the logits gives each sample's own gradient as long as D treats samples
     # independently (no batch norm). create_graph: the penalty is trained through.
     (grads,) = torch.autograd.grad(D(x_hat, y).sum(), x_hat, create_graph=True)  # (B, ...)
     norm = grads.flatten(1).norm(2, dim=1)  # (B,) ||grad_x D(x_hat)||_2 over all non-batch dims
     return ((norm - 1) ** 2).mean()  # E[(||g|| - 1)^2]
+
+
+def interpolation_weights(shape: torch.Size, device, dtype, generator: torch.Generator | None = None) -> Tensor:
+    """WGAN-GP's alpha ~ U[0, 1), one per sample of a batch of `shape`: (B, 1, ..., 1)."""
+    return torch.rand((shape[0],) + (1,) * (len(shape) - 1), generator=generator, device=device, dtype=dtype)
 
 
 def r1_penalty(D: Discriminator, real: Tensor, y: Tensor | None = None) -> Tensor:

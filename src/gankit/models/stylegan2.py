@@ -161,11 +161,13 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cout))
         self.w_index, self.leak = w_index, leak  # which of ws this layer reads
 
-    def forward(self, x: Tensor, w: Tensor, noise: str = "random") -> Tensor:
+    def forward(self, x: Tensor, w: Tensor, noise: str | Tensor = "random") -> Tensor:
         # lrelu(z) sqrt(2) = lrelu(sqrt(2) z): the gain goes into the conv's output scale and
         # bias (and the noise), which saves two passes over the activations, forward and backward.
         x = self.conv.modulate(x, self.conv.affine(w), self.bias, SQRT2)  # sqrt(2) (conv + bias): (B, cout, H, W)
-        if noise == "random":  # from torch's generator, like dropout masks (checkpointed, graph-safe)
+        if isinstance(noise, Tensor):  # given (B, 1, H, W): a slice of a larger batch's (`noise_inputs`)
+            x = x + (self.noise_strength * SQRT2) * noise.to(x.dtype)
+        elif noise == "random":  # from torch's generator, like dropout masks (checkpointed, graph-safe)
             B, _, H, W = x.shape
             x = x + (self.noise_strength * SQRT2) * torch.randn(B, 1, H, W, device=x.device, dtype=x.dtype)
         elif noise == "const":
@@ -250,25 +252,32 @@ class StyleGAN2Generator(nn.Module):
             ws = torch.where(later[..., None], w2[:, None], ws)
         return ws
 
-    def synthesis(self, ws: Tensor, noise: str = "random") -> Tensor:
+    def noise_inputs(self, n: int, device) -> list[Tensor]:
+        """The noise inputs a "random" forward of n samples would draw, drawn the same way (layer by
+        layer from torch's generator, (n, 1, H, W) each): gradient accumulation draws them for the
+        whole batch and gives each micro-batch forward its slice, as a list `synthesis` takes."""
+        return [torch.randn(n, 1, *c.noise_const.shape[2:], device=device) for c in self.convs]
+
+    def synthesis(self, ws: Tensor, noise: str | list[Tensor] = "random") -> Tensor:
         """ws (B, num_ws, w_dim) -> images (B, C, H, W). noise: "random" (fresh per call), "const"
-        (the fixed per-layer buffers, for projection) or "none"."""
-        if noise not in NOISE_MODES:
+        (the fixed per-layer buffers, for projection), "none", or one (B, 1, H, W) tensor per layer."""
+        if isinstance(noise, str) and noise not in NOISE_MODES:
             raise ValueError(f"noise {noise!r}; expected one of {', '.join(NOISE_MODES)}")
+        noises = [noise] * len(self.convs) if isinstance(noise, str) else noise
         if ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"ws of shape {tuple(ws.shape)}; expected (B, {self.num_ws}, {self.w_dim})")
         x = self.const[None].expand(ws.shape[0], -1, -1, -1).to(ws.dtype)  # (B, ch0, s, s)
-        x = self.convs[0](x, ws[:, 0], noise)
+        x = self.convs[0](x, ws[:, 0], noises[0])
         img = self.torgbs[0](x, ws[:, self.torgbs[0].w_index])  # (B, C, s, s)
         for k in range(1, len(self.torgbs)):
             conv0, conv1, torgb = self.convs[2 * k - 1], self.convs[2 * k], self.torgbs[k]
-            x = conv0(_up(x), ws[:, conv0.w_index], noise)  # (B, ch_k, 2H, 2W)
-            x = conv1(x, ws[:, conv1.w_index], noise)
+            x = conv0(_up(x), ws[:, conv0.w_index], noises[2 * k - 1])  # (B, ch_k, 2H, 2W)
+            x = conv1(x, ws[:, conv1.w_index], noises[2 * k])
             img = _up(img) + torgb(x, ws[:, torgb.w_index])  # skip G: the coarser image, upsampled, plus detail
         return torch.tanh(img) if self.tanh else img
 
     def forward(self, z: Tensor, y: Tensor | None = None, psi: float = 1.0,
-                mix: tuple[Tensor, Tensor] | None = None, noise: str = "random") -> Tensor:
+                mix: tuple[Tensor, Tensor] | None = None, noise: str | list[Tensor] = "random") -> Tensor:
         return self.synthesis(self.styles(z, y, psi, mix), noise)
 
 

@@ -59,6 +59,10 @@ class Task:
     stat_names: tuple[str, ...] = ()  # scalars `phases` adds to st.acc, in this order
     uses_aug_generator: bool = True  # the step draws augmentation / penalty noise from st.gens["aug"]
     honours_precision: bool = False  # the phases run their forwards in train.precision (else always fp32)
+    # the phases split each update's batch into micro-batches of st.batch_gpu and accumulate their
+    # gradients (train.batch_gpu, docs/accumulation.md); the trainer refuses train.batch_gpu < a
+    # rank's share of train.batch for a task without it
+    accumulates: bool = False
     # (cfg, data, device) -> a step function: the plain loop `gankit bench` times the task's step
     # against (the generation task's: the tutorial's); None: no reference
     reference_loop: Callable | None = None

@@ -53,6 +53,26 @@ def graph_blockers(cfg: RunConfig, device: torch.device) -> list[str]:
     return why + get_task(cfg.task).blockers(cfg)
 
 
+def micro_batch(cfg: RunConfig, world: int = 1) -> int | None:
+    """The micro-batch size each rank's share of train.batch is split into (gradient
+    accumulation: train.batch_gpu), or None when a rank's update runs on its whole share at once.
+    Refuses, in one line, a share that train.batch_gpu does not divide and accumulation in a task
+    that does not implement it."""
+    b, share = cfg.train.batch_gpu, cfg.train.batch // world
+    if b is None or b == share:
+        return None
+    if share % b:
+        raise GankitError(f"train.batch_gpu = {b}: each of the {world} processes trains on {share} of train.batch = "
+                          f"{cfg.train.batch}, which micro-batches of {b} do not divide; use a train.batch_gpu "
+                          f"that divides {share} (or null)")
+    task = get_task(cfg.task)
+    if not task.accumulates:
+        raise GankitError(f"train.batch_gpu = {b} < train.batch = {cfg.train.batch}: the {cfg.task} task does not "
+                          "implement gradient accumulation; set train.batch_gpu to null (or to train.batch) and "
+                          "lower train.batch to fit memory")
+    return b
+
+
 class Engine:
     def __init__(self, st: TrainState, mode: str, why: str):
         self.st, self.mode, self.why = st, mode, why
@@ -71,6 +91,7 @@ class Engine:
         dist = dist or Dist()
         task = get_task(cfg.task)
         shard = dist.shard(cfg.train.batch)  # the global batch must split evenly
+        batch_gpu = micro_batch(cfg, dist.world)  # and each rank's share into micro-batches
         precision = precision or static_precision(cfg, device)
         torch.manual_seed(cfg.seed)  # initial weights (the same on every rank) and dropout masks
         # The task sees train.precision resolved, never auto; the state keeps the config as given.
@@ -104,7 +125,7 @@ class Engine:
             extra=parts.extra, obj=parts.objective, fwd=fwd, shard=shard,
             acc=torch.zeros(len(task.stat_names), device=device),
             sync=dist.sync_grads if dist.active else None, reg_scale=torch.ones((), device=device),
-            precision=precision)
+            precision=precision, batch_gpu=batch_gpu)
         ddp = dist.active and cfg.train.ddp and parts.ddp
         if ddp:
             _wrap_ddp(st)

@@ -352,12 +352,28 @@ def _note_setup(art, cfg: RunConfig, task, data, e: Engine, choice, dist: Dist, 
         warn(f"{choice.why}; train.precision auto picks fp32 here")
     if device.type == "cpu":
         art.note(f"CPU threads: {torch.get_num_threads()} per process")
+    if e.st.batch_gpu:
+        _note_accumulation(art, cfg, e.st, dist)
     if dist.active:
         how = ("DistributedDataParallel" if e.ddp else "one flat all-reduce" + (
             " (train.ddp=false)" if not cfg.train.ddp else " (this task runs D more than once per backward)"))
         art.note(f"data-parallel over {dist.world} processes: global batch {cfg.train.batch} = "
                  f"{dist.shard(cfg.train.batch)[1]} per process x {dist.world}; gradients averaged by {how}",
                  echo=cfg.log.progress)
+
+
+def _note_accumulation(art, cfg: RunConfig, st, dist: Dist) -> None:
+    """train.log: how each update's batch is split (docs/accumulation.md), and a warning where
+    BatchNorm makes the update differ from the whole batch's (its statistics are per micro-batch)."""
+    share, b = dist.shard(cfg.train.batch)[1], st.batch_gpu
+    per = f" of the {share} each of {dist.world} processes trains on" if dist.active else ""
+    art.note(f"gradient accumulation: each update sums the gradients of {share // b} micro-batches of "
+             f"train.batch_gpu = {b}{per} (train.batch = {cfg.train.batch})", echo=cfg.log.progress)
+    bn = sorted(n for n, m in st.nets.items() if any(isinstance(x, torch.nn.modules.batchnorm._BatchNorm)
+                                                      for x in m.modules()))
+    if bn and dist.is_main:
+        _warn(art, f"{' and '.join(bn)} {'uses' if len(bn) == 1 else 'use'} BatchNorm, whose statistics are per micro-batch of {b}: the update "
+              f"differs from one over the whole batch of {share} (docs/accumulation.md)")
 
 
 def _profiler(cfg: RunConfig, out: Path, device: torch.device, left: int) -> StepProfiler | None:

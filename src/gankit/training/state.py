@@ -7,6 +7,7 @@ it a checkpoint keeps, and how it is read back, is `gankit.training.checkpoint` 
 
 from __future__ import annotations
 
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +45,9 @@ class TrainState:
     best: dict | None = None  # the best evaluation so far ({"fid": v, "step": s})
     rollbacks: int = 0
     precision: str = "fp32"  # train.precision as resolved for this run (gankit.training.precision)
+    # gradient accumulation: the micro-batch size this rank's share of the batch is split into
+    # (train.batch_gpu), or None when each update runs on the whole share at once
+    batch_gpu: int | None = None
     _params: dict = field(default_factory=dict)
 
     # -- updates ------------------------------------------------------------------------------
@@ -57,12 +61,37 @@ class TrainState:
         the guard refuses it (a non-finite loss or gradient). In a data-parallel job `sync`
         averages the loss over ranks (so the guard decides alike everywhere) and, without
         DistributedDataParallel, the gradients too."""
-        o, params = self.opts[opt], self.params(opt)
-        o.zero_grad(set_to_none=True)
+        self.zero_grad(opt)
         loss.backward()
+        self.apply(opt, loss)
+
+    # Gradient accumulation is `update` in three parts: zero_grad, then per micro-batch its
+    # forward and `loss_i.backward()` inside `micro_batch(last)`, then one `apply` with the whole
+    # batch's loss (the sum of the micro-batches' scaled losses, for the guard).
+    def zero_grad(self, opt: str) -> None:
+        self.opts[opt].zero_grad(set_to_none=True)
+
+    def apply(self, opt: str, loss: Tensor) -> None:
+        """The guarded optimiser step on the gradients accumulated since `zero_grad`; `loss`: the
+        whole update's loss (its gradients' source), which the guard checks too."""
+        o, params = self.opts[opt], self.params(opt)
         checked = self.sync(loss, params) if self.sync else loss
         if self.guard.ok(checked, params, o):
             o.step()
+
+    @contextmanager
+    def micro_batch(self, last: bool):
+        """Around one micro-batch's forward and backward: DistributedDataParallel reduces the
+        gradients in the backward of a forward made outside `no_sync` (the decision is taken at
+        forward time), so every micro-batch but the last runs inside it and the last one's
+        backward averages the sum accumulated in .grad once. Anything else backpropagated into
+        the same networks must come before the last micro-batch. A no-op without DDP wrappers."""
+        with ExitStack() as stack:
+            if not last:
+                for m in self.fwd.values():
+                    if hasattr(m, "no_sync"):
+                        stack.enter_context(m.no_sync())
+            yield
 
     def end_step(self) -> None:
         """After the task's phases: EMA updates, the guard's step count."""

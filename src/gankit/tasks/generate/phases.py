@@ -6,6 +6,9 @@ the task adds to the run's accumulator. Randomness comes in as arguments (the ba
 or from generators the run owns (st.gens["aug"] for augmentation, penalties and noise; torch's
 device generator for dropout and stylegan2's noise inputs), all saved in checkpoints. Updates go
 through `st.update`, which holds the data-parallel averaging and the non-finite guard.
+
+The updates over micro-batches (train.batch_gpu) are `accumulate.py`, from the same terms
+(`d_terms`, `g_terms`).
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ class Batch(NamedTuple):
     c_cat: Tensor | None = None  # (B,) InfoGAN categorical code
     c_cont: Tensor | None = None  # (B, L) InfoGAN continuous codes
     mix: tuple[Tensor, Tensor] | None = None  # stylegan2 style mixing: (z2 (B, in_dim), cut (B,) int64)
+    # stylegan2's noise inputs, one (B, 1, H, W) per layer, under gradient accumulation (`noise_inputs`);
+    # None: G draws its own
+    noise: list[Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,8 +111,10 @@ def d_input(x: Tensor, obj: Objective, gen: torch.Generator | None, noise_std: f
 
 
 def fakes(st, b: Batch) -> Tensor:
-    """G(b.z, b.y) through the step's G forward; with style mixing, G(z, y, mix=(z2, cut))."""
-    return st.fwd["G"](b.z, b.y) if b.mix is None else st.fwd["G"](b.z, b.y, mix=b.mix)
+    """G(b.z, b.y) through the step's G forward; with style mixing, G(z, y, mix=(z2, cut)); with
+    b.noise, stylegan2's noise inputs given."""
+    kw = {k: v for k, v in (("mix", b.mix), ("noise", b.noise)) if v is not None}
+    return st.fwd["G"](b.z, b.y, **kw)
 
 
 class PathLengthMean:
@@ -157,15 +165,24 @@ def info_loss(aux: Tensor, b: Batch, obj: Objective) -> Tensor:
     return loss
 
 
-def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
-            keep_fake_graph: bool = True) -> tuple[Tensor, Tensor]:
-    """One D update on (b.x, G(b.z)). Returns (D_STATS tensor, the fakes).
+class DTerms(NamedTuple):
+    """One D forward's loss and what the stats report of it (logits (B,), penalties 0-dim)."""
 
-    With `keep_fake_graph`, the fakes keep G's graph so the G phase can reuse them: one
-    generator forward per step."""
+    loss: Tensor
+    gp: Tensor
+    r1: Tensor
+    r2: Tensor
+    aux_d: Tensor
+    info_d: Tensor
+    real_logits: Tensor
+    fake_logits: Tensor
+    x_fake: Tensor
+
+
+def d_terms(st, b: Batch, noise_std: float, with_r1: bool, keep_fake_graph: bool, p: Tensor | None,
+             alpha: Tensor | None = None) -> DTerms:
+    """D's loss on (b.x, G(b.z)): the adversarial loss, its penalties and auxiliary heads."""
     obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
-    ada = st.extra["ada"] if obj.ada else None
-    p = ada.p if ada else None  # ADA's probability, read on the device
     amp = autocast(obj.bf16, b.x.device)
     # 1. Fakes. detach() below keeps G out of D's backward pass.
     with amp, torch.set_grad_enabled(keep_fake_graph):
@@ -186,7 +203,7 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
 
     # 3. Regularisers and auxiliary heads (penalties through D itself, not its DDP wrapper).
     if obj.gp:
-        gp = gradient_penalty(D, full(xr), full(xf), b.y, generator=gen)  # E[(||grad D(x_hat)|| - 1)^2], fp32
+        gp = gradient_penalty(D, full(xr), full(xf), b.y, generator=gen, alpha=alpha)  # E[(||grad D(x_hat)|| - 1)^2], fp32
         loss = loss + obj.gp * gp
     if with_r1 and obj.r1:
         r1 = r1_penalty(D, full(xr.detach()), b.y)  # in fp32 (outside autocast), whatever the forward's precision  # E[||grad D(x)||^2] at real x
@@ -203,48 +220,85 @@ def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
         if obj.info_cat or obj.info_cont:  # Q (D's aux head) learns to recover the codes
             info_d = info_loss(aux_f, b, obj)
             loss = loss + obj.info_weight * info_d
+    return DTerms(loss, gp, r1, r2, aux_d, info_d, real_logits, fake_logits, x_fake)
 
-    st.update("D", loss)  # backward, (data-parallel averaging), guarded optimiser step
+
+def d_phase(st, b: Batch, noise_std: float = 0.0, with_r1: bool = False,
+            keep_fake_graph: bool = True) -> tuple[Tensor, Tensor]:
+    """One D update on (b.x, G(b.z)). Returns (D_STATS tensor, the fakes).
+
+    With `keep_fake_graph`, the fakes keep G's graph so the G phase can reuse them: one
+    generator forward per step. (Under gradient accumulation: `accumulate.d_accumulated`.)"""
+    t = d_terms(st, b, noise_std, with_r1, keep_fake_graph, ada_p(st))
+    st.update("D", t.loss)  # backward, (data-parallel averaging), guarded optimiser step
+    return d_finish(st, t, with_r1), t.x_fake
+
+
+def ada_p(st) -> Tensor | None:
+    """ADA's probability, read on the device (None without ADA)."""
+    return st.extra["ada"].p if st.obj.ada else None
+
+
+def d_finish(st, t: DTerms, with_r1: bool) -> Tensor:
+    """After D's step: weight clipping, ADA's p moved by this update's r_t, the D_STATS tensor."""
+    obj = st.obj
+    ada = st.extra["ada"] if obj.ada else None
     if obj.clip:  # a refused update left the weights as they were: clipping them again changes nothing
-        clip_weights_(D, obj.clip)
+        clip_weights_(st.nets["D"], obj.clip)
     # 4. ADA: r_t over this update's augmented reals moves p in place, on the device (no read-back).
     # In a data-parallel job these are this rank's logits only (no collective is added here), so
     # each rank's p follows its own slice; the speed counts the global batch, as the images one
     # update shows D in all. Checkpoints keep rank 0's p, which every rank loads on resume.
-    rt = ada.update(real_logits) if ada else zero
+    rt = ada.update(t.real_logits) if ada else t.gp.new_zeros(())
 
     with torch.no_grad():
-        scalars = stats(D_STATS, loss_d=loss, d_real=torch.sigmoid(real_logits).mean(),
-                        d_fake=torch.sigmoid(fake_logits).mean(), acc_real=(real_logits > 0).float().mean(),
-                        acc_fake=(fake_logits < 0).float().mean(), gp=gp, r1=r1, r1_n=1.0 if with_r1 else 0.0,
-                        r2=r2, aux_d=aux_d, info_d=info_d, ada_p=ada.p if ada else zero, ada_rt=rt)
-    return scalars, x_fake
+        zero = t.loss.new_zeros(())
+        return stats(D_STATS, loss_d=t.loss, d_real=torch.sigmoid(t.real_logits).mean(),
+                     d_fake=torch.sigmoid(t.fake_logits).mean(), acc_real=(t.real_logits > 0).float().mean(),
+                     acc_fake=(t.fake_logits < 0).float().mean(), gp=t.gp, r1=t.r1,
+                     r1_n=1.0 if with_r1 else 0.0, r2=t.r2, aux_d=t.aux_d, info_d=t.info_d,
+                     ada_p=ada.p if ada else zero, ada_rt=rt)
+
+
+class GTerms(NamedTuple):
+    loss: Tensor
+    aux_g: Tensor
+    info_g: Tensor
+
+
+def g_terms(st, b: Batch, x_fake: Tensor | None, noise_std: float, p: Tensor | None) -> GTerms:
+    """G's adversarial loss (and auxiliary heads) with D frozen: the (just updated) D judges
+    `x_fake`, regenerated from b when None."""
+    obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
+    with autocast(obj.bf16, b.x.device):
+        if x_fake is None:
+            x_fake = fakes(st, b)
+        h_f = D.features(d_input(x_fake, obj, gen, noise_std, p))
+        fake_logits = full(D.head(h_f, b.y))  # (B,)
+        real_logits = full(D(d_input(b.x, obj, gen, noise_std, p), b.y)) if obj.loss.g_needs_real else None
+        aux_f = full(D.aux(h_f)) if obj.uses_aux else None
+    loss = obj.loss.g(fake_logits, real_logits)
+    aux_g = info_g = loss.new_zeros(())
+    if obj.uses_aux:
+        if obj.acgan_classes:  # G makes fakes D classifies as their label
+            aux_g = F.cross_entropy(aux_f[:, :obj.acgan_classes], b.y)
+            loss = loss + obj.aux_weight * aux_g
+        if obj.info_cat or obj.info_cont:  # G makes its codes recoverable
+            info_g = info_loss(aux_f, b, obj)
+            loss = loss + obj.info_weight * info_g
+    return GTerms(loss, aux_g, info_g)
 
 
 def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0, with_pl: bool = False) -> Tensor:
     """One G update: the (just updated) D judges `x_fake` (regenerated from b.z when None); with
     `with_pl` (lazy, every pl_every G updates) plus the path-length penalty on half the batch.
-    Returns the G_STATS tensor."""
+    Returns the G_STATS tensor. (Under gradient accumulation: `accumulate.g_accumulated`.)"""
     obj, D, gen = st.obj, st.nets["D"], st.gens["aug"]
-    p = st.extra["ada"].p if obj.ada else None  # as the D phase left it
-    amp = autocast(obj.bf16, b.x.device)
+    p = ada_p(st)  # as the D phase left it
     with frozen(D):  # backward computes G's gradients only
-        with amp:
-            if x_fake is None:
-                x_fake = fakes(st, b)
-            h_f = D.features(d_input(x_fake, obj, gen, noise_std, p))
-            fake_logits = full(D.head(h_f, b.y))  # (B,)
-            real_logits = full(D(d_input(b.x, obj, gen, noise_std, p), b.y)) if obj.loss.g_needs_real else None
-            aux_f = full(D.aux(h_f)) if obj.uses_aux else None
-        loss = obj.loss.g(fake_logits, real_logits)
-        aux_g = info_g = pl = zero = loss.new_zeros(())
-        if obj.uses_aux:
-            if obj.acgan_classes:  # G makes fakes D classifies as their label
-                aux_g = F.cross_entropy(aux_f[:, :obj.acgan_classes], b.y)
-                loss = loss + obj.aux_weight * aux_g
-            if obj.info_cat or obj.info_cont:  # G makes its codes recoverable
-                info_g = info_loss(aux_f, b, obj)
-                loss = loss + obj.info_weight * info_g
+        t = g_terms(st, b, x_fake, noise_std, p)
+        loss, zero = t.loss, t.loss.new_zeros(())
+        pl = zero
         pl_mean = st.extra["pl"].a if obj.pl else zero
         if with_pl and obj.pl:
             # On half the batch (the paper's pl_batch_shrink 2): the double backward through G is the
@@ -255,8 +309,8 @@ def g_phase(st, b: Batch, x_fake: Tensor | None, noise_std: float = 0.0, with_pl
                                      obj.pl_decay, generator=gen)
             loss = loss + obj.pl * obj.pl_every * pl  # lazy: k times the weight, every k G steps
         st.update("G", loss)
-    return stats(G_STATS, loss_g=loss, aux_g=aux_g, info_g=info_g, pl=pl, pl_n=1.0 if with_pl and obj.pl else 0.0,
-                 pl_mean=pl_mean)
+    return stats(G_STATS, loss_g=loss, aux_g=t.aux_g, info_g=t.info_g, pl=pl,
+                 pl_n=1.0 if with_pl and obj.pl else 0.0, pl_mean=pl_mean)
 
 
 class _Bare:

@@ -21,6 +21,7 @@ from gankit.regularizers import instance_noise_std
 from gankit.tasks.base import Parts, Task
 from gankit.tasks.generate.burnin import Burnin
 from gankit.tasks.generate.evaluation import InTrainingEval
+from gankit.tasks.generate.accumulate import d_accumulated, g_accumulated, noise_inputs
 from gankit.tasks.generate.phases import D_STATS, G_STATS, Batch, Objective, PathLengthMean, d_phase, g_phase
 from gankit.tasks.generate.sampling import Sampling
 from gankit.tasks.generate.tutorial import reference_loop
@@ -41,6 +42,7 @@ class GenerateTask(Task):
     name = "generate"
     stat_names = D_STATS + G_STATS
     honours_precision = True
+    accumulates = True  # train.batch_gpu: micro-batches summed into one update (docs/accumulation.md)
     run_methods = Sampling  # run.sample, run.interpolate, run.style_mix, ...
     reference_loop = staticmethod(reference_loop)  # the tutorial's loop, made to run
 
@@ -131,17 +133,30 @@ class GenerateTask(Task):
         return tuple(batches), fresh
 
     def phases(self, st, inputs: tuple, flags) -> None:
+        """The step's n_critic D updates and one G update. Under gradient accumulation
+        (st.batch_gpu) each update runs over micro-batches of this rank's batch (accumulate.py),
+        b.noise carrying stylegan2's noise inputs drawn for the whole batch."""
         batches, fresh = inputs
         r1, noise, pl = flags
         n, nd = len(batches), len(D_STATS)
+        split = st.batch_gpu is not None
         for k, (idx, z, c_cat, c_cont, mix) in enumerate(batches):  # 1. D phase, a fresh batch each
-            b = Batch(self.real(st, idx), st.data.y[idx] if st.obj.labels else None, z, c_cat, c_cont, mix)
+            b = Batch(self.real(st, idx), st.data.y[idx] if st.obj.labels else None, z, c_cat, c_cont, mix,
+                      noise_inputs(st, len(z)))
             keep = k == n - 1 and st.cfg.train.reuse_fakes  # the last keeps its fakes' graph for G
-            d_stats, x_fake = d_phase(st, b, noise, r1[k], keep_fake_graph=keep)
+            if split:  # G's update regenerates the fakes, micro-batch by micro-batch
+                d_stats, x_fake = d_accumulated(st, b, noise, r1[k]), None
+            else:
+                d_stats, x_fake = d_phase(st, b, noise, r1[k], keep_fake_graph=keep)
             st.acc[:nd] += d_stats
         if fresh is not None:  # the tutorial's way: G's update on fresh latents
-            b, x_fake = b._replace(z=fresh[0], c_cat=fresh[1], c_cont=fresh[2], mix=fresh[3]), None
-        st.acc[nd:] += g_phase(st, b, x_fake, noise, pl)  # 2. G phase: the updated D judges the fakes
+            b, x_fake = b._replace(z=fresh[0], c_cat=fresh[1], c_cont=fresh[2], mix=fresh[3],
+                                   noise=noise_inputs(st, len(fresh[0]))), None
+        # 2. G phase: the updated D judges the fakes
+        if split:
+            st.acc[nd:] += g_accumulated(st, b, noise, pl, same_fakes=fresh is None)
+        else:
+            st.acc[nd:] += g_phase(st, b, x_fake, noise, pl)
 
     @staticmethod
     def real(st, idx):
