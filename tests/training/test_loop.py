@@ -83,6 +83,17 @@ def test_resume_with_changed_config_refused(tmp_path):
         gankit.train(tiny(2), tmp_path / "other", resume=True)
 
 
+def test_resume_may_change_the_micro_batch_and_the_loader(tmp_path):
+    """How the same maths is laid out (accumulation, where and by how many workers images are read)
+    may change on resume; what is learned may not."""
+    gankit.train(tiny(1), tmp_path / "r")
+    run = gankit.train(tiny(2, "train.batch_gpu=4", "data.workers=0", "data.prefetch=3", "data.memory_budget=8"),
+                       tmp_path / "r", resume=True)
+    assert run.step == 2
+    with pytest.raises(GankitError, match=r"config differs.*train.batch: "):
+        gankit.train(tiny(3, "train.batch=4"), tmp_path / "r", resume=True)
+
+
 def test_toy_points_run(tmp_path):
     cfg = load_config("seed-mlp", overrides=[*TINY, "data.source=ring8", "train.steps=3"])
     run = gankit.train(cfg, tmp_path / "t")

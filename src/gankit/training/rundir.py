@@ -17,8 +17,11 @@ from gankit.config import RunConfig, apply_overrides, from_dict, to_dict
 from gankit.errors import GankitError, warn
 from gankit.training.store import CheckpointStore
 
-# Config keys that may change when a run is resumed: how long it runs and what it writes.
-RESUMABLE_CHANGES = ("train.steps", "train.max_seconds", "log.", "eval.", "recover.", "device")
+# Config keys that may change when a run is resumed: how long it runs, what it writes, and how the
+# same maths is laid out on the machine: the micro-batch (a smaller GPU), where the images are read
+# from and by how many workers (the batches are the same either way).
+RESUMABLE_CHANGES = ("train.steps", "train.max_seconds", "log.", "eval.", "recover.", "device", "train.batch_gpu",
+                     "data.load", "data.memory_budget", "data.workers", "data.prefetch")
 
 Found = tuple[dict, Path, list[str]]  # (checkpoint, its path, one line per damaged file skipped)
 
@@ -83,7 +86,8 @@ def _same_config(old: RunConfig, new: RunConfig, out: Path, force: bool) -> None
     diffs = _config_diffs(old, new)
     if diffs and not force:
         raise GankitError(f"--resume {out}: config differs from the run's: {'; '.join(diffs)} "
-                          f"(only train.steps, log.*, eval.*, recover.* and device may change; "
+                          f"(only train.steps, log.*, eval.*, recover.*, device, train.batch_gpu, "
+                          f"data.load/memory_budget/workers/prefetch may change; "
                           f"--force to resume anyway)")
 
 
