@@ -1,0 +1,163 @@
+"""The streaming data path (gankit.data.stream): the same images as the resident path for the same
+indices, the automatic choice, exact resume after SIGKILL, data-parallel shards."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gankit.data import BatchSampler, Dataset, load_data
+from gankit.data.stream import StreamData, _Replay
+from gankit.errors import GankitError
+from gankit.training.checkpoint import load_checkpoint
+
+sys.path.insert(0, str(Path(__file__).parent))  # the zip maker beside it
+from test_archive import make_zip  # noqa: E402
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def zip300(tmp_path_factory):
+    path = tmp_path_factory.mktemp("z") / "d.zip"
+    make_zip(path, n=300, size=16, classes=3, shuffle=False)
+    return path
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_streamed_batches_equal_the_resident_ones(zip300, mirror):
+    """Same seed, same indices, same images: the workers' conformed (grey, 8 px) batches equal the
+    resident set's, mirrored indices flipped on both, across an epoch boundary and a restart at
+    a position (what a resume does)."""
+    kw = dict(resolution=8, channels=1, mirror=mirror)
+    mem = load_data(str(zip300), load="memory", **kw)
+    st = load_data(str(zip300), load="stream", workers=2, prefetch=2, **kw)
+    assert isinstance(mem, Dataset) and isinstance(st, StreamData) and not st.resident
+    assert st.shape == mem.shape == (1, 8, 8) and st.indices == mem.indices == 300 * (1 + mirror)
+    sampler = BatchSampler(st.indices, 64, seed=5)
+    flipped = 0
+    for step in range(12):
+        if step == 7:  # a resume: a fresh loader from the sampler's checkpointed position
+            st.close()
+        pos, idx = sampler.consumed, sampler.next()
+        x = st.fetch(sampler, pos, idx, (0, len(idx)))
+        assert torch.equal(x, mem.take(idx)), step
+        assert torch.equal(st.labels(idx), mem.labels(idx))
+        flipped += int((idx >= 300).sum())
+    assert (flipped > 0) == mirror
+    idx = torch.tensor([3, 299] + ([300, 599] if mirror else []))
+    assert torch.equal(st.read(idx), mem.read(idx))
+    if mirror:
+        assert torch.equal(mem.read(torch.tensor([303]))[0], mem.read(torch.tensor([3]))[0].flip(-1))
+    st.close()
+
+
+def test_the_loader_alone_iterates_the_runs_order(zip300):
+    st = load_data(str(zip300), load="stream", workers=1)
+    it = st.batches(32, seed=2)
+    s = BatchSampler(300, 32, 2)
+    for _ in range(3):
+        assert torch.equal(next(it), st.read(s.next()))
+
+
+def test_ranks_decode_disjoint_slices_of_the_global_batch():
+    s = BatchSampler(100, 8, seed=1)
+    a = iter(_Replay(s, 16, (0, 4)))
+    b = iter(_Replay(s, 16, (4, 4)))
+    s.consumed = 16
+    for _ in range(20):
+        mine, theirs, whole = next(a), next(b), s.next().tolist()
+        assert not set(mine) & set(theirs) and mine + theirs == whole
+
+
+def test_auto_streams_when_the_decoded_set_passes_the_budget(zip300):
+    small = load_data(str(zip300), load="auto", memory_budget=1e-4, workers=0)  # 100 kB < 230 kB decoded
+    assert isinstance(small, StreamData)
+    assert small.notes[0] == "streaming from d.zip: 300 images of 3x16x16 (0.0 GB decoded > budget 0.0 GB, " \
+                             "data.memory_budget), no workers"
+    big = load_data(str(zip300), load="auto", memory_budget=1.0)
+    assert isinstance(big, Dataset) and big.notes[0].startswith("in memory: 300 images of 3x16x16 (0.0 GB decoded <= budget 1.0 GB")
+    with pytest.raises(GankitError, match=r"data.load=stream: 'fake:1x8x8:64' cannot stream; streaming reads a .zip"):
+        load_data("fake:1x8x8:64", load="stream")
+
+
+# -- training -------------------------------------------------------------------------------------
+
+TINY = ["--set", "model.g_hidden=[16]", "--set", "model.d_hidden=[16]", "--set", "model.z_dim=4",
+        "--set", "model.d_dropout=0", "--set", "train.batch=8", "--set", "log.every=1", "--set", "log.progress=false",
+        "--device", "cpu", "--set", "train.precision=fp32", "--set", "data.resolution=8", "--set", "data.load=stream",
+        "--set", "data.workers=1", "--set", "data.mirror=true", "--set", "log.grid_every=1000"]
+
+# A trainer that paces its steps, so a SIGKILL lands mid-run (after a checkpoint, before the end).
+TRAINER = textwrap.dedent("""
+    import sys, time
+    import gankit.tasks.generate.task as gt
+    real_g = gt.g_phase
+    def paced(*a, **k):
+        time.sleep(0.15); return real_g(*a, **k)
+    gt.g_phase = paced
+    from gankit.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def _train(*args):
+    p = subprocess.run([sys.executable, "-m", "gankit", "train", *args], env=ENV, capture_output=True,
+                       text=True, timeout=240)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return p
+
+
+def _nets(run):
+    return load_checkpoint(run / "checkpoints" / "last.pt")["nets"]
+
+
+def test_sigkill_mid_epoch_then_resume_equals_the_run_left_alone(zip300, tmp_path):
+    """300 images mirrored (600 indices) in batches of 8: the kill lands mid-epoch; the resumed
+    run's loader restarts at the checkpoint's position and the end is bitwise the uninterrupted one."""
+    common = ["--data", str(zip300), *TINY, "--set", "log.ckpt_every=4"]
+    p = _train("--out", str(tmp_path / "whole"), "--steps", "14", *common)
+    assert "gankit: data: streaming from d.zip: 300 images of 3x8x8 (0.0 GB decoded; data.load=stream), 1 worker, " \
+        "mirrored" in p.stderr  # said on the terminal too
+    out = tmp_path / "part"
+    proc = subprocess.Popen([sys.executable, "-c", TRAINER, "train", "--out", str(out), "--steps", "14", *common],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    t0 = time.time()
+    while time.time() - t0 < 120:
+        rows = (out / "metrics.jsonl").read_text().splitlines() if (out / "metrics.jsonl").exists() else []
+        if len(rows) >= 6:
+            break
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 4
+    _train("--resume", str(out), "--steps", "14")
+    a, b = _nets(tmp_path / "whole"), _nets(out)
+    for net in ("G", "D"):
+        for k in a[net]:
+            assert torch.equal(a[net][k], b[net][k]), (net, k)
+    assert "streaming from d.zip" in (tmp_path / "whole" / "train.log").read_text()
+
+
+@pytest.mark.slow  # four processes on two cores: ~30 s
+def test_two_processes_stream_the_one_process_batches(zip300, tmp_path):
+    """Data-parallel over gloo on the streaming path: each rank decodes its half of every global
+    batch, and the run follows the one-process run (as tests/training/test_distributed.py's)."""
+    common = ["--data", str(zip300), *TINY, "--steps", "6"]
+    _train("--out", str(tmp_path / "one"), *common)
+    _train("--nproc", "2", "--out", str(tmp_path / "two"), *common)
+    assert "global batch 8 = 4 per process x 2" in (tmp_path / "two" / "train.log").read_text()
+
+    def losses(run):
+        rows = [json.loads(r) for r in (run / "metrics.jsonl").read_text().splitlines()]
+        return torch.tensor([[r["loss_d"], r["loss_g"]] for r in rows if "loss_d" in r])
+
+    torch.testing.assert_close(losses(tmp_path / "two"), losses(tmp_path / "one"), atol=1e-5, rtol=1e-5)
