@@ -161,3 +161,20 @@ def test_two_processes_stream_the_one_process_batches(zip300, tmp_path):
         return torch.tensor([[r["loss_d"], r["loss_g"]] for r in rows if "loss_d" in r])
 
     torch.testing.assert_close(losses(tmp_path / "two"), losses(tmp_path / "one"), atol=1e-5, rtol=1e-5)
+
+
+def test_fid_reference_from_a_zip_is_read_in_place_and_bounded(zip300, tmp_path, monkeypatch):
+    """eval.ref naming a zip: its features come from at most REF_MAX images decoded a chunk at a
+    time (a fixed subset), equal to those of the same images decoded whole."""
+    from gankit.metrics import evaluate as ev
+
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path))
+    monkeypatch.setattr(ev, "REF_MAX", 100)
+    monkeypatch.setattr(ev, "REF_CHUNK_BYTES", 16 * 16 * 3 * 30)  # chunks of 30
+    e = ev.Evaluator()
+    fs = e.reference(str(zip300))
+    assert len(fs) == 100
+    keep = torch.randperm(300, generator=torch.Generator().manual_seed(0))[:100].sort().values
+    whole = e.features(load_data(str(zip300)).x[keep])
+    torch.testing.assert_close(fs.feats, whole.feats)
+    assert len(list((tmp_path / "refs").glob("*.npz"))) == 1  # cached
