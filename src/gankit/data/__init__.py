@@ -49,7 +49,9 @@ def load_data(source: str, resolution: int | None = None, channels: int | None =
     A folder's unreadable images are skipped with a note; `strict` makes the first one an error."""
     from gankit.data import stream as streaming
 
-    if load == "memory" or not streaming.can_stream(source):
+    from gankit.data.shards import is_shards
+
+    if not streaming.can_stream(source) or (load == "memory" and not is_shards(source)):
         if load == "stream":
             raise GankitError(f"data.load=stream: {source!r} cannot stream; streaming reads a .zip of images, a "
                               "folder of images or WebDataset shards (data.load memory or auto for the rest)")

@@ -13,6 +13,7 @@ from typing import Literal
 
 import torch
 
+from gankit.data.sampler import BatchSampler
 from gankit.errors import GankitError
 from gankit.media.images import resize_uint8
 
@@ -49,6 +50,10 @@ class Dataset:
     def indices(self) -> int:
         """Size of the index space a sampler draws from: N, or 2N mirrored."""
         return len(self) * (2 if self.mirror else 1)
+
+    def sampler(self, batch: int, seed: int, device):
+        """The run's batch sampler over this set's indices (checkpointed)."""
+        return BatchSampler(self.indices, batch, seed, device)
 
     def take(self, idx: torch.Tensor) -> torch.Tensor:
         """The stored examples at sampler indices `idx` (on x's device), mirrored ones flipped."""

@@ -116,6 +116,10 @@ class StreamData:
         """Size of the index space the sampler draws from: N, or 2N mirrored."""
         return len(self) * (2 if self.mirror else 1)
 
+    def sampler(self, batch: int, seed: int, device) -> BatchSampler:
+        """The run's batch sampler over this set's indices (checkpointed)."""
+        return BatchSampler(self.indices, batch, seed, device)
+
     def meta(self) -> dict:
         return {"name": self.name, "kind": self.kind, "shape": list(self.shape), "scale": self.scale,
                 "classes": self.classes}
@@ -199,6 +203,10 @@ def _collate(items):
 
 def can_stream(source: str) -> bool:
     """Sources the streaming path reads: a .zip, a folder of images, WebDataset shards."""
+    from gankit.data.shards import is_shards
+
+    if is_shards(source):
+        return True
     p = Path(source).expanduser()
     return p.is_dir() or (p.is_file() and p.suffix.lower() == ".zip")
 
@@ -233,6 +241,10 @@ def open_source(source: str, resolution: int | None, channels: int | None, devic
                 memory_budget: float | None, workers: int, prefetch: int, mirror: bool, resident):
     """A zip, folder or shards for training: streamed or, when it fits (or `load` says memory),
     decoded whole by `resident()`; the first note says which and why."""
+    from gankit.data.shards import is_shards, open_shards
+
+    if is_shards(source):
+        return open_shards(source, resolution, channels, device, load, memory_budget, workers, prefetch, mirror)
     archive = ImageArchive(source)
     c, h, w = archive.shape
     shape = (channels or c, resolution or h, resolution or w)

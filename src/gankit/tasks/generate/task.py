@@ -12,7 +12,7 @@ import torch
 
 from gankit import viz
 from gankit.augment import AdaState
-from gankit.data import BatchSampler, from_model, load_data
+from gankit.data import from_model, load_data
 from gankit.errors import GankitError
 from gankit.models import CONV_RESOLUTIONS, build_models
 from gankit.models.base import Judge
@@ -84,7 +84,7 @@ class GenerateTask(Task):
             # D's update forward is `D.judge` (real, fake and aux heads in one call): one forward
             # per backward, as DistributedDataParallel's reducer expects.
             forwards={"G": G, "judge": Judge(D)},
-            samplers={"x": BatchSampler(data.indices, cfg.train.batch, cfg.seed, device)})
+            samplers={"x": data.sampler(cfg.train.batch, cfg.seed, device)})
 
     def schedule(self, cfg, st):
         return Burnin.build(cfg, st)  # R3GAN's burn-in (None when burnin.kimg is 0)
