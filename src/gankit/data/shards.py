@@ -160,6 +160,8 @@ class ShardSampler:
     def next(self) -> torch.Tensor:
         idx = self.ids(self.consumed, self.batch)
         self.consumed += self.batch
+        if self.device.type == "cuda":  # pinned, so the copy does not wait for the queued step
+            return idx.pin_memory().to(self.device, non_blocking=True)
         return idx.to(self.device)
 
     def state_dict(self) -> dict:

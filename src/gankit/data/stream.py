@@ -75,7 +75,7 @@ class _Replay:
         self.sampler, self.start, self.shard = sampler, start, shard
 
     def __iter__(self):
-        s = BatchSampler(self.sampler.n, self.sampler.batch, self.sampler.seed, self.sampler.device)
+        s = BatchSampler(self.sampler.n, self.sampler.batch, self.sampler.seed, self.sampler.device, host=True)
         s.consumed = self.start
         a, b = self.shard[0], sum(self.shard)
         while True:
@@ -160,7 +160,9 @@ class StreamData:
             self._loader = [iter(self._make_loader(sampler, pos, shard)), pos, key]
         x, got = next(self._loader[0])
         self._loader[1] = pos + sampler.batch
-        if not torch.equal(got, idx.cpu()):  # the replay must be the run's own stream
+        # The replay must be the run's own stream: checked where it costs nothing (on a GPU the
+        # check would wait for the queued step every batch; the position is checked there).
+        if idx.device.type == "cpu" and not torch.equal(got, idx):
             raise RuntimeError(f"streaming loader out of step at position {pos}: decoded {got[:4].tolist()}..., "
                                f"the sampler drew {idx[:4].tolist()}...")
         return x.to(self.device, non_blocking=True)
