@@ -281,3 +281,26 @@ def test_graph_shaped_step_on_streamed_batches_equals_eager(zip300):
     eager = run("eager", "stream")
     assert torch.equal(run("static", "stream"), eager)
     assert torch.equal(run("eager", "memory"), eager)
+
+
+def test_a_streamed_folder_reads_as_the_folder_loader_and_names_a_damaged_file(tmp_path):
+    from PIL import Image
+    from test_archive import images
+
+    for i, a in enumerate(images(12, seed=5)):
+        d = tmp_path / "f" / ("b" if i % 3 else "a")
+        d.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(a).save(d / f"{i:02d}.png")
+    mem = load_data(str(tmp_path / "f"), load="memory")
+    st = load_data(str(tmp_path / "f"), load="stream", workers=1)
+    assert st.classes == mem.classes == ["a", "b"] and torch.equal(st.y, mem.y)
+    s = BatchSampler(12, 4, seed=0)
+    pos, idx = s.consumed, s.next()
+    assert torch.equal(st.fetch(s, pos, idx, (0, 4)), mem.take(idx))
+    (tmp_path / "f" / "b" / "04.png").write_bytes(b"not a png")  # damaged after the start
+    st.close()
+    with pytest.raises(GankitError) as e:
+        for _ in range(6)  # through the next epoch: every image read:
+            pos, idx = s.consumed, s.next()
+            st.fetch(s, pos, idx, (0, 4))
+    assert str(e.value).startswith(f"{tmp_path / 'f' / 'b' / '04.png'}: corrupt or truncated image") and "\n" not in str(e.value)

@@ -217,7 +217,11 @@ class _ShardStream(torch.utils.data.IterableDataset):
             for i in range(B):
                 sid, sample = next(it)
                 if a <= i < a + b:
-                    xs.append(self.data.decode(sid, sample))
+                    try:
+                        xs.append(self.data.decode(sid, sample))
+                    except GankitError as e:  # handed back as data: see stream.ImageSource.item
+                        yield None, str(e)
+                        return
                     ids.append(sid)
             yield torch.stack(xs), torch.tensor(ids, dtype=torch.int64)
             for _ in range((W - 1) * B):  # the other workers' batches
@@ -293,7 +297,9 @@ class ShardData(StreamData):
 
     def batches(self, batch: int, seed: int = 0, start: int = 0):
         sampler = self.sampler(batch, seed, "cpu")
-        for x, _ in self._make_loader(sampler, start, (0, batch)):
+        for x, got in self._make_loader(sampler, start, (0, batch)):
+            if x is None:
+                raise GankitError(got)
             yield x.to(self.device, non_blocking=True)
 
     def __getstate__(self) -> dict:  # what a worker receives: no loader, no device tensors

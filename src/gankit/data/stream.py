@@ -65,6 +65,14 @@ class ImageSource(torch.utils.data.Dataset):
         x = conform_image(self.archive.read(i % n), self.native, self.shape, self.archive.where(i % n))
         return (x.flip(-1) if i >= n else x), i
 
+    def item(self, i: int):
+        """`self[i]`, or the one-line message of a file that cannot be used (a worker hands it back
+        as data: an exception raised in a worker reaches the trainer wrapped in its traceback)."""
+        try:
+            return self[i]
+        except GankitError as e:
+            return None, str(e)
+
 
 class _Replay:
     """The sampler's index stream from position `start`, as DataLoader batches: this rank's slice
@@ -80,6 +88,19 @@ class _Replay:
         a, b = self.shard[0], sum(self.shard)
         while True:
             yield s.next()[a:b].tolist()
+
+
+class _Items(torch.utils.data.Dataset):
+    """What the DataLoader indexes: `ImageSource.item` (errors as data)."""
+
+    def __init__(self, source: ImageSource):
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, i: int):
+        return self.source.item(i)
 
 
 def _worker_init(_):
@@ -159,6 +180,9 @@ class StreamData:
         if self._loader is None or self._loader[1] != pos or self._loader[2] != key:
             self._loader = [iter(self._make_loader(sampler, pos, shard)), pos, key]
         x, got = next(self._loader[0])
+        if x is None:  # a damaged or odd-sized file: one line naming it
+            self.close()
+            raise GankitError(got)
         self._loader[1] = pos + sampler.batch
         # The replay must be the run's own stream: checked where it costs nothing (on a GPU the
         # check would wait for the queued step every batch; the position is checked there).
@@ -171,7 +195,7 @@ class StreamData:
         self.close()
         w = self.workers
         return torch.utils.data.DataLoader(
-            self.source, batch_sampler=_Replay(sampler, pos, shard), num_workers=w,
+            _Items(self.source), batch_sampler=_Replay(sampler, pos, shard), num_workers=w,
             prefetch_factor=self.prefetch if w else None, persistent_workers=False,
             pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init if w else None,
             collate_fn=_collate)
@@ -181,7 +205,9 @@ class StreamData:
         in the order a run with this seed reads them, from stream position `start`, forever."""
         sampler = BatchSampler(self.indices, batch, seed, "cpu")
         loader = self._make_loader(sampler, start, (0, batch))
-        for x, _ in loader:
+        for x, got in loader:
+            if x is None:
+                raise GankitError(got)
             yield x.to(self.device, non_blocking=True)
 
     def close(self) -> None:
@@ -200,6 +226,9 @@ class StreamData:
 
 
 def _collate(items):
+    bad = next((msg for x, msg in items if x is None), None)
+    if bad is not None:
+        return None, bad
     return torch.stack([x for x, _ in items]), torch.tensor([i for _, i in items], dtype=torch.int64)
 
 
