@@ -300,7 +300,7 @@ def test_a_streamed_folder_reads_as_the_folder_loader_and_names_a_damaged_file(t
     (tmp_path / "f" / "b" / "04.png").write_bytes(b"not a png")  # damaged after the start
     st.close()
     with pytest.raises(GankitError) as e:
-        for _ in range(6)  # through the next epoch: every image read:
+        for _ in range(6):  # through the next epoch: every image read
             pos, idx = s.consumed, s.next()
             st.fetch(s, pos, idx, (0, 4))
     assert str(e.value).startswith(f"{tmp_path / 'f' / 'b' / '04.png'}: corrupt or truncated image") and "\n" not in str(e.value)
