@@ -24,6 +24,8 @@ from gankit.data.files import load_arrays, load_folder, load_idx_file
 from gankit.data.idx import is_idx_path
 from gankit.data.mnist import load_mnist, stacked_mnist
 from gankit.data.sampler import BatchSampler
+from gankit.data import stream as streaming
+from gankit.data.shards import is_shards
 from gankit.data.synthetic import load_fake, load_toy
 from gankit.errors import GankitError
 
@@ -47,10 +49,6 @@ def load_data(source: str, resolution: int | None = None, channels: int | None =
     quarter of the device's memory). Either way a zip's, folder's or shards' first note says
     which and why. `mirror`: every image also appears flipped left-right (sampler indices [0, 2N)).
     A folder's unreadable images are skipped with a note; `strict` makes the first one an error."""
-    from gankit.data import stream as streaming
-
-    from gankit.data.shards import is_shards
-
     if not streaming.can_stream(source) or (load == "memory" and not is_shards(source)):
         if load == "stream":
             raise GankitError(f"data.load=stream: {source!r} cannot stream; streaming reads a .zip of images, a "
@@ -142,13 +140,11 @@ def _load(source: str, strict: bool = False) -> Dataset:
 def load_zip(path: Path, name: str) -> Dataset:
     """A zip of images decoded whole: every image in name order, at the set's one size and the
     first image's (or the recorded) channels, its dataset.json's labels."""
-    from gankit.data.stream import conform_image
-
     a = ImageArchive(path)
     shape = a.shape
     x = torch.empty((len(a), *shape), dtype=torch.uint8)
     for i in range(len(a)):
-        x[i] = conform_image(a.read(i), shape, shape, a.where(i))
+        x[i] = streaming.conform_image(a.read(i), shape, shape, a.where(i))
     notes = [f"passed over {a.skipped} non-image entries"] if a.skipped else []
     y = None if a.labels is None else torch.from_numpy(a.labels)
     return Dataset(x, y, name, classes=a.classes, notes=notes)

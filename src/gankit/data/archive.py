@@ -95,8 +95,16 @@ class ImageArchive:
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """The recorded shape, else the first readable image's (a damaged first file is the
+        reading path's to skip or refuse, not a reason to fail here)."""
         if self._shape is None:
-            self._shape = tuple(self.read(0).shape)
+            for i in range(len(self)):
+                try:
+                    self._shape = tuple(self.read(i).shape)
+                    break
+                except GankitError:
+                    if i == len(self) - 1 or i >= 100:
+                        raise
         return self._shape
 
     def where(self, i: int) -> str:

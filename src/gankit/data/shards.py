@@ -310,6 +310,9 @@ def open_shards(source: str, resolution, channels, device, load: str, memory_bud
                 mirror: bool) -> ShardData:
     """WebDataset shards, always streamed (data.load=memory is refused: decode them into a zip with
     gankit dataset for that)."""
+    if load == "memory":
+        raise GankitError(f"data.load=memory: {source} is WebDataset shards, which stream only (data.load auto or "
+                          "stream); for a set held in memory, write a zip with gankit dataset")
     urls = expand(source)
     counts, labels = [], []
     for u in urls:
@@ -327,9 +330,6 @@ def open_shards(source: str, resolution, channels, device, load: str, memory_bud
     native = tuple(torch.from_numpy(read_image(io.BytesIO(raw), f"{first['__url__']}:{first['__key__']}.{ext}"))
                    .permute(2, 0, 1).shape)
     shape = (channels or native[0], resolution or native[1], resolution or native[2])
-    if load == "memory":
-        raise GankitError(f"data.load=memory: {source} is WebDataset shards, which stream only (data.load auto or "
-                          "stream); for a set held in memory, write a zip with gankit dataset")
     notes = [f"streaming from {len(urls)} WebDataset shards: {sum(counts):,} images of {'x'.join(map(str, shape))} "
              f"({gb(sum(counts) * int(np.prod(shape)))} decoded; shards always stream), "
              f"{workers or 'no'} worker{'s' if workers != 1 else ''}" + (", mirrored" if mirror else "")]
