@@ -37,11 +37,16 @@ class ImageArchive:
     recorded one), `labels` (int64 array or None), `classes`, `names`, `read(i)` -> uint8
     (C, H, W) tensor, `info` (the zip's "gankit" record, {} when none)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, files: list[Path] | None = None):
+        """`files`: these images under the folder `path`, in this order, unlabelled (one domain of
+        a paired set) instead of every image under it."""
         self.path = Path(path).expanduser()
         self.info: dict = {}
         self.skipped = 0  # non-image entries passed over
-        if self.path.is_dir():
+        if files is not None:
+            self.kind, self.classes, self.labels = "folder", None, None
+            self.names = [p.relative_to(self.path).as_posix() for p in files]
+        elif self.path.is_dir():
             self.kind = "folder"
             files, self.skipped = list_images(self.path)
             self.names = [p.relative_to(self.path).as_posix() for p in files]

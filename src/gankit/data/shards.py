@@ -288,12 +288,12 @@ class ShardData(StreamData):
     def _make_loader(self, sampler, pos, shard):
         self.close()
         w = self.workers
-        from gankit.data.stream import _worker_init
+        from gankit.data.stream import _worker_init, private_generator
 
         return torch.utils.data.DataLoader(
             _ShardStream(self, sampler, pos, shard), batch_size=None, num_workers=w,
             prefetch_factor=self.prefetch if w else None, pin_memory=self.device.type == "cuda",
-            worker_init_fn=_worker_init if w else None)
+            worker_init_fn=_worker_init if w else None, generator=private_generator())
 
     def batches(self, batch: int, seed: int = 0, start: int = 0):
         sampler = self.sampler(batch, seed, "cpu")

@@ -103,6 +103,13 @@ class _Items(torch.utils.data.Dataset):
         return self.source.item(i)
 
 
+def private_generator() -> torch.Generator:
+    """For the DataLoader's own seeding draw: without one it draws from torch's global generator,
+    which the training step owns (dropout, noise inputs) and checkpoints, so every loader (re)start
+    would move the run's random stream and a resumed run would drift from the whole one."""
+    return torch.Generator().manual_seed(0)
+
+
 def _worker_init(_):
     torch.set_num_threads(1)  # decoding is per image; threads per worker would oversubscribe the cores
 
@@ -198,7 +205,7 @@ class StreamData:
             _Items(self.source), batch_sampler=_Replay(sampler, pos, shard), num_workers=w,
             prefetch_factor=self.prefetch if w else None, persistent_workers=False,
             pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init if w else None,
-            collate_fn=_collate)
+            collate_fn=_collate, generator=private_generator())
 
     def batches(self, batch: int, seed: int = 0, start: int = 0):
         """The loader alone (benchmarks: images/s): uint8 (batch, C, H, W) batches on the device,
@@ -254,11 +261,9 @@ def gb(n: float) -> str:
     return f"{n / 1e9:.1f} GB"
 
 
-def choose(source: str, load: str, count: int, shape: tuple[int, int, int], budget_gb: float | None,
-           device) -> tuple[bool, str]:
-    """(stream or not, why) for a source that can stream: decoded size vs the budget, unless
-    `load` says memory or stream."""
-    size = count * int(np.prod(shape))
+def choose(load: str, size: int, budget_gb: float | None, device) -> tuple[bool, str]:
+    """(stream or not, why) for a source that can stream: its decoded `size` in bytes vs the
+    budget, unless `load` says memory or stream."""
     budget = budget_gb * 1e9 if budget_gb is not None else memory_of(device) / 4
     whose = "data.memory_budget" if budget_gb is not None else f"a quarter of {torch.device(device).type} memory"
     if load == "stream":
@@ -279,7 +284,7 @@ def open_source(source: str, resolution: int | None, channels: int | None, devic
     archive = ImageArchive(source)
     c, h, w = archive.shape
     shape = (channels or c, resolution or h, resolution or w)
-    stream, why = choose(source, load, len(archive), shape, memory_budget, device)
+    stream, why = choose(load, len(archive) * int(np.prod(shape)), memory_budget, device)
     what = f"{len(archive):,} images of {'x'.join(map(str, shape))}"
     if not stream:
         data = resident().conform(resolution, channels).to(device)
