@@ -353,3 +353,29 @@ def test_pix2pix_streams_a_paired_folder_as_it_trains_in_memory(tmp_path):
     a, b = _nets(tmp_path / "mem"), _nets(tmp_path / "st")
     for k in a["G"]:
         assert torch.equal(a["G"][k], b["G"][k]), k
+
+
+# -- crop pools from large folders (superres, inpaint, denoise) -----------------------------------
+
+def test_a_large_folders_crop_pool_decodes_only_the_images_it_draws_from(tmp_path, monkeypatch):
+    """Past LAZY_FROM images a training folder is read from headers and a pool decodes only the
+    images it crops: the pool is bit for bit the one the whole folder decoded gives."""
+    from PIL import Image
+    from test_archive import images
+
+    from gankit.data import files, superres
+    from gankit.data.inpaint import load_inpaint
+
+    for i, a in enumerate(images(40, 20, seed=8)):
+        Image.fromarray(a if i % 5 else a[:, :, 0]).save(tmp_path / f"{i:02d}.png")  # grey ones widened to RGB
+    eager = superres.load_sr(str(tmp_path), 2, 8, pool=6)
+    inp_eager = load_inpaint(str(tmp_path), "train", 16)
+    monkeypatch.setattr(superres, "LAZY_FROM", 10)
+    decoded = []
+    real = files.read_image
+    monkeypatch.setattr(files, "read_image", lambda p, *a: decoded.append(p) or real(p, *a))
+    lazy = superres.load_sr(str(tmp_path), 2, 8, pool=6)
+    assert torch.equal(lazy.hr, eager.hr) and lazy.images == eager.images
+    assert 0 < len(set(decoded)) <= 6  # not the 40
+    assert "each decoded only if a crop is drawn from it" in " ".join(lazy.notes)
+    assert torch.equal(load_inpaint(str(tmp_path), "train", 16).x, inp_eager.x)

@@ -148,6 +148,34 @@ def read_image(path: Path | BinaryIO, where: str | Path | None = None) -> np.nda
     return a[:, :, None] if a.ndim == 2 else a
 
 
+def image_header(path: Path) -> tuple[int, int, int]:
+    """(H, W, C) of an image file from its header, without decoding it (C as `read_image` gives)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            return h, w, 1 if im.mode in ("1", "L", "I;16", "I", "F", "LA") else 3
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise GankitError(f"{path}: corrupt or truncated image ({e})") from None
+
+
+class LazyImages:
+    """Images of a large folder, decoded only when one is indexed: `shapes` (H, W, C) from the
+    headers, `self[i]` the uint8 (H, W, channels) array. For the crop pools of super-resolution
+    and inpainting, which draw from a few thousand of a folder's images: the rest are never
+    decoded. A file whose header reads but whose data does not is an error when it is decoded."""
+
+    def __init__(self, paths: list[Path], shapes: list[tuple[int, int, int]], channels: int):
+        self.paths, self.channels = paths, channels
+        self.shapes = [(h, w, channels) for h, w, _ in shapes]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        a = read_image(self.paths[i])
+        return np.repeat(a, 3, axis=2) if a.shape[2] != self.channels else a
+
+
 def load_arrays(path: Path, name: str) -> Dataset:
     """`.npz` with key `x` (images) and optional `y` (labels), or a `.npy` of images."""
     try:
