@@ -151,6 +151,8 @@ def cmd_data_info(args: argparse.Namespace) -> int:
         return text_info(args.source)
     if args.source.split(":")[0] == "spoken-digits":
         return audio_info(args.source)
+    if args.source.lower().endswith(".zip") and Path(args.source).expanduser().is_file():
+        return zip_info(args)
     data = load_data(args.source, args.resolution, args.channels)
     x = data.x
     print(f"source:   {data.name}")
@@ -174,3 +176,49 @@ def cmd_data_info(args: argparse.Namespace) -> int:
         viz.save_grid(x[:64], preview)
     print(f"preview:  {preview}")
     return 0
+
+
+PREVIEW_N = 64  # images decoded for a zip's preview (the rest stay compressed)
+
+
+def zip_info(args: argparse.Namespace) -> int:
+    """A zip of images read in place (it may hold millions): count, shape, classes, what `gankit
+    dataset` recorded, whether its images still hash to the record; a preview of the first 64."""
+    import torch
+
+    from gankit import viz
+    from gankit.data.archive import ImageArchive, content_hash
+    from gankit.data.stream import conform_image
+    from gankit.util import cache_dir
+
+    a = ImageArchive(args.source)
+    rec = a.info
+    native = a.shape
+    shape = (args.channels or native[0], args.resolution or native[1], args.resolution or native[2])
+    print(f"source:   {args.source}")
+    print(f"count:    {len(a)}" + (f" (recorded {rec['count']})" if "count" in rec and rec["count"] != len(a) else ""))
+    print(f"shape:    {native} (C, H, W), uint8" + (f"; read as {shape}" if shape != native else ""))
+    if a.labels is None:
+        print("classes:  none (unlabelled)")
+    else:
+        counts = np.bincount(a.labels, minlength=len(a.classes or []))
+        listed = ", ".join(f"{c}:{n}" for c, n in zip(a.classes, counts))
+        print(f"classes:  {len(counts)} ({listed if len(counts) <= 30 else f'{listed[:200]}...'})")
+    if rec:
+        for key in ("source", "transform", "skipped", "converted"):
+            if key in rec:
+                print(f"{key + ':':<10}{rec[key]}")
+        ok = content_hash(a.path) == rec["sha256"] if rec.get("sha256") else None
+        print(f"sha256:   {rec.get('sha256', 'not recorded')}"
+              + ("" if ok is None else " (verified)" if ok else " (DOES NOT MATCH the images: the zip was changed)"))
+    else:
+        print("record:   none (not written by gankit dataset; labels from dataset.json)" if a.labels is not None
+              else "record:   none (not written by gankit dataset)")
+    if a.skipped:
+        print(f"note:     passed over {a.skipped} non-image entries")
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in Path(args.source).stem).strip("_") or "data"
+    preview = Path(args.preview) if args.preview else cache_dir() / "previews" / f"{safe}.png"
+    x = torch.stack([conform_image(a.read(i), native, shape, a.where(i)) for i in range(min(PREVIEW_N, len(a)))])
+    viz.save_grid(x, preview)
+    print(f"preview:  {preview}")
+    return 1 if rec and rec.get("sha256") and not ok else 0

@@ -4,8 +4,13 @@ Named sources: ``mnist`` (60,000 train), ``mnist:test`` (10,000), ``mnist@N`` (a
 split: N of the 60,000 training digits, N/10 of each class, `low_data_indices`), ``stacked-mnist``
 (three MNIST digits as RGB channels: 1,000 modes), ``lfw`` / ``lfw:test`` (80 / 20 faces,
 25 x 25 grey, `gankit.data.faces`), ``ring8``, ``grid25``,
-``fake[:CxHxW[:N]]``. Anything else is a path: a folder of images, a ``.npz``/``.npy`` array
-file, or an IDX file.
+``fake[:CxHxW[:N]]``. Anything else is a path: a folder of images, a ``.zip`` of images (the
+layout `gankit dataset` and stylegan2-ada-pytorch's dataset_tool write), a ``.npz``/``.npy`` array
+file, or an IDX file; or WebDataset shards (``shards-{000000..000009}.tar``, ``pipe:...``).
+
+Zips, folders and shards can also be streamed (`gankit.data.stream`): decoded batch by batch in
+worker processes instead of whole at start-up; `load` picks (auto: by decoded size against the
+memory budget). docs/data.md describes the paths and the choice.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from pathlib import Path
 import torch
 
 from gankit.data.dataset import Dataset, from_model, to_model
+from gankit.data.archive import ImageArchive
 from gankit.data.files import load_arrays, load_folder, load_idx_file
 from gankit.data.idx import is_idx_path
 from gankit.data.mnist import load_mnist, stacked_mnist
 from gankit.data.sampler import BatchSampler
+from gankit.data import stream as streaming
+from gankit.data.shards import is_shards
 from gankit.data.synthetic import load_fake, load_toy
 from gankit.errors import GankitError
 
@@ -26,14 +34,33 @@ __all__ = ["Dataset", "BatchSampler", "load_data", "low_data_indices", "to_model
 
 SOURCES_HELP = ("mnist, mnist:test, mnist@N (N training digits, N/10 per class), stacked-mnist, stacked-mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
                 "spoken-digits-spec[:test], lfw, lfw:test (80/20 faces, 25x25 grey), "
-                "or a path to a folder of images, a .npz/.npy file or an IDX file")
+                "or a path to a folder of images, a .zip of images, a .npz/.npy file or an IDX file, "
+                "or WebDataset shards (name-{000000..000009}.tar, pipe:...)")
 
 
 def load_data(source: str, resolution: int | None = None, channels: int | None = None,
-              device: torch.device | str = "cpu", strict: bool = False) -> Dataset:
-    """Load `source` once, convert it to `channels` and `resolution`, and move it to `device`.
+              device: torch.device | str = "cpu", strict: bool = False, load: str = "memory",
+              memory_budget: float | None = None, workers: int = 0, prefetch: int = 2,
+              mirror: bool = False):
+    """Load `source`, converted to `channels` and `resolution`, for training on `device`.
+
+    `load` memory: decoded once, whole, onto `device` (a `Dataset`); stream: read batch by batch
+    by `workers` processes, `prefetch` batches each ahead (a `StreamData`; zips, folders and
+    shards only); auto: stream when the decoded set is larger than `memory_budget` GB (None: a
+    quarter of the device's memory). Either way a zip's, folder's or shards' first note says
+    which and why. `mirror`: every image also appears flipped left-right (sampler indices [0, 2N)).
     A folder's unreadable images are skipped with a note; `strict` makes the first one an error."""
-    return _load(source, strict).conform(resolution, channels).to(device)
+    if not streaming.can_stream(source) or (load == "memory" and not is_shards(source)):
+        if load == "stream":
+            raise GankitError(f"data.load=stream: {source!r} cannot stream; streaming reads a .zip of images, a "
+                              "folder of images or WebDataset shards (data.load memory or auto for the rest)")
+        data = _load(source, strict).conform(resolution, channels).to(device)
+        if mirror and data.kind != "image":
+            raise GankitError(f"data.mirror flips images; data {data.name} is {data.kind}")
+        data.mirror = mirror
+        return data
+    return streaming.open_source(source, resolution, channels, device, strict, load, memory_budget,
+                                 workers, prefetch, mirror, resident=lambda: _load(source, strict))
 
 
 LOW_DATA_SEED = 0  # the one seed of every mnist@N split, so a split is the same everywhere
@@ -102,12 +129,27 @@ def _load(source: str, strict: bool = False) -> Dataset:
     if path.is_dir():
         return load_folder(path, source, strict)
     if path.is_file():
+        if path.suffix.lower() == ".zip":
+            return load_zip(path, source)
         if path.suffix.lower() in (".npz", ".npy"):
             return load_arrays(path, source)
         if is_idx_path(path):
             return load_idx_file(path, source)
         raise GankitError(f"{source}: unsupported file type {path.suffix or '(none)'!r}; "
-                          "expected .npz, .npy, an IDX file (name containing 'idx'), or a folder of images")
+                          "expected .zip, .npz, .npy, an IDX file (name containing 'idx'), or a folder of images")
     if "/" in source or "." in source or "\\" in source:
         raise GankitError(f"data source {source!r}: no such file or folder")
     raise GankitError(f"unknown data source {source!r}; expected {SOURCES_HELP}")
+
+
+def load_zip(path: Path, name: str) -> Dataset:
+    """A zip of images decoded whole: every image in name order, at the set's one size and the
+    first image's (or the recorded) channels, its dataset.json's labels."""
+    a = ImageArchive(path)
+    shape = a.shape
+    x = torch.empty((len(a), *shape), dtype=torch.uint8)
+    for i in range(len(a)):
+        x[i] = streaming.conform_image(a.read(i), shape, shape, a.where(i))
+    notes = [f"passed over {a.skipped} non-image entries"] if a.skipped else []
+    y = None if a.labels is None else torch.from_numpy(a.labels)
+    return Dataset(x, y, name, classes=a.classes, notes=notes)

@@ -13,6 +13,7 @@ from typing import Literal
 
 import torch
 
+from gankit.data.sampler import BatchSampler
 from gankit.errors import GankitError
 from gankit.media.images import resize_uint8
 
@@ -26,6 +27,10 @@ class Dataset:
     classes: list[str] | None = None  # class names, index = label
     scale: float = 1.0  # points only: model space = x / scale
     notes: list[str] = field(default_factory=list)  # what loading skipped, resized or converted
+    # x-flips: the sampler's index space is [0, 2N), index i >= N being image i - N mirrored
+    # (`take`); the images are not duplicated
+    mirror: bool = False
+    resident = True  # held whole on a device (gankit.data.stream.StreamData is not)
 
     def __post_init__(self) -> None:
         if self.y is not None and len(self.y) != len(self.x):
@@ -40,6 +45,33 @@ class Dataset:
     def shape(self) -> tuple[int, ...]:
         """Shape of one example: (C, H, W) or (2,)."""
         return tuple(self.x.shape[1:])
+
+    @property
+    def indices(self) -> int:
+        """Size of the index space a sampler draws from: N, or 2N mirrored."""
+        return len(self) * (2 if self.mirror else 1)
+
+    def sampler(self, batch: int, seed: int, device):
+        """The run's batch sampler over this set's indices (checkpointed)."""
+        return BatchSampler(self.indices, batch, seed, device)
+
+    def take(self, idx: torch.Tensor) -> torch.Tensor:
+        """The stored examples at sampler indices `idx` (on x's device), mirrored ones flipped."""
+        if not self.mirror:
+            return self.x[idx]
+        n = len(self)
+        x = self.x[idx % n]
+        return torch.where((idx >= n).view(-1, *[1] * (x.dim() - 1)), x.flip(-1), x)
+
+    def labels(self, idx: torch.Tensor) -> torch.Tensor:
+        """The labels at sampler indices `idx`."""
+        return self.y[idx % len(self)] if self.mirror else self.y[idx]
+
+    def read(self, idx) -> torch.Tensor:
+        """The examples at sampler indices `idx`, on the CPU (previews, grids, references): the
+        same call on a streaming set decodes them."""
+        idx = torch.as_tensor(idx, dtype=torch.int64)
+        return self.take(idx.to(self.x.device)).cpu()
 
     def meta(self) -> dict:
         """What a trained model needs to know about its data (stored in checkpoints)."""

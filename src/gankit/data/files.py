@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -31,23 +32,36 @@ def load_folder(root: Path, name: str, strict: bool = False) -> Dataset:
     name as their class label (all of them must then sit in such a subfolder). Unreadable images
     are skipped with a note unless `strict` (see `read_images`)."""
     images, skipped = list_images(root)
-    tops = [p.relative_to(root).parts for p in images]
-    labelled = any(len(t) > 1 for t in tops)
-    if labelled and any(len(t) == 1 for t in tops):
-        loose = next(images[i] for i, t in enumerate(tops) if len(t) == 1)
-        raise GankitError(f"{loose}: image at the top of a folder whose other images sit in class "
-                          "subfolders; move it into a class subfolder or out of the folder")
-
+    tops = class_parts(root, images)
     arrays, bad = read_images(images, root, strict)
     keep = [i for i, a in enumerate(arrays) if a is not None]
-    tops = [tops[i] for i in keep]
     # Classes from the readable images only, so that no label is left without examples.
-    classes = sorted({t[0] for t in tops}) if labelled else None
+    classes, y = folder_labels([tops[i] for i in keep])
     out, resized = stack_images([arrays[i] for i in keep])
     notes = [n for n in (f"skipped {skipped} non-image files" if skipped else None,
                          unreadable_note(bad, root), resized) if n]
-    y = torch.tensor([classes.index(t[0]) for t in tops]) if classes else None
-    return Dataset(out, y, name, classes=classes, notes=notes)
+    return Dataset(out, None if y is None else torch.from_numpy(y), name, classes=classes, notes=notes)
+
+
+def class_parts(root: Path, images: list[Path]) -> list[tuple[str, ...]]:
+    """Each image's path parts under `root`; refuses a folder that mixes class subfolders with
+    images at its top (which class would those be?)."""
+    tops = [p.relative_to(root).parts for p in images]
+    if any(len(t) > 1 for t in tops) and any(len(t) == 1 for t in tops):
+        loose = next(images[i] for i, t in enumerate(tops) if len(t) == 1)
+        raise GankitError(f"{loose}: image at the top of a folder whose other images sit in class "
+                          "subfolders; move it into a class subfolder or out of the folder")
+    return tops
+
+
+def folder_labels(tops: list[tuple[str, ...]]) -> tuple[list[str] | None, np.ndarray | None]:
+    """(class names, int64 labels) from images' path parts (`class_parts`): the first subfolder
+    is the class, names sorted; (None, None) when every image sits at the top."""
+    if not any(len(t) > 1 for t in tops):
+        return None, None
+    classes = sorted({t[0] for t in tops})
+    index = {c: i for i, c in enumerate(classes)}
+    return classes, np.array([index[t[0]] for t in tops], dtype=np.int64)
 
 
 def list_images(root: Path, recursive: bool = True) -> tuple[list[Path], int]:
@@ -118,9 +132,10 @@ def stack_images(arrays: list[np.ndarray], size: tuple[int, int] | None = None) 
     return out, note
 
 
-def read_image(path: Path) -> np.ndarray:
-    """(H, W, 1) or (H, W, 3) uint8; alpha is dropped, palettes expanded. A file that does not
-    decode is a one-line GankitError naming it."""
+def read_image(path: Path | BinaryIO, where: str | Path | None = None) -> np.ndarray:
+    """(H, W, 1) or (H, W, 3) uint8; alpha is dropped, palettes expanded. `path` may be an open
+    binary file (a zip entry), named `where` in messages. A file that does not decode is a
+    one-line GankitError naming it."""
     try:
         with Image.open(path) as im:
             im.load()  # decode now: truncated files fail here, not later
@@ -129,8 +144,36 @@ def read_image(path: Path) -> np.ndarray:
                 mode = "L"
             a = np.array(im.convert(mode))
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise GankitError(f"{path}: corrupt or truncated image ({e})") from None
+        raise GankitError(f"{where or path}: corrupt or truncated image ({e})") from None
     return a[:, :, None] if a.ndim == 2 else a
+
+
+def image_header(path: Path) -> tuple[int, int, int]:
+    """(H, W, C) of an image file from its header, without decoding it (C as `read_image` gives)."""
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            return h, w, 1 if im.mode in ("1", "L", "I;16", "I", "F", "LA") else 3
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise GankitError(f"{path}: corrupt or truncated image ({e})") from None
+
+
+class LazyImages:
+    """Images of a large folder, decoded only when one is indexed: `shapes` (H, W, C) from the
+    headers, `self[i]` the uint8 (H, W, channels) array. For the crop pools of super-resolution
+    and inpainting, which draw from a few thousand of a folder's images: the rest are never
+    decoded. A file whose header reads but whose data does not is an error when it is decoded."""
+
+    def __init__(self, paths: list[Path], shapes: list[tuple[int, int, int]], channels: int):
+        self.paths, self.channels = paths, channels
+        self.shapes = [(h, w, channels) for h, w, _ in shapes]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        a = read_image(self.paths[i])
+        return np.repeat(a, 3, axis=2) if a.shape[2] != self.channels else a
 
 
 def load_arrays(path: Path, name: str) -> Dataset:

@@ -103,14 +103,14 @@ def load_inpaint(source: str, split: str = "train", patch: int | None = None, st
 
 def _crops(name: str, split: str, names: list[str], arrays: list[np.ndarray], patch: int, notes: list[str],
            root: Path | None) -> InpaintData:
-    from gankit.data.superres import patch_pool
+    from gankit.data.superres import image_shapes, patch_pool
 
-    small = [(n, a) for n, a in zip(names, arrays) if min(a.shape[:2]) < patch]
+    small = [(n, s) for n, s in zip(names, image_shapes(arrays)) if min(s[:2]) < patch]
     if small:
-        n, a = small[0]
+        n, s = small[0]
         who = f"{root / n}:" if root is not None else f"{name}: the photo {n!r}"
         more = f" ({len(small) - 1} more like it)" if len(small) > 1 else ""
-        raise GankitError(f"{who} is {a.shape[1]}x{a.shape[0]} (width x height){more}, smaller than the "
+        raise GankitError(f"{who} is {s[1]}x{s[0]} (width x height){more}, smaller than the "
                           f"{patch}x{patch} crops; use a smaller inpaint.patch or remove the smaller images")
     count = POOL if split == "train" else TEST_POOL
     x = patch_pool(arrays, count, patch, seed=SEEDS.get(split, 1))

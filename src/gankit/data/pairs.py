@@ -69,6 +69,7 @@ class PairedData:
     y_a: torch.Tensor | None = None  # int64 (N,) labels of A's examples (e.g. the digit), or None
     y_b: torch.Tensor | None = None  # int64 (M,)
     notes: list[str] = field(default_factory=list)  # what loading skipped, resized or converted
+    resident = True  # held whole on a device (gankit.data.stream_pairs.StreamedPairs is not)
 
     def __post_init__(self) -> None:
         if len(self.a) == 0 or len(self.b) == 0:
@@ -199,6 +200,17 @@ def _named(base: str, split: str) -> str:
 
 def _folder(root: Path, name: str, split: str, strict: bool) -> PairedData:
     """Pick the layout from the subfolders present (see the module docstring)."""
+    kind, a, b = folder_layout(root, name, split)
+    if kind == "unpaired":
+        return _unpaired(a, b, root, name, strict)
+    if kind == "paired":
+        return _paired_folders(a, b, root, name, strict)
+    return _side_by_side(a, root, name, strict, recursive=kind == "side")
+
+
+def folder_layout(root: Path, name: str, split: str) -> tuple[str, Path, Path | None]:
+    """(layout, A's folder, B's folder) of a folder source's `split`: "unpaired" (trainA/ + trainB/),
+    "paired" (A/ + B/), "side" (side-by-side AB images in split/) or "side-flat" (in ROOT itself)."""
     if not root.is_dir():
         if root.exists():
             raise GankitError(f"{name}: is a file; paired data is {PAIR_SOURCES_HELP}")
@@ -206,14 +218,16 @@ def _folder(root: Path, name: str, split: str, strict: bool) -> PairedData:
             raise GankitError(f"{name}: no such folder; paired data is {PAIR_SOURCES_HELP}")
         raise GankitError(f"unknown paired data source {name!r}; expected {PAIR_SOURCES_HELP}")
     if (root / f"{split}A").is_dir() or (root / f"{split}B").is_dir():
-        return _unpaired(root / f"{split}A", root / f"{split}B", root, name, strict)
+        _both(root / f"{split}A", root / f"{split}B")
+        return "unpaired", root / f"{split}A", root / f"{split}B"
     for base in (root / split, root) if split == "train" else (root / split,):
         if (base / "A").is_dir() or (base / "B").is_dir():
-            return _paired_folders(base / "A", base / "B", root, name, strict)
+            _both(base / "A", base / "B")
+            return "paired", base / "A", base / "B"
     if (root / split).is_dir():
-        return _side_by_side(root / split, root, name, strict, recursive=True)
+        return "side", root / split, None
     if split == "train" and any(p.is_file() for p in root.iterdir()):
-        return _side_by_side(root, root, name, strict, recursive=False)  # not into test/ etc.
+        return "side-flat", root, None  # not into test/ etc.
     empty = " (the folder is empty)" if not any(root.iterdir()) else ""
     raise GankitError(f"{root}: no {split} data{empty}: expected {split}A/ + {split}B/, {split}/A/ + {split}/B/, "
                       f"or side-by-side AB images in {split}/")
@@ -228,7 +242,6 @@ def _both(dir_a: Path, dir_b: Path) -> None:
 
 
 def _unpaired(dir_a: Path, dir_b: Path, root: Path, name: str, strict: bool) -> PairedData:
-    _both(dir_a, dir_b)
     xs, notes, bad = [], [], []
     for d in (dir_a, dir_b):
         paths, other = list_images(d)
@@ -240,8 +253,8 @@ def _unpaired(dir_a: Path, dir_b: Path, root: Path, name: str, strict: bool) -> 
     return PairedData(xs[0], xs[1], False, name, notes=[n for n in [unreadable_note(bad, root)] if n] + notes)
 
 
-def _paired_folders(dir_a: Path, dir_b: Path, root: Path, name: str, strict: bool) -> PairedData:
-    _both(dir_a, dir_b)
+def paired_files(dir_a: Path, dir_b: Path) -> tuple[list[Path], list[Path], int]:
+    """(A's files, their B pairs, non-image files passed over): matched by name, the extension aside."""
     (pa, other_a), (pb, other_b) = list_images(dir_a), list_images(dir_b)
     ka, kb = _by_stem(pa, dir_a), _by_stem(pb, dir_b)
     only_a, only_b = sorted(ka.keys() - kb.keys()), sorted(kb.keys() - ka.keys())
@@ -251,15 +264,20 @@ def _paired_folders(dir_a: Path, dir_b: Path, root: Path, name: str, strict: boo
                           f"{f' ({name_list(only_b)})' if only_b else ''}; paired images need the same file "
                           "name (the extension aside) in both")
     keys = sorted(ka)
-    (arr_a, bad_a), (arr_b, bad_b) = (read_images([k[s] for s in keys], root, strict) for k in (ka, kb))
-    keep = [i for i in range(len(keys)) if arr_a[i] is not None and arr_b[i] is not None]
+    return [ka[k] for k in keys], [kb[k] for k in keys], other_a + other_b
+
+
+def _paired_folders(dir_a: Path, dir_b: Path, root: Path, name: str, strict: bool) -> PairedData:
+    files_a, files_b, other = paired_files(dir_a, dir_b)
+    (arr_a, bad_a), (arr_b, bad_b) = read_images(files_a, root, strict), read_images(files_b, root, strict)
+    keep = [i for i in range(len(files_a)) if arr_a[i] is not None and arr_b[i] is not None]
     for i in keep:
         if arr_a[i].shape[:2] != arr_b[i].shape[:2]:
-            raise GankitError(f"{ka[keys[i]]}: is {_wh(arr_a[i])} but its pair {kb[keys[i]]} is {_wh(arr_b[i])} "
+            raise GankitError(f"{files_a[i]}: is {_wh(arr_a[i])} but its pair {files_b[i]} is {_wh(arr_b[i])} "
                               "(width x height); the two images of a pair must have one size")
     xa, resized = stack_images([arr_a[i] for i in keep])
     xb, _ = stack_images([arr_b[i] for i in keep], tuple(xa.shape[-2:]))  # same sizes, so the same resizes
-    notes = [f"skipped {other_a + other_b} non-image files"] if other_a + other_b else []
+    notes = [f"skipped {other} non-image files"] if other else []
     if bad_a or bad_b:
         notes.append(f"{unreadable_note(bad_a + bad_b, root)}; their pairs were dropped")
     return PairedData(xa, xb, True, name, notes=notes + ([resized.replace("images", "pairs", 1)] if resized else []))

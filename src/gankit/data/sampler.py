@@ -14,7 +14,7 @@ from gankit.errors import GankitError
 
 
 class BatchSampler:
-    def __init__(self, n: int, batch: int, seed: int, device: torch.device | str = "cpu"):
+    def __init__(self, n: int, batch: int, seed: int, device: torch.device | str = "cpu", host: bool = False):
         if batch > n:
             raise GankitError(f"batch size {batch} is larger than the dataset ({n} examples); "
                               f"use train.batch <= {n}")
@@ -22,6 +22,9 @@ class BatchSampler:
         self.device = torch.device(device)
         self.consumed = 0
         self._cache: dict[int, torch.Tensor] = {}
+        # host: batches on the CPU, each epoch's permutation drawn on `device` (the same numbers as
+        # the run's sampler there) and copied once (the streaming loader's replay: no per-batch sync)
+        self.host = host
 
     @property
     def epoch(self) -> float:
@@ -32,7 +35,8 @@ class BatchSampler:
             g = torch.Generator(device=self.device)
             g.manual_seed((self.seed * 1_000_003 + epoch) % (2**63))
             self._cache = {k: v for k, v in self._cache.items() if k >= epoch - 1}
-            self._cache[epoch] = torch.randperm(self.n, generator=g, device=self.device)
+            perm = torch.randperm(self.n, generator=g, device=self.device)
+            self._cache[epoch] = perm.cpu() if self.host else perm
         return self._cache[epoch]
 
     def next(self) -> torch.Tensor:

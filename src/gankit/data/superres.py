@@ -41,7 +41,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankit.data.files import list_images, name_list, read_images, unreadable_note
+from gankit.data.files import LazyImages, image_header, list_images, name_list, read_images, unreadable_note
 from gankit.errors import GankitError
 
 SR_SOURCES_HELP = ("mnist, mnist:test, photos, photos:test, or a folder of images (a test/ subfolder holds "
@@ -163,14 +163,15 @@ def patch_pool(arrays: list[np.ndarray], n: int, patch: int, seed: int = POOL_SE
     """n patches from uint8 (H, W, C) images (one C for all), each at least patch x patch: a uniform
     image, a uniform position, one of the 8 flips/rotations by 90 degrees. -> uint8 (n, C, p, p)."""
     g = np.random.default_rng(seed)
+    shapes = np.array(image_shapes(arrays))  # (N, 3): H, W, C
     which = g.integers(0, len(arrays), n)
-    top = g.integers(0, np.array([a.shape[0] for a in arrays])[which] - patch + 1)
-    left = g.integers(0, np.array([a.shape[1] for a in arrays])[which] - patch + 1)
+    top = g.integers(0, shapes[:, 0][which] - patch + 1)
+    left = g.integers(0, shapes[:, 1][which] - patch + 1)
     turn = g.integers(0, 8, n)  # k % 4 quarter turns, then a left-right flip if k >= 4
-    out = torch.empty((n, arrays[0].shape[2], patch, patch), dtype=torch.uint8)
+    out = torch.empty((n, int(shapes[0, 2]), patch, patch), dtype=torch.uint8)
     r = np.arange(patch)
-    for k, a in enumerate(arrays):
-        i = np.nonzero(which == k)[0]
+    for k in np.unique(which):  # each image drawn from decoded once (a LazyImages: only these)
+        a, i = arrays[int(k)], np.nonzero(which == k)[0]
         crops = a[top[i, None, None] + r[:, None], left[i, None, None] + r]  # (n_k, p, p, C)
         out[torch.from_numpy(i)] = torch.from_numpy(np.ascontiguousarray(crops.transpose(0, 3, 1, 2)))
     for k in range(1, 8):
@@ -212,7 +213,10 @@ def folder_arrays(root: Path, name: str, split: str, strict: bool, what: str,
     """A folder's images of `split` (the module docstring's rule: train = all but test/ and val/,
     or train/; any other split = that subfolder) as uint8 (H, W, C) arrays, one C for all (grey
     only if every image is grey), with their names relative to `root` and notes on what was
-    skipped. `what` and `accepted` name the task's data in the errors."""
+    skipped. `what` and `accepted` name the task's data in the errors. A training split of more
+    than LAZY_FROM images comes as `LazyImages` (headers read, decoded when indexed): its crop
+    pool decodes only the images it draws from, so a large folder costs neither the memory nor
+    the time of decoding it whole."""
     if not root.is_dir():
         if root.exists():
             raise GankitError(f"{name}: is a file; {what} data is {accepted}")
@@ -232,6 +236,8 @@ def folder_arrays(root: Path, name: str, split: str, strict: bool, what: str,
         if not paths:
             raise GankitError(f"{root}: no training images outside {'/, '.join(HELD_OUT)}/; put them in {root} "
                               "or its train/ subfolder")
+    if split == "train" and len(paths) > LAZY_FROM:
+        return _lazy(paths, root, strict, other)
     arrays, bad = read_images(paths, root, strict)
     good = [(p.relative_to(root).as_posix(), a) for p, a in zip(paths, arrays) if a is not None]
     names, arrays = [n for n, _ in good], [a for _, a in good]
@@ -241,16 +247,47 @@ def folder_arrays(root: Path, name: str, split: str, strict: bool, what: str,
     return names, arrays, notes
 
 
+LAZY_FROM = 2 * POOL_SIZE  # training folders with more images are read lazily (only pool images decoded)
+
+
+def _lazy(paths: list[Path], root: Path, strict: bool, other: int) -> tuple[list[str], LazyImages, list[str]]:
+    """`folder_arrays` for a large training folder: headers only (sizes, grey or colour), each image
+    decoded when a crop pool draws from it. Unreadable headers are skipped as unreadable images are."""
+    keep, shapes, bad = [], [], []
+    for p in paths:
+        try:
+            shapes.append(image_header(p))
+            keep.append(p)
+        except GankitError:
+            if strict:
+                raise
+            bad.append(p)
+    if 2 * len(bad) > len(paths):
+        raise GankitError(f"{root}: {len(bad)} of {len(paths)} images are unreadable "
+                          f"({name_list([p.relative_to(root).as_posix() for p in bad])})")
+    channels = 3 if any(c == 3 for _, _, c in shapes) else 1
+    notes = [n for n in (f"skipped {other} non-image files" if other else None, unreadable_note(bad, root),
+                         f"{len(keep):,} images: sizes read from their headers, each decoded only if a crop is drawn from it")
+             if n]
+    return [p.relative_to(root).as_posix() for p in keep], LazyImages(keep, shapes, channels), notes
+
+
+def image_shapes(arrays) -> list[tuple[int, ...]]:
+    """(H, W, C) of each image: a LazyImages' from headers, else the arrays'."""
+    return arrays.shapes if isinstance(arrays, LazyImages) else [a.shape for a in arrays]
+
+
 def _assemble(name: str, split: str, arrays: list[np.ndarray], names: list[str], scale: int, patch: int,
               pool: int, max_side: int | None, notes: list[str], what: str, root: Path | None = None) -> SRData:
     """Training: a patch pool from the images; any other split: each image whole, cropped."""
     if split == "train":
-        small = [(n, a) for n, a in zip(names, arrays) if min(a.shape[:2]) < patch]
+        shapes = image_shapes(arrays)
+        small = [(n, s) for n, s in zip(names, shapes) if min(s[:2]) < patch]
         if small:
-            n, a = small[0]
-            fit = min(min(a.shape[:2]) for a in arrays) // scale * scale
+            n, s = small[0]
+            fit = min(min(t[:2]) for t in shapes) // scale * scale
             more = f" ({len(small) - 1} more like it)" if len(small) > 1 else ""
-            raise GankitError(f"{_who(name, n, what, root)} is {a.shape[1]}x{a.shape[0]} (width x height){more}, "
+            raise GankitError(f"{_who(name, n, what, root)} is {s[1]}x{s[0]} (width x height){more}, "
                               f"smaller than the "
                               f"{patch}x{patch} HR patch; use a patch <= {fit} or remove the smaller images")
         hr = patch_pool(arrays, pool, patch)

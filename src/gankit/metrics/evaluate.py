@@ -76,20 +76,41 @@ class Evaluator:
 
     def reference(self, ref: str) -> FeatureSet:
         """Features of a data source, cached per (network, source)."""
-        key = hashlib.sha256(f"{self.meta['sha256']}|{ref}".encode()).hexdigest()[:20]
+        archive = _archive(ref)  # a zip or folder is read in place, REF_MAX images at most
+        stamp = "" if archive is None else f"|{_stamp(archive.path)}|{REF_MAX}"  # a changed file is a new reference
+        key = hashlib.sha256(f"{self.meta['sha256']}|{ref}{stamp}".encode()).hexdigest()[:20]
         path = cache_dir() / "refs" / f"{key}.npz"
         if path.exists():
             with np.load(path, allow_pickle=False) as z:
                 return FeatureSet(torch.from_numpy(z["feats"]), torch.from_numpy(z["logits"]), ref)
-        data = load_data(ref)
-        if data.kind != "image":
-            raise GankitError(f"--ref {ref}: reference must be an image set")
-        fs = self.features(data.x, ref)
+        if archive is not None:
+            fs = self.archive_features(archive, ref)
+        else:
+            data = load_data(ref)
+            if data.kind != "image":
+                raise GankitError(f"--ref {ref}: reference must be an image set")
+            fs = self.features(data.x, ref)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez(tmp, feats=fs.feats.numpy(), logits=fs.logits.numpy())
         tmp.replace(path)
         return fs
+
+    def archive_features(self, archive, name: str) -> FeatureSet:
+        """Features of at most REF_MAX images of a zip or folder (a fixed random subset when it holds
+        more), decoded a chunk at a time: memory bounded whatever the set's size."""
+        from gankit.data.stream import conform_image
+
+        n = len(archive)
+        idx = torch.arange(n) if n <= REF_MAX else torch.randperm(n, generator=torch.Generator().manual_seed(0))[:REF_MAX].sort().values
+        shape = archive.shape
+        chunk = max(1, min(1000, REF_CHUNK_BYTES // int(np.prod(shape))))
+        parts = []
+        for part in idx.split(chunk):
+            x = torch.stack([conform_image(im, tuple(im.shape), shape, archive.where(i))  # odd sizes resized
+                             for i in part.tolist() for im in (archive.read(i),)])
+            parts.append(self.features(x, name))
+        return FeatureSet(torch.cat([p.feats for p in parts]), torch.cat([p.logits for p in parts]), name)
 
     # -- scoring ------------------------------------------------------------------------------
     def evaluate(self, images: Tensor, metrics=DEFAULT_METRICS, ref: str = "mnist:test", seed: int = 0,
@@ -205,6 +226,29 @@ def inception_score(logits: Tensor) -> float:
     m.update(logits.double())
     mean, _ = m.compute()
     return float(mean)
+
+
+REF_MAX = 50_000  # reference images read from a zip or folder (FID's usual 50k)
+REF_CHUNK_BYTES = 1 << 28  # decoded bytes per chunk of reference images
+
+
+def _archive(ref: str):
+    """The zip, or the folder of more than REF_MAX images, that `ref` names (read in place), else None
+    (a smaller folder loads as a training set does: unreadable files skipped with a note)."""
+    from gankit.data.archive import ImageArchive
+
+    p = Path(ref).expanduser()
+    if p.is_file() and p.suffix.lower() == ".zip":
+        return ImageArchive(p)
+    if p.is_dir():
+        a = ImageArchive(p)
+        return a if len(a) > REF_MAX else None
+    return None
+
+
+def _stamp(path: Path) -> str:
+    st = path.stat()
+    return f"{st.st_size}-{st.st_mtime_ns}"
 
 
 def floor(evaluator: Evaluator, n: int = 10_000, ref: str = "mnist:test", metrics=DEFAULT_METRICS,

@@ -29,11 +29,8 @@ ARCHS = {
     "stylegan2": (StyleGAN2Generator, StyleGAN2Discriminator),
 }
 
-# The small sides every convolutional arch builds; augment-eval's experiment trains at these.
 # What each arch builds is `base.RESOLUTIONS`, in words `describe_sides(arch)`.
-CONV_RESOLUTIONS = (28, 32, 64)
-
-__all__ = ["ARCHS", "CONV_RESOLUTIONS", "RESOLUTIONS", "build_models", "describe_sides", "nearest_side"]
+__all__ = ["ARCHS", "RESOLUTIONS", "build_models", "describe_sides", "nearest_side"]
 
 
 def build_models(cfg: ModelConfig, data_shape: tuple[int, ...], n_classes: int = 0

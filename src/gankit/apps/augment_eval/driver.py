@@ -24,8 +24,11 @@ from gankit.apps.augment_eval.report import plot, summarize, table
 from gankit.config import apply_overrides, load_config
 from gankit.data import load_data, low_data_indices
 from gankit.errors import GankitError
-from gankit.models import CONV_RESOLUTIONS
 from gankit.util import resolve_device, save_npz_atomic
+
+# The sides this protocol's classifier and conditional GANs are sized for (MNIST-scale data):
+# other images are resized to the nearest.
+SIDES = (28, 32, 64)
 
 
 def parse_ns(text: str | list) -> list:
@@ -86,7 +89,7 @@ def _load_sources(data: str | None, test: str | None):
                           f"only in test: {', '.join(only_te[:10]) or 'none'}); use a test folder with the same class subfolders")
     C, H, W = train.shape
     side = min(H, W)
-    res = side if H == W and side in CONV_RESOLUTIONS else min(CONV_RESOLUTIONS, key=lambda r: (abs(r - side), -r))
+    res = side if H == W and side in SIDES else min(SIDES, key=lambda r: (abs(r - side), -r))
     train.conform(res, None)
     tst.conform(res, C)
     return train, tst, False

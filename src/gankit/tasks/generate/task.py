@@ -12,7 +12,7 @@ import torch
 
 from gankit import viz
 from gankit.augment import AdaState
-from gankit.data import BatchSampler, from_model, load_data
+from gankit.data import from_model, load_data
 from gankit.errors import GankitError
 from gankit.models import RESOLUTIONS, build_models, describe_sides, nearest_side
 from gankit.models.base import Judge
@@ -52,7 +52,9 @@ class GenerateTask(Task):
     def load_data(self, cfg, device, strict: bool = False):
         """The data as the model takes it. With data.resolution unset, a convolutional arch gets
         the supported size nearest the data's own (a note says so)."""
-        data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, device, strict=strict)
+        d = cfg.data
+        data = load_data(d.source, d.resolution, d.channels, device, strict=strict, load=d.load,
+                         memory_budget=d.memory_budget, workers=d.workers, prefetch=d.prefetch, mirror=d.mirror)
         if cfg.data.resolution is None and cfg.model.arch in RESOLUTIONS and data.kind == "image":
             side = min(data.shape[1:])
             if data.shape[1] != data.shape[2] or side not in RESOLUTIONS[cfg.model.arch]:
@@ -84,7 +86,7 @@ class GenerateTask(Task):
             # D's update forward is `D.judge` (real, fake and aux heads in one call): one forward
             # per backward, as DistributedDataParallel's reducer expects.
             forwards={"G": G, "judge": Judge(D)},
-            samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
+            samplers={"x": data.sampler(cfg.train.batch, cfg.seed, device)})
 
     def schedule(self, cfg, st):
         return Burnin.build(cfg, st)  # R3GAN's burn-in (None when burnin.kimg is 0)
@@ -117,15 +119,19 @@ class GenerateTask(Task):
         indices and the latents, drawn for the whole global batch on every rank (same sampler,
         same generator), so the data stream does not depend on the number of processes; then,
         with reuse_fakes false, the G update's own latents. stylegan2 with style mixing also
-        draws each batch's (z2, cut) here (`style_mix`)."""
+        draws each batch's (z2, cut) here (`style_mix`). A streaming dataset's images (uint8, this
+        rank's slice only) are fetched here too, as each batch's last item (None when resident:
+        `real` indexes the images on the device)."""
         cfg, sampler, gen = st.cfg, st.samplers["x"], st.gens["z"]
         s = slice(st.shard[0], sum(st.shard))
         batches = []
         for _ in range(cfg.train.n_critic):
+            pos = sampler.consumed
             idx = sampler.next()  # (B_global,) on the device
             lat = draw_latent(cfg.model, len(idx), gen, st.device)
+            x = None if st.data.resident else st.data.fetch(sampler, pos, idx[s], st.shard)  # (b, C, H, W) uint8
             batches.append((idx[s], lat.z_in[s], _cut(lat.c_cat, s), _cut(lat.c_cont, s),
-                            style_mix(st, len(idx), s)))
+                            style_mix(st, len(idx), s), x))
         fresh = None
         if not cfg.train.reuse_fakes:
             lat = draw_latent(cfg.model, cfg.train.batch, gen, st.device)
@@ -140,8 +146,8 @@ class GenerateTask(Task):
         r1, noise, pl = flags
         n, nd = len(batches), len(D_STATS)
         split = st.batch_gpu is not None
-        for k, (idx, z, c_cat, c_cont, mix) in enumerate(batches):  # 1. D phase, a fresh batch each
-            b = Batch(self.real(st, idx), st.data.y[idx] if st.obj.labels else None, z, c_cat, c_cont, mix,
+        for k, (idx, z, c_cat, c_cont, mix, x) in enumerate(batches):  # 1. D phase, a fresh batch each
+            b = Batch(self.real(st, idx, x), st.data.labels(idx) if st.obj.labels else None, z, c_cat, c_cont, mix,
                       noise_inputs(st, len(z)))
             keep = k == n - 1 and st.cfg.train.reuse_fakes  # the last keeps its fakes' graph for G
             if split:  # G's update regenerates the fakes, micro-batch by micro-batch
@@ -159,8 +165,10 @@ class GenerateTask(Task):
             st.acc[nd:] += g_phase(st, b, x_fake, noise, pl)
 
     @staticmethod
-    def real(st, idx):
-        x = st.data.to_model(st.data.x[idx])  # uint8 -> [-1, 1], fused into the step
+    def real(st, idx, x=None):
+        """The real batch in model space: the images at sampler indices `idx` (resident data,
+        mirrored ones flipped), or `x`, the ones `draw` fetched (streaming)."""
+        x = st.data.to_model(st.data.take(idx) if x is None else x)  # uint8 -> [-1, 1], fused into the step
         if st.cfg.train.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
@@ -194,7 +202,7 @@ class GenerateTask(Task):
     def grid(self, cfg, data, st):
         """The fixed latent batch through the sampling generator (EMA when kept), as a grid; a
         scatter plot over real points for 2-D data."""
-        device = data.x.device
+        device = st.device
         n = cfg.log.grid_n if data.kind == "image" else SCATTER_POINTS
         z, y, nrow = grid_latents(cfg, n, n_classes_of(data), cfg.seed + 2, device)
         real = None
@@ -224,8 +232,7 @@ class GenerateTask(Task):
         if data.kind != "image":
             return None
         g = torch.Generator().manual_seed(0)
-        idx = torch.randperm(len(data), generator=g)[:64]
-        return data.x[idx.to(data.x.device)].cpu()
+        return data.read(torch.randperm(len(data), generator=g)[:64])
 
     def evaluator(self, cfg, data, st, dist):
         if not cfg.eval.every:

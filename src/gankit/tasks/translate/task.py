@@ -1,11 +1,14 @@
 """The translation task: image -> image, pix2pix on paired data, CycleGAN on unpaired data.
 
-Data is a `gankit.data.pairs.PairedData` (two domains A and B, paired or not). pix2pix trains one
+Data is a `gankit.data.pairs.PairedData` (two domains A and B, paired or not), or for a large
+folder a `gankit.data.stream_pairs.StreamedPairs` whose batches `draw` fetches. pix2pix trains one
 generator G (the U-Net) and one conditional PatchGAN D; CycleGAN trains G_ab, G_ba (ResNet
 generators) and D_a, D_b (PatchGANs), with an image pool per D. The maths is in `phases.py`.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 
@@ -13,6 +16,7 @@ from gankit import viz
 from gankit.data import BatchSampler, from_model, to_model
 from gankit.data.dataset import convert_channels
 from gankit.data.pairs import load_pairs, require_paired
+from gankit.data.stream_pairs import open_pairs
 from gankit.errors import GankitError
 from gankit.models.cyclegan import ImagePool, ResnetGenerator
 from gankit.models.patchgan import PatchDiscriminator, layers_for
@@ -46,7 +50,13 @@ class TranslateTask(Task):
     stat_names = STATS
 
     def load_data(self, cfg, device, strict: bool = False):
-        data = load_pairs(cfg.data.source, "train", cfg.data.resolution, strict=strict)
+        d = cfg.data
+        data = open_pairs(d.source, d.resolution, device, d.load, d.memory_budget, d.workers, d.prefetch)
+        if data is None:  # in memory: it fits, or it cannot stream
+            if d.load == "stream" and not Path(d.source).expanduser().is_dir():
+                raise GankitError(f"data.load=stream: {d.source!r} cannot stream; streaming reads a folder with "
+                                  "A/ + B/ (paired) or trainA/ + trainB/ (unpaired)")
+            data = load_pairs(d.source, "train", d.resolution, strict=strict)
         if cfg.translate.method == "pix2pix":
             require_paired(data, "pix2pix")
         return data.to(device)
@@ -85,17 +95,27 @@ class TranslateTask(Task):
 
     # -- one step -------------------------------------------------------------------------------
     def draw(self, st) -> tuple:
+        """This rank's slice of each sampler's batch: (B,) indices each; a streamed set's images
+        instead, uint8 (A's batch, B's batch), fetched here (a paired set's with its one sampler)."""
         s = slice(st.shard[0], sum(st.shard))
-        return tuple(sampler.next()[s] for sampler in st.samplers.values())  # (B,) indices each
+        if st.data.resident:
+            return tuple(sampler.next()[s] for sampler in st.samplers.values())
+        data, samplers = st.data, list(st.samplers.values())
+        pos = [sm.consumed for sm in samplers]
+        idx = [sm.next() for sm in samplers]
+        k = len(samplers) - 1  # paired: both domains from sampler 0
+        return (data.a.fetch(samplers[0], pos[0], idx[0][s], st.shard),
+                data.b.fetch(samplers[k], pos[k], idx[k][s], st.shard))
 
     def phases(self, st, inputs: tuple, flags) -> None:
         data = st.data
+        if data.resident:  # indices into the images on the device: pix2pix's one (pairs), CycleGAN's two
+            ia, ib = inputs if len(inputs) == 2 else inputs * 2
+            inputs = (data.a[ia], data.b[ib])
+        a, b = (to_model(x, "image") for x in inputs)
         if st.obj.cyclegan:
-            ia, ib = inputs
-            st.acc += cyclegan_phase(st, to_model(data.a[ia], "image"), to_model(data.b[ib], "image"))
+            st.acc += cyclegan_phase(st, a, b)
             return
-        (idx,) = inputs
-        a, b = to_model(data.a[idx], "image"), to_model(data.b[idx], "image")
         x, y = (a, b) if st.cfg.translate.direction == "AtoB" else (b, a)
         st.acc += pix2pix_phase(st, x, y)
 
@@ -109,7 +129,7 @@ class TranslateTask(Task):
     def grid(self, cfg, data, st):
         """Fixed held-out examples, one triple per cell: input | output | target (pix2pix), or
         a | G_ab(a) | G_ba(G_ab(a)) then b | G_ba(b) | G_ab(G_ba(b)) (CycleGAN)."""
-        x_in, x_tgt = grid_examples(cfg, data.a.device)
+        x_in, x_tgt = grid_examples(cfg, st.device, data)
         nets = st.sampling_nets
 
         @torch.no_grad()
@@ -150,13 +170,16 @@ class TranslateTask(Task):
             [f"data: {n}" for n in data.notes]
 
 
-def grid_examples(cfg, device) -> tuple[torch.Tensor, torch.Tensor]:
+def grid_examples(cfg, device, data=None) -> tuple[torch.Tensor, torch.Tensor]:
     """The first translate.grid_examples held-out examples of the source: (A, B) uint8, the
     same ones at every grid (and in every run on this data)."""
     n = cfg.translate.grid_examples
     try:
         test = load_pairs(cfg.data.source, "test", cfg.data.resolution)
     except GankitError:  # a folder without a test split: the first training examples
+        if data is not None and not data.resident:  # read in place, not the whole split decoded
+            return (data.a.read(list(range(min(n, len(data.a))))).to(device),
+                    data.b.read(list(range(min(n, len(data.b))))).to(device))
         test = load_pairs(cfg.data.source, "train", cfg.data.resolution)
     return test.a[:n].to(device), test.b[:n].to(device)
 
