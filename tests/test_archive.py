@@ -13,7 +13,7 @@ from PIL import Image
 
 from gankit.cli import main
 from gankit.data import load_data
-from gankit.data.archive import ImageArchive, content_hash, verify
+from gankit.data.archive import ImageArchive, hash_zip, verify
 from gankit.data.files import load_folder
 from gankit.errors import GankitError
 
@@ -73,13 +73,13 @@ def test_zip_without_dataset_json_is_unlabelled_and_grey_stays_grey(tmp_path):
 def test_gankit_record_names_classes_and_its_hash_verifies(tmp_path):
     path = tmp_path / "d.zip"
     make_zip(path, n=6, classes=2)
-    digest = content_hash(path)
+    digest = hash_zip(path)
     record = {"version": 1, "count": 6, "resolution": 8, "channels": 3, "classes": ["cat", "dog"],
               "source": "pets/", "transform": "center-crop", "sha256": digest, "skipped": [], "converted": 0}
     make_zip(path, n=6, classes=2, record=record)
     a = ImageArchive(path)
     assert a.classes == ["cat", "dog"] and a.info["transform"] == "center-crop"
-    assert content_hash(path) == digest  # dataset.json is outside the hash
+    assert hash_zip(path) == digest  # dataset.json is outside the hash
     assert verify(path) is True
     # by hand: sha256 over (name, NUL, bytes) of the images in name order
     import hashlib
@@ -102,7 +102,7 @@ def test_data_info_reads_a_zip_in_place(tmp_path, capsys):
     path = tmp_path / "d.zip"
     make_zip(path, n=6, classes=2)
     make_zip(path, n=6, classes=2, record={"count": 6, "resolution": 8, "channels": 3, "classes": ["a", "b"],
-                                           "source": "src/", "transform": "pad", "sha256": content_hash(path)})
+                                           "source": "src/", "transform": "pad", "sha256": hash_zip(path)})
     assert main(["data", "info", str(path), "--preview", str(tmp_path / "p.png")]) == 0
     out = capsys.readouterr().out
     assert "count:    6" in out and "(3, 8, 8)" in out and "classes:  2 (a:3, b:3)" in out
@@ -161,3 +161,29 @@ def test_folder_reader_follows_the_folder_loader(tmp_path):
     ref = load_folder(tmp_path / "f", "f")
     assert a.classes == ref.classes == ["cats", "dogs"] and a.labels.tolist() == ref.y.tolist()
     assert torch.equal(torch.stack([a.read(i) for i in range(len(a))]), ref.x)
+
+
+def test_zip_without_dataset_json_is_labelled_as_the_tool_reads_it(tmp_path):
+    """No dataset.json: class subfolders are the labels (a zipped folder's top folder aside), as
+    `gankit dataset` reads the same zip, and a loose image beside class folders is refused."""
+    def png(v):
+        b = io.BytesIO()
+        Image.fromarray(np.full((4, 4), v, np.uint8)).save(b, "PNG")
+        return b.getvalue()
+
+    path = tmp_path / "z.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        for name, v in (("top/cat/a.png", 1), ("top/cat/b.png", 2), ("top/dog/c.png", 3)):
+            z.writestr(name, png(v))
+    a = ImageArchive(path)
+    assert a.classes == ["cat", "dog"] and a.labels.tolist() == [0, 0, 1]
+    from gankit.data.tool import make_dataset
+
+    make_dataset(path, tmp_path / "out.zip")
+    b = ImageArchive(tmp_path / "out.zip")
+    assert b.classes == a.classes and b.labels.tolist() == a.labels.tolist()
+    with zipfile.ZipFile(tmp_path / "loose.zip", "w") as z:
+        z.writestr("cat/a.png", png(1))
+        z.writestr("b.png", png(2))
+    with pytest.raises(GankitError, match="b.png sits at the top"):
+        ImageArchive(tmp_path / "loose.zip")

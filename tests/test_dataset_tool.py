@@ -13,7 +13,8 @@ import pytest
 from PIL import Image
 
 from gankit.cli import main
-from gankit.data.tool import content_hash, entry_name, hash_zip, make_dataset
+from gankit.data.archive import hash_zip
+from gankit.data.tool import content_hash, entry_name, make_dataset
 from gankit.errors import DiskError, GankitError
 
 RNG = np.random.default_rng(0)

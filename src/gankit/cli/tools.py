@@ -187,7 +187,7 @@ def zip_info(args: argparse.Namespace) -> int:
     import torch
 
     from gankit import viz
-    from gankit.data.archive import ImageArchive, content_hash
+    from gankit.data.archive import ImageArchive, hash_zip
     from gankit.data.stream import conform_image
     from gankit.util import cache_dir
 
@@ -208,7 +208,7 @@ def zip_info(args: argparse.Namespace) -> int:
         for key in ("source", "transform", "skipped", "converted"):
             if key in rec:
                 print(f"{key + ':':<10}{rec[key]}")
-        ok = content_hash(a.path) == rec["sha256"] if rec.get("sha256") else None
+        ok = hash_zip(a.path) == rec["sha256"] if rec.get("sha256") else None
         print(f"sha256:   {rec.get('sha256', 'not recorded')}"
               + ("" if ok is None else " (verified)" if ok else " (DOES NOT MATCH the images: the zip was changed)"))
     else:

@@ -14,7 +14,6 @@ workers), never shared across a fork.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -29,7 +28,6 @@ from gankit.errors import GankitError
 from gankit.media.images import IMAGE_SUFFIXES
 
 LABELS = "dataset.json"
-HASH_CHUNK = 1 << 20
 
 
 class ImageArchive:
@@ -78,7 +76,15 @@ class ImageArchive:
             raise GankitError(f"{self.path}: not an image dataset: no {', '.join(IMAGE_SUFFIXES)} entries "
                               f"among its {len(entries)} files")
         self.classes, self.labels = None, None
-        if meta is None:
+        if meta is None:  # no dataset.json: labelled as a folder is, by class subfolders (as gankit dataset reads it)
+            parts = [tuple(n.split("/")) for n in self.names]
+            if len({p[0] for p in parts}) == 1 and all(len(p) > 1 for p in parts):
+                parts = [p[1:] for p in parts]  # a zipped folder: its one top folder is not a class
+            if any(len(p) > 1 for p in parts) and any(len(p) == 1 for p in parts):
+                loose = next(n for n, p in zip(self.names, parts) if len(p) == 1)
+                raise GankitError(f"{self.path}: {loose} sits at the top while other images sit in class "
+                                  "subfolders; move it into one, or add a dataset.json")
+            self.classes, self.labels = folder_labels(parts)
             return
         if not isinstance(meta, dict):
             raise GankitError(f"{self.path}: {LABELS} must be an object with key 'labels'")
@@ -163,23 +169,20 @@ def _zip_labels(labels, names: list[str], path: Path) -> np.ndarray | None:
     return np.array([table[n] for n in names], dtype=np.int64)
 
 
-def content_hash(path: str | Path) -> str:
-    """sha256 over a zip's image entries in name order: for each, the entry name (UTF-8), a zero
-    byte, then the entry's bytes. Independent of compression and of dataset.json, so the record
-    can live inside the archive it describes."""
-    h = hashlib.sha256()
+def hash_zip(path: str | Path) -> str:
+    """The content hash `gankit dataset` records (`gankit.data.tool.content_hash`: sha256 over the
+    image entries in name order, each as its UTF-8 name, a zero byte, its bytes) of a zip as it is
+    on disk, one entry in memory at a time. Independent of compression and of dataset.json, so the
+    record can live inside the archive it describes."""
+    from gankit.data.tool import content_hash
+
     with zipfile.ZipFile(path) as z:
         names = sorted(i.filename for i in z.infolist()
                        if not i.is_dir() and Path(i.filename).suffix.lower() in IMAGE_SUFFIXES)
-        for n in names:
-            h.update(n.encode("utf-8") + b"\0")
-            with z.open(n) as f:
-                while chunk := f.read(HASH_CHUNK):
-                    h.update(chunk)
-    return h.hexdigest()
+        return content_hash((n, z.read(n)) for n in names)
 
 
 def verify(path: str | Path) -> bool | None:
     """Whether a zip's images hash to its recorded `gankit.sha256`; None when it records none."""
     recorded = ImageArchive(path).info.get("sha256")
-    return None if not recorded else content_hash(path) == recorded
+    return None if not recorded else hash_zip(path) == recorded

@@ -35,7 +35,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from gankit import disk
 from gankit.data.tool_inputs import BAD_IMAGE, META, Source, open_source
 from gankit.errors import GankitError
-from gankit.media.images import IMAGE_SUFFIXES
 from gankit.media.video import VIDEO_SUFFIXES
 from gankit.threads import cpu_budget
 
@@ -64,14 +63,6 @@ def content_hash(entries: Iterable[tuple[str, bytes]]) -> str:
         h.update(data)
         last = name
     return h.hexdigest()
-
-
-def hash_zip(path: str | Path) -> str:
-    """`content_hash` of a dataset zip as it is on disk, one entry in memory at a time."""
-    with zipfile.ZipFile(path) as z:
-        names = sorted(i.filename for i in z.infolist()
-                       if not i.is_dir() and i.filename.lower().endswith(IMAGE_SUFFIXES))
-        return content_hash((n, z.read(n)) for n in names)
 
 
 def entry_name(i: int) -> str:
