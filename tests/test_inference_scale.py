@@ -134,3 +134,28 @@ def test_in_training_evaluation_runs_g_a_few_images_at_a_time(run_dir):
     diff = (ev.samples(G, 7).int() - few.int()).abs()
     assert calls[3:] == [7]
     assert diff.max() <= 1 and (diff > 0).float().mean() < 1e-4
+
+
+def test_training_grids_call_g_a_bounded_batch_at_a_time(tmp_path, monkeypatch):
+    """The grid written during training runs G on at most GEN_PIXELS' worth of images per call
+    (4 at 1024 px), so a large run's grid fits where its training does; here 3 images of 8x8 per
+    call for a grid of 4: calls of 3 and 1 per grid."""
+    import gankit.tasks.generate.task as task_mod
+    from gankit.models.mlp import MLPGenerator
+
+    monkeypatch.setattr(task_mod, "GEN_PIXELS", 3 * 8 * 8)
+    sizes = []
+
+    def hook(module, args, out):
+        if isinstance(module, MLPGenerator) and not torch.is_grad_enabled():
+            sizes.append(len(args[0]))
+
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        gankit.train(load_config("seed-mlp", overrides=[
+            "data.source=fake:1x8x8:64", "data.resolution=null", "model.g_hidden=[16]", "model.d_hidden=[16]",
+            "model.z_dim=4", "train.batch=8", "train.steps=1", "log.grid_n=4", "log.progress=false", "device=cpu"]),
+            tmp_path / "r")
+    finally:
+        handle.remove()
+    assert sizes and sizes == [3, 1] * (len(sizes) // 2)  # each grid written (step 0, the last step)

@@ -23,7 +23,7 @@ from gankit.tasks.generate.burnin import Burnin
 from gankit.tasks.generate.evaluation import InTrainingEval
 from gankit.tasks.generate.accumulate import d_accumulated, g_accumulated, noise_inputs
 from gankit.tasks.generate.phases import D_STATS, G_STATS, Batch, Objective, PathLengthMean, d_phase, g_phase
-from gankit.tasks.generate.sampling import Sampling
+from gankit.tasks.generate.sampling import GEN_PIXELS, Sampling
 from gankit.tasks.generate.tutorial import reference_loop
 
 SCATTER_POINTS = 1024  # generated points in each toy scatter plot
@@ -210,6 +210,8 @@ class GenerateTask(Task):
             g = torch.Generator().manual_seed(0)
             real = data.x[torch.randperm(len(data), generator=g)[:SCATTER_REAL].to(device)]
         G = st.emas["G"].G if "G" in st.emas else st.nets["G"]
+        # images per G call: all of a grid up to 64 px, 4 at 1024 px (large grids on a GPU fit)
+        per = max(1, GEN_PIXELS // (data.shape[-1] * data.shape[-2])) if data.kind == "image" else len(z)
 
         @torch.no_grad()
         def write(step: int, path):
@@ -219,7 +221,8 @@ class GenerateTask(Task):
             # (and checkpoints): a grid must leave it as it was, or a run stopped and resumed at
             # a step that writes a grid would continue on another stream.
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                x = from_model(G(z, y), data.kind, data.scale)
+                x = torch.cat([from_model(G(zc, None if y is None else y[i:i + per]), data.kind, data.scale)
+                               for i, zc in zip(range(0, len(z), per), z.split(per))])
             G.train(was_training)
             if data.kind == "points":
                 return viz.save_scatter(x, path, real=real, title=f"step {step}")
