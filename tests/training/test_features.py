@@ -13,7 +13,7 @@ from gankit.models import build_models
 from gankit.training.checkpoint import load_checkpoint
 from gankit.training.ema import EMA
 
-TINY = ["data.source=fake:1x28x28:64", "model.g_width=4", "model.d_width=4", "model.z_dim=8",
+TINY = ["data.source=fake:1x28x28:64", "model.g_width=4", "model.d_width=4", "model.cbase=null", "model.cmax=null", "model.z_dim=8",
         "model.g_hidden=[16]", "model.d_hidden=[16]", "train.batch=8", "log.progress=false",
         "log.grid_n=4", "log.every=2", "device=cpu"]
 
