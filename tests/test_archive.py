@@ -106,7 +106,7 @@ def test_data_info_reads_a_zip_in_place(tmp_path, capsys):
     assert main(["data", "info", str(path), "--preview", str(tmp_path / "p.png")]) == 0
     out = capsys.readouterr().out
     assert "count:    6" in out and "(3, 8, 8)" in out and "classes:  2 (a:3, b:3)" in out
-    assert "transform:pad" in out and "source:   src/" in out and "(verified)" in out
+    assert "fit:      pad" in out and "origin:   src/" in out and "(verified)" in out
     assert (tmp_path / "p.png").exists()
 
 

@@ -195,30 +195,33 @@ def zip_info(args: argparse.Namespace) -> int:
     rec = a.info
     native = a.shape
     shape = (args.channels or native[0], args.resolution or native[1], args.resolution or native[2])
-    print(f"source:   {args.source}")
-    print(f"count:    {len(a)}" + (f" (recorded {rec['count']})" if "count" in rec and rec["count"] != len(a) else ""))
-    print(f"shape:    {native} (C, H, W), uint8" + (f"; read as {shape}" if shape != native else ""))
+    def line(label: str, value) -> None:
+        print(f"{label + ':':<10}{value}")  # as the other sources' info
+
+    line("source", args.source)
+    line("count", f"{len(a)}" + (f" (recorded {rec['count']})" if "count" in rec and rec["count"] != len(a) else ""))
+    line("shape", f"{native} (C, H, W), uint8" + (f"; read as {shape}" if shape != native else ""))
     if a.labels is None:
-        print("classes:  none (unlabelled)")
+        line("classes", "none (unlabelled)")
     else:
         counts = np.bincount(a.labels, minlength=len(a.classes or []))
         listed = ", ".join(f"{c}:{n}" for c, n in zip(a.classes, counts))
-        print(f"classes:  {len(counts)} ({listed if len(counts) <= 30 else f'{listed[:200]}...'})")
+        line("classes", f"{len(counts)} ({listed if len(counts) <= 30 else f'{listed[:200]}...'})")
     if rec:
-        for key in ("source", "transform", "skipped", "converted"):
+        for key, label in (("source", "origin"), ("transform", "fit"), ("skipped", "skipped"), ("converted", "modes")):
             if key in rec:
-                print(f"{key + ':':<10}{rec[key]}")
+                line(label, rec[key])
         ok = hash_zip(a.path) == rec["sha256"] if rec.get("sha256") else None
-        print(f"sha256:   {rec.get('sha256', 'not recorded')}"
-              + ("" if ok is None else " (verified)" if ok else " (DOES NOT MATCH the images: the zip was changed)"))
+        line("sha256", f"{rec.get('sha256', 'not recorded')}"
+             + ("" if ok is None else " (verified)" if ok else " (DOES NOT MATCH the images: the zip was changed)"))
     else:
-        print("record:   none (not written by gankit dataset; labels from dataset.json)" if a.labels is not None
-              else "record:   none (not written by gankit dataset)")
+        line("record", "none (not written by gankit dataset; labels from dataset.json)" if a.labels is not None
+             else "none (not written by gankit dataset)")
     if a.skipped:
-        print(f"note:     passed over {a.skipped} non-image entries")
+        line("note", f"passed over {a.skipped} non-image entries")
     safe = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in Path(args.source).stem).strip("_") or "data"
     preview = Path(args.preview) if args.preview else cache_dir() / "previews" / f"{safe}.png"
     x = torch.stack([conform_image(a.read(i), native, shape, a.where(i)) for i in range(min(PREVIEW_N, len(a)))])
     viz.save_grid(x, preview)
-    print(f"preview:  {preview}")
+    line("preview", preview)
     return 1 if rec and rec.get("sha256") and not ok else 0
