@@ -368,7 +368,7 @@ def test_cli_writes_and_summarises(tmp_path, capsys):
                  "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "written:   2 images, 8x8 RGB, center-crop" in out and "classes:   1 (k 2)" in out
-    assert f"sha256:   {hash_zip(tmp_path / 'd.zip')}" in out
+    assert f"sha256:    {hash_zip(tmp_path / 'd.zip')}" in out
 
 
 @pytest.mark.parametrize("args, message", [
