@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-from contextlib import contextmanager
 
 import pytest
 import torch
@@ -46,16 +45,6 @@ CASES = {
 RTOL, ATOL = 1e-7, 1e-10
 
 
-@contextmanager
-def float64():
-    before = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(before)
-
-
 def _engine(preset: str, sets: list[str], mode: str = "eager") -> Engine:
     cfg = load_config(preset, overrides=BASE + sets)
     data = load_data(cfg.data.source, cfg.data.resolution, cfg.data.channels, torch.device("cpu"))
@@ -83,41 +72,39 @@ def _compare(whole: dict, split: dict, keys=None) -> None:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_micro_batches_update_as_the_whole_batch(case):
+def test_micro_batches_update_as_the_whole_batch(case, float64):
     """4 x 8 == 1 x 32: after one step and after a few, parameters, buffers, the last update's
     gradients, the path-length mean and the logged scalars agree."""
     preset, sets, steps = CASES[case]
-    with float64():
-        runs = []
-        for extra in ([], ["train.batch_gpu=8"]):
-            e = _engine(preset, sets + extra)
-            assert e.st.batch_gpu == (8 if extra else None)
-            e.step(0)
-            first = _snapshot(e)
-            for t in range(1, steps):
-                e.step(t)
-            runs.append((first, _snapshot(e)))
-        (whole1, whole), (split1, split) = runs
-        _compare(whole1, split1)
-        _compare(whole, split)
-        start = _snapshot(_engine(preset, sets))  # the comparison is not between two untouched states
-        assert max((whole[k] - start[k]).abs().max().item() for k in start if not k.endswith(".grad")) > 1e-4
+    runs = []
+    for extra in ([], ["train.batch_gpu=8"]):
+        e = _engine(preset, sets + extra)
+        assert e.st.batch_gpu == (8 if extra else None)
+        e.step(0)
+        first = _snapshot(e)
+        for t in range(1, steps):
+            e.step(t)
+        runs.append((first, _snapshot(e)))
+    (whole1, whole), (split1, split) = runs
+    _compare(whole1, split1)
+    _compare(whole, split)
+    start = _snapshot(_engine(preset, sets))  # the comparison is not between two untouched states
+    assert max((whole[k] - start[k]).abs().max().item() for k in start if not k.endswith(".grad")) > 1e-4
 
 
-def test_a_wrong_share_is_seen(monkeypatch):
+def test_a_wrong_share_is_seen(monkeypatch, float64):
     """The comparison can fail: micro-batch losses backpropagated unscaled (each as if it were the
     whole batch's mean) give 4x the gradients, which it catches."""
     preset, sets, _ = CASES["r3gan-wgan-gp"]
-    with float64():
-        e = _engine(preset, sets)
-        e.step(0)
-        whole = _snapshot(e)
-        e = _engine(preset, sets + ["train.batch_gpu=8"])
-        backward = torch.Tensor.backward
-        monkeypatch.setattr(torch.Tensor, "backward", lambda self, *a, **k: backward(self * 4, *a, **k))
-        e.step(0)
-        monkeypatch.undo()
-        split = _snapshot(e)
+    e = _engine(preset, sets)
+    e.step(0)
+    whole = _snapshot(e)
+    e = _engine(preset, sets + ["train.batch_gpu=8"])
+    backward = torch.Tensor.backward
+    monkeypatch.setattr(torch.Tensor, "backward", lambda self, *a, **k: backward(self * 4, *a, **k))
+    e.step(0)
+    monkeypatch.undo()
+    split = _snapshot(e)
     grads = [k for k in whole if k.endswith(".grad")]
     with pytest.raises(AssertionError, match="grad"):
         _compare(whole, split, grads)
