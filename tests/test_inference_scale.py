@@ -76,7 +76,7 @@ def test_serve_samples_at_256_and_caps_the_grid(run_dir):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
         from starlette.testclient import TestClient
-    c = TestClient(make_app(api.load(run_dir)))
+    c = TestClient(make_app(api.load(run_dir)), base_url="http://localhost")  # a name the server answers
 
     def grid(n):
         resp = c.post("/api/sample", json={"n": n, "seed": 0})

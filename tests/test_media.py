@@ -342,3 +342,80 @@ def test_atomic_dir(tmp_path):
     with AtomicDir(out, overwrite=True) as d:
         write_image(rgb_image(), d / "b.png")
     assert [p.name for p in out.iterdir()] == ["b.png"] and sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# --- audio carried into outputs -----------------------------------------------------------------
+
+
+def make_clip_with_pcm(path, codec="pcm_mulaw", rate=8000):
+    """12 frames at 25 fps with 0.48 s of a 440 Hz tone in `codec` (telephone audio: .mov takes it,
+    .mp4 and .mkv do not)."""
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=25)
+        v.width, v.height, v.pix_fmt = 32, 24, "yuv420p"
+        a = c.add_stream(codec, rate=rate, layout="mono")
+        t = np.arange(rate * 12 // 25) / rate
+        tone = av.AudioFrame.from_ndarray((8000 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)[None],
+                                          format="s16", layout="mono")
+        tone.sample_rate, tone.pts = rate, 0
+        for f in moving_square():
+            c.mux(v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        c.mux(a.encode(tone))
+        c.mux(v.encode())
+        c.mux(a.encode())
+    return path
+
+
+def audio_of(path):
+    """(codec, sample rate, channels, duration in s, samples (channels, n) as float in [-1, 1])."""
+    with av.open(str(path)) as c:
+        s = c.streams.audio[0]
+        x = np.concatenate([f.to_ndarray() for f in c.decode(s)], axis=1)
+        x = x / 32768 if x.dtype == np.int16 else x.astype(np.float64)  # pcm decodes to s16, AAC to float
+        return s.codec_context.name, s.sample_rate, s.codec_context.channels, float(s.duration * s.time_base), x
+
+
+def test_audio_the_container_refuses_is_re_encoded_to_aac(tmp_path):
+    src = make_clip_with_pcm(tmp_path / "phone.mov")
+    vw = write_clip_from(src, tmp_path / "out.mp4")
+    assert vw.notes == [f"{src}: its pcm_mulaw audio is re-encoded to AAC (the mp4 container does not take it)"]
+    codec, rate, channels, seconds, got = audio_of(tmp_path / "out.mp4")
+    _, _, _, want_s, want = audio_of(src)
+    assert (codec, rate, channels) == ("aac", 8000, 1) and abs(seconds - want_s) <= 1 / 25
+    n = want.shape[1]
+    err = got[:, :n] - want
+    assert np.sqrt((err ** 2).mean() / (want ** 2).mean()) < 0.1  # the same tone, in step (AAC is lossy)
+    # a container that takes the codec gets it copied, without a word
+    vw = write_clip_from(src, tmp_path / "out.mov")
+    assert vw.notes == [] and audio_of(tmp_path / "out.mov")[0] == "pcm_mulaw"
+    np.testing.assert_array_equal(audio_of(tmp_path / "out.mov")[4], want)
+
+
+def test_audio_neither_copied_nor_encoded_is_left_out_with_a_note(tmp_path, monkeypatch):
+    from gankit.media import soundtrack
+
+    monkeypatch.setattr(soundtrack, "AAC", "no-such-encoder")  # as a build of FFmpeg without one would be
+    src = make_clip_with_pcm(tmp_path / "phone.mov")
+    vw = write_clip_from(src, tmp_path / "out.mp4")
+    assert len(vw.notes) == 1 and vw.notes[0].startswith(
+        f"{src}: its audio track is dropped (neither it nor AAC goes into mp4: ")
+    assert vw.notes[0].endswith("); the video is written without it")
+    info = probe_video(tmp_path / "out.mp4")
+    assert not info.has_audio and info.n_frames == 12
+
+
+def test_a_failed_write_with_audio_leaves_nothing(tmp_path):
+    make_clip_with_audio(tmp_path / "talk.mp4")
+    with pytest.raises(RuntimeError, match="model blew up"):
+        with VideoWriter(tmp_path / "out.mp4", 25, audio_from=tmp_path / "talk.mp4") as vw:
+            vw.write(moving_square(1)[0])
+            raise RuntimeError("model blew up")
+    assert [p.name for p in tmp_path.iterdir()] == ["talk.mp4"]
+
+
+def write_clip_from(src, out):
+    """`src`'s frames written to `out` with its audio, as the video commands do."""
+    with VideoWriter(out, probe_video(src).fps, audio_from=src) as vw:
+        for f in read_frames(src):
+            vw.write(f)
+    return vw

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -121,7 +122,8 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def clients(runs):
-    return {name: TestClient(make_app(run)) for name, run in runs.items()}
+    # addressed to localhost, as a browser on this machine does (TestClient's own "testserver" is refused)
+    return {name: TestClient(make_app(run), base_url="http://localhost") for name, run in runs.items()}
 
 
 def _png(a: np.ndarray) -> bytes:
@@ -226,7 +228,7 @@ def test_a_task_without_a_page_says_so(runs, monkeypatch):
     # a task folder without serve.py: the registry finds no such part
     monkeypatch.setattr(gankit.tasks, "task_part", lambda name, part: None if part == "serve" else real(name, part))
     run = gankit.load(runs["dcgan"].dir)
-    c = TestClient(make_app(run))
+    c = TestClient(make_app(run), base_url="http://localhost")
     info = c.get("/api/info").json()
     assert info["panels"] == [] and "no page for 'generate' runs" in info["message"]
     _refused(c.post("/api/sample", json={}), "no panel 'sample'", status=404)
@@ -470,7 +472,7 @@ def test_bad_uploads_are_refused_in_one_line(runs, clients):
     huge = _png(np.zeros((4097, 4097), np.uint8))  # compresses to a few KB: the pixel count is what is refused
     _refused(c.post("/api/superres", files={"image": ("h.png", huge, "image/png")}), "4097x4097", "at most 16777216")
     _refused(c.post("/api/superres", json={}), "multipart form with image")
-    small = TestClient(make_app(runs["superres"], max_upload_mb=0.01))
+    small = TestClient(make_app(runs["superres"], max_upload_mb=0.01), base_url="http://localhost")
     big = _png(_noise(100, 100))  # ~30 KB of noise
     _refused(small.post("/api/superres", files={"image": ("b.png", big, "image/png")}), "over the limit of 0.01 MB")
     body = b"".join([b"--xx\r\nContent-Disposition: form-data; name=\"image\"; filename=\"b.png\"\r\n",
@@ -524,6 +526,72 @@ def test_a_slow_model_call_blocks_neither_the_page_nor_info(runs, monkeypatch):
         assert answers == [200, 200] and state["most"] == 1
 
 
+# -- the Host allowlist (DNS rebinding) --------------------------------------------------------
+
+def test_a_rebound_name_is_refused_and_the_origin_is_checked_against_the_list(runs):
+    """A page at evil.example whose name now resolves to 127.0.0.1 sends Host and Origin that agree
+    with each other (issue 29 measured a 200): the Host allowlist refuses it, every route alike."""
+    c = TestClient(make_app(runs["dcgan"]), base_url="http://localhost:8000")  # served on port 8000
+    rebound = {"host": "evil.example:8000", "origin": "http://evil.example:8000"}
+    msg = _refused(c.post("/api/sample", json={"n": 2}, headers=rebound), "Host 'evil.example:8000' refused")
+    assert msg.endswith("addressed to localhost, 127.0.0.1, ::1 only (gankit serve --allow-host NAME adds a name)")
+    for path in ("/", "/api/info", "/static/app.js"):
+        _refused(c.get(path, headers={"host": "evil.example:8000"}), "refused")
+    _refused(c.get("/api/info", headers={"host": "localhost.evil.example"}), "refused")
+    _refused(c.get("/api/info", headers={"host": "local host"}), "Host 'local host' refused")
+    # this machine's names, with or without the port; a POST from its own page or from no page (curl)
+    for host in ("localhost:8000", "LOCALHOST", "127.0.0.1:8000", "[::1]:8000"):
+        assert c.get("/api/info", headers={"host": host}).status_code == 200, host
+    assert c.post("/api/sample", json={"n": 2}, headers={"origin": "http://localhost:8000"}).status_code == 200
+    assert c.post("/api/sample", json={"n": 2}, headers={"host": "127.0.0.1:8000",
+                                                         "origin": "http://localhost:8000"}).status_code == 200
+    assert c.post("/api/sample", json={"n": 2}).status_code == 200
+    # a port forwarded to this one (ssh -L 9000:localhost:8000): the browser's port is in Host and Origin
+    assert c.post("/api/sample", json={"n": 2}, headers={"host": "localhost:9000",
+                                                         "origin": "http://localhost:9000"}).status_code == 200
+    # the Origin is held against the list, not against Host: another name, another local port, https
+    for origin in ("http://evil.example:8000", "http://localhost:3000", "https://localhost:8000",
+                   "http://localhost:port"):
+        _refused(c.post("/api/sample", json={"n": 2}, headers={"origin": origin}), f"a request from {origin} refused")
+
+
+def test_allow_host_extends_the_list(runs):
+    from gankit.apps.serve.hosts import allowed_hosts
+
+    c = TestClient(make_app(runs["dcgan"], hosts=["gpu-box.lan", "192.168.1.4"]), base_url="http://gpu-box.lan:8000")
+    assert c.post("/api/sample", json={"n": 2}, headers={"origin": "http://gpu-box.lan:8000"}).status_code == 200
+    assert c.get("/api/info", headers={"host": "192.168.1.4:8000"}).status_code == 200
+    _refused(c.get("/api/info", headers={"host": "evil.example:8000"}), "addressed to localhost, 127.0.0.1, ::1, "
+             "gpu-box.lan, 192.168.1.4 only")
+    # what `gankit serve --host H --allow-host N` answers: a wildcard names no machine
+    assert allowed_hosts("0.0.0.0", ["MyBox.", "[FE80::1]"]) == ("localhost", "127.0.0.1", "::1", "mybox", "fe80::1")
+    assert allowed_hosts("::") == allowed_hosts("127.0.0.1") == allowed_hosts("[::1]") == ("localhost", "127.0.0.1", "::1")
+    assert allowed_hosts("192.168.1.4") == ("localhost", "127.0.0.1", "::1", "192.168.1.4")
+    for bad in ("http://mybox", "mybox:8000", "*", "my box", ""):
+        with pytest.raises(GankitError, match="^" + re.escape(f"--allow-host {bad!r}: expected a host name or address")):
+            allowed_hosts("127.0.0.1", [bad])
+
+
+def test_the_allow_host_flag_is_checked_before_anything_loads(runs, capsys):
+    from gankit.cli import main
+
+    assert main(["serve", str(runs["dcgan"].dir), "--allow-host", "box.lan", "--allow-host", "http://box.lan"]) == 2
+    err = capsys.readouterr().err
+    assert "--allow-host 'http://box.lan': expected a host name or address" in err and len(err.splitlines()) == 1
+
+
+def test_a_served_socket_refuses_a_rebound_name(runs):
+    """The same through uvicorn on a real port: the served port comes from the socket."""
+    with Background(make_app(runs["dcgan"])) as url:
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        own = {"origin": f"http://127.0.0.1:{port}"}
+        assert httpx.post(url + "api/sample", json={"n": 2}, headers=own, timeout=30).status_code == 200
+        rebound = {"host": f"evil.example:{port}", "origin": f"http://evil.example:{port}"}
+        _refused(httpx.post(url + "api/sample", json={"n": 2}, headers=rebound, timeout=30), "refused")
+        _refused(httpx.post(url + "api/sample", json={"n": 2}, headers={"origin": f"http://127.0.0.1:{port + 1}"},
+                            timeout=30), "refused")
+
+
 # -- serve() itself ---------------------------------------------------------------------------
 
 def _start(run_dir, **kwargs):
@@ -551,6 +619,8 @@ def test_serve_prints_its_url_and_stops_cleanly_on_ctrl_c_and_sigterm(runs):
             assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
             public = "warning: listening on 0.0.0.0, not loopback: anyone who can reach this machine"
             assert (public in err) == (sig == signal.SIGINT), err
+            if sig == signal.SIGINT:  # what it answers, said in the same line
+                assert "; it answers requests addressed to localhost, 127.0.0.1, ::1 only (--allow-host NAME" in err
     finally:
         for p in procs.values():
             if p.poll() is None:

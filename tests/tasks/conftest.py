@@ -166,3 +166,73 @@ def assert_weighted_sum(total: torch.Tensor, terms: dict[str, tuple[float, torch
 def weighted_sum():
     """`assert_weighted_sum`."""
     return assert_weighted_sum
+
+
+class Soundtracks:
+    """Videos with a sound track, for the video commands' tests: `write` makes one (a 440 Hz tone
+    as long as the frames, in AAC, what phones and cameras record), `assert_kept` checks that an
+    output carries it through unchanged."""
+
+    RATE = 48000
+
+    @classmethod
+    def write(cls, path: Path, frames, fps: int) -> Path:
+        import av
+        import numpy as np
+
+        with av.open(str(path), "w") as c:
+            v = c.add_stream("libx264", rate=fps)
+            v.height, v.width = frames[0].shape[:2]
+            v.pix_fmt = "yuv420p"
+            a = c.add_stream("aac", rate=cls.RATE, layout="mono")
+            t = np.arange(len(frames) * cls.RATE // fps) / cls.RATE
+            tone = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None],
+                                              format="fltp", layout="mono")
+            tone.sample_rate, tone.pts = cls.RATE, 0
+            for f in frames:
+                c.mux(v.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")))
+            c.mux(a.encode(tone))
+            c.mux(v.encode())
+            c.mux(a.encode())
+        return path
+
+    @staticmethod
+    def _read(path: Path) -> dict:
+        import av
+        import numpy as np
+
+        with av.open(str(path)) as c:
+            v = c.streams.video[0]
+            if not c.streams.audio:
+                return {"video_s": float(v.duration * v.time_base), "fps": float(v.average_rate)}
+            s = c.streams.audio[0]
+            packets = [bytes(p) for p in c.demux(s) if p.size]
+            c.seek(0)
+            samples = np.concatenate([f.to_ndarray() for f in c.decode(s)], axis=1)
+            return {"video_s": float(v.duration * v.time_base), "fps": float(v.average_rate),
+                    "codec": s.codec_context.name, "rate": s.sample_rate, "channels": s.codec_context.channels,
+                    "audio_s": float(s.duration * s.time_base), "packets": packets, "samples": samples}
+
+    @classmethod
+    def assert_kept(cls, src: Path, out: Path) -> None:
+        """`out` has `src`'s audio, packet for packet and sample for sample, and lasts as long (to a
+        frame of the input)."""
+        import numpy as np
+
+        a, b = cls._read(src), cls._read(out)
+        assert "codec" in b, f"{out}: no audio stream"
+        assert (b["codec"], b["rate"], b["channels"]) == (a["codec"], a["rate"], a["channels"]) == ("aac", cls.RATE, 1)
+        assert b["audio_s"] == a["audio_s"] and abs(b["video_s"] - a["video_s"]) <= 1 / a["fps"]
+        assert b["packets"] == a["packets"] and len(a["packets"]) >= 5
+        np.testing.assert_array_equal(b["samples"], a["samples"])
+        assert np.abs(a["samples"]).max() > 0.2  # the tone itself, not silence, came through
+
+    @classmethod
+    def has_audio(cls, path: Path) -> bool:
+        return "codec" in cls._read(path)
+
+
+@pytest.fixture
+def soundtracks():
+    """`Soundtracks`: videos with a sound track, and the check that an output kept it."""
+    return Soundtracks

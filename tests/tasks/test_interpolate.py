@@ -11,7 +11,7 @@ import torch
 import gankit
 from gankit.cli import main
 from gankit.config import load_config
-from gankit.media.video import VideoWriter, probe_video
+from gankit.media.video import VideoWriter, probe_video, read_frames
 from gankit.metrics.frames import flow_warp, halfway_warps
 from gankit.tasks.interpolate.evaluation import held_out, predict_all
 from gankit.training.checkpoint import load_checkpoint
@@ -110,20 +110,26 @@ def test_resume_is_exact(tmp_path):
     assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
 
 
-def test_cli_doubles_the_frame_rate_and_fills_frames(tmp_path, capsys):
+def test_cli_doubles_the_frame_rate_and_fills_frames(tmp_path, capsys, soundtracks):
     src = _clip(tmp_path / "a.mp4")
     run = tmp_path / "run"
     sets = [a for s in TINY for a in ("--set", s)]
     assert main(["train", "--preset", "frame-interp", "--data", str(src), "--steps", "2", "--out", str(run), *sets]) == 0
     assert "gankit interpolate" in capsys.readouterr().out
-    assert main(["interpolate", str(run), str(src), "--out", str(tmp_path / "x2.mp4"), "--factor", "2"]) == 0
+    # the same frames with a sound track: both modes keep the duration, so the audio is copied as it is
+    talk = soundtracks.write(tmp_path / "talk.mp4", [f for f in read_frames(src)], 24)
+    assert main(["interpolate", str(run), str(talk), "--out", str(tmp_path / "x2.mp4"), "--factor", "2"]) == 0
     info = probe_video(tmp_path / "x2.mp4")
     assert info.n_frames == 2 * 14 - 1 and float(info.fps) == 48
+    soundtracks.assert_kept(talk, tmp_path / "x2.mp4")
     assert main(["interpolate", str(run), str(src), "--out", str(tmp_path / "x4.mp4"), "--factor", "4"]) == 0
     assert probe_video(tmp_path / "x4.mp4").n_frames == 4 * 13 + 1
-    assert main(["interpolate", str(run), str(src), "--out", str(tmp_path / "f.mp4"), "--fill", "--frames", "3,4,9"]) == 0
+    assert not soundtracks.has_audio(tmp_path / "x4.mp4")  # a mute input: a mute output, without a word
+    assert main(["interpolate", str(run), str(talk), "--out", str(tmp_path / "f.mp4"), "--fill", "--frames", "3,4,9"]) == 0
     info = probe_video(tmp_path / "f.mp4")
     assert info.n_frames == 14 and float(info.fps) == 24
+    soundtracks.assert_kept(talk, tmp_path / "f.mp4")
+    assert "audio" not in capsys.readouterr().err
 
 
 def test_cli_refuses_bad_input_in_one_line(tmp_path, capsys):

@@ -115,7 +115,7 @@ def test_pix2pix_refuses_unpaired_data(tmp_path):
     assert not (tmp_path / "r").exists()  # a mistake leaves nothing behind
 
 
-def test_translate_cli_image_folder_video(tmp_path, capsys):
+def test_translate_cli_image_folder_video(tmp_path, capsys, soundtracks):
     src = _paired_folder(tmp_path / "p")
     run = tmp_path / "run"
     sets = [a for s in TINY for a in ("--set", s)]
@@ -134,17 +134,19 @@ def test_translate_cli_image_folder_video(tmp_path, capsys):
     # a folder: the same names
     assert main(["translate", str(run), str(src / "A"), "--out", str(tmp_path / "folder")]) == 0
     assert sorted(p.name for p in (tmp_path / "folder").iterdir()) == sorted(p.name for p in (src / "A").iterdir())
-    # a video round trip: frame count and rate kept
-    from gankit.media.video import VideoWriter, probe_video
+    # a video round trip: frame count and rate kept, and its sound track, unchanged and without a word
+    from gankit.media.video import probe_video
 
-    with VideoWriter(tmp_path / "in.mp4", 25) as w:
-        for i in range(6):
-            f = np.zeros((16, 16, 3), np.uint8)
-            f[:, i:i + 4] = 255
-            w.write(f)
+    frames = np.zeros((6, 16, 16, 3), np.uint8)
+    for i in range(6):
+        frames[i, :, i:i + 4] = 255
+    soundtracks.write(tmp_path / "in.mp4", frames, 25)
+    capsys.readouterr()
     assert main(["translate", str(run), str(tmp_path / "in.mp4"), "--out", str(tmp_path / "out.mp4")]) == 0
     info = probe_video(tmp_path / "out.mp4")
     assert info.n_frames == 6 and float(info.fps) == 25 and info.size == (16, 16)
+    soundtracks.assert_kept(tmp_path / "in.mp4", tmp_path / "out.mp4")
+    assert "audio" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("method", ["pix2pix", "cyclegan"])

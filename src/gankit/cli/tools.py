@@ -31,6 +31,10 @@ def add(sub) -> None:
     sv.add_argument("--host", default="127.0.0.1",
                     help="address to bind (default 127.0.0.1: this machine only; others warn that anyone on that network can use it)")
     sv.add_argument("--port", type=int, default=0, help="port (default 0: a free one, printed)")
+    sv.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                    help="also answer requests addressed to NAME (repeatable); by default only localhost, "
+                    "127.0.0.1, ::1 and the --host address are answered, so that no web page can reach the "
+                    "server by rebinding its own name to this machine (DNS rebinding)")
     sv.add_argument("--max-upload-mb", type=float, default=10.0, help="largest accepted upload (default 10)")
     sv.add_argument("--max-samples", type=int, default=64, help="most samples one request may ask for (default 64)")
     sv.add_argument("--no-ema", action="store_true", help="use the raw generator(s), not the EMA")
@@ -78,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.max_samples < 1:
         raise err(f"--max-samples {args.max_samples}: expected a number >= 1")
     serve(args.run, host=args.host, port=args.port, device=args.device, ema=not args.no_ema,
-          max_upload_mb=args.max_upload_mb, max_samples=args.max_samples)
+          max_upload_mb=args.max_upload_mb, max_samples=args.max_samples, allow_hosts=args.allow_host)
     return 0
 
 

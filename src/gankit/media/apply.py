@@ -89,11 +89,11 @@ class AtomicDir:
 
 
 
-def apply_to_media(fn, src: str | Path, out: str | Path, overwrite: bool = False, log=None,
-                   what: str = "translated") -> dict:
+def apply_to_media(fn, src: str | Path, out: str | Path, overwrite: bool = False, log=None) -> dict:
     """Run `fn(img (H, W, C) uint8, where: str) -> (H', W', C') uint8` on an image, on every image
     of a folder (written under `out` with the same relative names) or on every frame of a video
-    (written at its frame rate; its audio dropped with a line to `log`). Checks the output path
+    (written at its frame rate, its audio kept; a line to `log` where the audio had to be
+    re-encoded or left out, see `gankit.media.soundtrack`). Checks the output path
     before any work; every output appears whole or not at all. Returns {kind, n, out, fps?}."""
     src, out = Path(src), Path(out)
     log = log or (lambda msg: None)
@@ -118,13 +118,12 @@ def apply_to_media(fn, src: str | Path, out: str | Path, overwrite: bool = False
                 write_image(fn(read_image(f), str(f)), dst)
         return {"kind": kind, "n": len(files), "out": str(out)}
     info = probe_video(src)
-    if info.has_audio:
-        log(f"{src}: its audio track is dropped (gankit writes the {what} frames only)")
     n = 0
-    with VideoWriter(out, info.fps) as w:
+    # the same frame count at the same rate: the same duration, so the audio is copied as it is
+    with VideoWriter(out, info.fps, audio_from=src if info.has_audio else None) as w:
         for frame in read_frames(src):
             w.write(fn(frame, f"{src} frames"))
             n += 1
-    if w.note:
-        log(w.note)
+    for line in w.notes:
+        log(line)
     return {"kind": kind, "n": n, "out": str(out), "fps": float(info.fps)}

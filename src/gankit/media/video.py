@@ -4,8 +4,9 @@ Video goes through PyAV, whose wheels bundle FFmpeg with libx264, so no system i
 Frames are uint8 (H, W, 3) RGB numpy arrays. Video is written as H.264 in yuv420p (what every
 player plays) with BT.709 colour tags; yuv420p stores chroma at half resolution, so H.264 needs
 an even width and height: odd-sized frames are padded by one replicated row/column
-(`VideoWriter.note` says so). Audio is never carried over: `probe_video(...).has_audio` lets the
-caller say it was dropped. A write appears at its path only once complete.
+(`VideoWriter.note` says so). `VideoWriter(..., audio_from=SRC)` carries SRC's audio into the
+output (`gankit.media.soundtrack`: copied unchanged, or re-encoded to AAC where the container
+refuses its codec). A write appears at its path only once complete.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import numpy as np
 from gankit import disk
 from gankit.errors import GankitError
 from gankit.media.images import as_hwc
+from gankit.media.soundtrack import Soundtrack
 from gankit.threads import cpu_budget
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")  # read; FFmpeg demuxes them all
@@ -36,7 +38,7 @@ class VideoInfo:
     fps: Fraction  # exact, e.g. Fraction(30000, 1001) for "29.97"; float(fps) for arithmetic
     n_frames: int | None  # from the container's index; None where it has none (most .mkv/.webm)
     size: tuple[int, int]  # (W, H) as displayed, i.e. after the file's rotation is applied
-    has_audio: bool  # audio is not carried over to outputs: the caller should say so
+    has_audio: bool  # an output written with VideoWriter(..., audio_from=this video) keeps it
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -95,9 +97,14 @@ class VideoWriter:
     temporary file is removed and `path` is left as it was. `crf` is x264's constant rate factor
     (0 lossless ... 51 worst; 18 is visually near-lossless, 23 is x264's default). After the
     first frame, `note` says whether frames were padded to even sizes (None otherwise).
+
+    `audio_from`: a video whose audio streams go into the output, muxed in step with the frames
+    (the frames written must span that video's duration, as every gankit video command's do).
+    `notes` has the padding note and one line where the audio could not be copied unchanged.
     """
 
-    def __init__(self, path: str | Path, fps: Fraction | float, crf: int = 18):
+    def __init__(self, path: str | Path, fps: Fraction | float, crf: int = 18,
+                 audio_from: str | Path | None = None):
         self.path = Path(path)
         self.format = VIDEO_OUT_FORMATS.get(self.path.suffix.lower())
         if self.format is None:
@@ -113,6 +120,13 @@ class VideoWriter:
         self._container = None
         self._stream = None
         self._size: tuple[int, int] | None = None  # (H, W) of the frames given to write()
+        self._audio_from = audio_from
+        self._audio: Soundtrack | None = None
+
+    @property
+    def notes(self) -> list[str]:
+        """The lines to show the user: frames padded; audio re-encoded, dropped or cut short."""
+        return [n for n in (self.note, self._audio and self._audio.note) if n]
 
     def __enter__(self) -> VideoWriter:
         with disk.naming(self.path):
@@ -139,7 +153,9 @@ class VideoWriter:
         with disk.naming(self.path):  # a full disk: one line naming the video, not its temporary file
             for packet in self._stream.encode(f):
                 self._container.mux(packet)
-        self.n_frames += 1
+            self.n_frames += 1
+            if self._audio is not None:  # the audio up to this frame's end, so the file stays interleaved
+                self._audio.feed(self.n_frames / self.rate)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -149,6 +165,8 @@ class VideoWriter:
                 with disk.naming(self.path):
                     for packet in self._stream.encode():  # flush the frames x264 still holds
                         self._container.mux(packet)
+                    if self._audio is not None:
+                        self._audio.finish()
                     self._container.close()  # writes the index (mp4's moov)
                     self._container = None
                     os.replace(self._tmp, self.path)
@@ -159,6 +177,8 @@ class VideoWriter:
                     self._container.close()
                 except av.error.FFmpegError:
                     pass  # already failing: the first exception is the one to report
+            if self._audio is not None:
+                self._audio.close()
             if self._tmp is not None:
                 disk.remove(self._tmp)
 
@@ -167,6 +187,37 @@ class VideoWriter:
         if h % 2 or w % 2:
             self.note = (f"{self.path}: frames padded from {w}x{h} to {w + w % 2}x{h + h % 2} "
                          "(H.264 in yuv420p needs an even width and height)")
+        if self._audio_from is None:
+            self._open(h, w)
+            return
+        self._audio = Soundtrack(self._audio_from)
+        # A container refuses some codecs only when it writes its header, so each attempt gets a
+        # fresh one: the audio copied, else re-encoded to AAC, else left out.
+        for plan in ("copy", "aac"):
+            self._open(h, w)
+            try:
+                self._audio.add_to(self._container, plan)
+                with disk.naming(self.path):
+                    self._container.start_encoding()  # the header: the container's last word on the codecs
+                return
+            except OSError:  # the disk, not the codec (PyAV's I/O errors are OSErrors too)
+                raise
+            except (ValueError, av.error.FFmpegError) as e:
+                why = " ".join(str(getattr(e, "strerror", None) or e).split())
+                self._discard()
+        self._audio.dropped(f"neither it nor AAC goes into {self.format}: {why}")
+        self._open(h, w)
+
+    def _discard(self) -> None:
+        """Close a container whose header was refused; its temporary file is reused."""
+        try:
+            self._container.close()
+        except av.error.FFmpegError:
+            pass  # nothing of it is kept
+        self._container = None
+
+    def _open(self, h: int, w: int) -> None:
+        """The output container (on the temporary file) and its H.264 stream."""
         # faststart: the index goes before the frames, so players can start before the end arrives
         options = {"movflags": "+faststart"} if self.format in ("mp4", "mov") else {}
         with disk.naming(self.path):

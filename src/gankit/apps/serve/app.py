@@ -9,7 +9,8 @@
                         one in words is {"text": [lines], "filename", "notes"}
 
 Every refusal is a 400 (404 and 405 for the routing cases) with {"error": one line}
-naming what was wrong and what is accepted; an unexpected failure inside the model is a 500 with
+naming what was wrong and what is accepted; a request addressed to a name not on the Host
+allowlist, or a POST from a page elsewhere, is refused before anything runs (`hosts`: DNS rebinding); an unexpected failure inside the model is a 500 with
 one line, also logged as one line on stderr, never a traceback. The model runs in a worker thread,
 so the event loop keeps answering the page and /api/info during a slow request, and under one
 lock: one model call at a time keeps memory bounded and the networks' buffers unshared.
@@ -24,7 +25,6 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import numpy as np
 import torch
@@ -33,11 +33,13 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from gankit.apps.serve.hosts import LOCAL, HostCheck, origin_allowed
 from gankit.apps.serve.models import MAX_PIXELS, MAX_POINTS, Panel, Result, panels_of
 from gankit.errors import GankitError
 from gankit.media.images import read_image
@@ -117,7 +119,7 @@ def _body(request: Request, limit: int, what: str) -> Request:
 class ServeApp:
     """The routes over one loaded run."""
 
-    def __init__(self, run: Run, max_upload_mb: float, max_samples: int):
+    def __init__(self, run: Run, max_upload_mb: float, max_samples: int, hosts: tuple[str, ...] = LOCAL):
         if not max_upload_mb > 0:
             raise GankitError(f"max_upload_mb {max_upload_mb}: must be > 0")
         if max_samples < 1:
@@ -129,6 +131,7 @@ class ServeApp:
         self.panels: dict[str, Panel] = panels or {}
         self.message = None if panels is not None else f"gankit serve has no page for {run.task!r} runs"
         self.lock = threading.Lock()  # one model call at a time
+        self.hosts = hosts  # the names requests may be addressed to (`hosts.HostCheck` enforces it)
 
     # -- GET ------------------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
@@ -195,11 +198,14 @@ class ServeApp:
             out["text"] = result.text
         return out
 
-    @staticmethod
-    def _same_origin(request: Request) -> None:
-        # A page on another site may POST a form here (no preflight for forms): refuse it.
+    def _same_origin(self, request: Request) -> None:
+        # A page on another site may POST a form here (no preflight for forms): refuse it. The
+        # Origin is checked against the allowlist, not the request's Host, which a page that
+        # rebound its own name to this machine sends too (`hosts`). No Origin: not a browser (curl).
         origin = request.headers.get("origin")
-        if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+        server = request.scope.get("server")
+        if origin and origin != "null" and not origin_allowed(origin, request.headers.get("host"),
+                                                              server[1] if server else None, self.hosts):
             raise GankitError(f"a request from {origin} refused: this server answers its own page only")
 
     @staticmethod
@@ -266,14 +272,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(status, detail)
 
 
-def build_app(run: Run, max_upload_mb: float = 10.0, max_samples: int = 64) -> Starlette:
-    """The Starlette app over a loaded run (see the module docstring)."""
-    s = ServeApp(run, max_upload_mb, max_samples)
+def build_app(run: Run, max_upload_mb: float = 10.0, max_samples: int = 64,
+              hosts: tuple[str, ...] = LOCAL) -> Starlette:
+    """The Starlette app over a loaded run (see the module docstring), answering requests
+    addressed to `hosts` only."""
+    s = ServeApp(run, max_upload_mb, max_samples, hosts)
     app = Starlette(routes=[
         Route("/", s.index, methods=["GET"]),
         Route("/api/info", s.info, methods=["GET"]),
         Route("/api/{panel}", s.panel, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ], exception_handlers={HTTPException: _http_error})
+    ], exception_handlers={HTTPException: _http_error}, middleware=[Middleware(HostCheck, allowed=hosts)])
     app.state.serve = s  # the tests reach the panels and the lock through it
     return app

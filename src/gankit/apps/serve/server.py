@@ -70,10 +70,14 @@ def url_of(sock: socket.socket, host: str) -> str:
     return f"http://{shown}:{port}/"
 
 
-def warn_if_public(host: str) -> None:
+def warn_if_public(host: str, names: tuple[str, ...] = ()) -> None:
+    """One line on stderr when `host` is not loopback: who can reach the server, and by which
+    `names` (the Host allowlist) it answers."""
     if not is_loopback(host):
+        answers = (f"; it answers requests addressed to {', '.join(names)} only (--allow-host NAME adds the name "
+                   f"others reach it by, e.g. --allow-host {socket.gethostname()})") if names else ""
         print(f"gankit serve: warning: listening on {host}, not loopback: anyone who can reach this machine "
-              "on that network can use the model and send it files (--host 127.0.0.1 keeps it local)",
+              f"on that network can use the model and send it files (--host 127.0.0.1 keeps it local){answers}",
               file=sys.stderr, flush=True)
 
 

@@ -57,6 +57,6 @@ def denoise_path(run, src: str | Path, out: str | Path, strict: bool = False, ov
         notes.add(note)
         return denoise_images(run, torch.from_numpy(np.array(x))[None])[0].permute(1, 2, 0).numpy()
 
-    done = apply_to_media(one, src, out, overwrite, log, "denoised")
+    done = apply_to_media(one, src, out, overwrite, log)
     notes.close("images")
     return {**done, "noise": run.config.denoise.noise}

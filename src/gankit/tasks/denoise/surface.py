@@ -17,7 +17,7 @@ REPORT = {"scored": True, "grid": "each grid shows noisy | denoised | clean pane
 def commands(sub) -> None:
     dn = sub.add_parser("denoise", help="remove noise from an image, a folder of images or a video with a denoising run",
                         description="Denoise INPUT (an image of any size, a folder of images, or a video frame by "
-                        "frame at its frame rate; audio is dropped) with a denoising run, in overlapping tiles so that "
+                        "frame at its frame rate; its audio kept) with a denoising run, in overlapping tiles so that "
                         "memory stays bounded. The run removes the noise it was trained on (denoise.noise).")
     dn.add_argument("run", metavar="RUN", help="denoising run directory, checkpoint .pt, or exported .safetensors")
     dn.add_argument("input", metavar="INPUT", help="image, folder of images, or video")

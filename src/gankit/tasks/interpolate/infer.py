@@ -10,7 +10,7 @@ prediction from its nearest good neighbours, by the same halving over the damage
 damaged frames whose length is not 2^k - 1 places some predictions off the exact middle (the
 model was trained on equal spacing), which is an approximation, stated here. The network is
 fully convolutional, so frames keep their own size; a frame whose channel count differs from the
-run's is converted (with one line), or refused with `strict`. Audio is dropped, with a warning.
+run's is converted (with one line), or refused with `strict`. The video's audio is kept (`gankit.media.soundtrack`).
 """
 
 from __future__ import annotations
@@ -100,11 +100,11 @@ def interpolate_video(run, src: str | Path, out: str | Path, factor: int | None 
         if 0 in bad or n - 1 in bad:
             raise GankitError(f"--frames: the first and last frames ({0} and {n - 1}) have only one neighbour; "
                               "frames to fill must lie between two good ones")
-    if info.has_audio:
-        log(f"{src}: its audio track is dropped (gankit writes the frames only)")
     frames = (model.tensor(f, f"{src} frames") for f in read_frames(src))
     written = 0
-    with VideoWriter(out, info.fps * (factor or 1)) as w:
+    # both modes keep the duration (factor x the frames at factor x the rate, or the same frames),
+    # so the audio is copied as it is
+    with VideoWriter(out, info.fps * (factor or 1), audio_from=src if info.has_audio else None) as w:
         if factor is not None:
             prev = next(frames, None)
             if prev is None:
@@ -130,7 +130,7 @@ def interpolate_video(run, src: str | Path, out: str | Path, factor: int | None 
                 w.write(_hwc(cur))
                 good = cur
                 written = i + 1
-    if w.note:
-        log(w.note)
+    for line in w.notes:
+        log(line)
     return {"n": written, "out": str(out), "fps": float(info.fps * (factor or 1)), "factor": factor,
             "filled": sorted(set(fill)) if fill else []}

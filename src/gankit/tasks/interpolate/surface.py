@@ -18,7 +18,7 @@ def commands(sub) -> None:
     ip = sub.add_parser("interpolate", help="raise a video's frame rate, or replace damaged frames, with an "
                         "interpolation run", description="With --factor N, write N - 1 new frames between every two "
                         "frames (the frame rate becomes N x the input's); with --fill --frames LIST, replace the listed "
-                        "frames (0-based) by predictions from their neighbours. Audio is dropped.")
+                        "frames (0-based) by predictions from their neighbours. The audio is kept.")
     ip.add_argument("run", metavar="RUN", help="interpolation run directory, checkpoint .pt, or exported .safetensors")
     ip.add_argument("input", metavar="VIDEO")
     ip.add_argument("--out", required=True, metavar="VIDEO", help="output video (.mp4, .mov, .mkv)")

@@ -3,7 +3,7 @@
 Any size goes in: the input is processed in overlapping tiles (`gankit.tiling`), so memory
 stays bounded by the tile, not the image. An input whose channel count differs from the run's
 is converted (grey <-> RGB) with one line saying so; `strict` refuses it. Video is upscaled frame
-by frame at the input's frame rate; its audio is dropped, with a warning. Every output appears
+by frame at the input's frame rate; its audio is kept (`gankit.media.soundtrack`). Every output appears
 whole or not at all (`gankit.media`).
 """
 
@@ -57,6 +57,6 @@ def superres_path(run, src: str | Path, out: str | Path, scale: int | None = Non
     def one(img, where):
         return upscale_image(run, img, tile, overlap, strict, where, notes)
 
-    done = apply_to_media(one, src, out, overwrite, log, "upscaled")
+    done = apply_to_media(one, src, out, overwrite, log)
     notes.close("images")
     return {**done, "scale": run.config.superres.scale}

@@ -17,7 +17,7 @@ REPORT = {"scored": True, "grid": "each grid shows input | output | target panel
 def commands(sub) -> None:
     sr = sub.add_parser("superres", help="upscale an image, a folder of images or a video with a super-resolution run",
                         description="Upscale INPUT (an image of any size, a folder of images, or a video frame by "
-                        "frame at its frame rate; audio is dropped) by the run's factor, in overlapping tiles so "
+                        "frame at its frame rate; its audio kept) by the run's factor, in overlapping tiles so "
                         "that memory stays bounded.")
     sr.add_argument("run", metavar="RUN", help="super-resolution run directory, checkpoint .pt, or exported .safetensors")
     sr.add_argument("input", metavar="INPUT", help="image, folder of images, or video")

@@ -6,7 +6,7 @@
 An input whose size or channel count differs from what the run was trained on is converted
 (resized; grey <-> RGB) and one line says so; `strict` refuses it instead. Video is translated
 frame by frame (the tutorial's video style transfer) at the input's frame rate; its audio is
-dropped, with a warning. Every output appears whole or not at all (`gankit.media`).
+kept (`gankit.media.soundtrack`). Every output appears whole or not at all (`gankit.media`).
 """
 
 from __future__ import annotations
@@ -68,6 +68,6 @@ def translate_path(run, src: str | Path, out: str | Path, direction: str | None 
         notes.add(note)
         return _hwc(translate_images(run, torch.from_numpy(np.array(x))[None], direction)[0])
 
-    done = apply_to_media(one, src, out, overwrite, log, "translated")
+    done = apply_to_media(one, src, out, overwrite, log)
     notes.close("images")
     return {**done, "direction": direction}

@@ -17,7 +17,7 @@ REPORT = {"scored": True, "grid": "each grid shows input | output | target panel
 def commands(sub) -> None:
     tr = sub.add_parser("translate", help="translate an image, a folder of images or a video with a translation run",
                         description="Translate INPUT (an image, a folder of images, or a video, frame by frame "
-                        "at its frame rate; audio is dropped) with a pix2pix or CycleGAN run. Inputs of another "
+                        "at its frame rate; its audio kept) with a pix2pix or CycleGAN run. Inputs of another "
                         "size or channel count are converted, with one line saying so (--strict refuses them).")
     tr.add_argument("run", metavar="RUN", help="translation run directory, checkpoint .pt, or exported .safetensors")
     tr.add_argument("input", metavar="INPUT", help="image, folder of images, or video (.mp4, .mov, .mkv, .avi, .webm)")
