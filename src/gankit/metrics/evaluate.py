@@ -3,7 +3,7 @@
 Images go through a feature network the project trains and ships (`gankit.metrics.featurenet`);
 torchmetrics computes FID, KID and the (classifier) Inception Score from those features, our own
 code the rest (`gankit.metrics.distribution`). Every result carries its protocol: the feature
-network and its SHA-256, how many samples, the reference set and its size, the seed, and the run
+network and its SHA-256, the resize to its input (`gankit.metrics.resize`), how many samples, the reference set and its size, the seed, and the run
 and step when a run was evaluated. Reference features are computed once and cached under
 ``$GANKIT_CACHE/refs``.
 """
