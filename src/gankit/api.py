@@ -102,9 +102,9 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
     if floor and (ref_stats or save_stats):
         raise GankitError("--floor scores real training images; --ref-stats and --save-stats need samples "
                           "(a TARGET), or for --save-stats alone, no TARGET: the statistics of --ref")
-    stats_net, stats = _stats_inputs(featurenet, inception_weights, resize, device, ref_stats, save_stats)
     if floor:
         return real_floor(Evaluator(featurenet, device, resize), min(n, 10_000), ref, plain, seed)
+    stats_net, stats = _stats_inputs(featurenet, inception_weights, resize, device, ref_stats, save_stats)
     if not target and save_stats and not ref_stats:
         return _save_source_stats(stats_net, ref, save_stats)
     if not target:
