@@ -74,9 +74,16 @@ def resume(run_dir: str | Path, overrides: list[str] | None = None, force: bool 
 def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str = "mnist:test", seed: int = 0,
              featurenet: str | None = None, device: str = "cpu", ema: bool = True,
              inception_weights: str | None = None, floor: bool = False, held_out: str | None = None,
-             train: str | None = None, out: str | None = None) -> dict:
+             train: str | None = None, out: str | None = None, ref_stats: str | None = None,
+             save_stats: str | None = None, resize: str = "legacy") -> dict:
     """Score a run, a checkpoint, a samples .npz or a folder of images (or, with `floor`, real
     training images) against `ref` with the feature network. Returns the result with its protocol.
+
+    FID statistics files (pytorch-fid / clean-fid `.npz`, `gankit.metrics.fidstats`): `ref_stats`
+    adds the FID of the samples against that file's statistics; `save_stats` writes the samples'
+    statistics, or without a `target` those of `ref`. Both are taken in the Inception network
+    when `inception_weights` is given, else in the feature network; `resize` (legacy, clean) is
+    how images reach the network's input size.
 
     ``memorization`` among `metrics` checks the samples for copies of the training images
     (`train`, default the run's data source) against `held_out` real images (default that
@@ -92,8 +99,14 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
     plain = [m for m in metrics if m not in ("dacc", "memorization")]
     if floor and "memorization" in metrics:
         raise GankitError("--metrics memorization checks a generator's samples; --floor has none")
+    if floor and (ref_stats or save_stats):
+        raise GankitError("--floor scores real training images; --ref-stats and --save-stats need samples "
+                          "(a TARGET), or for --save-stats alone, no TARGET: the statistics of --ref")
     if floor:
-        return real_floor(Evaluator(featurenet, device), min(n, 10_000), ref, plain, seed)
+        return real_floor(Evaluator(featurenet, device, resize), min(n, 10_000), ref, plain, seed)
+    stats_net, stats = _stats_inputs(featurenet, inception_weights, resize, device, ref_stats, save_stats)
+    if not target and save_stats and not ref_stats:
+        return _save_source_stats(stats_net, ref, save_stats)
     if not target:
         raise GankitError("eval needs a TARGET (run directory, checkpoint, samples .npz or image folder), or --floor")
     run, path = None, Path(target)
@@ -107,6 +120,9 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
         other = None if ref == "mnist:test" else ref  # for other tasks, --ref names another held-out source
         scored = get_task(run.task).evaluate_run(run.config, run.nets, device, n, featurenet, other, name, run.step,
                                                  data_meta=run.data_meta)
+        if stats_net is not None and (scored is not None or (run.data_meta or {}).get("kind") == "points"):
+            raise GankitError(f"{name}: --ref-stats and --save-stats take the statistics of generated images; "
+                              f"this {run.task} run is scored on held-out data instead (drop them)")
         if scored is not None:  # a task scored on held-out data (against targets, or its own metrics)
             if "memorization" in metrics:
                 raise GankitError(f"{name}: --metrics memorization checks an image generator's samples; "
@@ -123,23 +139,86 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
         images = run.sample(n, seed=seed)
     run_name, step = (name, run.step) if run else (None, None)
     if plain or "memorization" not in metrics:
-        result = Evaluator(featurenet, device).evaluate(images, plain, ref, seed, run=run_name, step=step, name=name)
+        result = Evaluator(featurenet, device, resize).evaluate(images, plain, ref, seed, run=run_name, step=step,
+                                                                name=name)
     else:  # memorization alone: no reference set of the distribution metrics is involved
         result = {"protocol": {"n": len(images), "seed": seed, "run": run_name, "step": step}}
     if "memorization" in metrics:
         result["memorization"] = _memorization(images, run, train, held_out, out, featurenet, device, seed,
                                                run_name, step)
-    if inception_weights:
-        from gankit.data import load_data
-        from gankit.metrics.inception import inception_extractor, inception_features
-
-        net = inception_extractor(inception_weights)
-        result["fid_inception"] = fid(inception_features(net, load_data(ref).x), inception_features(net, images))
+    if stats_net is not None:
+        feats = stats_net.features(images, name)
+        if inception_weights:
+            result["fid_inception"] = fid(stats_net.source_features(ref)[0], feats)
+            result["protocol"]["inception"] = stats_net.record
+        _fid_stats_files(result, stats_net, feats, stats, save_stats, name, seed, run_name, step)
     if "dacc" in metrics:
         if run is None:
             raise GankitError("--metrics dacc needs a run or checkpoint (it scores the run's D)")
         result["d_acc"] = d_accuracy(run, ref, min(n, 10_000), seed)
     return result
+
+
+def _stats_inputs(featurenet, inception_weights, resize, device, ref_stats, save_stats):
+    """`evaluate`'s FID-statistics network and the --ref-stats file, read and checked against each
+    other before any sampling, so that a wrong file costs no time."""
+    from gankit.metrics.fidstats import StatsNetwork, load_stats
+    from gankit.metrics.resize import RESIZE_MODES
+
+    if resize not in RESIZE_MODES:
+        raise GankitError(f"--resize {resize}: choose from {', '.join(RESIZE_MODES)}")
+    if save_stats and ref_stats and Path(save_stats).resolve() == Path(ref_stats).resolve():
+        raise GankitError(f"--save-stats {save_stats}: that is the --ref-stats file; write to another path")
+    if save_stats and Path(save_stats).suffix.lower() != ".npz":
+        raise GankitError(f"--save-stats {save_stats}: expected an .npz path (pytorch-fid / clean-fid statistics)")
+    stats = load_stats(ref_stats) if ref_stats else None
+    if not (inception_weights or ref_stats or save_stats):
+        return None, None
+    net = StatsNetwork(featurenet, inception_weights, resize, device)
+    if stats is not None:
+        net.check(stats)
+    return net, stats
+
+
+def _stats_record(net, n: int, source: str, kind: str, **more) -> dict:
+    from gankit.version import __version__
+
+    return {**net.record, "n": n, "source": source, "kind": kind, **more, "gankit": __version__}
+
+
+def _save_source_stats(net, ref: str, path: str) -> dict:
+    """`gankit eval --save-stats FILE` without a target: the statistics of the data source `ref`."""
+    from gankit.metrics.fidstats import feature_stats, save_stats
+
+    feats, name = net.source_features(ref)
+    mu, sigma = feature_stats(feats)
+    record = _stats_record(net, len(feats), name, "reference")
+    save_stats(path, mu, sigma, record)
+    return {"saved_stats": str(path), "protocol": record}
+
+
+def _fid_stats_files(result: dict, net, feats, stats, save_to: str | None, name: str, seed: int,
+                     run_name: str | None, step: int | None) -> None:
+    """FID of the samples' features against --ref-stats, and their statistics written to --save-stats."""
+    from gankit.errors import warn
+    from gankit.metrics.evaluate import FID_MIN_N
+    from gankit.metrics.fidstats import feature_stats, frechet_distance, save_stats
+    from gankit.util import sha256_file
+
+    if stats is None and save_to is None:
+        return
+    mu, sigma = feature_stats(feats)
+    if stats is not None:
+        if len(feats) < max(FID_MIN_N, net.dims) and "fid" not in result:
+            warn(f"FID from {len(feats):,} samples is biased upwards and noisy; use at least "
+                 f"{max(FID_MIN_N, net.dims):,} and compare FIDs only at the same n")
+        result["fid_ref_stats"] = frechet_distance(mu, sigma, stats.mu, stats.sigma)
+        result["protocol"]["ref_stats"] = {"path": stats.path, "sha256": sha256_file(stats.path),
+                                           "network": net.record, "n": len(feats), "file_protocol": stats.protocol}
+    if save_to is not None:
+        save_stats(save_to, mu, sigma, _stats_record(net, len(feats), name, "samples", seed=seed, run=run_name,
+                                                     step=step))
+        result["saved_stats"] = str(save_to)
 
 
 def _memorization(images, run: Run | None, train: str | None, held_out: str | None, out: str | None,

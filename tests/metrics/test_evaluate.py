@@ -65,7 +65,7 @@ def test_fixed_seed_same_numbers(ev, test_images):
     a = ev.score(fake, real, ["fid", "kid", "is", "pr", "dc", "classes"], seed=3)
     b = ev.score(fake, real, ["fid", "kid", "is", "pr", "dc", "classes"], seed=3)
     assert a == b
-    assert set(a["protocol"]) == {"feature_net", "feature_net_sha256", "n", "ref", "ref_n", "seed", "run", "step"}
+    assert set(a["protocol"]) == {"feature_net", "feature_net_sha256", "resize", "n", "ref", "ref_n", "seed", "run", "step"}
     assert a["protocol"]["n"] == 1500 and a["protocol"]["ref_n"] == 2500
 
 

@@ -34,6 +34,17 @@ def add(sub) -> None:
     e.add_argument("--inception-weights", metavar="PATH",
                    help="also compute the standard Inception FID (needs torch-fidelity and the "
                         "pt_inception-2015-12-05 weights file; nothing is downloaded)")
+    e.add_argument("--ref-stats", metavar="FILE.npz",
+                   help="also the FID of the samples against these statistics (pytorch-fid / clean-fid .npz with "
+                        "mu and sigma); taken in the Inception network with --inception-weights, else in the feature "
+                        "network, whose dimension must match")
+    e.add_argument("--save-stats", metavar="FILE.npz",
+                   help="write FID statistics in pytorch-fid / clean-fid's format, with gankit's protocol record: "
+                        "the samples' with a TARGET, else those of --ref")
+    e.add_argument("--resize", choices=("legacy", "clean"), default="legacy",
+                   help="how images reach the network's input size: legacy (Inception: TensorFlow-1 bilinear, "
+                        "no antialiasing; feature networks: antialiased bilinear) or clean (clean-fid's: PIL "
+                        "bicubic per channel in float); default legacy")
     e.add_argument("--floor", action="store_true",
                    help="score 10,000 real MNIST training images instead: what a perfect generator gets")
     e.add_argument("--no-ema", action="store_true", help="evaluate a run's raw generator, not its EMA")
@@ -119,7 +130,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     result = api.evaluate(args.target, metrics, args.n, args.ref, args.seed, args.featurenet, args.device,
                           ema=not args.no_ema, inception_weights=args.inception_weights, floor=args.floor,
-                          held_out=args.held_out, train=args.train, out=args.out)
+                          held_out=args.held_out, train=args.train, out=args.out, ref_stats=args.ref_stats,
+                          save_stats=args.save_stats, resize=args.resize)
     print_result(result)
     if args.json:
         with disk.atomic(args.json) as tmp:
@@ -151,10 +163,15 @@ def print_result(r: dict) -> None:
     def line(k, v):
         print(f"{k:<11} {v}")
 
+    if "saved_stats" in r and "seed" not in r["protocol"]:  # --save-stats of a data source, nothing scored
+        p = r["protocol"]
+        print(f"stats:      {r['saved_stats']} ({p['n']} images of {p['source']})")
+        print(f"protocol:   {_network(p)}")
+        return
     if "seed" not in r.get("protocol", {}):
         return print_scored(r)  # a task scored on held-out data (translate, superres, interpolate, inpaint)
 
-    for key in ("fid", "fid_inception", "is", "precision", "recall", "density", "coverage", "class_kl", "modes", "hq"):
+    for key in ("fid", "fid_inception", "fid_ref_stats", "is", "precision", "recall", "density", "coverage", "class_kl", "modes", "hq"):
         if key in r:
             v = r[key]
             line(key, f"{v:.4f}" if isinstance(v, float) else (f"{v} / {r['n_modes']}" if key == "modes" else v))
@@ -171,7 +188,24 @@ def print_result(r: dict) -> None:
         return
     net = f"{p['feature_net']} (sha256 {p['feature_net_sha256'][:12]}...), " if "feature_net" in p else ""
     print(f"protocol:   {net}{p['n']} samples vs {p['ref']}" + (f" ({p['ref_n']})" if "ref_n" in p else "")
-          + f", seed {p['seed']}" + (f", run {p['run']} step {p['step']}" if p.get("run") else ""))
+          + f", seed {p['seed']}" + (f", resize {p['resize']}" if "resize" in p else "")
+          + (f", run {p['run']} step {p['step']}" if p.get("run") else ""))
+    if "inception" in p:
+        print(f"inception:  {_network(p['inception'])}")
+    if "ref_stats" in p:
+        rs = p["ref_stats"]
+        made = rs["file_protocol"]
+        print(f"ref stats:  {rs['path']} (sha256 {rs['sha256'][:12]}...), "
+              + (f"made by gankit from {made.get('n')} images of {made.get('source')}" if made else
+                 "no gankit record: made with the same network and resize is the user's word"))
+        print(f"            samples in {_network(rs['network'])}")
+    if "saved_stats" in r:
+        print(f"stats:      {r['saved_stats']}")
+
+
+def _network(rec: dict) -> str:
+    return (f"{rec['network']} ({rec['weights']}, sha256 {rec['network_sha256'][:12]}...), {rec['dims']} features, "
+            f"resize {rec['resize']} to {rec['input_size']} px")
 
 
 def print_memorization(m: dict) -> None:

@@ -3,7 +3,7 @@
 Images go through a feature network the project trains and ships (`gankit.metrics.featurenet`);
 torchmetrics computes FID, KID and the (classifier) Inception Score from those features, our own
 code the rest (`gankit.metrics.distribution`). Every result carries its protocol: the feature
-network and its SHA-256, how many samples, the reference set and its size, the seed, and the run
+network and its SHA-256, the resize to its input (`gankit.metrics.resize`), how many samples, the reference set and its size, the seed, and the run
 and step when a run was evaluated. Reference features are computed once and cached under
 ``$GANKIT_CACHE/refs``.
 """
@@ -26,6 +26,7 @@ from gankit.errors import GankitError, warn
 from gankit.metrics.distribution import (class_histogram, class_kl, density_coverage, precision_recall,
                                          stacked_modes)
 from gankit.metrics.featurenet import bundled_featurenet_path, load_featurenet
+from gankit.metrics.resize import RESIZE_MODES, clean_resize
 
 METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "stacked")
 DEFAULT_METRICS = ("fid", "kid", "is", "pr", "dc", "classes", "stacked")
@@ -45,7 +46,11 @@ class FeatureSet:
 class Evaluator:
     """A feature network plus its cached reference sets. `evaluate(images)` scores one image set."""
 
-    def __init__(self, featurenet: str | Path | None = None, device: str | torch.device = "cpu"):
+    def __init__(self, featurenet: str | Path | None = None, device: str | torch.device = "cpu",
+                 resize: str = "legacy"):
+        if resize not in RESIZE_MODES:
+            raise GankitError(f"--resize {resize}: choose from {', '.join(RESIZE_MODES)}")
+        self.resize = resize  # how images of another size reach the network's (gankit.metrics.resize)
         path = Path(featurenet) if featurenet else bundled_featurenet_path()
         self.net, self.meta = load_featurenet(path)
         self.net_name = path.stem
@@ -66,9 +71,13 @@ class Evaluator:
             part = part.to(self.device)
             if part.shape[1] != c:
                 part = convert_channels(part, c)
-            if part.shape[-2:] != (res, res):
-                part = resize_uint8(part, res)
-            x = part.float().div_(127.5).sub_(1.0)  # [-1, 1], as the network was trained
+            if part.shape[-2:] == (res, res):
+                x = part.float()
+            elif self.resize == "clean":
+                x = clean_resize(part, res).to(self.device)  # float [0, 255], never rounded
+            else:
+                x = resize_uint8(part, res).float()
+            x = x.div_(127.5).sub_(1.0)  # [-1, 1], as the network was trained
             h = self.net.features(x)
             feats.append(h.float().cpu())
             logits.append(self.net.head(h).float().cpu())
@@ -78,6 +87,7 @@ class Evaluator:
         """Features of a data source, cached per (network, source)."""
         archive = _archive(ref)  # a zip or folder is read in place, REF_MAX images at most
         stamp = "" if archive is None else f"|{_stamp(archive.path)}|{REF_MAX}"  # a changed file is a new reference
+        stamp += "" if self.resize == "legacy" else f"|resize={self.resize}"  # legacy keeps the keys it always had
         key = hashlib.sha256(f"{self.meta['sha256']}|{ref}{stamp}".encode()).hexdigest()[:20]
         path = cache_dir() / "refs" / f"{key}.npz"
         if path.exists():
@@ -165,7 +175,7 @@ class Evaluator:
             out["class_kl"] = class_kl(p_fake, p_real)
         out["protocol"] = {
             "feature_net": self.net_name, "feature_net_sha256": self.meta["sha256"],
-            "n": len(fake), "ref": real.name, "ref_n": len(real), "seed": seed,
+            "resize": self.resize, "n": len(fake), "ref": real.name, "ref_n": len(real), "seed": seed,
             "run": run, "step": step,
         }
         return out
