@@ -153,3 +153,15 @@ def test_a_store_is_keyed_by_the_video_and_size(tmp_path, tmp_cache):
     assert existing_store(src, 16).path == a.path and existing_store(src, 12) is None
     _video(src, 7, 7)  # rewritten in place: a new store
     assert existing_store(src, 16) is None
+
+
+def test_frame_counts_come_without_decoding_even_where_the_container_has_none(tmp_path):
+    """The choice counts frames before any decode: an .mkv has no count in its header, so its
+    packets are counted."""
+    from gankit.media.video import count_frames, probe_video
+
+    mkv = tmp_path / "a.mkv"
+    with VideoWriter(mkv, 25) as vw:
+        for i in range(11):
+            vw.write(np.full((16, 16, 3), 20 * i, np.uint8))
+    assert probe_video(mkv).n_frames is None and count_frames(mkv) == 11
