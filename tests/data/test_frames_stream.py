@@ -121,8 +121,10 @@ def test_the_choice_follows_the_budget_and_names_named_sources(folder):
 def test_bad_input_is_refused_as_in_memory(tmp_path, tmp_cache):
     (tmp_path / "empty").mkdir()
     (tmp_path / "x.txt").write_text("no")
+    (tmp_path / "junk").mkdir()
+    (tmp_path / "junk" / "a.mp4").write_bytes(b"not a video")
     short = _video(tmp_path / "short.mp4", 5, 5)
-    for source in (tmp_path / "nope.mp4", tmp_path / "x.txt", tmp_path / "empty", short):
+    for source in (tmp_path / "nope.mp4", tmp_path / "x.txt", tmp_path / "empty", tmp_path / "junk", short):
         with pytest.raises(GankitError) as mem:
             load_triplets(str(source), "train", 16)
         with pytest.raises(GankitError) as st:

@@ -16,6 +16,7 @@ in-memory path caches), and the batches arrive in order, prefetched, pinned on a
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from gankit.data.files import name_list
 from gankit.data.frames import NAMED, check_size
 from gankit.data.frames.store import FrameStore, frame_store
 from gankit.data.frames.triplets import Triplets
-from gankit.data.frames.videos import _resize_note, folder_videos, gather, one_video_span, video_path
+from gankit.data.frames.videos import HOLD_OUT, _resize_note, folder_videos, gather, one_video_span, video_path
 from gankit.data.sampler import BatchSampler
 from gankit.data.stream import _Replay, _worker_init, choose, gb, private_generator
 from gankit.errors import GankitError
@@ -190,24 +191,29 @@ def open_frames(source: str, size: int | None, device, load: str, memory_budget:
         return None, None
     path = Path(source).expanduser()
     single = video_path(path, source)
+    # the choice, before any decode: frame counts from the containers
     if single:
         sizes = {path: _hw(probe_video(path).size)}
-        n_est = count_frames(path) - 2
-        n_est -= max(1, -(-n_est // 10)) + 2  # less the held-out tail (videos.HOLD_OUT) and the 2 beside it
+        n = count_frames(path) - 2
+        n_est = n - max(1, math.ceil(n * HOLD_OUT)) - 2  # less the held-out tail and the 2 beside it
     else:
         f = folder_videos(path, "train", size, strict)
+        if not f.infos:  # none readable: gather's one line
+            next(gather(f, None, strict), None)
         sizes = {p: _hw(info.size) for p, info in f.infos.items()}
         n_est = sum(max(0, _count(p) - 2) for p in f.infos)
-    h, w = next(iter(sizes.values())) if sizes else (size, size)
+    h, w = next(iter(sizes.values()))
     shape = (3, size or h, size or w)
-    px = int(np.prod(shape))
-    stream, why = choose(load, max(0, n_est) * px * (3 + 4 * flow), memory_budget, device)  # uint8 x3, float16 x2
-    def what(v: int) -> str:
-        return f"{'x'.join(map(str, shape))} from {v} video{'s' if v != 1 else ''}"
+    n_est = max(0, n_est)
+    stream, why = choose(load, n_est * int(np.prod(shape)) * (3 + 4 * flow), memory_budget, device)  # u8 x3, f16 x2
+    why += ", flow warps included" if flow else ""
+
+    def what(videos: int) -> str:
+        return f"{'x'.join(map(str, shape))} from {videos} video{'s' if videos != 1 else ''}"
 
     if not stream:
-        return None, f"in memory: {max(0, n_est):,} triplets of {what(len(sizes))} ({why}{', flow warps included' if flow else ''})"
-
+        return None, f"in memory: {n_est:,} triplets of {what(len(sizes))} ({why})"
+    # streamed: each video decoded once into its store (or found there), then indexed
     built = []
 
     def store_of(p: Path):
@@ -226,11 +232,10 @@ def open_frames(source: str, size: int | None, device, load: str, memory_budget:
         notes = [f"{sum(c for _, c in spans)} triplets from {sum(s.frames for s in stores)} frames of {len(used)} "
                  f"videos ({name_list(used)})"] + f.notes() + _resize_note(size, f.sizes)
     data = TripletSource(stores, spans)
-    where = stores[0].path.parent
-    head = (f"streaming from {path.name}{'/' if not single else ''}: {len(data):,} triplets of {what(len(stores))} ({why}"
-            f"{', flow warps included' if flow else ''}), {workers or 'no'} worker{'s' if workers != 1 else ''}"
+    head = (f"streaming from {path.name}{'' if single else '/'}: {len(data):,} triplets of {what(len(stores))} "
+            f"({why}), {workers or 'no'} worker{'s' if workers != 1 else ''}"
             f"{', warps computed by the workers' if flow else ''}")
-    disk_note = (f"frames stored once in {where}: {gb(sum(s.nbytes for s in stores))} on disk, "
+    disk_note = (f"frames stored once in {stores[0].path.parent}: {gb(sum(s.nbytes for s in stores))} on disk, "
                  f"{sum(built)} of {len(stores)} videos decoded now, the rest read from earlier runs")
     return StreamedTriplets(data, source, [head, disk_note] + notes, used, device, workers, prefetch, flow), head
 
