@@ -56,6 +56,20 @@ def probe_video(path: str | Path) -> VideoInfo:
                          has_audio=len(c.streams.audio) > 0)
 
 
+def count_frames(path: str | Path) -> int:
+    """A video's frame count without decoding it: the container's index where it has one, else
+    its video packets counted (one frame each in the codecs gankit reads), for size estimates."""
+    path = Path(path)
+    with _open_video(path) as c:
+        s = c.streams.video[0]
+        if s.frames:
+            return s.frames
+        try:
+            return sum(1 for p in c.demux(s) if p.size)
+        except av.error.FFmpegError as e:
+            raise GankitError(f"{path}: corrupt or truncated video data ({e.strerror})") from None
+
+
 def read_frames(path: str | Path) -> Iterator[np.ndarray]:
     """uint8 (H, W, 3) RGB frames, decoded one at a time (the video is never held in memory).
     Each frame is turned upright by the rotation the file asks for, as players do."""

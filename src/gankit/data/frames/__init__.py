@@ -10,7 +10,8 @@ Named sources (``NAME`` is split train, ``NAME:test`` split test):
 - ``moving-mnist`` (`moving_digits`): two MNIST digits bouncing in a 64x64 frame.
 - ``pans`` (`photo_pans`): slow camera pans over the bundled photos.
 
-Videos (`videos`): a video file, or a folder of videos.
+Videos (`videos`): a video file, or a folder of videos. Too large to hold as triplets, they
+stream instead (`streamed`: each video decoded once into an on-disk frame store, `store`).
 
 `size` on ``moving-mnist`` resizes its 64x64 frames; on ``pans`` it is the window side; on videos
 every frame is centre-cropped to a square and resized. Each source's module says how it is made.
@@ -34,15 +35,28 @@ NAMED = ("moving-mnist", "pans")
 MIN_SIZE = 8
 
 
-def load_triplets(source: str, split: str = "train", size: int | None = None, strict: bool = False) -> Triplets:
-    """Load `source` (see the module docstring) for `split`, frames squared to `size` if given.
-    `strict` makes the first unreadable video of a folder an error instead of a skipped file."""
+def check_size(size) -> None:
     if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < MIN_SIZE):
         raise GankitError(f"size {size!r}: expected a whole number of pixels >= {MIN_SIZE} (the side of the "
                           "square frames), or none to keep the source's own size")
+
+
+def load_triplets(source: str, split: str = "train", size: int | None = None, strict: bool = False,
+                  limit: int | None = None) -> Triplets:
+    """Load `source` (see the module docstring) for `split`, frames squared to `size` if given.
+    `strict` makes the first unreadable video of a folder an error instead of a skipped file.
+    `limit`: only the first `limit` triplets (a video split decodes only the frames they need)."""
+    check_size(size)
     base, _, tail = source.partition(":")
     if base not in NAMED:
-        return load_videos(Path(source).expanduser(), source, split, size, strict)
+        return load_videos(Path(source).expanduser(), source, split, size, strict, limit)
+    t = _named(source, base, tail, split, size)
+    if limit is not None and limit < len(t):  # the named sets are small: made whole, then cut
+        t.prev, t.mid, t.next = t.prev[:limit], t.mid[:limit], t.next[:limit]
+    return t
+
+
+def _named(source: str, base: str, tail: str, split: str, size: int | None) -> Triplets:
     if tail not in ("", "train", "test"):
         raise GankitError(f"{source}: unknown split {tail!r}; expected {base} or {base}:test")
     split = tail or split

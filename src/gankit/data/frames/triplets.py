@@ -17,6 +17,7 @@ SEEDS = {"train": 0, "test": 1}  # one fixed seed per split, so each split is on
 
 @dataclass
 class Triplets:
+    resident = True  # held whole on a device (gankit.data.frames.streamed.StreamedTriplets is not)
     prev: torch.Tensor  # uint8 (N, C, H, W): frame t-1
     mid: torch.Tensor  # uint8 (N, C, H, W): frame t (the target)
     next: torch.Tensor  # uint8 (N, C, H, W): frame t+1

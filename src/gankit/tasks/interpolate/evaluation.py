@@ -15,10 +15,12 @@ from gankit.tasks.interpolate.guide import model_inputs
 from gankit.tasks.interpolate.phases import predict
 
 
-def held_out(cfg):
-    """The source's held-out triplets (a fixed test set for the built-in sources)."""
+def held_out(cfg, limit: int | None = None):
+    """The source's held-out triplets (a fixed test set for the built-in sources); with `limit`,
+    only the first `limit`, decoding only the frames they need (a video folder's test/ split may
+    be large)."""
     try:
-        return load_triplets(cfg.data.source, "test", cfg.data.resolution)
+        return load_triplets(cfg.data.source, "test", cfg.data.resolution, limit=limit)
     except GankitError as e:
         raise GankitError(f"{cfg.data.source}: no held-out split to evaluate on ({e})") from None
 
@@ -36,7 +38,7 @@ def predict_all(G, prev: torch.Tensor, next_: torch.Tensor, icfg, device="cpu", 
 
 def evaluate_interpolation(cfg, G, device="cpu", n: int = 10_000, baselines: bool = True,
                            run: str | None = None, step: int | None = None) -> dict:
-    test = held_out(cfg)
+    test = held_out(cfg, limit=n)
     prev, mid, nxt = test.prev[:n], test.mid[:n], test.next[:n]
     was = G.training
     G.eval()
@@ -58,7 +60,7 @@ class InterpolationEval(HeldOutEval):
 
     def __init__(self, cfg, device, dist):
         super().__init__(cfg, device, dist)
-        held_out(cfg)  # fail before training, not at the first evaluation
+        held_out(cfg, limit=1)  # fail before training, not at the first evaluation
 
     def score(self, st, step: int, run_name: str) -> dict:
         r = evaluate_interpolation(self.cfg, st.sampling_nets["G"], self.device, self.cfg.eval.n, baselines=False,

@@ -11,8 +11,10 @@ The warps of a training set are computed once, when it is loaded, and cached und
 version and `WARPS_VERSION`, as float16 on 0..255 (steps of at most 1/8 of a level: rounding the
 warps to uint8 would cost a flow-guided run 0.16 dB on `pans:test` before it learns anything).
 moving-mnist's 36,000 triplets: 32.8 s on 2 cores and 563 MB; from the cache 0.9 s (measured
-2026-12-01, AMD EPYC). Held-out
-frames and a user's video are warped as they are used, in float32.
+2026-12-01, AMD EPYC). A streamed training set
+(`gankit.data.frames.streamed`) is warped batch by batch by the loader's workers, with the same
+function and the same float16 rounding, so its numbers are these. Held-out frames and a user's
+video are warped as they are used, in float32.
 """
 
 from __future__ import annotations

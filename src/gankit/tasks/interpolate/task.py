@@ -1,11 +1,13 @@
 """The frame-interpolation task: frames t-1 and t+1 -> frame t (missing frames, higher frame rates).
 
 Data is a `gankit.data.frames.Triplets` (prev, mid, next) on the device: `moving-mnist`, `pans`,
-or a user's videos. G is the pix2pix U-Net on the two neighbours (by default predicting the
-correction to their average), D a temporal PatchGAN on the triplet (`phases.py`). With
-`interpolate.flow`, G also sees both neighbours warped halfway by Farneback flow, fuses the two
-warps by a mask of its own and corrects the result (`guide.py`, `phases.py`); its last layer then
-starts at zero, so training starts from the classical flow warp.
+or a user's videos; for videos too large for that, a `gankit.data.frames.streamed.StreamedTriplets`
+whose batches (with their flow warps) `draw` fetches from on-disk frame stores. G is the pix2pix
+U-Net on the two neighbours (by default predicting the correction to their average), D a
+temporal PatchGAN on the triplet (`phases.py`). With `interpolate.flow`, G also sees both
+neighbours warped halfway by Farneback flow, fuses the two warps by a mask of its own and
+corrects the result (`guide.py`, `phases.py`); its last layer then starts at zero, so training
+starts from the classical flow warp.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from gankit import viz
 from gankit.data import BatchSampler, from_model, to_model
 from gankit.data.dataset import convert_channels
 from gankit.data.frames import load_triplets
+from gankit.data.frames.streamed import open_frames
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Parts, Task
@@ -39,12 +42,19 @@ class InterpolateTask(Task):
     stat_names = STATS
 
     def load_data(self, cfg, device, strict: bool = False):
-        data = load_triplets(cfg.data.source, "train", cfg.data.resolution, strict=strict)
-        return (with_warps(data) if cfg.interpolate.flow else data).to(device)
+        d, flow = cfg.data, cfg.interpolate.flow
+        data, why = open_frames(d.source, d.resolution, device, d.load, d.memory_budget, d.workers, d.prefetch,
+                                flow, strict)
+        if data is not None:  # streamed: the workers warp each batch
+            return data
+        data = load_triplets(d.source, "train", d.resolution, strict=strict)
+        if why:  # a user's videos: why in memory
+            data.notes.insert(0, why)
+        return (with_warps(data) if flow else data).to(device)
 
     def build(self, cfg, data, device, rank: int = 0) -> Parts:
         t = cfg.interpolate
-        c, h, w = data.mid.shape[1:]
+        c, h, w = data.meta()["shape"]
         G = _generator(cfg, c, (h, w))
         D = PatchDiscriminator(3 * c, width=cfg.model.d_width, n_layers=t.d_layers or layers_for(h), norm=t.norm,
                                spectral_norm=cfg.model.spectral_norm)
@@ -54,24 +64,29 @@ class InterpolateTask(Task):
                      samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
 
     def draw(self, st) -> tuple:
-        s = slice(st.shard[0], sum(st.shard))
-        return (st.samplers["x"].next()[s],)
+        """This rank's slice of the batch: (B,) indices into resident triplets; a streamed set's
+        triplets instead, fetched here: uint8 (prev, mid, next), with flow float16 (warp_prev, warp_next)."""
+        s, sampler = slice(st.shard[0], sum(st.shard)), st.samplers["x"]
+        if st.data.resident:
+            return (sampler.next()[s],)
+        pos = sampler.consumed
+        return st.data.fetch(sampler, pos, sampler.next()[s], st.shard)
 
     def phases(self, st, inputs: tuple, flags) -> None:
-        (idx,) = inputs
-        d = st.data
-        warps = None
-        if d.warp_prev is not None:
-            warps = (to_model(d.warp_prev[idx], "image"), to_model(d.warp_next[idx], "image"))
-        st.acc += interpolate_phase(st, to_model(d.prev[idx], "image"), to_model(d.mid[idx], "image"),
-                                    to_model(d.next[idx], "image"), warps)
+        if len(inputs) == 1:  # indices into the triplets on the device
+            (idx,), d = inputs, st.data
+            inputs = (d.prev[idx], d.mid[idx], d.next[idx])
+            if d.warp_prev is not None:
+                inputs += (d.warp_prev[idx], d.warp_next[idx])
+        prev, mid, nxt, *warps = (to_model(x, "image") for x in inputs)
+        st.acc += interpolate_phase(st, prev, mid, nxt, tuple(warps) if warps else None)
 
     def grid(self, cfg, data, st):
         """Fixed held-out triplets, one per row: previous | blend | gankit | true middle | next."""
-        test = held_out(cfg)
         n = cfg.interpolate.grid_examples
-        prev, mid, nxt = (t[:n].to(data.mid.device) for t in (test.prev, test.mid, test.next))
-        inputs = model_inputs(prev, nxt, cfg.interpolate.flow, data.mid.device)  # warped once, not per grid
+        test = held_out(cfg, limit=n)
+        prev, mid, nxt = (t[:n].to(st.device) for t in (test.prev, test.mid, test.next))
+        inputs = model_inputs(prev, nxt, cfg.interpolate.flow, st.device)  # warped once, not per grid
         G = st.sampling_nets["G"]
 
         @torch.no_grad()
@@ -99,7 +114,7 @@ class InterpolateTask(Task):
         return {"G": _generator(cfg, c, (h, w))}
 
     def describe_data(self, data) -> list[str]:
-        c, h, w = data.mid.shape[1:]
+        c, h, w = data.meta()["shape"]
         return [f"data: {data.name}: {len(data)} triplets of {c}x{h}x{w}"] + [f"data: {n}" for n in data.notes]
 
 
