@@ -18,7 +18,7 @@ from gankit.models import RESOLUTIONS, build_models, describe_sides, nearest_sid
 from gankit.models.base import Judge
 from gankit.models.latent import draw_latent
 from gankit.regularizers import instance_noise_std
-from gankit.tasks.base import Parts, Task
+from gankit.tasks.base import Card, Parts, Task
 from gankit.tasks.generate.burnin import Burnin
 from gankit.tasks.generate.evaluation import InTrainingEval
 from gankit.tasks.generate.accumulate import d_accumulated, g_accumulated, noise_inputs
@@ -246,6 +246,20 @@ class GenerateTask(Task):
         classes = data_meta.get("classes") or []
         G, D = build_models(cfg.model, tuple(data_meta["shape"]), len(classes))
         return {"G": G, "D": D}
+
+    def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
+        from gankit.tasks.generate.onnx_graph import generate_graphs
+
+        return generate_graphs(cfg, nets, data_meta)
+
+    def card(self, cfg, data_meta: dict) -> Card:
+        cond = " of a chosen class" if cfg.model.conditional else ""
+        return Card("unconditional-image-generation" if not cfg.model.conditional else None,
+                    f"Sampling new examples{cond} resembling the training data, for research, teaching and "
+                    "data exploration; truncation trades variety for typical samples.",
+                    "Samples imitate the training set, its biases and its defects; a GAN can memorise training "
+                    "examples (`gankit eval` measures memorization), so do not publish samples of private data. "
+                    "FID and the other scores below hold for the protocol stated with each, nothing wider.")
 
     def describe_data(self, data) -> list[str]:
         shape = "x".join(map(str, data.shape))
