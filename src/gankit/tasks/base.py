@@ -84,6 +84,7 @@ class Card:
     """A task's text for the model card (`gankit.card`): what the model is for and where it fails."""
 
     pipeline_tag: str | None  # the Hugging Face Hub's pipeline tag, None when none fits
+    what: str  # what the network maps, in a line ("a noisy image -> the clean image")
     intended_use: str
     limits: str
 
@@ -183,7 +184,7 @@ class Task:
 
     def card(self, cfg, data_meta: dict) -> Card:
         """The model card's task-specific text; by default a generic one."""
-        return Card(None, f"Research and experimentation with a GAN trained by gankit for the {self.name} task.",
+        return Card(None, f"the {self.name} task's network", f"Research and experimentation with a GAN trained by gankit for the {self.name} task.",
                     "Trained on the data below only, at its resolution; outputs can look plausible and be wrong. "
                     "Not evaluated for any use beyond the metrics listed.")
 

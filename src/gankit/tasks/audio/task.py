@@ -160,7 +160,8 @@ class AudioTask(Task):
         return [OnnxGraph("G", nets["G"].eval(), example, output="audio", image_output=False, notes=notes)]
 
     def card(self, cfg, data_meta: dict) -> Card:
-        return Card(None, f"Generating one-second sound clips ({RATE} Hz) like the training clips, for research "
+        return Card(None, f"noise z -> a one-second clip: {'the waveform' if cfg.audio.method == 'wavegan' else 'a log spectrogram, turned into sound by Griffin-Lim'} ({cfg.audio.method})",
+                    f"Generating one-second sound clips ({RATE} Hz) like the training clips, for research "
                     "and sound design.",
                     "Clips imitate the training set and may reproduce its recordings; speech-like output is not "
                     "intelligible speech and must not be presented as a real person's voice.")

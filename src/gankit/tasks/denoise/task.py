@@ -100,7 +100,8 @@ class DenoiseTask(Task):
                              "and blends them; tile likewise for images much larger than the training size",))]
 
     def card(self, cfg, data_meta: dict) -> Card:
-        return Card("image-to-image", f"Removing the noise it was trained on ({cfg.denoise.noise}) from images like "
+        return Card("image-to-image", "a noisy image -> the clean image (a U-Net trained with a GAN and L1)",
+                    f"Removing the noise it was trained on ({cfg.denoise.noise}) from images like "
                     "the training data.",
                     "Trained on one noise model: other noise (real sensor noise, compression) is outside what it "
                     "learned, and a GAN restoration can invent detail that was not in the scene; do not use it "

@@ -254,12 +254,15 @@ class GenerateTask(Task):
 
     def card(self, cfg, data_meta: dict) -> Card:
         cond = " of a chosen class" if cfg.model.conditional else ""
-        return Card("unconditional-image-generation" if not cfg.model.conditional else None,
+        image = data_meta.get("kind") == "image"  # the Hub has no tag for class-conditional or 2-D points
+        return Card("unconditional-image-generation" if image and not cfg.model.conditional else None,
+                    "noise z" + (" + a class label" if cfg.model.conditional else "")
+                    + (" + InfoGAN codes" if cfg.model.info_cat or cfg.model.info_cont else "") + " -> an example",
                     f"Sampling new examples{cond} resembling the training data, for research, teaching and "
                     "data exploration; truncation trades variety for typical samples.",
                     "Samples imitate the training set, its biases and its defects; a GAN can memorise training "
                     "examples (`gankit eval` measures memorization), so do not publish samples of private data. "
-                    "FID and the other scores below hold for the protocol stated with each, nothing wider.")
+                    "The scores under Metrics hold for the protocol stated with each, nothing wider.")
 
     def describe_data(self, data) -> list[str]:
         shape = "x".join(map(str, data.shape))

@@ -105,7 +105,8 @@ class InpaintTask(Task):
                              "keeps the known pixels and G's fill in the hole",), masks=("mask",))]
 
     def card(self, cfg, data_meta: dict) -> Card:
-        return Card("image-to-image", "Filling holes (removed objects, damaged regions) in images like the training "
+        return Card("image-to-image", "an image with a hole, and the hole's mask -> the image completed",
+                    "Filling holes (removed objects, damaged regions) in images like the training "
                     "data, with the mask kinds it was trained on.",
                     "It invents plausible content, not the true one; holes larger than or unlike its training masks, "
                     "and images unlike its training data, fill poorly. Do not use it to restore evidence.")

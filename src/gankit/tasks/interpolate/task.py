@@ -112,7 +112,9 @@ class InterpolateTask(Task):
         return [image_graph("G", _Middle(G, icfg.residual, icfg.flow), inputs, (h, w), unet_multiple(G), tuple(notes))]
 
     def card(self, cfg, data_meta: dict) -> Card:
-        return Card(None, "Making the frame between two video frames (slow motion, frame-rate conversion) for "
+        return Card(None, "two neighbouring video frames" + (" and their halfway flow warps" if cfg.interpolate.flow else "")
+                    + " -> the frame between them",
+                    "Making the frame between two video frames (slow motion, frame-rate conversion) for "
                     "footage like the training clips.",
                     "Fast or large motion, occlusions and content unlike the training clips give blur or ghosts; "
                     "the in-between frames are guesses, not recordings.")

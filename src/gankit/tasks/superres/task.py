@@ -111,7 +111,8 @@ class SuperresTask(Task):
                              "them, which bounds memory; the graph takes any size in one piece"))]
 
     def card(self, cfg, data_meta: dict) -> Card:
-        return Card("image-to-image", f"Enlarging images {cfg.superres.scale}x, for images degraded as its training "
+        return Card("image-to-image", f"a low-resolution image -> one {cfg.superres.scale}x larger",
+                    f"Enlarging images {cfg.superres.scale}x, for images degraded as its training "
                     "pairs were (the low-resolution input made from the high one by the same downscaling).",
                     "Detail it adds is invented to look plausible, not recovered; real-world degradations (blur, "
                     "noise, compression) unlike its training pairs are outside what it learned. Not for "

@@ -171,7 +171,8 @@ class TextTask(Task):
                           "tensor function; export the weights alone (gankit export without --onnx)")
 
     def card(self, cfg, data_meta: dict) -> Card:
-        return Card("text-generation", "Generating short lines like the training corpus, for research on text "
+        return Card("text-generation", f"a line of text, drawn token by token ({cfg.text.method})",
+                    "Generating short lines like the training corpus, for research on text "
                     "GANs and teaching.",
                     "Small models of one corpus: lines can be ungrammatical, repeat the corpus verbatim, or carry "
                     "its biases; not for producing text presented as fact or as a person's words.")

@@ -181,7 +181,8 @@ class TranslateTask(Task):
         return graphs
 
     def card(self, cfg, data_meta: dict) -> Card:
-        return Card("image-to-image", "Translating images from one domain to the other as in its training data "
+        return Card("image-to-image", f"an image of one domain -> the other ({cfg.translate.method})",
+                    "Translating images from one domain to the other as in its training data "
                     "(for example maps to photos, day to night), for research and creative work.",
                     "It learned one pair of domains from its training images: inputs unlike them give unreliable "
                     "outputs, and a translation can add or remove content (CycleGAN is known to hide detail); not "
