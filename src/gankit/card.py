@@ -101,15 +101,15 @@ def model_card(run: Run, run_dir: Path, license: str = "unknown", onnx_files: li
     """README.md text for an export of `run` (read from `run_dir`)."""
     cfg, task = run.config, get_task(run.task)
     card = task.card(cfg, run.data_meta)
-    tags = ["gankit", "gan", run.task, cfg.model.arch] + (["onnx"] if onnx_files else [])
+    tags = ["gankit", "gan", run.task, *card.tags] + (["onnx"] if onnx_files else [])
     front = {"library_name": "gankit", "license": license, "tags": list(dict.fromkeys(tags))}
     if card.pipeline_tag:
         front["pipeline_tag"] = card.pipeline_tag
     name = run_dir.name
     out = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
            f"# {name}", "",
-           f"A {run.task} GAN trained with gankit "
-           f"(model.arch {cfg.model.arch}), exported at step {run.step} "
+           f"A {run.task} GAN trained with gankit"
+           + (f" ({', '.join(card.tags)})" if card.tags else "") + f", exported at step {run.step} "
            f"({'EMA' if run.ema else 'raw'} weights of {', '.join(task.exported_nets(cfg))}).", ""]
 
     out += ["## Task", "", f"`{run.task}`: {card.what}.", ""]

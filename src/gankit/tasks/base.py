@@ -87,6 +87,7 @@ class Card:
     what: str  # what the network maps, in a line ("a noisy image -> the clean image")
     intended_use: str
     limits: str
+    tags: tuple[str, ...] = ()  # the Hub's tags beyond gankit, gan and the task's name (the architecture)
 
 
 class Task:

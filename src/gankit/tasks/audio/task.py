@@ -164,7 +164,7 @@ class AudioTask(Task):
                     f"Generating one-second sound clips ({RATE} Hz) like the training clips, for research "
                     "and sound design.",
                     "Clips imitate the training set and may reproduce its recordings; speech-like output is not "
-                    "intelligible speech and must not be presented as a real person's voice.")
+                    "intelligible speech and must not be presented as a real person's voice.", (cfg.audio.method,))
 
     def describe_data(self, data) -> list[str]:
         classes = f", {len(data.classes)} classes" if data.classes else ""

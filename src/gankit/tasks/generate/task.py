@@ -262,7 +262,8 @@ class GenerateTask(Task):
                     "data exploration; truncation trades variety for typical samples.",
                     "Samples imitate the training set, its biases and its defects; a GAN can memorise training "
                     "examples (`gankit eval` measures memorization), so do not publish samples of private data. "
-                    "The scores under Metrics hold for the protocol stated with each, nothing wider.")
+                    "The scores under Metrics hold for the protocol stated with each, nothing wider.",
+                    (cfg.model.arch,))
 
     def describe_data(self, data) -> list[str]:
         shape = "x".join(map(str, data.shape))

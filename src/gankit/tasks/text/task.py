@@ -175,7 +175,7 @@ class TextTask(Task):
                     "Generating short lines like the training corpus, for research on text "
                     "GANs and teaching.",
                     "Small models of one corpus: lines can be ungrammatical, repeat the corpus verbatim, or carry "
-                    "its biases; not for producing text presented as fact or as a person's words.")
+                    "its biases; not for producing text presented as fact or as a person's words.", (cfg.text.method,))
 
     def check_resume(self, data, saved_meta: dict, where: str) -> None:
         """The data's vocabulary must be the checkpoint's: the same ids must mean the same tokens."""

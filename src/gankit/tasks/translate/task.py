@@ -186,7 +186,7 @@ class TranslateTask(Task):
                     "(for example maps to photos, day to night), for research and creative work.",
                     "It learned one pair of domains from its training images: inputs unlike them give unreliable "
                     "outputs, and a translation can add or remove content (CycleGAN is known to hide detail); not "
-                    "for uses where the output must be faithful (medicine, evidence).")
+                    "for uses where the output must be faithful (medicine, evidence).", (cfg.translate.method,))
 
     def describe_data(self, data) -> list[str]:
         m = data.meta()
