@@ -117,3 +117,12 @@ def test_card_reads_what_the_run_recorded(run_dir, tmp_path):
     card = (out / "README.md").read_text()
     assert card_metrics(card) == [(2, "fid", pytest.approx(eval_rows(run_dir, 2)[0]["fid"], rel=1e-5))]
     assert "training time: not recorded" in card and front_matter(card)["license"] == "unknown"
+
+
+def test_cli_onnx_alone(run_dir, tmp_path, capsys):
+    out = tmp_path / "g.onnx"
+    assert main(["export", str(run_dir), "--out", str(out)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.onnx"]
+    assert f"onnx:    {out}" in capsys.readouterr().out
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    assert [i.name for i in sess.get_inputs()] == ["z"] and sess.get_outputs()[0].shape == ["batch", 1, 8, 8]

@@ -40,7 +40,8 @@ CASES = {
     "cgan": ("cgan", ["model.g_width=4", "model.z_dim=4"], _image(1, 28), ["z", "label"], False, "generate"),
     "pix2pix": ("pix2pix", ["model.g_width=4"], PAIRS, ["image"], True, "translate"),
     "srresnet": ("srresnet", ["model.g_width=4", "superres.g_blocks=1"],
-                 {"name": "t", "scale": 4, "patch": 32, "channels": 3, "shape": [3, 32, 32]}, ["low"], True, "superres"),
+                 {"name": "t", "scale": 4, "patch": 32, "channels": 3, "shape": [3, 32, 32]}, ["low"], True,
+                 "superres"),
     "inpaint": ("inpaint", ["model.g_width=4"], _image(1, 16), ["image", "mask"], True, "inpaint"),
     "interp-flow": ("frame-interp", ["model.g_width=4"], _image(1, 16),
                     ["prev", "next", "warp_prev", "warp_next"], True, "interpolate"),
@@ -55,7 +56,6 @@ SLOW_CASES = {
     "r3gan": ("r3gan", [], _image(3, 32), ["z"], False, None),
     "toy": ("toy-mlp", [], {"name": "ring8", "kind": "points", "shape": [2], "scale": 2.0, "classes": None},
             ["z"], False, None),
-    "cyclegan": ("cyclegan", ["model.g_width=4", "translate.g_blocks=1"], PAIRS, ["image"], True, None),
     "interp": ("frame-interp", ["model.g_width=4", "interpolate.flow=false"], _image(1, 16), ["prev", "next"], True,
                None),
     "specgan": ("specgan", ["model.g_width=2", "model.z_dim=8"], AUDIO, ["z"], False, None),
@@ -197,8 +197,10 @@ def test_a_graph_that_disagrees_with_pytorch_is_refused_and_nothing_written(tmp_
 
 @pytest.mark.slow
 def test_several_networks_get_one_file_each(tmp_path):
+    """CycleGAN: both directions, each checked (its ResNet at multiples of 4)."""
     run = fresh_run("cyclegan", ["model.g_width=2", "translate.g_blocks=1"], PAIRS)
     models = onnx_models(run, "tiny")
+    assert [m.dynamic for m in models] == [["batch", "height and width (multiples of 4)"]] * 2
     paths = onnx_paths(tmp_path / "m.onnx", models)
     assert [p.name for p in paths] == ["m.G_ab.onnx", "m.G_ba.onnx"]
     write_onnx(models, paths)

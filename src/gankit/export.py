@@ -124,9 +124,7 @@ def export_folder(run_dir_or_ckpt: str | Path, out: str | Path, ema: bool = True
         with disk.atomic(tmp / CARD) as f:
             f.write_text(card)
         with disk.naming(out):
-            if out.is_dir():  # empty (checked above): os.replace onto an empty folder is POSIX's rename
-                out.rmdir()
-            os.replace(tmp, out)
+            os.replace(tmp, out)  # rename(2) replaces an empty folder (checked above) whole
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -44,9 +44,11 @@ def add(sub) -> None:
                        "model card: task, data, training budget, every recorded metric with its protocol, intended "
                        "use and limits); nothing is uploaded. --onnx adds the inference network(s) as ONNX "
                        "(PATH.onnx beside the file form, DIR/model.onnx in the folder), each checked against PyTorch "
-                       "by onnxruntime first: a mismatch is an error and nothing is written.")
+                       "by onnxruntime first: a mismatch is an error and nothing is written. --out PATH.onnx: the "
+                       "checked ONNX graph(s) alone.")
     x.add_argument("run", metavar="RUN", help="run directory or checkpoint .pt")
-    x.add_argument("--out", required=True, metavar="PATH.safetensors|DIR")
+    x.add_argument("--out", required=True, metavar="PATH.safetensors|DIR|PATH.onnx",
+                   help="the two-file form, a folder with a model card, or the ONNX graph alone")
     x.add_argument("--no-ema", action="store_true", help="export the raw generator instead of its EMA")
     x.add_argument("--onnx", action="store_true", help="also write the inference network(s) as ONNX, checked "
                    "against PyTorch (needs the onnx extra)")
@@ -96,6 +98,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     from gankit.export import export_folder, export_generator
 
     out = Path(args.out)
+    if out.suffix == ".onnx":  # the graph(s) alone
+        from gankit.export_onnx import export_onnx
+
+        for f in export_onnx(args.run, out, ema=not args.no_ema):
+            print(f"onnx:    {f}")
+        return 0
     if not out.suffix:
         folder = export_folder(args.run, out, ema=not args.no_ema, onnx=args.onnx, license=args.license)
         for f in sorted(folder.iterdir()):

@@ -185,7 +185,8 @@ class Task:
 
     def card(self, cfg, data_meta: dict) -> Card:
         """The model card's task-specific text; by default a generic one."""
-        return Card(None, f"the {self.name} task's network", f"Research and experimentation with a GAN trained by gankit for the {self.name} task.",
+        return Card(None, f"the {self.name} task's network",
+                    f"Research and experimentation with a GAN trained by gankit for the {self.name} task.",
                     "Trained on the data below only, at its resolution; outputs can look plausible and be wrong. "
                     "Not evaluated for any use beyond the metrics listed.")
 

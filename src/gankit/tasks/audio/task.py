@@ -155,12 +155,14 @@ class AudioTask(Task):
         else:
             notes = (f"z: float32 (N, {z_dim}), N(0, 1)",
                      "output: float32 (N, 1, 128, 128) normalised log-magnitude spectrograms; audio needs them "
-                     "de-normalised (the training set's per-bin spec_mu and spec_sigma, in the export's config.json 'data') and "
-                     "inverted by Griffin-Lim outside the graph, as gankit.tasks.audio.infer.decode does")
+                     "de-normalised (the training set's per-bin spec_mu and spec_sigma, in the export's "
+                     "config.json 'data') and inverted by Griffin-Lim outside the graph, as "
+                     "gankit.tasks.audio.infer.decode does")
         return [OnnxGraph("G", nets["G"].eval(), example, output="audio", image_output=False, notes=notes)]
 
     def card(self, cfg, data_meta: dict) -> Card:
-        return Card(None, f"noise z -> a one-second clip: {'the waveform' if cfg.audio.method == 'wavegan' else 'a log spectrogram, turned into sound by Griffin-Lim'} ({cfg.audio.method})",
+        kind = "the waveform" if cfg.audio.method == "wavegan" else "a log spectrogram, made sound by Griffin-Lim"
+        return Card(None, f"noise z -> a one-second clip: {kind} ({cfg.audio.method})",
                     f"Generating one-second sound clips ({RATE} Hz) like the training clips, for research "
                     "and sound design.",
                     "Clips imitate the training set and may reproduce its recordings; speech-like output is not "

@@ -112,8 +112,8 @@ class InterpolateTask(Task):
         return [image_graph("G", _Middle(G, icfg.residual, icfg.flow), inputs, (h, w), unet_multiple(G), tuple(notes))]
 
     def card(self, cfg, data_meta: dict) -> Card:
-        return Card(None, "two neighbouring video frames" + (" and their halfway flow warps" if cfg.interpolate.flow else "")
-                    + " -> the frame between them",
+        warps = " and their halfway flow warps" if cfg.interpolate.flow else ""
+        return Card(None, f"two neighbouring video frames{warps} -> the frame between them",
                     "Making the frame between two video frames (slow motion, frame-rate conversion) for "
                     "footage like the training clips.",
                     "Fast or large motion, occlusions and content unlike the training clips give blur or ghosts; "
