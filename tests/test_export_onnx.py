@@ -117,6 +117,9 @@ def _check_case(case, tmp_path):
         assert sess.get_inputs()[0].shape[0] == "batch"
         assert ("height" in sess.get_inputs()[0].shape) == spatial
         assert len(m.checked) == 3 and (" at " in m.checked[-1]) == spatial
+        if spatial:  # a size the U-Nets' own multiples (16 here) do not divide: the graph pads itself
+            h, w = m.graph.size
+            assert m.checked[-1] == f"batch 3 at {h + 1}x{w + 2}" and m.dynamic[1] == "height and width (any)"
     return run, models, doc
 
 
@@ -176,6 +179,17 @@ def test_a_graph_with_a_baked_batch_is_caught():
         check(graph, trace(graph), "r")
 
 
+def test_a_unet_traced_without_padding_in_the_graph_is_caught_at_another_size():
+    """What AnySize is for: the U-Net's own padding branch, traced at 16x16, fixed at none."""
+    from gankit.tasks.onnx_common import image_graph
+
+    G = fresh_run("denoise", ["model.g_width=2"], _image(1, 16)).nets["G"]
+    graph = image_graph("G", G, {"noisy": 1}, (16, 16), pad_multiple=1)
+    with pytest.raises(GankitError, match=r"^ONNX export of r's G (fails in onnxruntime|does not match PyTorch: "
+                                          r"output of shape).*\(?batch 3 at 17x18"):
+        check(graph, trace(graph), "r")
+
+
 def test_a_graph_that_disagrees_with_pytorch_is_refused_and_nothing_written(tmp_path, monkeypatch):
     """The traced weights no longer those PyTorch runs (as a wrong export would be): an error, no file."""
     import gankit.export_onnx as eo
@@ -200,11 +214,11 @@ def test_several_networks_get_one_file_each(tmp_path):
     """CycleGAN: both directions, each checked (its ResNet at multiples of 4)."""
     run = fresh_run("cyclegan", ["model.g_width=2", "translate.g_blocks=1"], PAIRS)
     models = onnx_models(run, "tiny")
-    assert [m.dynamic for m in models] == [["batch", "height and width (multiples of 4)"]] * 2
+    assert [m.dynamic for m in models] == [["batch", "height and width (any)"]] * 2
     paths = onnx_paths(tmp_path / "m.onnx", models)
     assert [p.name for p in paths] == ["m.G_ab.onnx", "m.G_ba.onnx"]
     write_onnx(models, paths)
     ab = ort.InferenceSession(str(paths[0]), providers=["CPUExecutionProvider"])
     assert ab.get_inputs()[0].shape[1] == 1 and ab.get_outputs()[0].shape[1] == 3  # A (grey) -> B (colour)
     meta = ab.get_modelmeta().custom_metadata_map
-    assert meta["size_multiple"] == "4" and "A -> B" in meta["notes"]
+    assert "padded in the graph to multiples of 4" in meta["notes"] and "A -> B" in meta["notes"]

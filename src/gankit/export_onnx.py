@@ -7,11 +7,13 @@ example inputs, notes on what a caller does outside the graph); this module trac
 writes, and names no task. Every graph has a dynamic batch axis; image inputs have dynamic height
 and width when the network allows (`OnnxGraph.multiple`: the step the sides take).
 
-Traced by torch.onnx's TorchScript exporter (`dynamo=False`): on this project's CPUs it exported
-a 32 px U-Net in about 1.3 s against 7 to 10 s for the dynamo exporter, into one self-contained
-file (the dynamo one wrote its weights to a second `.onnx.data` file), and with the same
-outputs; the price is that shape-dependent Python branches are fixed at the traced size (a
-U-Net's padding to a multiple of 2^depth), which `multiple` states and the check below tests.
+Traced by torch.onnx's TorchScript exporter (`dynamo=False`): on this project's shared 2-core CPU
+it exported a small U-Net in about 1.3 s against 7 to 10 s for the dynamo exporter (one informal
+run each), into one self-contained file (the dynamo one wrote its weights to a second
+`.onnx.data` file), with the same outputs. Its price: a Python branch on a shape is fixed at the
+traced size, so a task whose network pads its input that way pads in the graph instead
+(`gankit.tasks.onnx_common.AnySize`), and the check below runs another, unpadded-looking size.
+torch deprecates this exporter (2.9+); docs/ecosystem-onnx.md says what moving to dynamo takes.
 
 The check: onnxruntime (CPU) runs the written bytes on fresh inputs at the traced batch, at
 batch 1 and, when height and width are dynamic, at batch 3 and another size; the largest
@@ -99,7 +101,7 @@ def trace(graph: OnnxGraph) -> bytes:
                           dynamo=False)
     model = onnx.load_model_from_string(buf.getvalue())
     meta = {"gankit_version": __version__, "notes": "\n".join(graph.notes)}
-    if graph.multiple:
+    if graph.multiple and graph.multiple > 1:
         meta["size_multiple"] = str(graph.multiple)
     for k, v in meta.items():
         p = model.metadata_props.add()
@@ -112,7 +114,7 @@ def _cases(graph: OnnxGraph) -> list[tuple[int, tuple[int, int] | None]]:
     if graph.multiple and graph.size:
         h, w = graph.size
         m = graph.multiple
-        cases.append((3, (h + m, w + 2 * m)))  # another size, and not square
+        cases.append((3, (h + m, w + 2 * m)))  # another size, not square (and, at m = 1, no network's multiple)
     else:
         cases.append((3, None))
     return cases

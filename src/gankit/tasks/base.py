@@ -70,8 +70,8 @@ class OnnxGraph:
     example: Callable[[int, tuple[int, int] | None, torch.Generator], dict[str, torch.Tensor]]
     output: str = "output"
     # the spatial size of the image inputs when trained, and the step their height and width may
-    # take when dynamic (a U-Net with d stride-2 levels: 2^d, its own padding being fixed at
-    # export); None: fixed at `size` (or no image input)
+    # take when dynamic (1: any; `tasks.onnx_common.AnySize` pads in the graph for networks that
+    # pad their input); None: fixed at `size` (or no image input)
     size: tuple[int, int] | None = None
     multiple: int | None = None
     image_inputs: tuple[str, ...] = ()  # the inputs (and the output, when an image) with H, W on axes 2, 3

@@ -18,7 +18,7 @@ from gankit.data.inpaint import load_inpaint
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Card, Parts, Task
-from gankit.tasks.onnx_common import image_graph, unet_multiple
+from gankit.tasks.onnx_common import image_graph, pad_multiple
 from gankit.tasks.denoise.evaluation import DenoiseEval, denoise_all, eval_levels, evaluate_denoise, held_out, \
     noisy_copy
 from gankit.tasks.denoise.noise import corrupt, parse_noise
@@ -95,7 +95,7 @@ class DenoiseTask(Task):
     def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
         c, h, w = data_meta["shape"]
         G = nets["G"]
-        return [image_graph("G", _Restore(G, cfg.denoise.residual), {"noisy": c}, (h, w), unet_multiple(G),
+        return [image_graph("G", _Restore(G, cfg.denoise.residual), {"noisy": c}, (h, w), pad_multiple(G),
                             ("one window: `gankit denoise` tiles larger images (256 px cores, 32 px context) "
                              "and blends them; tile likewise for images much larger than the training size",))]
 

@@ -21,7 +21,7 @@ from gankit.data.masks import parse_mask_kind
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Card, Parts, Task
-from gankit.tasks.onnx_common import image_graph, unet_multiple
+from gankit.tasks.onnx_common import image_graph, pad_multiple
 from gankit.tasks.inpaint.evaluation import InpaintEval, complete, damaged_view, evaluate_inpaint, fixed_masks, held_out
 from gankit.tasks.inpaint.phases import STATS, Objective, fill, inpaint_phase
 
@@ -100,7 +100,7 @@ class InpaintTask(Task):
     def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
         c, h, w = data_meta["shape"]
         G = nets["G"]
-        return [image_graph("G", _Complete(G), {"image": c, "mask": 1}, (h, w), unet_multiple(G),
+        return [image_graph("G", _Complete(G), {"image": c, "mask": 1}, (h, w), pad_multiple(G),
                             ("mask: float32 (N, 1, H, W), 1 in the hole and 0 where the image is known; the output "
                              "keeps the known pixels and G's fill in the hole",), masks=("mask",))]
 

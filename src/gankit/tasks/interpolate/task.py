@@ -19,7 +19,7 @@ from gankit.data.frames import load_triplets
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Card, Parts, Task
-from gankit.tasks.onnx_common import image_graph, unet_multiple
+from gankit.tasks.onnx_common import image_graph, pad_multiple
 from gankit.tasks.interpolate.evaluation import InterpolationEval, evaluate_interpolation, held_out
 from gankit.tasks.interpolate.guide import model_inputs, with_warps
 from gankit.tasks.interpolate.phases import STATS, Objective, interpolate_phase, predict
@@ -109,7 +109,7 @@ class InterpolateTask(Task):
             notes.append("warp_prev, warp_next: prev and next warped halfway towards each other by Farneback "
                          "optical flow (OpenCV), computed outside the graph as gankit.metrics.frames.halfway_warps "
                          "does, then scaled to [-1, 1] like the frames")
-        return [image_graph("G", _Middle(G, icfg.residual, icfg.flow), inputs, (h, w), unet_multiple(G), tuple(notes))]
+        return [image_graph("G", _Middle(G, icfg.residual, icfg.flow), inputs, (h, w), pad_multiple(G), tuple(notes))]
 
     def card(self, cfg, data_meta: dict) -> Card:
         warps = " and their halfway flow warps" if cfg.interpolate.flow else ""

@@ -22,7 +22,7 @@ from gankit.models.cyclegan import ImagePool, ResnetGenerator
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Card, Parts, Task
-from gankit.tasks.onnx_common import image_graph
+from gankit.tasks.onnx_common import image_graph, pad_multiple
 from gankit.tasks.translate.evaluation import TranslationEval, evaluate_translation
 from gankit.tasks.translate.phases import ADVERSARIAL, STATS, Objective, cyclegan_phase, pix2pix_phase
 
@@ -174,9 +174,7 @@ class TranslateTask(Task):
                 (ca, h, w), (cb, _, _) = tuple(data_meta["shape_a"]), tuple(data_meta["shape_b"])
                 ci, co = (ca, cb) if name == "G_ab" else (cb, ca)
                 what = "A -> B" if name == "G_ab" else "B -> A"
-            # padding to a multiple is fixed when traced: 2^depth for the U-Net, 2^n_down for the ResNet
-            multiple = 2 ** (G.depth if isinstance(G, UNetGenerator) else G.n_down)
-            graphs.append(image_graph(name, G, {"image": ci}, (h, w), multiple,
+            graphs.append(image_graph(name, G, {"image": ci}, (h, w), pad_multiple(G),
                                       (f"{what}: {ci} channels in, {co} out",)))
         return graphs
 
