@@ -126,3 +126,39 @@ def test_cli_onnx_alone(run_dir, tmp_path, capsys):
     assert f"onnx:    {out}" in capsys.readouterr().out
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == ["z"] and sess.get_outputs()[0].shape == ["batch", 1, 8, 8]
+
+
+@pytest.mark.slow
+def test_an_inpainting_run_exports_a_card_and_a_graph_that_repairs_like_it(tmp_path):
+    """A task scored on held-out data: nested score names in the card, the image-to-image tag,
+    and the graph repairs a whole scan (any size) as `gankit repair` does."""
+    from PIL import Image
+
+    from gankit.tasks.inpaint.infer import repair_file
+
+    g = np.random.default_rng(1)
+    for split in ("train", "test"):
+        (tmp_path / "scans" / split).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(g.integers(0, 256, (40, 48), dtype=np.uint8)).save(tmp_path / "scans" / split / f"s{i}.png")
+    cfg = gankit.load_config("inpaint", overrides=[
+        f"data.source={tmp_path / 'scans'}", "inpaint.patch=16", "train.steps=2", "eval.every=2", "eval.n=8",
+        "model.g_width=4", "model.d_width=4", "train.batch=4", "log.progress=false", "device=cpu",
+        "inpaint.grid_examples=2"])
+    run = gankit.train(cfg, str(tmp_path / "run"))
+    out = tmp_path / "export"
+    assert main(["export", str(run.dir), "--out", str(out), "--onnx"]) == 0
+    card = (out / "README.md").read_text()
+    assert front_matter(card)["pipeline_tag"] == "image-to-image"
+    want = [(r["step"], k, v) for r in eval_rows(run.dir, 2) for k, v in scores(r).items()]
+    got = card_metrics(card)
+    assert len(got) == len(want) > 3 and [k for _, k, _ in got] == [k for _, k, _ in want]
+    assert all(g_ == pytest.approx(w, rel=1e-5, abs=1e-9) for (_, _, g_), (_, _, w) in zip(got, want))
+
+    y, m, _ = repair_file(run, tmp_path / "scans" / "test" / "s0.png", box=(3, 5, 10, 12))
+    x = torch.from_numpy(np.array(Image.open(tmp_path / "scans" / "test" / "s0.png")))[None, None]
+    sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    o = sess.run(None, {"image": (x.float() / 127.5 - 1).numpy(), "mask": m[None].float().numpy()})[0]
+    got_img = torch.from_numpy(((o + 1) * 127.5).round().clip(0, 255).astype(np.uint8))[0]
+    assert got_img.shape == (1, 40, 48) and (got_img.int() - y.int()).abs().max() <= 1
+    assert torch.equal(got_img[~m.expand_as(got_img)], y[~m.expand_as(y)])  # known pixels kept exactly

@@ -108,7 +108,7 @@ def model_card(run: Run, run_dir: Path, license: str = "unknown", onnx_files: li
     name = run_dir.name
     out = ["---", yaml.safe_dump(front, sort_keys=False).strip(), "---", "",
            f"# {name}", "",
-           f"A {run.task} GAN trained with gankit"
+           f"A GAN for the `{run.task}` task trained with gankit"
            + (f" ({', '.join(card.tags)})" if card.tags else "") + f", exported at step {run.step} "
            f"({'EMA' if run.ema else 'raw'} weights of {', '.join(task.exported_nets(cfg))}).", ""]
 
