@@ -79,7 +79,8 @@ def export_generator(run_dir_or_ckpt: str | Path, out: str | Path, ema: bool = T
     out = Path(out)
     if out.suffix != ".safetensors":
         raise GankitError(f"--out {out}: an export is written to a .safetensors file "
-                          f"(e.g. {out.with_suffix('.safetensors').name}) or to a folder (a path without a suffix)")
+                          f"(e.g. {out.with_suffix('.safetensors').name}), a folder (a path without a suffix) or, "
+                          "for the ONNX graph alone, a .onnx file")
     run = Run.load(run_dir_or_ckpt, device="cpu", ema=ema)
     models = _onnx(run, str(run_dir_or_ckpt), log) if onnx else []
     sidecar = out.with_suffix(".json")
