@@ -15,7 +15,7 @@ traced size, so a task whose network pads its input that way pads in the graph i
 (`gankit.tasks.onnx_common.AnySize`), and the check below runs another, unpadded-looking size.
 torch deprecates this exporter (2.9+); docs/ecosystem-onnx.md says what moving to dynamo takes.
 
-The check: onnxruntime (CPU) runs the written bytes on fresh inputs at the traced batch, at
+The check: onnxruntime (CPU) runs the bytes about to be written on fresh inputs at the traced batch, at
 batch 1 and, when height and width are dynamic, at batch 3 and another size; the largest
 |onnx - torch| must stay within TOL x max(1, max |torch|), else a GankitError and no file.
 """
@@ -91,9 +91,9 @@ def trace(graph: OnnxGraph) -> bytes:
     inputs = graph.example(EXAMPLE_BATCH, None, torch.Generator().manual_seed(0))
     buf = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
-        # expected chatter: a shape-dependent branch fixed at the traced size (what `multiple`
-        # accounts for), instance norm exported with its input statistics (as it runs in eval);
-        # the check below is what says whether the graph is right
+        # expected chatter: a network's own padding branch fixed at the traced size (a no-op
+        # there: `AnySize` pads first), instance norm exported with its input statistics (as it
+        # runs in eval); the check below is what says whether the graph is right
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         warnings.simplefilter("ignore", UserWarning)
         torch.onnx.export(graph.module, tuple(inputs.values()), buf, input_names=list(inputs),
