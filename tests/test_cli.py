@@ -110,6 +110,7 @@ WRITERS = {
     "sample-npz": ["sample", "RUN", "--npz", "OUT.npz"],
     "sample-dir": ["sample", "RUN", "--dir", "OUT"],
     "export": ["export", "RUN", "--out", "OUT.safetensors"],
+    "export-folder": ["export", "RUN", "--out", "OUT"],
     "report": ["report", "RUN", "--out", "OUT.html"],
     "train": ["train", *FAKE, "--steps", "1", "--out", "OUT"],
 }

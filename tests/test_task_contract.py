@@ -23,7 +23,7 @@ from gankit.tasks import TASKS, task_part
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "gankit"
 CENTRAL = ("training", "cli", "report", "apps", "tasks/base.py", "config.py", "run.py", "export.py", "bench.py",
-           "api.py", "__init__.py", "__main__.py")
+           "api.py", "__init__.py", "__main__.py", "export_onnx.py", "card.py")
 
 # Literals equal to a task's name that mean something else in that module: a JSON field of an
 # answer or a frame (what it carries, not which task made it).

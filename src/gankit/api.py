@@ -35,14 +35,19 @@ from gankit.training import rundir
 
 
 def load(path: str | Path, device: str = "cpu", ema: bool = True) -> Run:
-    """A run directory, a checkpoint .pt, or an exported .safetensors generator, ready to use."""
+    """A run directory, a checkpoint .pt, or an exported generator (.safetensors, or the folder
+    `gankit export --out DIR` writes), ready to use."""
     path = Path(path)
-    if path.suffix == ".safetensors":
+    if path.suffix == ".safetensors" or _export_folder(path):
         run = load_exported(path, device=device)
         if not ema and run.ema:
             raise GankitError(f"{path} holds the EMA generator only; export with --no-ema for the raw one")
         return run
     return Run.load(path, device=device, ema=ema)
+
+
+def _export_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "model.safetensors").is_file() and not (path / "checkpoints").is_dir()
 
 
 def _finished(result) -> Run | None:
@@ -110,7 +115,8 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
     if not target:
         raise GankitError("eval needs a TARGET (run directory, checkpoint, samples .npz or image folder), or --floor")
     run, path = None, Path(target)
-    if not ((path.is_dir() and (path / "checkpoints").is_dir()) or path.suffix in (".pt", ".safetensors")):
+    if not ((path.is_dir() and (path / "checkpoints").is_dir()) or path.suffix in (".pt", ".safetensors")
+            or _export_folder(path)):
         images, name = target_images(target)
     else:
         run = load(target, ema=ema)

@@ -41,10 +41,22 @@ def add(sub) -> None:
     sv.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
     sv.set_defaults(func=cmd_serve)
 
-    x = sub.add_parser("export", help="write a run's generator as .safetensors + .json (no pickle)")
+    x = sub.add_parser("export", help="write a run's generator as .safetensors + .json (no pickle), a model-card "
+                       "folder, and/or ONNX",
+                       description="--out PATH.safetensors: the weights and a PATH.json sidecar. --out DIR (no "
+                       "suffix): a folder the Hugging Face Hub reads: model.safetensors, config.json, README.md (the "
+                       "model card: task, data, training budget, every recorded metric with its protocol, intended "
+                       "use and limits); nothing is uploaded. --onnx adds the inference network(s) as ONNX "
+                       "(PATH.onnx beside the file form, DIR/model.onnx in the folder), each checked against PyTorch "
+                       "by onnxruntime first: a mismatch is an error and nothing is written. --out PATH.onnx: the "
+                       "checked ONNX graph(s) alone.")
     x.add_argument("run", metavar="RUN", help="run directory or checkpoint .pt")
-    x.add_argument("--out", required=True, metavar="PATH.safetensors")
+    x.add_argument("--out", required=True, metavar="PATH.safetensors|DIR|PATH.onnx",
+                   help="the two-file form, a folder with a model card, or the ONNX graph alone")
     x.add_argument("--no-ema", action="store_true", help="export the raw generator instead of its EMA")
+    x.add_argument("--onnx", action="store_true", help="also write the inference network(s) as ONNX, checked "
+                   "against PyTorch (needs the onnx extra)")
+    x.add_argument("--license", metavar="ID", help="the model card's license (folder form; default: unknown)")
     x.set_defaults(func=cmd_export)
 
     pr = sub.add_parser("presets", help="list the presets")
@@ -87,11 +99,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from gankit.export import export_generator
+    from gankit.export import export_folder, export_generator
 
-    weights, sidecar = export_generator(args.run, args.out, ema=not args.no_ema)
+    out = Path(args.out)
+    if out.suffix == ".onnx":  # the graph(s) alone
+        from gankit.export_onnx import export_onnx
+
+        for f in export_onnx(args.run, out, ema=not args.no_ema):
+            print(f"onnx:    {f}")
+        return 0
+    if not out.suffix:
+        folder = export_folder(args.run, out, ema=not args.no_ema, onnx=args.onnx, license=args.license)
+        for f in sorted(folder.iterdir()):
+            print(f"{f.name + ':':<19}{f}")
+        return 0
+    if args.license is not None:
+        raise err(f"--license: the model card comes with the folder form (--out DIR, no suffix), not {out.name}")
+    weights, sidecar = export_generator(args.run, out, ema=not args.no_ema, onnx=args.onnx)
     print(f"weights: {weights}")
     print(f"sidecar: {sidecar}")
+    if args.onnx:
+        for f in sorted(out.parent.glob(f"{out.stem}*.onnx")):
+            print(f"onnx:    {f}")
     return 0
 
 

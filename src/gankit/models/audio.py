@@ -42,7 +42,7 @@ class WaveGANGenerator(nn.Module):
                                  for a, b in zip(widths, widths[1:]))
 
     def forward(self, z: Tensor) -> Tensor:
-        x = F.relu(self.fc(z)).view(len(z), 16 * self.d, 16)  # (B, 16d, 16)
+        x = F.relu(self.fc(z)).view(-1, 16 * self.d, 16)  # (B, 16d, 16); -1, not len(z): an ONNX trace keeps the batch free
         for i, up in enumerate(self.ups):
             x = up(x)  # length x 4
             x = torch.tanh(x) if i == len(self.ups) - 1 else F.relu(x)
@@ -76,7 +76,7 @@ class SpecGANGenerator(nn.Module):
                                  for a, b in zip(widths, widths[1:]))
 
     def forward(self, z: Tensor) -> Tensor:
-        x = F.relu(self.fc(z)).view(len(z), 16 * self.d, 4, 4)
+        x = F.relu(self.fc(z)).view(-1, 16 * self.d, 4, 4)  # (B, 16d, 4, 4)
         for i, up in enumerate(self.ups):
             x = up(x)
             x = torch.tanh(x) if i == len(self.ups) - 1 else F.relu(x)

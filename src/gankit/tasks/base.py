@@ -20,7 +20,9 @@ The trainer knows nothing task-specific. It asks the task for:
    scalars), `grid` (the image written every `log.grid_every` steps), `preview` (a few training
    images for data.png, optional), `evaluator` (metrics during training, optional);
 4. for inference, `inference_nets(cfg, data_meta)`: the networks a loaded run needs, built empty
-   (`gankit.run.Run` loads their weights from the checkpoint).
+   (`gankit.run.Run` loads their weights from the checkpoint);
+5. for sharing, `onnx_graphs` (what `gankit export --onnx` traces, as tensor functions) and
+   `card` (the model card's task-specific text).
 
 A task lives in its own folder, `gankit/tasks/<name>/`, and is listed once in
 `gankit.tasks.TASKS`. docs/tasks.md walks through adding one.
@@ -31,7 +33,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import torch
 from torch import nn
+
+from gankit.errors import GankitError
 
 
 @dataclass
@@ -50,6 +55,39 @@ class Parts:
     # False: a forward runs more than once per backward (DistributedDataParallel's reducer expects
     # one), so a data-parallel job averages gradients with one flat all-reduce instead.
     ddp: bool = True
+
+
+@dataclass
+class OnnxGraph:
+    """One network as `gankit export --onnx` writes it: a module whose forward takes tensors only
+    (in `example`'s order) and returns one tensor, and how to feed it. `gankit.export_onnx`
+    traces it, then checks onnxruntime against PyTorch on `example` inputs of other batch sizes
+    (and sizes, when `multiple` is set)."""
+
+    name: str  # the network it wraps ("G", "G_ab"): names the file when a run exports several
+    module: nn.Module
+    # (n, (H, W) or None for the trained size, torch.Generator) -> {input name: (n, ...) tensor}
+    example: Callable[[int, tuple[int, int] | None, torch.Generator], dict[str, torch.Tensor]]
+    output: str = "output"
+    # the spatial size of the image inputs when trained, and the step their height and width may
+    # take when dynamic (1: any; `tasks.onnx_common.AnySize` pads in the graph for networks that
+    # pad their input); None: fixed at `size` (or no image input)
+    size: tuple[int, int] | None = None
+    multiple: int | None = None
+    image_inputs: tuple[str, ...] = ()  # the inputs (and the output, when an image) with H, W on axes 2, 3
+    image_output: bool = True
+    notes: tuple[str, ...] = ()  # what a caller does outside the graph (value ranges, warps, tiling)
+
+
+@dataclass
+class Card:
+    """A task's text for the model card (`gankit.card`): what the model is for and where it fails."""
+
+    pipeline_tag: str | None  # the Hugging Face Hub's pipeline tag, None when none fits
+    what: str  # what the network maps, in a line ("a noisy image -> the clean image")
+    intended_use: str
+    limits: str
+    tags: tuple[str, ...] = ()  # the Hub's tags beyond gankit, gan and the task's name (the architecture)
 
 
 class Task:
@@ -139,6 +177,18 @@ class Task:
     def exported_nets(self, cfg) -> tuple[str, ...]:
         """The networks `gankit export` writes: what inference needs, no discriminator."""
         return ("G",)
+
+    def onnx_graphs(self, cfg, nets: dict[str, nn.Module], data_meta: dict) -> list[OnnxGraph]:
+        """The exported networks (`nets`: loaded, in eval mode) as tensor functions for ONNX; a task
+        whose inference is not one (a sampling loop) refuses in one line saying why."""
+        raise GankitError(f"the {self.name} task has no ONNX export")
+
+    def card(self, cfg, data_meta: dict) -> Card:
+        """The model card's task-specific text; by default a generic one."""
+        return Card(None, f"the {self.name} task's network",
+                    f"Research and experimentation with a GAN trained by gankit for the {self.name} task.",
+                    "Trained on the data below only, at its resolution; outputs can look plausible and be wrong. "
+                    "Not evaluated for any use beyond the metrics listed.")
 
     def check_resume(self, data, saved_meta: dict, where: str) -> None:
         """Refuse, in one line, to load a checkpoint whose data description (`saved_meta`) the

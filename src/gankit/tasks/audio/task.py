@@ -24,7 +24,7 @@ from gankit.data.speech import CLIP, RATE, load_audio, spectrogram_images
 from gankit.errors import GankitError
 from gankit.models.audio import SpecGANDiscriminator, SpecGANGenerator, WaveGANDiscriminator, WaveGANGenerator
 from gankit.tasks.audio.phases import STATS, Objective, wgan_phase
-from gankit.tasks.base import Parts, Task
+from gankit.tasks.base import Card, OnnxGraph, Parts, Task
 from gankit.util import full
 
 
@@ -142,6 +142,31 @@ class AudioTask(Task):
 
     def inference_nets(self, cfg, data_meta: dict) -> dict:
         return {"G": networks(cfg)[0]}
+
+    def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
+        z_dim = cfg.model.z_dim
+
+        def example(n, hw, gen):
+            return {"z": torch.randn(n, z_dim, generator=gen)}
+
+        if cfg.audio.method == "wavegan":
+            notes = (f"z: float32 (N, {z_dim}), N(0, 1)", f"output: float32 (N, 1, {CLIP}) waveforms in [-1, 1] "
+                     f"at {RATE} Hz")
+        else:
+            notes = (f"z: float32 (N, {z_dim}), N(0, 1)",
+                     "output: float32 (N, 1, 128, 128) normalised log-magnitude spectrograms; audio needs them "
+                     "de-normalised (the training set's per-bin spec_mu and spec_sigma, in the export's "
+                     "config.json 'data') and inverted by Griffin-Lim outside the graph, as "
+                     "gankit.tasks.audio.infer.decode does")
+        return [OnnxGraph("G", nets["G"].eval(), example, output="audio", image_output=False, notes=notes)]
+
+    def card(self, cfg, data_meta: dict) -> Card:
+        kind = "the waveform" if cfg.audio.method == "wavegan" else "a log spectrogram, made sound by Griffin-Lim"
+        return Card(None, f"noise z -> a one-second clip: {kind} ({cfg.audio.method})",
+                    f"Generating one-second sound clips ({RATE} Hz) like the training clips, for research "
+                    "and sound design.",
+                    "Clips imitate the training set and may reproduce its recordings; speech-like output is not "
+                    "intelligible speech and must not be presented as a real person's voice.", (cfg.audio.method,))
 
     def describe_data(self, data) -> list[str]:
         classes = f", {len(data.classes)} classes" if data.classes else ""

@@ -17,11 +17,12 @@ from gankit.data.dataset import convert_channels
 from gankit.data.inpaint import load_inpaint
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
-from gankit.tasks.base import Parts, Task
+from gankit.tasks.base import Card, Parts, Task
+from gankit.tasks.onnx_common import image_graph, pad_multiple
 from gankit.tasks.denoise.evaluation import DenoiseEval, denoise_all, eval_levels, evaluate_denoise, held_out, \
     noisy_copy
 from gankit.tasks.denoise.noise import corrupt, parse_noise
-from gankit.tasks.denoise.phases import STATS, Objective, denoise_phase
+from gankit.tasks.denoise.phases import STATS, Objective, denoise_phase, restore
 
 
 def generator(cfg, c: int, size: tuple[int, int]):
@@ -91,9 +92,35 @@ class DenoiseTask(Task):
         c, h, w = data_meta["shape"]
         return {"G": generator(cfg, c, (h, w))}
 
+    def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
+        c, h, w = data_meta["shape"]
+        G = nets["G"]
+        return [image_graph("G", _Restore(G, cfg.denoise.residual), {"noisy": c}, (h, w), pad_multiple(G),
+                            ("one window: `gankit denoise` tiles larger images (256 px cores, 32 px context) "
+                             "and blends them; tile likewise for images much larger than the training size",))]
+
+    def card(self, cfg, data_meta: dict) -> Card:
+        return Card("image-to-image", "a noisy image -> the clean image (a U-Net trained with a GAN and L1)",
+                    f"Removing the noise it was trained on ({cfg.denoise.noise}) from images like "
+                    "the training data.",
+                    "Trained on one noise model: other noise (real sensor noise, compression) is outside what it "
+                    "learned, and a GAN restoration can invent detail that was not in the scene; do not use it "
+                    "where the exact content matters (medicine, evidence).")
+
     def describe_data(self, data) -> list[str]:
         c, h, w = data.shape
         return [f"data: {data.name}: {len(data)} images of {c}x{h}x{w}"] + [f"data: {n}" for n in data.notes]
+
+
+class _Restore(torch.nn.Module):
+    """The noisy image -> the restoration (G's residual added when denoise.residual)."""
+
+    def __init__(self, G, residual: bool):
+        super().__init__()
+        self.G, self.residual = G, residual
+
+    def forward(self, noisy):
+        return restore(self.G, noisy, self.residual)
 
 
 TASK = DenoiseTask()

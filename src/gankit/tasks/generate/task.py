@@ -18,7 +18,7 @@ from gankit.models import RESOLUTIONS, build_models, describe_sides, nearest_sid
 from gankit.models.base import Judge
 from gankit.models.latent import draw_latent
 from gankit.regularizers import instance_noise_std
-from gankit.tasks.base import Parts, Task
+from gankit.tasks.base import Card, Parts, Task
 from gankit.tasks.generate.burnin import Burnin
 from gankit.tasks.generate.evaluation import InTrainingEval
 from gankit.tasks.generate.accumulate import d_accumulated, g_accumulated, noise_inputs
@@ -246,6 +246,24 @@ class GenerateTask(Task):
         classes = data_meta.get("classes") or []
         G, D = build_models(cfg.model, tuple(data_meta["shape"]), len(classes))
         return {"G": G, "D": D}
+
+    def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
+        from gankit.tasks.generate.onnx_graph import generate_graphs
+
+        return generate_graphs(cfg, nets, data_meta)
+
+    def card(self, cfg, data_meta: dict) -> Card:
+        cond = " of a chosen class" if cfg.model.conditional else ""
+        image = data_meta.get("kind") == "image"  # the Hub has no tag for class-conditional or 2-D points
+        return Card("unconditional-image-generation" if image and not cfg.model.conditional else None,
+                    "noise z" + (" + a class label" if cfg.model.conditional else "")
+                    + (" + InfoGAN codes" if cfg.model.info_cat or cfg.model.info_cont else "") + " -> an example",
+                    f"Sampling new examples{cond} resembling the training data, for research, teaching and "
+                    "data exploration; truncation trades variety for typical samples.",
+                    "Samples imitate the training set, its biases and its defects; a GAN can memorise training "
+                    "examples (`gankit eval` measures memorization), so do not publish samples of private data. "
+                    "The scores under Metrics hold for the protocol stated with each, nothing wider.",
+                    (cfg.model.arch,))
 
     def describe_data(self, data) -> list[str]:
         shape = "x".join(map(str, data.shape))

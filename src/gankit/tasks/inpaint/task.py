@@ -20,9 +20,10 @@ from gankit.data.inpaint import load_inpaint
 from gankit.data.masks import parse_mask_kind
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
-from gankit.tasks.base import Parts, Task
+from gankit.tasks.base import Card, Parts, Task
+from gankit.tasks.onnx_common import image_graph, pad_multiple
 from gankit.tasks.inpaint.evaluation import InpaintEval, complete, damaged_view, evaluate_inpaint, fixed_masks, held_out
-from gankit.tasks.inpaint.phases import STATS, Objective, inpaint_phase
+from gankit.tasks.inpaint.phases import STATS, Objective, fill, inpaint_phase
 
 MASK_POOL = 4000  # holes drawn once per run: at 64 px, 16 MB of bools
 MASK_SEED = 7919  # added to the run's seed, so holes and images are drawn from different streams
@@ -96,9 +97,34 @@ class InpaintTask(Task):
         c, h, w = data_meta["shape"]
         return {"G": generator(cfg, c, (h, w))}
 
+    def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
+        c, h, w = data_meta["shape"]
+        G = nets["G"]
+        return [image_graph("G", _Complete(G), {"image": c, "mask": 1}, (h, w), pad_multiple(G),
+                            ("mask: float32 (N, 1, H, W), 1 in the hole and 0 where the image is known; the output "
+                             "keeps the known pixels and G's fill in the hole",), masks=("mask",))]
+
+    def card(self, cfg, data_meta: dict) -> Card:
+        return Card("image-to-image", "an image with a hole, and the hole's mask -> the image completed",
+                    "Filling holes (removed objects, damaged regions) in images like the training "
+                    "data, with the mask kinds it was trained on.",
+                    "It invents plausible content, not the true one; holes larger than or unlike its training masks, "
+                    "and images unlike its training data, fill poorly. Do not use it to restore evidence.")
+
     def describe_data(self, data) -> list[str]:
         c, h, w = data.shape
         return [f"data: {data.name}: {len(data)} images of {c}x{h}x{w}"] + [f"data: {n}" for n in data.notes]
+
+
+class _Complete(torch.nn.Module):
+    """(image, 0/1 mask) -> the composite: G's output in the hole, the image elsewhere."""
+
+    def __init__(self, G):
+        super().__init__()
+        self.G = G
+
+    def forward(self, image, mask):
+        return fill(self.G, image, mask > 0.5)[1]
 
 
 TASK = InpaintTask()

@@ -21,7 +21,8 @@ from gankit.data.frames import load_triplets
 from gankit.data.frames.streamed import open_frames
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
-from gankit.tasks.base import Parts, Task
+from gankit.tasks.base import Card, Parts, Task
+from gankit.tasks.onnx_common import image_graph, pad_multiple
 from gankit.tasks.interpolate.evaluation import InterpolationEval, evaluate_interpolation, held_out
 from gankit.tasks.interpolate.guide import model_inputs, with_warps
 from gankit.tasks.interpolate.phases import STATS, Objective, interpolate_phase, predict
@@ -113,9 +114,40 @@ class InterpolateTask(Task):
         c, h, w = data_meta["shape"]
         return {"G": _generator(cfg, c, (h, w))}
 
+    def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
+        c, h, w = data_meta["shape"]
+        G, icfg = nets["G"], cfg.interpolate
+        inputs = {"prev": c, "next": c}
+        notes = ["prev, next: the frames before and after the one to make"]
+        if icfg.flow:
+            inputs.update(warp_prev=c, warp_next=c)
+            notes.append("warp_prev, warp_next: prev and next warped halfway towards each other by Farneback "
+                         "optical flow (OpenCV), computed outside the graph as gankit.metrics.frames.halfway_warps "
+                         "does, then scaled to [-1, 1] like the frames")
+        return [image_graph("G", _Middle(G, icfg.residual, icfg.flow), inputs, (h, w), pad_multiple(G), tuple(notes))]
+
+    def card(self, cfg, data_meta: dict) -> Card:
+        warps = " and their halfway flow warps" if cfg.interpolate.flow else ""
+        return Card(None, f"two neighbouring video frames{warps} -> the frame between them",
+                    "Making the frame between two video frames (slow motion, frame-rate conversion) for "
+                    "footage like the training clips.",
+                    "Fast or large motion, occlusions and content unlike the training clips give blur or ghosts; "
+                    "the in-between frames are guesses, not recordings.")
+
     def describe_data(self, data) -> list[str]:
         c, h, w = data.meta()["shape"]
         return [f"data: {data.name}: {len(data)} triplets of {c}x{h}x{w}"] + [f"data: {n}" for n in data.notes]
+
+
+class _Middle(torch.nn.Module):
+    """(prev, next[, warp_prev, warp_next]) -> the middle frame, as `predict` makes it."""
+
+    def __init__(self, G, residual: bool, flow: bool):
+        super().__init__()
+        self.G, self.residual, self.flow = G, residual, flow
+
+    def forward(self, prev, next_, *warps):
+        return predict(self.G, prev, next_, self.residual, tuple(warps) if self.flow else None)
 
 
 TASK = InterpolateTask()

@@ -18,7 +18,8 @@ from gankit.data.superres import downscale, load_sr, modcrop
 from gankit.errors import GankitError
 from gankit.metrics.sr import upscale
 from gankit.models.srresnet import SRDiscriminator, SRResNet
-from gankit.tasks.base import Parts, Task
+from gankit.tasks.base import Card, Parts, Task
+from gankit.tasks.onnx_common import image_graph
 from gankit.tasks.superres.evaluation import SREval, evaluate_superres, held_out
 from gankit.tasks.superres.phases import STATS, Objective, gan_phase, l1_phase
 
@@ -101,6 +102,21 @@ class SuperresTask(Task):
     def inference_nets(self, cfg, data_meta: dict) -> dict:
         return {"G": SRResNet(data_meta["channels"], cfg.superres.scale, width=cfg.model.g_width,
                               n_blocks=cfg.superres.g_blocks)}
+
+    def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
+        side = data_meta["patch"] // cfg.superres.scale  # the low-resolution side it trained on
+        return [image_graph("G", nets["G"], {"low": data_meta["channels"]}, (side, side), 1,
+                            (f"output: {cfg.superres.scale}x the input's height and width",
+                             "one window: `gankit superres` tiles images (128 px tiles, 16 px overlap) and blends "
+                             "them, which bounds memory; the graph takes any size in one piece"))]
+
+    def card(self, cfg, data_meta: dict) -> Card:
+        return Card("image-to-image", f"a low-resolution image -> one {cfg.superres.scale}x larger",
+                    f"Enlarging images {cfg.superres.scale}x, for images degraded as its training "
+                    "pairs were (the low-resolution input made from the high one by the same downscaling).",
+                    "Detail it adds is invented to look plausible, not recovered; real-world degradations (blur, "
+                    "noise, compression) unlike its training pairs are outside what it learned. Not for "
+                    "identification or any use where the exact content matters.")
 
     def describe_data(self, data) -> list[str]:
         m = data.meta()

@@ -19,7 +19,7 @@ from gankit.data.corpus import load_text
 from gankit.data.text import Vocab
 from gankit.errors import GankitError
 from gankit.models.text import CNNDiscriminator, LatentTextGenerator, LSTMEncoder, LSTMGenerator, mlp
-from gankit.tasks.base import Parts, Task
+from gankit.tasks.base import Card, Parts, Task
 from gankit.tasks.text.evaluation import TextEval, evaluate_text, sample_lines
 from gankit.tasks.text.phases import (STATS, Objective, ae_phase, d_phase, latent_gan_phase, mle_phase, relgan_phase,
                                      seqgan_phase)
@@ -164,6 +164,18 @@ class TextTask(Task):
 
     def inference_nets(self, cfg, data_meta: dict) -> dict:
         return {"G": generator(cfg, len(vocab_of(data_meta)), len(data_meta.get("classes") or []))}
+
+    def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
+        raise GankitError("the text task has no ONNX export: its generator writes a line token by token, a loop "
+                          "that feeds each drawn token back (random draws, a stop at the end token), not one "
+                          "tensor function; export the weights alone (gankit export without --onnx)")
+
+    def card(self, cfg, data_meta: dict) -> Card:
+        return Card("text-generation", f"a line of text, drawn token by token ({cfg.text.method})",
+                    "Generating short lines like the training corpus, for research on text "
+                    "GANs and teaching.",
+                    "Small models of one corpus: lines can be ungrammatical, repeat the corpus verbatim, or carry "
+                    "its biases; not for producing text presented as fact or as a person's words.", (cfg.text.method,))
 
     def check_resume(self, data, saved_meta: dict, where: str) -> None:
         """The data's vocabulary must be the checkpoint's: the same ids must mean the same tokens."""

@@ -21,7 +21,8 @@ from gankit.errors import GankitError
 from gankit.models.cyclegan import ImagePool, ResnetGenerator
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
-from gankit.tasks.base import Parts, Task
+from gankit.tasks.base import Card, Parts, Task
+from gankit.tasks.onnx_common import image_graph, pad_multiple
 from gankit.tasks.translate.evaluation import TranslationEval, evaluate_translation
 from gankit.tasks.translate.phases import ADVERSARIAL, STATS, Objective, cyclegan_phase, pix2pix_phase
 
@@ -161,6 +162,29 @@ class TranslateTask(Task):
 
     def exported_nets(self, cfg) -> tuple[str, ...]:
         return ("G",) if cfg.translate.method == "pix2pix" else ("G_ab", "G_ba")
+
+    def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
+        graphs = []
+        for name in self.exported_nets(cfg):
+            G = nets[name]
+            if cfg.translate.method == "pix2pix":
+                (ci, h, w), (co, _, _) = domains(cfg, data_meta)
+                what = f"{cfg.translate.direction[0]} -> {cfg.translate.direction[-1]}"
+            else:
+                (ca, h, w), (cb, _, _) = tuple(data_meta["shape_a"]), tuple(data_meta["shape_b"])
+                ci, co = (ca, cb) if name == "G_ab" else (cb, ca)
+                what = "A -> B" if name == "G_ab" else "B -> A"
+            graphs.append(image_graph(name, G, {"image": ci}, (h, w), pad_multiple(G),
+                                      (f"{what}: {ci} channels in, {co} out",)))
+        return graphs
+
+    def card(self, cfg, data_meta: dict) -> Card:
+        return Card("image-to-image", f"an image of one domain -> the other ({cfg.translate.method})",
+                    "Translating images from one domain to the other as in its training data "
+                    "(for example maps to photos, day to night), for research and creative work.",
+                    "It learned one pair of domains from its training images: inputs unlike them give unreliable "
+                    "outputs, and a translation can add or remove content (CycleGAN is known to hide detail); not "
+                    "for uses where the output must be faithful (medicine, evidence).", (cfg.translate.method,))
 
     def describe_data(self, data) -> list[str]:
         m = data.meta()
