@@ -12,7 +12,8 @@ from gankit.errors import GankitError
 from gankit.training.tensorboard import Board, scalars
 
 pea = pytest.importorskip("tensorboard.backend.event_processing.plugin_event_accumulator")
-from tensorboard.util.tensor_util import make_ndarray  # noqa: E402 - after the skip
+from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData  # noqa: E402 - after the skip
+from tensorboard.util.tensor_util import make_ndarray  # noqa: E402
 
 TINY = ["data.source=fake:1x8x8:64", "data.resolution=null", "model.g_hidden=[16]", "model.d_hidden=[16]",
         "model.z_dim=4", "train.batch=8", "log.progress=false", "log.every=2", "log.grid_every=3", "log.grid_n=4",
@@ -62,7 +63,10 @@ def test_event_files_hold_the_metrics_grids_and_config(tmp_path):
     assert png(ea, "samples", -1) == (run.dir / "samples" / "step_000005.png").read_bytes()
     config = text(ea, "config")
     assert len(config) == 1 and "source: fake:1x8x8:64" in config[0] and "steps: 5" in config[0]
-    assert "_hparams_/session_start_info" in ea.PluginTagToContent("hparams")
+    start = HParamsPluginData.FromString(ea.PluginTagToContent("hparams")["_hparams_/session_start_info"])
+    hparams = start.session_start_info.hparams
+    assert hparams["train.batch"].number_value == 8 and hparams["data.source"].string_value == "fake:1x8x8:64"
+    assert "model.z_dim" in hparams and not any(k.startswith("translate.") for k in hparams)  # another task's
     assert f"tensorboard --logdir {run.dir / 'tensorboard'}" in (run.dir / "train.log").read_text()
 
 

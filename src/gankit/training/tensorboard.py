@@ -10,7 +10,7 @@ What they hold, fed by `gankit.training.artifacts.Artifacts` (docs/ecosystem-ten
     evaluation   each evaluation row as text, its protocol included
     config       the resolved config as YAML text, once per training call (at step 0, or at the
                  first step a resumed call trains), and its values as hparams at step 0
-                 (TensorBoard's HPARAMS tab)
+                 (TensorBoard's HPARAMS tab; without the sections of the other tasks)
 
 Each training call opens a new event file. A resumed run (or one rolled back after non-finite
 updates) opens it with purge_step = the step after its checkpoint: TensorBoard then hides what
@@ -31,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from gankit.errors import GankitError
+from gankit.tasks import TASKS
 
 INSTALL = "pip install 'gankit[tensorboard]' (or pip install tensorboard)"
 
@@ -96,7 +97,9 @@ class Board:
         if step == 0:  # a run's start: its settings, for the HPARAMS tab (once: resumes keep them)
             from torch.utils.tensorboard.summary import hparams
 
-            _, start, _ = hparams(_hparams(config), {})  # no experiment summary: TensorBoard infers one
+            # the sections named after another task are its own settings, unused by this run
+            mine = {k: v for k, v in config.items() if k not in set(TASKS) - {config.get("task")}}
+            _, start, _ = hparams(_hparams(mine), {})  # no experiment summary: TensorBoard infers one
             self.writer.file_writer.add_summary(start)
         # at the first step this call writes (where a later resume's purge starts): a call that is
         # abandoned takes its config with it
