@@ -130,7 +130,7 @@ def test_without_the_package(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().err.count("TensorBoard: off") == 1
 
 
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the writer's thread dies
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")  # what Python would print
 def test_a_full_disk_ends_the_event_files_not_the_run(tmp_path, monkeypatch, capsys):
     import errno
 
@@ -142,7 +142,8 @@ def test_a_full_disk_ends_the_event_files_not_the_run(tmp_path, monkeypatch, cap
     monkeypatch.setattr(RecordWriter, "write", full)  # what the writer's thread calls for every event
     run = gankit.train(tiny(6), tmp_path / "r")
     assert run.step == 6 and [r["step"] for r in rows(run.dir)] == [2, 4, 6]
-    refused = [ln for ln in capsys.readouterr().err.splitlines() if "cannot write" in ln]
+    err = capsys.readouterr().err
+    refused = [ln for ln in err.splitlines() if "cannot write" in ln]
     assert len(refused) == 1 and refused[0].endswith("; training goes on without it")
     assert refused[0].startswith(f"gankit: cannot write {run.dir / 'tensorboard'}: no space left on device")
     assert (run.dir / "train.log").read_text().count("cannot write") == 1

@@ -25,11 +25,13 @@ import atexit
 import importlib
 import json
 import re
+import threading
 import time
 from pathlib import Path
 
 import yaml
 
+from gankit import disk
 from gankit.errors import GankitError
 from gankit.tasks import TASKS
 
@@ -87,6 +89,24 @@ def scalars(row: dict) -> dict[str, float]:
     return out
 
 
+def _hush_writer_thread() -> None:
+    """TensorBoard writes events from a thread of its own, which dies on a write the machine
+    refuses (a full disk) and has Python print its traceback; the same error reaches the run at
+    its next event, where `Artifacts` says it in one line. This hook drops that traceback alone:
+    any other thread's exception goes on to the hook that was there."""
+    previous = threading.excepthook
+    if getattr(previous, "_gankit_tensorboard", False):
+        return
+
+    def hook(args):
+        if not (type(args.thread).__module__ == "tensorboard.summary.writer.event_file_writer"
+                and disk.reason(args.exc_value, ".") is not None):
+            previous(args)
+
+    hook._gankit_tensorboard = True
+    threading.excepthook = hook
+
+
 class Board:
     """One training call's event file in `dir`, from `step` on. Every method may raise what the
     machine says (a full disk): the caller (`Artifacts`) warns once and drops the board."""
@@ -112,6 +132,7 @@ class Board:
         from torch.utils.tensorboard import SummaryWriter
 
         self.dir.mkdir(parents=True, exist_ok=True)
+        _hush_writer_thread()
         stamps = [int(m.group(1)) for p in self.dir.glob("events.out.tfevents.*")
                   if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", p.name))]
         # TensorBoard reads a folder's event files in name order, which starts with the second the
