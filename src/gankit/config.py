@@ -147,7 +147,11 @@ class LogConfig:
     ckpt_minutes: float = ranged(10.0, lambda v: v > 0, "a number of minutes > 0")
     # checkpoints kept: last.pt and the previous ones as step_NNNNNNNN.pt
     keep_last: int = ranged(3, lambda v: v >= 1, "an integer >= 1")
-    progress: bool = True  # live progress bar on stderr
+    # live progress bar on stderr; when stderr is not a terminal (a file, a pipe), one plain line per log step
+    progress: bool = True
+    # TensorBoard event files in RUN/tensorboard/ (gankit.training.tensorboard): auto: when the
+    # tensorboard package is installed (said once in train.log); true: required (an error without it)
+    tensorboard: Literal["auto", True, False] = "auto"
     # profile this many steps after a 5-step warm-up (--profile N): RUN/profile/; 0: off
     profile: int = ranged(0, lambda v: v >= 0, "an integer >= 0 (0: off)")
 
@@ -381,8 +385,8 @@ def _coerce(tp: Any, v: Any, where: str) -> Any:
         inner = [a for a in args if a is not type(None)]
         return _coerce(inner[0], v, where)
     if origin is Literal:
-        if v not in args:
-            raise GankitError(f"{where} = {v!r}; choose one of: {', '.join(map(str, args))}")
+        if not any(v == a and isinstance(v, bool) == isinstance(a, bool) for a in args):  # 1 is not true
+            raise GankitError(f"{where} = {v!r}; choose one of: {', '.join(_yaml_word(a) for a in args)}")
         return v
     if origin is tuple:
         if not isinstance(v, (list, tuple)):
@@ -411,6 +415,11 @@ def _coerce(tp: Any, v: Any, where: str) -> Any:
             return v
         raise GankitError(f"{where} = {v!r}; expected a string")
     raise TypeError(f"config type {tp} not handled")  # our bug, not the user's
+
+
+def _yaml_word(v: Any) -> str:
+    """A choice as the user types it: true, not True."""
+    return str(v).lower() if isinstance(v, bool) else str(v)
 
 
 def _check_ranges(cfg: Any, origin: str, prefix: str) -> None:

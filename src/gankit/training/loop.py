@@ -34,6 +34,7 @@ from gankit.training.safety import StopSignals, all_finite
 from gankit.training.profile import StepProfiler
 from gankit.training.progress import Progress
 from gankit.training.store import CheckpointStore
+from gankit.training import tensorboard
 
 class Finished(NamedTuple):
     """How a training call ended (rank 0): the run directory, the step reached, and the signal
@@ -87,6 +88,7 @@ def _lead(cfg: RunConfig, out: Path, resume: bool, force: bool, dist: Dist,
             if lock.took_over:
                 warn(f"took over the lock of {out} left by a process that is gone (pid {lock.took_over})")
             try:
+                tensorboard.check(cfg.log.tensorboard)  # before anything is written
                 found = check_run_dir(out, store, cfg, resume, force, loaded)
             except GankitError as err:
                 dist.broadcast(("error", str(err)))  # the other ranks stop too, quietly
@@ -132,6 +134,7 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         write_config(out, cfg)
     art.forget_after(step)  # a resumed run redoes what came after its checkpoint
     _note_setup(art, cfg, task, data, e, choice, dist, device, command, init, skipped)
+    art.open_board(cfg, step)  # TensorBoard hides what came after the checkpoint too
     if step == 0:
         art.grid(0)  # the untrained generator: the animation's first frame
         art.preview(task.preview(cfg, data))
@@ -164,6 +167,7 @@ def _train(cfg: RunConfig, out: Path, store: CheckpointStore | None, ckpt: dict 
         if (log_now or not guard.on_device) and guard.consecutive >= cfg.recover.patience:
             step = st.step = ckpts.roll_back(step)
             bar.at(step)
+            art.rewind(step)
             window.reset()
             continue
 
@@ -293,6 +297,7 @@ class _Checkpoints:
             try:
                 self.store.save(pack(st, step, rngs))
                 self.unwritten, self.written_at = None, time.monotonic()
+                art.flush()  # TensorBoard's events up to this checkpoint: what a resume keeps
             except DiskError as err:  # the older checkpoints are intact: train on, try the next one
                 self.unwritten = str(err)
                 _warn(art, f"step {step}: {err}; training goes on and tries again at the next checkpoint")
