@@ -29,7 +29,7 @@ LAYERS = [
     ("metrics", ["gankit.metrics"]),
     ("tasks", ["gankit.tasks"]),
     ("training", ["gankit.training"]),
-    ("inference", ["gankit.run", "gankit.export", "gankit.bench"]),
+    ("inference", ["gankit.run", "gankit.export", "gankit.export_onnx", "gankit.card", "gankit.bench"]),
     ("api", ["gankit.api"]),  # the Python API never imports the apps or the CLI built on it
     ("apps", ["gankit.apps", "gankit.tasks.*.serve"]),
     # a task's surface.py adds its commands with the CLI's helpers (gankit.cli.common)

@@ -11,6 +11,7 @@ from gankit.data.frames import load_triplets
 from gankit.data.frames.store import existing_store, frame_store
 from gankit.data.frames.streamed import StreamedTriplets, open_frames
 from gankit.errors import GankitError
+from gankit.metrics.frames import halfway_warps
 from gankit.media.video import VideoWriter
 
 
@@ -34,10 +35,11 @@ def folder(tmp_path, tmp_cache):
     return root
 
 
-def _open(source, size=16, **kw):
+def _open(source, size=16, flow=False, **kw):
+    """open_frames with the interpolate task's guides when `flow` (its Farneback halfway warps)."""
     kw = {"load": "stream", "memory_budget": None, "workers": 1, "prefetch": 2, **kw}
     return open_frames(str(source), size, "cpu", kw.pop("load"), kw.pop("memory_budget"), kw.pop("workers"),
-                       kw.pop("prefetch"), **kw)
+                       kw.pop("prefetch"), guides=halfway_warps if flow else None, **kw)
 
 
 @pytest.mark.parametrize("flow", [False, True])

@@ -9,9 +9,10 @@ triplet i: an index maps i to (video, first frame) and frames t-1, t, t+1 are on
 
 **Order and resume** are the image streaming path's (`gankit.data.stream`): a DataLoader replays
 the run's sampler from the checkpointed position, worker processes read each batch's triplets and,
-with `interpolate.flow`, compute their Farneback halfway warps
-(`gankit.metrics.frames.halfway_warps`, frame pair by frame pair, so the numbers are those the
-in-memory path caches), and the batches arrive in order, prefetched, pinned on a GPU.
+with `interpolate.flow`, compute the guides the task hands in (its Farneback halfway warps,
+`gankit.metrics.frames.halfway_warps`, frame pair by frame pair, so the numbers are those the
+in-memory path caches; passed in, since data sits below metrics), and the batches arrive in
+order, prefetched, pinned on a GPU.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -78,12 +80,13 @@ class TripletSource(torch.utils.data.Dataset):
 
 
 class Collate:
-    """A worker's batch: (prev, mid, next) uint8 (b, C, H, W) each, with `flow` also both
-    neighbours' halfway warps as float16 (b, C, H, W) on 0..255 (as `with_warps` stores them);
-    and the indices. A bad item's message instead of the batch."""
+    """A worker's batch: (prev, mid, next) uint8 (b, C, H, W) each, with `guides` also what it
+    returns for (prev, next) (the interpolate task's: both neighbours' halfway warps) as float16
+    (b, C, H, W) on 0..255 (as `with_warps` stores them); and the indices. A bad item's message
+    instead of the batch. `guides` is a module-level function: the workers get it pickled."""
 
-    def __init__(self, flow: bool):
-        self.flow = flow
+    def __init__(self, guides: Callable | None):
+        self.guides = guides
 
     def __call__(self, items):
         bad = next((msg for x, msg in items if x is None), None)
@@ -91,10 +94,8 @@ class Collate:
             return None, bad
         prev, mid, nxt = (torch.stack([x[k] for x, _ in items]) for k in range(3))
         out = (prev, mid, nxt)
-        if self.flow:
-            from gankit.metrics.frames import halfway_warps
-
-            out += tuple(w.half() for w in halfway_warps(prev, nxt))
+        if self.guides is not None:
+            out += tuple(w.half() for w in self.guides(prev, nxt))
         return out, torch.tensor([i for _, i in items], dtype=torch.int64)
 
 
@@ -105,9 +106,9 @@ class StreamedTriplets:
     resident = False
 
     def __init__(self, source: TripletSource, name: str, notes: list[str], sources: list[str], device,
-                 workers: int = 2, prefetch: int = 2, flow: bool = False):
+                 workers: int = 2, prefetch: int = 2, guides: Callable | None = None):
         self.source, self.name, self.notes, self.sources = source, name, notes, sources
-        self.device, self.workers, self.prefetch, self.flow = torch.device(device), workers, prefetch, flow
+        self.device, self.workers, self.prefetch, self.guides = torch.device(device), workers, prefetch, guides
         self._loader = None  # [iterator, next position, (batch, shard, seed, n)]
 
     def __len__(self) -> int:
@@ -154,7 +155,7 @@ class StreamedTriplets:
             self.source, batch_sampler=_Replay(sampler, pos, shard), num_workers=w,
             prefetch_factor=self.prefetch if w else None, persistent_workers=False,
             pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init if w else None,
-            collate_fn=Collate(self.flow), generator=private_generator())
+            collate_fn=Collate(self.guides), generator=private_generator())
 
     def close(self) -> None:
         """Stop the worker processes (a new loader starts them again)."""
@@ -177,13 +178,14 @@ def _hw(size: tuple[int, int]) -> tuple[int, int]:
 
 
 def open_frames(source: str, size: int | None, device, load: str, memory_budget: float | None, workers: int,
-                prefetch: int, flow: bool = False, strict: bool = False) -> tuple[StreamedTriplets | None, str | None]:
+                prefetch: int, guides: Callable | None = None, strict: bool = False) -> tuple[StreamedTriplets | None, str | None]:
     """(a video file's or folder's training triplets streamed, or None when they load in memory;
     the line saying which and why). In memory: a named source (no line), or data.load=memory, or
-    triplets that fit the budget (the decoded triplets, and with `flow` their float16 warps,
+    triplets that fit the budget (the decoded triplets, and with `guides` (two per triplet) their float16 warps,
     against `memory_budget`, as for images). Bad input is refused with the in-memory path's
     one-line messages."""
     check_size(size)
+    flow = guides is not None
     if source.partition(":")[0] in NAMED:
         if load == "stream":
             raise GankitError(f"data.load=stream: {source!r} cannot stream; streaming reads a video file or a folder "
@@ -237,7 +239,7 @@ def open_frames(source: str, size: int | None, device, load: str, memory_budget:
             f"{', warps computed by the workers' if flow else ''}")
     disk_note = (f"frames stored once in {stores[0].path.parent}: {gb(sum(s.nbytes for s in stores))} on disk, "
                  f"{sum(built)} of {len(stores)} videos decoded now, the rest read from earlier runs")
-    return StreamedTriplets(data, source, [head, disk_note] + notes, used, device, workers, prefetch, flow), head
+    return StreamedTriplets(data, source, [head, disk_note] + notes, used, device, workers, prefetch, guides), head
 
 
 def _count(p: Path) -> int:

@@ -24,6 +24,7 @@ from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Card, Parts, Task
 from gankit.tasks.onnx_common import image_graph, pad_multiple
 from gankit.tasks.interpolate.evaluation import InterpolationEval, evaluate_interpolation, held_out
+from gankit.metrics.frames import halfway_warps
 from gankit.tasks.interpolate.guide import model_inputs, with_warps
 from gankit.tasks.interpolate.phases import STATS, Objective, interpolate_phase, predict
 
@@ -45,7 +46,7 @@ class InterpolateTask(Task):
     def load_data(self, cfg, device, strict: bool = False):
         d, flow = cfg.data, cfg.interpolate.flow
         data, why = open_frames(d.source, d.resolution, device, d.load, d.memory_budget, d.workers, d.prefetch,
-                                flow, strict)
+                                halfway_warps if flow else None, strict)
         if data is not None:  # streamed: the workers warp each batch
             return data
         data = load_triplets(d.source, "train", d.resolution, strict=strict)
