@@ -33,6 +33,7 @@ from gankit.training.checkpoint import unpack
 from gankit.training.distributed import Dist, convert_global_bn, reseed_for_rank
 from gankit.training.precision import static as static_precision
 from gankit.training.ema import EMA
+from gankit.training.freeze import freeze, trainable
 from gankit.training.safety import NonFiniteGuard, uses_found_inf
 from gankit.training.state import TrainState
 
@@ -77,6 +78,7 @@ class Engine:
     def __init__(self, st: TrainState, mode: str, why: str):
         self.st, self.mode, self.why = st, mode, why
         self.ddp = False
+        self.frozen: list[str] = []
         self.schedule = get_task(st.cfg.task).schedule(st.cfg, st)  # what moves with the step (or None)
         self.runner = StepRunner(self._phases, mode, st.device, before_capture=self._drop_grads)
 
@@ -97,6 +99,8 @@ class Engine:
         # The task sees train.precision resolved, never auto; the state keeps the config as given.
         parts = task.build(replace(cfg, train=replace(cfg.train, precision=precision)), data, device, dist.rank)
         nets = {n: m.to(device) for n, m in parts.nets.items()}
+        # before the optimisers and DDP wrappers, which then never see the frozen parameters
+        frozen = freeze(cfg, task, nets, parts.groups)
         if dist.active:
             if cfg.train.sync_bn:  # batch statistics over the global batch, not each rank's slice
                 conv = torch.nn.SyncBatchNorm.convert_sync_batchnorm if device.type == "cuda" else convert_global_bn
@@ -111,7 +115,7 @@ class Engine:
         if mode == "static" and task.blockers(cfg):
             raise ValueError(f"static step mode: {'; '.join(task.blockers(cfg))}")
         graph = mode in ("graph", "static")
-        opts = {o: _optimizer(cfg, [p for n in group for p in nets[n].parameters()], parts.lrs[o],
+        opts = {o: _optimizer(cfg, [p for n in group for p in trainable(nets[n])], parts.lrs[o],
                               parts.betas.get(o, cfg.train.betas), device, capturable=mode == "graph")
                 for o, group in parts.groups.items()}
         scheds = {o: s for o, s in ((o, _schedule(cfg, opt)) for o, opt in opts.items()) if s is not None}
@@ -134,6 +138,7 @@ class Engine:
             _compile(st)
         e = cls(st, mode, "" if graph else "; ".join(why))
         e.ddp = ddp  # gradients averaged by DistributedDataParallel (else, data-parallel: one flat all-reduce)
+        e.frozen = frozen  # train.log lines: what train.freeze_d / freeze_g froze
         return e
 
     # -- the step -----------------------------------------------------------------------------
