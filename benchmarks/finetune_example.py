@@ -57,8 +57,8 @@ def _score(run_dir: Path, n: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=Path("runs/bench-finetune"))
-    p.add_argument("--pretrain-steps", type=int, default=800)
-    p.add_argument("--steps", type=int, default=300, help="fine-tuning / from-scratch steps on the 100 images")
+    p.add_argument("--pretrain-steps", type=int, default=500)
+    p.add_argument("--steps", type=int, default=150, help="fine-tuning / from-scratch steps on the 100 images")
     p.add_argument("--freeze-d", type=int, default=1, help="K of the frozen-D arm (dcgan at 28 px has 2 D blocks)")
     p.add_argument("--n", type=int, default=2000, help="samples per evaluation")
     p.add_argument("--json", type=Path)

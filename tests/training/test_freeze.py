@@ -2,6 +2,10 @@
 frozen blocks stay bitwise as they were and everything else trains, for every conv arch; a K past
 a network's blocks is refused in one line; a fine-tune run keeps its freezing when resumed."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -17,8 +21,10 @@ from gankit.training.engine import Engine
 CONV = ["data.source=fake:1x28x28:64", "data.resolution=null", "model.g_width=8", "model.d_width=8",
         "model.z_dim=4", "train.batch=8", "log.progress=false", "device=cpu", "train.precision=fp32"]
 ARCHS = {"dcgan": ("dcgan", []), "resnet": ("dcgan", ["model.arch=resnet"]),
-         "stylegan2": ("stylegan2", ["model.mapping_layers=2", "model.w_dim=16", "train.batch=8"]),
-         "r3gan": ("r3gan", [])}  # r3gan: R1 + R2 every step, through the frozen input blocks
+         # path-length penalty with the mapping network frozen; R1 + R2 every step through D's
+         # frozen input blocks (both double backward: several seconds each on a CPU)
+         "stylegan2": ("stylegan2", ["model.mapping_layers=2", "model.w_dim=16"]), "r3gan": ("r3gan", [])}
+SLOW = pytest.mark.slow
 
 
 def _engine(preset, sets):
@@ -26,7 +32,8 @@ def _engine(preset, sets):
     return Engine.build(cfg, load_data(cfg.data.source, None, None, "cpu"), torch.device("cpu"), mode="eager")
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHS))
+@pytest.mark.parametrize("arch", ["dcgan", "resnet", pytest.param("stylegan2", marks=SLOW),
+                                  pytest.param("r3gan", marks=SLOW)])
 def test_frozen_blocks_stay_bitwise_and_the_rest_trains(arch):
     preset, sets = ARCHS[arch]
     e = _engine(preset, [*sets, "train.freeze_d=1", "train.freeze_g=1"])
@@ -91,3 +98,29 @@ def test_a_fine_tune_starts_from_init_and_keeps_freezing_on_resume(tmp_path, cap
     body = [k for k in pre if k.startswith("body.") and not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert body and all(torch.equal(pre[k], after[k]) for k in body)  # the whole body: frozen through the resume
     assert not all(torch.equal(pre[k], after[k]) for k in pre if k.startswith("heads."))  # the head fine-tuned
+
+
+@SLOW
+def test_data_parallel_training_leaves_frozen_blocks_out(tmp_path):
+    """2 processes (DistributedDataParallel, and the flat all-reduce) with D's and G's first
+    blocks frozen follow the 1-process run: DDP's reducer never waits for a frozen parameter's
+    gradient, and the frozen blocks end as they started."""
+    tiny = ["--data", "fake:1x8x8:64", "--set", "data.resolution=null", "--set", "model.g_hidden=[16,16]",
+            "--set", "model.d_hidden=[16,16]", "--set", "model.z_dim=4", "--set", "model.d_dropout=0",
+            "--set", "train.batch=8", "--set", "log.progress=false", "--device", "cpu",
+            "--set", "train.precision=fp32", "--set", "train.freeze_d=1", "--set", "train.freeze_g=1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    runs = {"start": ["--steps", "0"], "one": ["--steps", "6"], "ddp": ["--nproc", "2", "--steps", "6"],
+            "flat": ["--nproc", "2", "--steps", "6", "--set", "train.ddp=false"]}
+    for name, extra in runs.items():
+        p = subprocess.run([sys.executable, "-m", "gankit", "train", *extra, "--out", str(tmp_path / name), *tiny],
+                           env=env, capture_output=True, text=True, timeout=240)
+        assert p.returncode == 0, p.stderr[-2000:]
+    nets = {n: Run.load(tmp_path / n, ema=False).nets for n in runs}
+    for net, first in (("D", "body.1."), ("G", "net.0.")):
+        start, one = nets["start"][net].state_dict(), nets["one"][net].state_dict()
+        for name in ("ddp", "flat"):
+            two = nets[name][net].state_dict()
+            for k in start:
+                torch.testing.assert_close(two[k], one[k], atol=1e-5, rtol=0)
+                assert torch.equal(two[k], start[k]) == k.startswith(first), (name, net, k)

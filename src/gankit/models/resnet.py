@@ -135,8 +135,8 @@ class ResNetGenerator(nn.Module):
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.linear(z).view(z.shape[0], -1, self.s, self.s)  # (B, ch0, s, s)
-        for i, block in enumerate(self.blocks):
-            h = block(h, y)  # (B, w, 2s, 2s) ... (B, w, H, W)
+        for i, up in enumerate(self.blocks):
+            h = up(h, y)  # (B, w, 2s, 2s) ... (B, w, H, W)
             if i == 0:
                 h = self.attn(h)
         return torch.tanh(self.out(F.relu(self.bn(h, y))))  # (B, C, H, W)
