@@ -98,6 +98,9 @@ def test_a_fine_tune_starts_from_init_and_keeps_freezing_on_resume(tmp_path, cap
     body = [k for k in pre if k.startswith("body.") and not k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     assert body and all(torch.equal(pre[k], after[k]) for k in body)  # the whole body: frozen through the resume
     assert not all(torch.equal(pre[k], after[k]) for k in pre if k.startswith("heads."))  # the head fine-tuned
+    # a forced resume with another frozen set: the optimiser's moments would not line up
+    with pytest.raises(gankit.GankitError, match="optimiser D updated 2 tensors there and would update 7 here"):
+        resume(done.dir, ["train.steps=6", "train.freeze_d=0"], force=True)
 
 
 @SLOW
