@@ -1,9 +1,10 @@
 """`Engine`: a task's training state built once from a config, and the step that advances it.
 
 `Engine.build(cfg, data, device)` asks the task (`cfg.task`) for its networks and objective, then
-adds what every task shares: device placement, SyncBatchNorm, channels-last, fused Adam
-optimisers, learning-rate schedules, EMA copies, the non-finite guard, the run's own random
-generators, DistributedDataParallel wrappers and torch.compile. The result is one
+adds what every task shares: device placement, frozen blocks (`gankit.training.freeze`),
+SyncBatchNorm, channels-last, fused Adam optimisers, learning-rate schedules, EMA copies, the
+non-finite guard, the run's own random generators, DistributedDataParallel wrappers and
+torch.compile. The result is one
 `TrainState` (`gankit.training.state`), which a checkpoint keeps (`gankit.training.checkpoint`).
 
 `Engine.step(t)` runs training step t: the task draws its inputs (`Task.draw`), the
