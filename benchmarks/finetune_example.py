@@ -8,10 +8,10 @@ What is measured (CPU, seed 0, fp32, every run the `--preset` as it is: by defau
 `seed-mlp-fast`, the preset that learns MNIST fastest on a CPU; its D has 3 blocks, one per
 Linear layer):
 1. pretrain: `--pretrain-steps` steps on MNIST (60,000 digits);
-2. on `fashion-mnist@100` (10 training images per class, Debian's dataset-fashion-mnist), with
-   DiffAugment (translation, cutout), each for `--steps` steps: from scratch; from the MNIST run
-   (train.init) with nothing frozen; and from it with D's first K blocks frozen for each K in
-   `--freeze-d` (train.freeze_d, Mo et al. 2020);
+2. on `fashion-mnist@100` (10 training images per class, Debian's dataset-fashion-mnist), at
+   batch 64 with DiffAugment (translation, cutout), each for `--steps` steps: from scratch; from
+   the MNIST run (train.init) with nothing frozen; and from it with D's first K blocks frozen
+   for each K in `--freeze-d` (train.freeze_d, Mo et al. 2020);
 then each run's EMA generator (and the MNIST generator as it is) scored by `gankit eval`: FID of
 `--n` samples against the 10,000 Fashion-MNIST test images with the bundled feature network, and
 the memorisation check (samples' nearest training image against held-out test images).
@@ -34,7 +34,7 @@ from gankit.config import load_config
 
 # fp32 named: train.precision auto would time bf16 on runs over 500 steps and might pick either
 COMMON = ["log.progress=false", "log.grid_every=100000", "device=cpu", "seed=0", "train.precision=fp32"]
-FEW = ["data.source=fashion-mnist@100", "reg.diffaug=translation,cutout"]  # the 100-image runs
+FEW = ["data.source=fashion-mnist@100", "train.batch=64", "reg.diffaug=translation,cutout"]  # the 100-image runs
 REF = "fashion-mnist:test"
 
 
