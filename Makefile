@@ -47,9 +47,10 @@ browser:
 FORTUNES ?= /usr/share/games/fortunes/fortunes
 corpora:
 	@missing=""; [ -f $(FORTUNES) ] || missing="fortunes"; command -v espeak-ng >/dev/null || missing="$$missing espeak-ng"; \
+	[ -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || missing="$$missing dataset-fashion-mnist"; \
 	if [ -z "$$missing" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		echo "make: installing Debian's $$missing for the text and speech data"; \
+		echo "make: installing Debian's $$missing for the text, speech and Fashion-MNIST data"; \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null \
 		|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing >/dev/null; }; \
 	else echo "make: missing $$missing and no root apt-get: their tests will skip (apt-get install $$missing)"; fi

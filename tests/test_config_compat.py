@@ -43,6 +43,7 @@ NEW_SECTIONS = ("denoise",)  # sections of the tasks registered after the fixtur
 NEW_FIELDS = {"data": ("load", "memory_budget", "workers", "prefetch", "mirror"), "train": ("batch_gpu",)}
 NEW_FIELDS["model"] = ("cbase", "cmax", "mbstd_group")  # issue 28: channel widths at large sizes, paper256's mbstd
 NEW_FIELDS["log"] = ("tensorboard",)  # issue 29: TensorBoard event files
+NEW_FIELDS["train"] += ("freeze_d", "freeze_g")  # issue 29: fine-tuning with frozen layers
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -112,6 +112,10 @@ class TrainConfig:
     # start from another run's weights (a run directory or checkpoint .pt of the same task; the
     # networks both have, by name); optimisers and the step start afresh; null: fresh weights
     init: str | None = None
+    # fine-tuning: freeze the first K blocks of D (input side: Mo et al. 2020's FreezeD) / of G
+    # (latent side; stylegan2: 1 = the mapping network); what a block is, per arch: docs/cli.md
+    freeze_d: int = ranged(0, lambda v: v >= 0, "an integer >= 0 (0: nothing frozen)")
+    freeze_g: int = ranged(0, lambda v: v >= 0, "an integer >= 0 (0: nothing frozen)")
 
 
 @dataclass(frozen=True)

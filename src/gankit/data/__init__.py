@@ -1,7 +1,9 @@
 """Data sources: `load_data(source)` turns what a user types after ``--data`` into a `Dataset`.
 
 Named sources: ``mnist`` (60,000 train), ``mnist:test`` (10,000), ``mnist@N`` (a low-data
-split: N of the 60,000 training digits, N/10 of each class, `low_data_indices`), ``stacked-mnist``
+split: N of the 60,000 training digits, N/10 of each class, `low_data_indices`),
+``fashion-mnist``, ``fashion-mnist:test``, ``fashion-mnist@N`` (the same for Debian's
+Fashion-MNIST, `gankit.data.fashion`), ``stacked-mnist``
 (three MNIST digits as RGB channels: 1,000 modes), ``lfw`` / ``lfw:test`` (80 / 20 faces,
 25 x 25 grey, `gankit.data.faces`), ``ring8``, ``grid25``,
 ``fake[:CxHxW[:N]]``. Anything else is a path: a folder of images, a ``.zip`` of images (the
@@ -32,7 +34,8 @@ from gankit.errors import GankitError
 
 __all__ = ["Dataset", "BatchSampler", "load_data", "low_data_indices", "to_model", "from_model", "SOURCES_HELP"]
 
-SOURCES_HELP = ("mnist, mnist:test, mnist@N (N training digits, N/10 per class), stacked-mnist, stacked-mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
+SOURCES_HELP = ("mnist, mnist:test, mnist@N (N training digits, N/10 per class), fashion-mnist, fashion-mnist:test, "
+                "fashion-mnist@N, stacked-mnist, stacked-mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
                 "spoken-digits-spec[:test], lfw, lfw:test (80/20 faces, 25x25 grey), "
                 "or a path to a folder of images, a .zip of images, a .npz/.npy file or an IDX file, "
                 "or WebDataset shards (name-{000000..000009}.tar, pipe:...)")
@@ -66,21 +69,21 @@ def load_data(source: str, resolution: int | None = None, channels: int | None =
 LOW_DATA_SEED = 0  # the one seed of every mnist@N split, so a split is the same everywhere
 
 
-def low_data_indices(y, n: int, seed: int = LOW_DATA_SEED):
+def low_data_indices(y, n: int, seed: int = LOW_DATA_SEED, name: str = "mnist"):
     """Indices of a class-balanced subset of n examples of labels `y` (int array): n / K of each
     of the K classes, each class's drawn uniformly without replacement with numpy's
     default_rng(seed), in ascending order. The splits nest: the first n/K of a class's
-    permutation are the ones kept, so mnist@100 is inside mnist@1000."""
+    permutation are the ones kept, so mnist@100 is inside mnist@1000. `name`: the source, for errors."""
     import numpy as np
 
     classes = np.unique(y)
     k = len(classes)
     if n < k or n % k:
-        raise GankitError(f"mnist@{n}: n must be a multiple of the {k} classes (at least {k}), so every class "
+        raise GankitError(f"{name}@{n}: n must be a multiple of the {k} classes (at least {k}), so every class "
                           f"has n/{k} images")
     per, most = n // k, min(int((y == c).sum()) for c in classes)
     if per > most:
-        raise GankitError(f"mnist@{n}: more than the data has; a balanced split takes at most {k * most} "
+        raise GankitError(f"{name}@{n}: more than the data has; a balanced split takes at most {k * most} "
                           f"({most} per class)")
     g = np.random.default_rng(seed)
     out = []
@@ -90,21 +93,43 @@ def low_data_indices(y, n: int, seed: int = LOW_DATA_SEED):
     return np.sort(np.concatenate(out))
 
 
+def _fashion(split: str):
+    from gankit.data.fashion import load_fashion_mnist
+
+    return load_fashion_mnist(split)
+
+
+def _fashion_classes() -> list[str]:
+    from gankit.data.fashion import CLASSES
+
+    return list(CLASSES)
+
+
+# labelled 28 x 28 sets with a train/test split and class-balanced @N subsets:
+# name -> (split -> (x, y), class names, what @N's note calls the training split)
+_LABELLED = {
+    "mnist": (load_mnist, lambda: [str(i) for i in range(10)], "MNIST's 60,000 training digits"),
+    "fashion-mnist": (_fashion, _fashion_classes, "Fashion-MNIST's 60,000 training images"),
+}
+
+
 def _load(source: str, strict: bool = False) -> Dataset:
-    if source.startswith("mnist@"):
+    base, at, count = source.partition("@")
+    if at and base in _LABELLED:
         try:
-            n = int(source[len("mnist@"):])
+            n = int(count)
         except ValueError:
-            raise GankitError(f"data source {source!r}: expected mnist@N with N a whole number, e.g. mnist@1000") from None
-        x, y = load_mnist("train")
-        keep = low_data_indices(y, n)
-        return Dataset(torch.from_numpy(x[keep]), torch.from_numpy(y[keep]), source,
-                       classes=[str(i) for i in range(10)],
-                       notes=[f"{n} of MNIST's 60,000 training digits, {n // 10} per class (seed {LOW_DATA_SEED})"])
-    if source in ("mnist", "mnist:train", "mnist:test"):
-        split = "test" if source.endswith(":test") else "train"
-        x, y = load_mnist(split)
-        return Dataset(torch.from_numpy(x), torch.from_numpy(y), source, classes=[str(i) for i in range(10)])
+            raise GankitError(f"data source {source!r}: expected {base}@N with N a whole number, e.g. {base}@1000") from None
+        read, classes, what = _LABELLED[base]
+        x, y = read("train")
+        keep = low_data_indices(y, n, name=base)
+        return Dataset(torch.from_numpy(x[keep]), torch.from_numpy(y[keep]), source, classes=classes(),
+                       notes=[f"{n} of {what}, {n // 10} per class (seed {LOW_DATA_SEED})"])
+    base, _, split = source.partition(":")
+    if base in _LABELLED and split in ("", "train", "test"):
+        read, classes, _ = _LABELLED[base]
+        x, y = read("test" if source.endswith(":test") else "train")
+        return Dataset(torch.from_numpy(x), torch.from_numpy(y), source, classes=classes())
     if source in ("stacked-mnist", "stacked-mnist:test"):
         split = "test" if source.endswith(":test") else "train"
         x, y = stacked_mnist(*load_mnist(split))

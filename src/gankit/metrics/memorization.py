@@ -46,15 +46,17 @@ GRID_PAIRS = 32  # sample / nearest-training-image pairs in the picture, closest
 PICTURE_MAX = 128  # the picture's images are downscaled to this height
 
 # A run's data source -> its held-out split, for the sources that have one. mnist@N is part of
-# MNIST's training set, so its held-out images are the test set as well.
+# MNIST's training set, so its held-out images are the test set as well (fashion-mnist@N alike).
 HELD_OUT = {"lfw": "lfw:test", "lfw:train": "lfw:test", "mnist": "mnist:test", "mnist:train": "mnist:test",
+            "fashion-mnist": "fashion-mnist:test", "fashion-mnist:train": "fashion-mnist:test",
             "stacked-mnist": "stacked-mnist:test", "spoken-digits-spec": "spoken-digits-spec:test"}
 
 
 def held_out_source(train_source: str) -> str | None:
     """The held-out split of a named data source (``lfw`` -> ``lfw:test``), or None."""
-    if train_source.startswith("mnist@"):
-        return "mnist:test"
+    base, at, _ = train_source.partition("@")
+    if at and base in ("mnist", "fashion-mnist"):
+        return f"{base}:test"
     return HELD_OUT.get(train_source)
 
 

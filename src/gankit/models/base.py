@@ -10,6 +10,9 @@ Interfaces (all architectures follow them):
     D.head(h, y) -> logits     the adversarial head (plain linear, or linear + projection)
     D.aux(h) -> a              (B, D.aux_dim): auxiliary head (ACGAN class logits, InfoGAN codes);
                                only when D.aux_dim > 0
+    net.ordered_blocks()       the network's blocks in forward order (D: input side, the highest
+                               resolution, first; G: latent side first), each an nn.Module over
+                               the network's own parameters: what train.freeze_d / freeze_g count
 """
 
 from __future__ import annotations
@@ -74,6 +77,27 @@ def side_widths(sides: list[int], width: int, cap: int, cbase: int | None = None
 def sn(module: nn.Module, enabled: bool) -> nn.Module:
     """Spectral normalisation (Miyato et al. 2018) via torch's parametrisation, when enabled."""
     return parametrizations.spectral_norm(module) if enabled else module
+
+
+def block(*parts: nn.Module | nn.Parameter | None) -> nn.Module:
+    """Modules and loose parameters (a learned constant) as one block for `ordered_blocks`: a
+    ModuleList over the same objects, not copies, so freezing the block freezes the network's
+    own parameters. None parts (an absent class embedding) are left out."""
+    mods = [p for p in parts if isinstance(p, nn.Module)]
+    loose = [p for p in parts if isinstance(p, nn.Parameter)]
+    return nn.ModuleList(mods + ([nn.ParameterList(loose)] if loose else []))
+
+
+def split_blocks(layers: nn.Sequential, starts: tuple[type, ...], lead: bool = True) -> list[nn.Module]:
+    """A sequential body cut into blocks, in order: a block begins at each layer of a type in
+    `starts`. Layers before the first such layer (a fromRGB conv) join it with `lead`, else they
+    are a block of their own; layers after the last (an activation, a pooling) join the last."""
+    out: list[list[nn.Module]] = [[]]
+    for layer in layers:
+        if isinstance(layer, starts) and out[-1] and (not lead or any(isinstance(m, starts) for m in out[-1])):
+            out.append([])
+        out[-1].append(layer)
+    return [nn.ModuleList(b) for b in out if b]
 
 
 class DHead(nn.Module):
@@ -148,6 +172,13 @@ class Discriminator(nn.Module):
 
     body: nn.Module
     heads: DHead
+    block_starts: tuple[type, ...] = ()  # the body's layer types that begin a block (`ordered_blocks`)
+
+    def ordered_blocks(self) -> list[nn.Module]:
+        """The body's blocks, input side first (Mo et al. 2020 freeze these, from the first); the
+        heads are never a block, so a fully frozen body still trains its head. [] when the arch
+        defines no blocks."""
+        return split_blocks(self.body, self.block_starts) if self.block_starts else []
 
     @property
     def mixes_batch(self) -> bool:

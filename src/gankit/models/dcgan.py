@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gankit.models.base import ConditionalBatchNorm2d, DHead, Discriminator, side_widths, sn, start_size
+from gankit.models.base import ConditionalBatchNorm2d, DHead, Discriminator, block, side_widths, sn, start_size
 from gankit.tasks.generate.config import ModelConfig
 
 CAP = 8  # channels at a scale <= CAP x the finest scale's (DCGAN's 64 px nets: 8w at 4 px, w at 32)
@@ -55,6 +55,10 @@ class DCGANGenerator(nn.Module):
             _init(bn.bn)
         self.out = _init(nn.ConvTranspose2d(chs[-1], out_shape[0], 4, 2, 1))
 
+    def ordered_blocks(self) -> list[nn.Module]:
+        """One block per scale, coarsest first: its transposed conv and BN; the output conv last."""
+        return [block(c, bn) for c, bn in zip(self.convs, self.bns)] + [self.out]
+
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         h = z[:, :, None, None]  # (B, in_dim, 1, 1)
         for conv, bn in zip(self.convs, self.bns):
@@ -65,6 +69,8 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(Discriminator):
     """x (B, C, H, W) -> logits (B,): Conv2d(4, 2, 1) + LeakyReLU(0.2) down to an s x s map,
     BN after every conv but the first (or spectral norm on every conv instead of BN), flatten."""
+
+    block_starts = (nn.Conv2d,)  # a block: one stride-2 conv with its BN and activation, finest first
 
     def __init__(self, cfg: ModelConfig, in_shape: tuple[int, int, int], n_classes: int = 0):
         super().__init__()

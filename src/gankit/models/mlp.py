@@ -8,7 +8,7 @@ import math
 import torch
 from torch import nn
 
-from gankit.models.base import DHead, Discriminator, Dropout, one_hot, sn
+from gankit.models.base import DHead, Discriminator, Dropout, one_hot, sn, split_blocks
 from gankit.tasks.generate.config import ModelConfig
 
 
@@ -35,6 +35,10 @@ class MLPGenerator(nn.Module):
             layers.append(nn.Tanh())
         self.net = nn.Sequential(*layers)
 
+    def ordered_blocks(self) -> list[nn.Module]:
+        """Each Linear with what follows it (BN, activation), the latent side first."""
+        return split_blocks(self.net, (nn.Linear,))
+
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         if self.n_classes:
             if y is None:
@@ -49,6 +53,8 @@ class MLPDiscriminator(Discriminator):
     The tutorial ends D with a Sigmoid and uses BCELoss; here D returns the logit and the loss
     applies the sigmoid inside a numerically stable softplus (see `gankit.losses`).
     """
+
+    block_starts = (nn.Linear,)  # a block: a Linear with its activation and dropout
 
     def __init__(self, cfg: ModelConfig, in_shape: tuple[int, ...], n_classes: int = 0):
         super().__init__()

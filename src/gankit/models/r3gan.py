@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import GankitError
-from gankit.models.base import DHead, Discriminator, side_widths, start_size
+from gankit.models.base import DHead, Discriminator, block, side_widths, split_blocks, start_size
 from gankit.tasks.generate.config import ModelConfig
 
 
@@ -164,6 +164,13 @@ class R3GANGenerator(nn.Module):
             for a, b in zip(self.widths[:-1], self.widths[1:]))
         self.out = _he(nn.Conv2d(self.widths[-1], out_shape[0], 1), None)
 
+    def ordered_blocks(self) -> list[nn.Module]:
+        """One block per stage, coarsest first: the input map (embedding, linear, basis) with the
+        first stage, each transition with the stage it leads into, the output conv with the last."""
+        n = len(self.stages)
+        return [block(*((self.embed, self.linear, self.basis) if i == 0 else (self.transitions[i - 1],)),
+                      self.stages[i], self.out if i == n - 1 else None) for i in range(n)]
+
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         if self.embed is not None:
             if y is None:
@@ -189,6 +196,7 @@ class R3GANDiscriminator(Discriminator):
     """x (B, C, H, W) -> logits (B,). Features: the coarsest stage's map through a learned
     depthwise s x s conv (each channel weighs its own s x s positions, mirroring G's basis):
     (B, widths[0]). No normalisation, so real and fake batches share one forward (`judge`)."""
+
 
     def __init__(self, cfg: ModelConfig, in_shape: tuple[int, int, int], n_classes: int = 0):
         super().__init__()
@@ -216,3 +224,7 @@ class R3GANDiscriminator(Discriminator):
             # default makes it ~17x the linear term's, and R1/R2 start from its gradient).
             nn.init.normal_(self.heads.embed.weight, 0.0, self.feat_dim ** -0.5)
 
+    def ordered_blocks(self) -> list[nn.Module]:
+        """One block per stage, finest first: the first with fromRGB, each other with the
+        down-sampling transition before it, the last with the depthwise basis conv."""
+        return split_blocks(self.body, (_Down,), lead=False)

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gankit.models.base import ConditionalBatchNorm2d, DHead, Discriminator, side_widths, sn, start_size
+from gankit.models.base import ConditionalBatchNorm2d, DHead, Discriminator, block, side_widths, sn, start_size
 from gankit.tasks.generate.config import ModelConfig
 
 
@@ -127,10 +127,16 @@ class ResNetGenerator(nn.Module):
         self.bn = ConditionalBatchNorm2d(ch[-1], k)
         self.out = _conv(ch[-1], out_shape[0], 3)
 
+    def ordered_blocks(self) -> list[nn.Module]:
+        """The input linear map, each up-block (the first with its attention), then the output
+        BN and conv."""
+        ups = [block(b, self.attn) if i == 0 else b for i, b in enumerate(self.blocks)]
+        return [self.linear, *ups, block(self.bn, self.out)]
+
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         h = self.linear(z).view(z.shape[0], -1, self.s, self.s)  # (B, ch0, s, s)
-        for i, block in enumerate(self.blocks):
-            h = block(h, y)  # (B, w, 2s, 2s) ... (B, w, H, W)
+        for i, up in enumerate(self.blocks):
+            h = up(h, y)  # (B, w, 2s, 2s) ... (B, w, H, W)
             if i == 0:
                 h = self.attn(h)
         return torch.tanh(self.out(F.relu(self.bn(h, y))))  # (B, C, H, W)
@@ -138,6 +144,8 @@ class ResNetGenerator(nn.Module):
 
 class ResNetDiscriminator(Discriminator):
     """x (B, C, H, W) -> logits (B,); features are the ReLU'd last map summed over H, W: (B, its width)."""
+
+    block_starts = (DBlock,)  # a block: one residual block (the first with its attention), finest first
 
     def __init__(self, cfg: ModelConfig, in_shape: tuple[int, int, int], n_classes: int = 0):
         super().__init__()

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gankit.errors import GankitError
-from gankit.models.base import DHead, Discriminator, one_hot, side_widths, start_size
+from gankit.models.base import DHead, Discriminator, block, one_hot, side_widths, start_size
 from gankit.tasks.generate.config import ModelConfig
 from gankit.util import full
 
@@ -219,6 +219,14 @@ class StyleGAN2Generator(nn.Module):
             self.convs.append(SynthesisLayer(ch[k], ch[k], sides[k], cfg.w_dim, 2 * k, cfg.leak))
             self.torgbs.append(ToRGB(ch[k], out_shape[0], cfg.w_dim, 2 * k + 1))
 
+    def ordered_blocks(self) -> list[nn.Module]:
+        """The mapping network (with the class embedding) first, then the synthesis network one
+        resolution at a time, coarsest first: the constant, its conv and toRGB; then each
+        resolution's two convs and toRGB. train.freeze_g = 1 freezes the mapping network alone."""
+        out = [block(self.embed, self.map), block(self.const, self.convs[0], self.torgbs[0])]
+        out += [block(self.convs[2 * k - 1], self.convs[2 * k], self.torgbs[k]) for k in range(1, len(self.torgbs))]
+        return out
+
     def mapping(self, z: Tensor, y: Tensor | None = None, track: bool = True) -> Tensor:
         """(B, in_dim) [, labels (B,)] -> w (B, w_dim). In training mode (and with `track`) it
         moves w_avg toward this batch's mean w."""
@@ -337,6 +345,9 @@ class _Epilogue(nn.Module):
 class StyleGAN2Discriminator(Discriminator):
     """x (B, C, H, W) -> logits (B,); features (B, ch at s x s). Minibatch std makes a sample's
     logit depend on its group, so `mixes_batch` is True: reals and fakes go through D apart."""
+
+    # a block: one resolution's DBlock (the first with fromRGB), then the 4x4 epilogue (stylegan2-ada's b{res})
+    block_starts = (DBlock, _Epilogue)
 
     def __init__(self, cfg: ModelConfig, in_shape: tuple[int, int, int], n_classes: int = 0):
         super().__init__()

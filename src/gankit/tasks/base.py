@@ -174,6 +174,12 @@ class Task:
         """The networks a loaded run uses, built with fresh weights (Run.load fills them)."""
         raise NotImplementedError
 
+    def freeze_targets(self, cfg, groups: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        """The networks train.freeze_d ("d") and train.freeze_g ("g") freeze blocks of
+        (`gankit.training.freeze`), given `Parts.groups`: by default those the "D" and "G"
+        optimisers update, the GAN tasks' convention."""
+        return {"d": groups.get("D", ()), "g": groups.get("G", ())}
+
     def exported_nets(self, cfg) -> tuple[str, ...]:
         """The networks `gankit export` writes: what inference needs, no discriminator."""
         return ("G",)

@@ -189,6 +189,10 @@ def unpack(st, ck: dict, where: str = "checkpoint") -> int:
     for n, m in st.nets.items():
         m.load_state_dict(ck["nets"][n])
     for n, o in st.opts.items():
+        saved, here = (sum(len(g["params"]) for g in s["param_groups"]) for s in (ck["opts"][n], o.state_dict()))
+        if saved != here:  # the frozen set changed (a forced resume): the moments would not line up
+            raise GankitError(f"{where}: optimiser {n} updated {saved} tensors there and would update {here} here; "
+                              "train.freeze_d / freeze_g must stay as the run had them")
         _load_optimizer(o, ck["opts"][n], st.device)
     for n, s in st.scheds.items():
         s.load_state_dict(ck["scheds"][n])

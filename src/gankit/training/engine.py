@@ -1,9 +1,10 @@
 """`Engine`: a task's training state built once from a config, and the step that advances it.
 
 `Engine.build(cfg, data, device)` asks the task (`cfg.task`) for its networks and objective, then
-adds what every task shares: device placement, SyncBatchNorm, channels-last, fused Adam
-optimisers, learning-rate schedules, EMA copies, the non-finite guard, the run's own random
-generators, DistributedDataParallel wrappers and torch.compile. The result is one
+adds what every task shares: device placement, frozen blocks (`gankit.training.freeze`),
+SyncBatchNorm, channels-last, fused Adam optimisers, learning-rate schedules, EMA copies, the
+non-finite guard, the run's own random generators, DistributedDataParallel wrappers and
+torch.compile. The result is one
 `TrainState` (`gankit.training.state`), which a checkpoint keeps (`gankit.training.checkpoint`).
 
 `Engine.step(t)` runs training step t: the task draws its inputs (`Task.draw`), the
@@ -33,6 +34,7 @@ from gankit.training.checkpoint import unpack
 from gankit.training.distributed import Dist, convert_global_bn, reseed_for_rank
 from gankit.training.precision import static as static_precision
 from gankit.training.ema import EMA
+from gankit.training.freeze import freeze, trainable
 from gankit.training.safety import NonFiniteGuard, uses_found_inf
 from gankit.training.state import TrainState
 
@@ -77,6 +79,7 @@ class Engine:
     def __init__(self, st: TrainState, mode: str, why: str):
         self.st, self.mode, self.why = st, mode, why
         self.ddp = False
+        self.frozen: list[str] = []
         self.schedule = get_task(st.cfg.task).schedule(st.cfg, st)  # what moves with the step (or None)
         self.runner = StepRunner(self._phases, mode, st.device, before_capture=self._drop_grads)
 
@@ -97,6 +100,8 @@ class Engine:
         # The task sees train.precision resolved, never auto; the state keeps the config as given.
         parts = task.build(replace(cfg, train=replace(cfg.train, precision=precision)), data, device, dist.rank)
         nets = {n: m.to(device) for n, m in parts.nets.items()}
+        # before the optimisers and DDP wrappers, which then never see the frozen parameters
+        frozen = freeze(cfg, task, nets, parts.groups)
         if dist.active:
             if cfg.train.sync_bn:  # batch statistics over the global batch, not each rank's slice
                 conv = torch.nn.SyncBatchNorm.convert_sync_batchnorm if device.type == "cuda" else convert_global_bn
@@ -111,7 +116,7 @@ class Engine:
         if mode == "static" and task.blockers(cfg):
             raise ValueError(f"static step mode: {'; '.join(task.blockers(cfg))}")
         graph = mode in ("graph", "static")
-        opts = {o: _optimizer(cfg, [p for n in group for p in nets[n].parameters()], parts.lrs[o],
+        opts = {o: _optimizer(cfg, [p for n in group for p in trainable(nets[n])], parts.lrs[o],
                               parts.betas.get(o, cfg.train.betas), device, capturable=mode == "graph")
                 for o, group in parts.groups.items()}
         scheds = {o: s for o, s in ((o, _schedule(cfg, opt)) for o, opt in opts.items()) if s is not None}
@@ -134,6 +139,7 @@ class Engine:
             _compile(st)
         e = cls(st, mode, "" if graph else "; ".join(why))
         e.ddp = ddp  # gradients averaged by DistributedDataParallel (else, data-parallel: one flat all-reduce)
+        e.frozen = frozen  # train.log lines: what train.freeze_d / freeze_g froze
         return e
 
     # -- the step -----------------------------------------------------------------------------

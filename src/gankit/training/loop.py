@@ -347,6 +347,8 @@ def _note_setup(art, cfg: RunConfig, task, data, e: Engine, choice, dist: Dist, 
     art.note(summary)
     if init:
         art.note(init)
+    for line in e.frozen:  # train.freeze_d / freeze_g
+        art.note(line)
     for line in notes:  # what loading converted or skipped: the user should see it once
         art.note(line, echo=True)
     for msg in skipped:  # damaged checkpoints skipped on the way in

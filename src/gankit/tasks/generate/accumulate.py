@@ -20,7 +20,8 @@ import torch
 from torch import Tensor
 
 from gankit.regularizers import interpolation_weights
-from gankit.tasks.generate.phases import G_STATS, Batch, autocast, ada_p, d_finish, d_terms, g_terms
+from gankit.tasks.generate.phases import (G_STATS, Batch, autocast, ada_p, d_finish, d_terms, differentiable_styles,
+                                          g_terms)
 from gankit.tasks.phases_common import frozen, stats
 from gankit.util import full
 
@@ -116,7 +117,7 @@ def pl_accumulated(st, b: Batch, size: int) -> Tensor:
 
     def lengths(s: slice, create_graph: bool) -> Tensor:
         mix = None if b.mix is None else (b.mix[0][s], b.mix[1][s])
-        ws = G.styles(b.z[s], _cut(b.y, s), mix=mix)  # (b, num_ws, w_dim)
+        ws = differentiable_styles(G.styles(b.z[s], _cut(b.y, s), mix=mix))  # (b, num_ws, w_dim)
         x = G.synthesis(ws, [t[s] for t in noise])  # (b, C, H, W)
         (jty,) = torch.autograd.grad((x * y_noise[s]).sum(), ws, create_graph=create_graph)
         return jty.square().sum(2).mean(1).sqrt()  # (b,)

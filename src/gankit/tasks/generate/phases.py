@@ -143,7 +143,7 @@ def path_length_penalty(G, z: Tensor, y: Tensor | None, mix: tuple[Tensor, Tenso
     sample's length is sqrt(mean over the num_ws styles of |J^T y|^2 summed over w_dim). Then
     a <- a + decay (E[length] - a), and the penalty is E[(length - a)^2] with the updated a held
     constant (the official code lets a small gradient flow through a's update; decay 0.01)."""
-    ws = G.styles(z, y, mix=mix)  # (B, num_ws, w_dim)
+    ws = differentiable_styles(G.styles(z, y, mix=mix))  # (B, num_ws, w_dim)
     x = G.synthesis(ws)  # (B, C, H, W)
     noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) / math.sqrt(x[0, 0].numel())
     (jty,) = torch.autograd.grad((x * noise).sum(), ws, create_graph=True)  # J^T y: (B, num_ws, w_dim)
@@ -151,6 +151,12 @@ def path_length_penalty(G, z: Tensor, y: Tensor | None, mix: tuple[Tensor, Tenso
     with torch.no_grad():
         mean.a.copy_(mean.a.lerp(lengths.detach().mean().to(mean.a.dtype), decay))  # a += decay (E[length] - a)
     return (lengths - mean.a).square().mean()  # E[(|J^T y| - a)^2]
+
+
+def differentiable_styles(ws: Tensor) -> Tensor:
+    """The styles as a leaf the penalty differentiates by when nothing before them trains (the
+    mapping network frozen, train.freeze_g): no gradient is lost, none would reach it."""
+    return ws if ws.requires_grad else ws.detach().requires_grad_(True)
 
 
 def info_loss(aux: Tensor, b: Batch, obj: Objective) -> Tensor:
