@@ -116,6 +116,16 @@ def test_dicom_round_trip_keeps_geometry_and_values_with_new_uids(tmp_path):
         assert "gankit" in b.SeriesDescription and b.ImageType[0] == "DERIVED"
         uids.add(b.SeriesInstanceUID)
     assert len(uids) == 1  # one new series
+    # a compressed source (RLE, which pydicom decodes itself) comes back uncompressed, values equal
+    for p in write_series(tmp_path / "rle", hu_volume(2)):
+        ds = pydicom.dcmread(p)
+        ds.compress(pydicom.uid.RLELossless)
+        ds.save_as(p, enforce_file_format=True)
+    rle = medical.read_scan(tmp_path / "rle")
+    medical.write_dicom(rle.values, rle, tmp_path / "plain")
+    back = medical.read_scan(tmp_path / "plain")
+    assert back.headers[0].file_meta.TransferSyntaxUID == ExplicitVRLittleEndian
+    np.testing.assert_array_equal(back.values, rle.values)
     # values past the stored type's range are clipped to it, not wrapped
     big = medical.write_dicom(np.full_like(scan.values, 1e6), scan, tmp_path / "big")
     assert pydicom.dcmread(big[0]).pixel_array.max() == 32767
@@ -212,3 +222,14 @@ def test_without_the_extra_reading_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "pydicom", None)  # import pydicom now raises ImportError
     with pytest.raises(GankitError, match=r"reading DICOM needs pydicom: pip install 'gankit\[medical\]'"):
         medical.read_scan(tmp_path / "ct")
+
+
+def test_cli_writes_a_scan_as_pngs_through_a_named_window(tmp_path, capsys):
+    from gankit.cli import main
+
+    write_series(tmp_path / "ct", hu_volume(2))
+    assert main(["data", "slices", str(tmp_path / "ct"), "--out", str(tmp_path / "png"), "--window", "bone"]) == 0
+    assert "named window bone" in capsys.readouterr().out
+    # bone 400/1800: -500 HU -> 0, 1300 -> 1; the first slice's water (0 HU, file im2) -> 500/1800
+    got = read_image(tmp_path / "png" / "im2.png")[:, :, 0]
+    assert got[N // 2, N // 2 - 6] == round(500 / 1800 * 255) and got[0, 0] == 0

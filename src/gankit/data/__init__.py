@@ -59,7 +59,8 @@ def load_data(source: str, resolution: int | None = None, channels: int | None =
     if not streaming.can_stream(source) or (load == "memory" and not is_shards(source)):
         if load == "stream":
             raise GankitError(f"data.load=stream: {source!r} cannot stream; streaming reads a .zip of images, a "
-                              "folder of images or WebDataset shards (data.load memory or auto for the rest)")
+                              "folder of images (not of scans: those are read whole) or WebDataset shards "
+                              "(data.load memory or auto for the rest)")
         data = _load(source, strict).conform(resolution, channels).to(device)
         if mirror and data.kind != "image":
             raise GankitError(f"data.mirror flips images; data {data.name} is {data.kind}")

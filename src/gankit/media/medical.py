@@ -399,7 +399,12 @@ def write_dicom(values: np.ndarray, scan: Scan, folder: str | Path, description:
             stored = np.clip(np.round((np.asarray(v, dtype=np.float64) - intercept) / slope), lo, hi)
             dtype = np.dtype(f"{'i' if signed else 'u'}{int(ds.BitsAllocated) // 8}")
             ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-            ds.PixelData = stored.astype(dtype.newbyteorder("<")).tobytes()
+            data = stored.astype(dtype.newbyteorder("<")).tobytes()
+            ds.PixelData = data + b"\0" * (len(data) % 2)  # DICOM values have even length
+            # native (not encapsulated) now, whatever the source's transfer syntax was
+            ds["PixelData"].VR, ds["PixelData"].is_undefined_length = ("OB" if dtype.itemsize == 1 else "OW"), False
+            for tag in ("SmallestImagePixelValue", "LargestImagePixelValue", "LossyImageCompression"):
+                ds.pop(tag, None)  # described the old pixels
             ds.SOPInstanceUID = generate_uid()
             ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
             ds.SeriesInstanceUID = series_uid
