@@ -163,6 +163,9 @@ def test_pngs_are_the_windowed_slices(tmp_path):
     paths = medical.write_pngs(images, tmp_path / "png", scan.slice_names())
     assert [p.name for p in paths] == ["im4.png", "im3.png", "im2.png", "im1.png"]
     np.testing.assert_array_equal(read_image(paths[1])[:, :, 0], medical.as_uint8(images[1]))
+    nib.save(nib.Nifti1Image(np.zeros((N, N, 2), np.float32), np.eye(4)), tmp_path / "v.nii.gz")
+    vol = medical.read_scan(tmp_path / "v.nii.gz")
+    assert [p.name for p in medical.write_pngs(vol.values, tmp_path / "png", vol.slice_names())] == ["v_0.png", "v_1.png"]
 
 
 def test_a_folder_of_scans_loads_as_greyscale_training_images(tmp_path):
@@ -171,8 +174,8 @@ def test_a_folder_of_scans_loads_as_greyscale_training_images(tmp_path):
     data = load_data(str(tmp_path / "scans"), load="auto")  # a folder of scans never streams
     assert data.x.shape == (7, 1, N, N) and data.classes == ["healthy", "lesion"]
     assert data.y.tolist() == [0, 0, 0, 1, 1, 1, 1]
-    assert any("healthy/p2: 3 slices" in n and "auto" in n for n in data.notes)
-    assert any("lesion/p1: 4 slices" in n and "WindowCenter/Width" in n for n in data.notes)
+    assert any(n.startswith("scans/healthy/p2: 3 slices") and "auto" in n for n in data.notes)
+    assert any(n.startswith("scans/lesion/p1: 4 slices") and "WindowCenter/Width" in n for n in data.notes)
     want = medical.as_uint8(medical.apply_window(hu_volume(4), 40, 400))
     np.testing.assert_array_equal(data.x[3:, 0].numpy(), want)
     # one NIfTI file as --data

@@ -264,7 +264,7 @@ def folder_slices(paths: list[Path], root: Path) -> tuple[list[Path], list[str],
     for i, scan in enumerate(scans):
         c, w, note = window_of(scan, "file")
         if i < 2:
-            notes.append(note.replace(f"{scan.source}: ", f"{scan.source.relative_to(root).as_posix() or '.'}: ", 1))
+            notes.append(note.replace(f"{scan.source}: ", f"{scan.source.relative_to(root.parent).as_posix()}: ", 1))
         sources += scan.files or [scan.source] * len(scan)
         names += ([p.relative_to(root).as_posix() for p in scan.files] if scan.files else
                   [f"{scan.source.relative_to(root).as_posix()}#{k}" for k in range(len(scan))])
@@ -343,10 +343,13 @@ def write_pngs(images01: np.ndarray, folder: str | Path, names: list[str]) -> li
 
 
 def _stem(name: str) -> str:
+    """'im1.dcm' -> 'im1', 'v.nii.gz#3' -> 'v_3'."""
+    base, _, index = name.partition("#")
     for s in (*NIFTI_SUFFIXES, *DICOM_SUFFIXES):
-        if name.lower().endswith(s):
-            return name[: -len(s)]
-    return name.replace("#", "_")
+        if base.lower().endswith(s):
+            base = base[: -len(s)]
+            break
+    return f"{base}_{index}" if index else base
 
 
 def write_nifti(values: np.ndarray, scan: Scan, path: str | Path) -> Path:
