@@ -53,6 +53,7 @@ def ct_dataset(hu: np.ndarray, z: float, number: int, series: str, frame: str, w
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
     ds.RescaleSlope, ds.RescaleIntercept = SLOPE, INTERCEPT
+    ds.LargestImagePixelValue = int((hu.max() - INTERCEPT) / SLOPE)
     if window:
         ds.WindowCenter, ds.WindowWidth = 40, 400
     ds.PixelData = np.round((hu - INTERCEPT) / SLOPE).astype("<i2").tobytes()
@@ -114,6 +115,7 @@ def test_dicom_round_trip_keeps_geometry_and_values_with_new_uids(tmp_path):
         assert b.SOPInstanceUID != a.SOPInstanceUID and b.SeriesInstanceUID != a.SeriesInstanceUID
         assert b.file_meta.MediaStorageSOPInstanceUID == b.SOPInstanceUID
         assert "gankit" in b.SeriesDescription and b.ImageType[0] == "DERIVED"
+        assert "LargestImagePixelValue" in a and "LargestImagePixelValue" not in b  # it described the old pixels
         uids.add(b.SeriesInstanceUID)
     assert len(uids) == 1  # one new series
     # a compressed source (RLE, which pydicom decodes itself) comes back uncompressed, values equal

@@ -43,7 +43,7 @@ class Scan:
     source: Path  # the folder or file read
     order: str  # how the slices were ordered, in words
     file_window: tuple[float, float] | None = None  # (centre, width) the file states, if any
-    # DICOM: each slice's file and its header (pixel data included, for copying)
+    # DICOM: each slice's file and its header (its pixel data dropped once decoded into `values`)
     files: list[Path] = field(default_factory=list)
     headers: list = field(default_factory=list)
     # NIfTI: the affine and header, the slicing axis and the 4-D volume taken
@@ -166,6 +166,7 @@ def read_dicom(files: list[Path], where: Path) -> Scan:
             a = ds.pixel_array
         except Exception as e:  # a compressed transfer syntax without its decoder, damaged data
             raise GankitError(f"{p}: cannot decode the pixel data ({type(e).__name__}: {e})") from None
+        del ds.PixelData  # and pydicom's decoded copy: the header is kept for writing, not the pixels twice
         slope, intercept = float(ds.get("RescaleSlope", 1) or 1), float(ds.get("RescaleIntercept", 0) or 0)
         values.append(a.astype(np.float32) * np.float32(slope) + np.float32(intercept))
     shapes = {v.shape for v in values}
@@ -259,9 +260,11 @@ def folder_slices(paths: list[Path], root: Path) -> tuple[list[Path], list[str],
             nifti.append(p)
         else:
             dicom.setdefault(p.parent, []).append(p)
-    scans = [read_dicom(files, folder) for folder, files in dicom.items()] + [read_nifti(p) for p in nifti]
+    # one scan in memory at a time, as float32 values; what is kept is its 8-bit slices
+    scans = [*((read_dicom, (files, folder)) for folder, files in dicom.items()), *((read_nifti, (p,)) for p in nifti)]
     sources, names, arrays, notes = [], [], [], []
-    for i, scan in enumerate(scans):
+    for i, (read, args) in enumerate(scans):
+        scan = read(*args)
         c, w, note = window_of(scan, "file")
         if i < 2:
             notes.append(note.replace(f"{scan.source}: ", f"{scan.source.relative_to(root.parent).as_posix()}: ", 1))
