@@ -72,6 +72,14 @@ def add(sub) -> None:
     di.add_argument("--resolution", type=int, help="resize as a model would (square side)")
     di.add_argument("--channels", type=int, choices=(1, 3))
     di.set_defaults(func=cmd_data_info)
+    ds = dsub.add_parser("slices", help="a DICOM series or NIfTI volume as windowed 8-bit PNG slices")
+    ds.add_argument("scan", metavar="SCAN", help="a DICOM file, a folder of one DICOM series, or a .nii/.nii.gz")
+    ds.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs (one per slice)")
+    ds.add_argument("--window", default="file", help="file (the scan's own window, else auto), auto (percentiles "
+                    "1-99), soft-tissue, lung, bone, brain, or CENTRE,WIDTH (default: file)")
+    ds.add_argument("--axis", type=int, default=-1, help="NIfTI: the array axis to slice along (default: the last)")
+    ds.add_argument("--volume", type=int, default=0, help="4-D NIfTI: which volume (default: 0)")
+    ds.set_defaults(func=cmd_data_slices)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -208,6 +216,17 @@ def cmd_data_info(args: argparse.Namespace) -> int:
     else:
         viz.save_grid(x[:64], preview)
     print(f"preview:  {preview}")
+    return 0
+
+
+def cmd_data_slices(args: argparse.Namespace) -> int:
+    from gankit.media import medical
+
+    scan = medical.read_scan(args.scan, args.axis, args.volume)
+    c, w, note = medical.window_of(scan, args.window)
+    paths = medical.write_pngs(medical.apply_window(scan.values, c, w), args.out, scan.slice_names())
+    print(f"note:     {note}")
+    print(f"wrote:    {len(paths)} PNGs in {args.out} ({paths[0].name} ... {paths[-1].name})")
     return 0
 
 

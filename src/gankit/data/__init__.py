@@ -6,9 +6,10 @@ split: N of the 60,000 training digits, N/10 of each class, `low_data_indices`),
 Fashion-MNIST, `gankit.data.fashion`), ``stacked-mnist``
 (three MNIST digits as RGB channels: 1,000 modes), ``lfw`` / ``lfw:test`` (80 / 20 faces,
 25 x 25 grey, `gankit.data.faces`), ``ring8``, ``grid25``,
-``fake[:CxHxW[:N]]``. Anything else is a path: a folder of images, a ``.zip`` of images (the
-layout `gankit dataset` and stylegan2-ada-pytorch's dataset_tool write), a ``.npz``/``.npy`` array
-file, or an IDX file; or WebDataset shards (``shards-{000000..000009}.tar``, ``pipe:...``).
+``fake[:CxHxW[:N]]``. Anything else is a path: a folder of images (or of DICOM series and NIfTI
+volumes, read as greyscale slices), a ``.zip`` of images (the layout `gankit dataset` and
+stylegan2-ada-pytorch's dataset_tool write), a ``.npz``/``.npy`` array file, an IDX file, or one
+DICOM or NIfTI file; or WebDataset shards (``shards-{000000..000009}.tar``, ``pipe:...``).
 
 Zips, folders and shards can also be streamed (`gankit.data.stream`): decoded batch by batch in
 worker processes instead of whole at start-up; `load` picks (auto: by decoded size against the
@@ -23,7 +24,7 @@ import torch
 
 from gankit.data.dataset import Dataset, from_model, to_model
 from gankit.data.archive import ImageArchive
-from gankit.data.files import load_arrays, load_folder, load_idx_file
+from gankit.data.files import load_arrays, load_folder, load_idx_file, load_scan
 from gankit.data.idx import is_idx_path
 from gankit.data.mnist import load_mnist, stacked_mnist
 from gankit.data.sampler import BatchSampler
@@ -31,13 +32,15 @@ from gankit.data import stream as streaming
 from gankit.data.shards import is_shards
 from gankit.data.synthetic import load_fake, load_toy
 from gankit.errors import GankitError
+from gankit.media.medical import is_medical
 
 __all__ = ["Dataset", "BatchSampler", "load_data", "low_data_indices", "to_model", "from_model", "SOURCES_HELP"]
 
 SOURCES_HELP = ("mnist, mnist:test, mnist@N (N training digits, N/10 per class), fashion-mnist, fashion-mnist:test, "
                 "fashion-mnist@N, stacked-mnist, stacked-mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
                 "spoken-digits-spec[:test], lfw, lfw:test (80/20 faces, 25x25 grey), "
-                "or a path to a folder of images, a .zip of images, a .npz/.npy file or an IDX file, "
+                "or a path to a folder of images or scans, a .zip of images, a .npz/.npy file, an IDX file, "
+                "a DICOM file or a NIfTI volume (.nii, .nii.gz), "
                 "or WebDataset shards (name-{000000..000009}.tar, pipe:...)")
 
 
@@ -56,7 +59,8 @@ def load_data(source: str, resolution: int | None = None, channels: int | None =
     if not streaming.can_stream(source) or (load == "memory" and not is_shards(source)):
         if load == "stream":
             raise GankitError(f"data.load=stream: {source!r} cannot stream; streaming reads a .zip of images, a "
-                              "folder of images or WebDataset shards (data.load memory or auto for the rest)")
+                              "folder of images (not of scans: those are read whole) or WebDataset shards "
+                              "(data.load memory or auto for the rest)")
         data = _load(source, strict).conform(resolution, channels).to(device)
         if mirror and data.kind != "image":
             raise GankitError(f"data.mirror flips images; data {data.name} is {data.kind}")
@@ -160,8 +164,11 @@ def _load(source: str, strict: bool = False) -> Dataset:
             return load_arrays(path, source)
         if is_idx_path(path):
             return load_idx_file(path, source)
+        if is_medical(path):
+            return load_scan(path, source)
         raise GankitError(f"{source}: unsupported file type {path.suffix or '(none)'!r}; "
-                          "expected .zip, .npz, .npy, an IDX file (name containing 'idx'), or a folder of images")
+                          "expected .zip, .npz, .npy, an IDX file (name containing 'idx'), a DICOM or NIfTI file, "
+                          "or a folder of images")
     if "/" in source or "." in source or "\\" in source:
         raise GankitError(f"data source {source!r}: no such file or folder")
     raise GankitError(f"unknown data source {source!r}; expected {SOURCES_HELP}")

@@ -1,4 +1,4 @@
-"""Users' own data: folders of images, `.npz`/`.npy` arrays, IDX files.
+"""Users' own data: folders of images, `.npz`/`.npy` arrays, IDX files, medical scans.
 
 Every loader returns uint8 (N, C, H, W) images and optional int64 labels. Problems that lose
 nothing (non-image files, mixed sizes) are reported in `notes`. A few unreadable images among
@@ -6,7 +6,8 @@ many are skipped and reported in one note: one corrupt JPEG in a folder of thous
 stop a run; `strict=True` makes the first one an error instead. Problems that would train on the
 wrong data (most of a folder unreadable, wrong keys, mismatched counts) raise a one-line
 `GankitError`. The folder helpers here (`list_images`, `read_images`, `stack_images`) are shared
-with the paired-data layouts in `gankit.data.pairs`.
+with the paired-data layouts in `gankit.data.pairs`. DICOM series and NIfTI volumes in a folder
+(or one such file) read as greyscale slices through `gankit.media.medical` (`read_folder`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from gankit.data.dataset import Dataset
 from gankit.data.idx import labels_path_for, read_idx
 from gankit.errors import GankitError
+from gankit.media import medical
 from gankit.media.images import IMAGE_SUFFIXES, resize_uint8
 
 SHOW_FIRST = 3  # how many file names a note or an error lists
@@ -30,16 +32,16 @@ SHOW_FIRST = 3  # how many file names a note or an error lists
 def load_folder(root: Path, name: str, strict: bool = False) -> Dataset:
     """Images under `root`, recursively. Images in subfolders of `root` take the subfolder's
     name as their class label (all of them must then sit in such a subfolder). Unreadable images
-    are skipped with a note unless `strict` (see `read_images`)."""
-    images, skipped = list_images(root)
-    tops = class_parts(root, images)
-    arrays, bad = read_images(images, root, strict)
-    keep = [i for i, a in enumerate(arrays) if a is not None]
+    are skipped with a note unless `strict` (see `read_images`). DICOM series and NIfTI volumes
+    among them give their slices (`read_folder`)."""
+    images, skipped = list_images(root, scans=True)
+    class_parts(root, images)
+    sources, _, arrays, bad, scan_notes = read_folder(images, root, strict)
     # Classes from the readable images only, so that no label is left without examples.
-    classes, y = folder_labels([tops[i] for i in keep])
-    out, resized = stack_images([arrays[i] for i in keep])
+    classes, y = folder_labels(class_parts(root, sources))
+    out, resized = stack_images(arrays)
     notes = [n for n in (f"skipped {skipped} non-image files" if skipped else None,
-                         unreadable_note(bad, root), resized) if n]
+                         unreadable_note(bad, root), *scan_notes, resized) if n]
     return Dataset(out, None if y is None else torch.from_numpy(y), name, classes=classes, notes=notes)
 
 
@@ -64,18 +66,45 @@ def folder_labels(tops: list[tuple[str, ...]]) -> tuple[list[str] | None, np.nda
     return classes, np.array([index[t[0]] for t in tops], dtype=np.int64)
 
 
-def list_images(root: Path, recursive: bool = True) -> tuple[list[Path], int]:
+def list_images(root: Path, recursive: bool = True, scans: bool = False) -> tuple[list[Path], int]:
     """(image files under `root`, sorted; how many other files were passed over). An empty
-    result is an error naming the folder."""
+    result is an error naming the folder. `scans`: DICOM and NIfTI files count as images too
+    (for the readers that go through `read_folder`)."""
     files = sorted(p for p in (root.rglob("*") if recursive else root.iterdir())
                    if p.is_file() and not p.name.startswith("."))
-    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES or (scans and medical.is_medical(p))]
     skipped = len(files) - len(images)
     if not images:
-        raise GankitError(f"{root}: no images found (looked for {', '.join(IMAGE_SUFFIXES)}"
+        looked = (*IMAGE_SUFFIXES, *medical.DICOM_SUFFIXES, *medical.NIFTI_SUFFIXES) if scans else IMAGE_SUFFIXES
+        raise GankitError(f"{root}: no images found (looked for {', '.join(looked)}"
                           f"{' recursively' if recursive else ''}"
                           f"{f'; skipped {skipped} other files' if skipped else ''})")
     return images, skipped
+
+
+def read_folder(paths: list[Path], root: Path, strict: bool = False):
+    """A folder's images and medical scans (DICOM series, NIfTI volumes: `gankit.media.medical`,
+    each slice an image, windowed to 8 bits). Returns, per readable image or slice: its file, its
+    name under `root`, its uint8 (H, W, C) array; then the unreadable image files skipped
+    (`read_images`) and the notes on the scans. A scan that does not read is an error, never
+    skipped: a series with a missing slice is a damaged volume."""
+    scans = [p for p in paths if p.suffix.lower() not in IMAGE_SUFFIXES and medical.is_medical(p)]
+    plain = [p for p in paths if p not in set(scans)]
+    decoded, bad = read_images(plain, root, strict) if plain else ([], [])
+    good = [(p, a) for p, a in zip(plain, decoded) if a is not None]
+    sources, arrays = [p for p, _ in good], [a for _, a in good]
+    names, notes = [p.relative_to(root).as_posix() for p in sources], []
+    if scans:
+        s, n, a, notes = medical.folder_slices(scans, root)
+        sources, names, arrays = sources + s, names + n, arrays + a
+    return sources, names, arrays, bad, notes
+
+
+def load_scan(path: Path, name: str) -> Dataset:
+    """One DICOM file or NIfTI volume as a set of greyscale slices (`medical.folder_slices`)."""
+    _, _, arrays, notes = medical.folder_slices([path], path.parent)
+    out, resized = stack_images(arrays)
+    return Dataset(out, None, name, notes=notes + ([resized] if resized else []))
 
 
 def read_images(paths: list[Path], root: Path, strict: bool = False) -> tuple[list[np.ndarray | None], list[Path]]:

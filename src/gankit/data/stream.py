@@ -240,13 +240,16 @@ def _collate(items):
 
 
 def can_stream(source: str) -> bool:
-    """Sources the streaming path reads: a .zip, a folder of images, WebDataset shards."""
+    """Sources the streaming path reads: a .zip, a folder of images (not of scans), WebDataset shards."""
     from gankit.data.shards import is_shards
 
     if is_shards(source):
         return True
+    from gankit.media.medical import holds_medical
+
     p = Path(source).expanduser()
-    return p.is_dir() or (p.is_file() and p.suffix.lower() == ".zip")
+    # a folder of scans is read whole: its slices are windowed per series, which needs the series
+    return (p.is_dir() and not holds_medical(p)) or (p.is_file() and p.suffix.lower() == ".zip")
 
 
 def memory_of(device) -> int:

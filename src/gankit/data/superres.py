@@ -41,7 +41,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gankit.data.files import LazyImages, image_header, list_images, name_list, read_images, unreadable_note
+from gankit.data.files import LazyImages, image_header, list_images, name_list, read_folder, unreadable_note
+from gankit.media.medical import folder_slices, is_medical
 from gankit.errors import GankitError
 
 SR_SOURCES_HELP = ("mnist, mnist:test, photos, photos:test, or a folder of images (a test/ subfolder holds "
@@ -218,6 +219,12 @@ def folder_arrays(root: Path, name: str, split: str, strict: bool, what: str,
     pool decodes only the images it draws from, so a large folder costs neither the memory nor
     the time of decoding it whole."""
     if not root.is_dir():
+        if root.is_file() and is_medical(root):
+            if split != "train":
+                raise GankitError(f"{name}: one scan has no held-out {split} slices; put the training scans in a "
+                                  f"folder and the held-out ones in its {split}/ subfolder")
+            _, names, arrays, notes = folder_slices([root], root.parent)
+            return names, arrays, notes
         if root.exists():
             raise GankitError(f"{name}: is a file; {what} data is {accepted}")
         if "/" in name or "\\" in name or "." in name:
@@ -227,23 +234,22 @@ def folder_arrays(root: Path, name: str, split: str, strict: bool, what: str,
         if not (root / split).is_dir():
             raise GankitError(f"{root}: no {split}/ subfolder; the held-out images of split {split!r} go in "
                               f"{root / split}")
-        paths, other = list_images(root / split)
+        paths, other = list_images(root / split, scans=True)
     elif (root / "train").is_dir():
-        paths, other = list_images(root / "train")
+        paths, other = list_images(root / "train", scans=True)
     else:
-        paths, other = list_images(root)  # an empty folder is an error naming it
+        paths, other = list_images(root, scans=True)  # an empty folder is an error naming it
         paths = [p for p in paths if p.relative_to(root).parts[0] not in HELD_OUT]  # never train on them
         if not paths:
             raise GankitError(f"{root}: no training images outside {'/, '.join(HELD_OUT)}/; put them in {root} "
                               "or its train/ subfolder")
-    if split == "train" and len(paths) > LAZY_FROM:
+    if split == "train" and len(paths) > LAZY_FROM and not any(is_medical(p) for p in paths):
         return _lazy(paths, root, strict, other)
-    arrays, bad = read_images(paths, root, strict)
-    good = [(p.relative_to(root).as_posix(), a) for p, a in zip(paths, arrays) if a is not None]
-    names, arrays = [n for n, _ in good], [a for _, a in good]
+    _, names, arrays, bad, scan_notes = read_folder(paths, root, strict)  # scans' slices read whole
     if any(a.shape[2] == 3 for a in arrays):  # one channel count: grey only if every image is grey
         arrays = [np.repeat(a, 3, axis=2) if a.shape[2] == 1 else a for a in arrays]
-    notes = [n for n in (f"skipped {other} non-image files" if other else None, unreadable_note(bad, root)) if n]
+    notes = [n for n in (f"skipped {other} non-image files" if other else None, unreadable_note(bad, root),
+                         *scan_notes) if n]
     return names, arrays, notes
 
 
