@@ -41,12 +41,13 @@ RECIPE = ("random ellipse phantoms: 5-15 ellipses per image, centres in the disk
 
 @dataclass
 class ReconData:
-    x: torch.Tensor  # float32 (N, 1, S, S) in [0, 1]
+    x: torch.Tensor  # (N, 1, S, S) in [0, 1], torch's default float dtype (float32; float64 in reference runs)
     name: str
     notes: list[str] = field(default_factory=list)
     mask: torch.Tensor | None = None  # bool (S,): MRI's sampled columns, set by the task
 
     def __post_init__(self) -> None:
+        self.x = self.x.to(torch.get_default_dtype())
         if len(self.x) == 0:
             raise GankitError(f"{self.name}: no images")
 
