@@ -137,3 +137,20 @@ def test_phantoms_are_seeded_split_and_inside_the_circle():
     assert slp.x.shape == (1, 1, 32, 32) and 0.5 < float(slp.x.max()) <= 1  # the 1.0 rim, thin at 32 px
     with pytest.raises(GankitError, match="phantoms:test"):
         load_recon("phantoms:val")
+
+
+def test_a_folder_of_greyscale_scans_is_a_source(tmp_path):
+    from PIL import Image
+
+    g = np.random.default_rng(0)
+    for split in ("train", "test"):
+        (tmp_path / "scans" / split).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(g.integers(0, 256, (40, 44), dtype=np.uint8)).save(tmp_path / "scans" / split / f"{i}.png")
+    d = load_recon(str(tmp_path / "scans"), "train", 32)
+    assert d.x.shape[1:] == (1, 32, 32) and 0 <= float(d.x.min()) and float(d.x.max()) <= 1
+    assert not d.x[:, 0][:, ~torch.from_numpy(circle(32))].any() and float(d.x.mean()) > 0.2  # cut to the circle (CT)
+    mri = load_recon(str(tmp_path / "scans"), "test", 32, circle_cut=False)
+    assert mri.x[:, 0, 0, 0].max() > 0  # MRI keeps the corners
+    with pytest.raises(GankitError, match="reconstruction sources"):
+        load_recon(str(tmp_path / "missing"))
