@@ -7,6 +7,7 @@
     inpaint    an image with a hole -> the image completed (image repair, partial scans)
     text       noise (+ topic) -> a line of text or a molecule: MLE (the baseline), RelGAN, SeqGAN, LatentGAN
     audio      noise -> a 1 s clip: WaveGAN, SpecGAN
+    recon      incomplete measurements (sparse-view / low-dose CT, undersampled MRI) -> the image
 
 `TASKS` is the registry: the one line a new task adds. Everything else about a task lives in its
 folder and is reached through this module by a fixed file name, so no other module lists tasks:
@@ -38,6 +39,7 @@ TASKS = {
     "text": "gankit.tasks.text",
     "audio": "gankit.tasks.audio",
     "denoise": "gankit.tasks.denoise",
+    "recon": "gankit.tasks.recon",
 }
 
 

@@ -1,0 +1,55 @@
+"""The reconstruction task's config section (`recon:`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from gankit.config import ranged
+from gankit.errors import GankitError
+
+
+@dataclass(frozen=True)
+class ReconConfig:
+    """The reconstruction task (task: recon): the measurements of each training image are simulated
+    every step (`gankit.tasks.recon.physics`), the classical reconstruction made from them (FBP for
+    CT, the zero-filled inverse FFT for MRI), and a U-Net G predicts the correction to it; a
+    conditional PatchGAN D judges (input, image) pairs. Images are data.source's (phantoms,
+    phantoms:test, shepp-logan or a folder). G's width is model.g_width, D's model.d_width; the
+    adversarial loss is train.loss."""
+
+    modality: Literal["ct", "mri"] = "ct"
+    size: int = ranged(64, lambda v: 16 <= v <= 512, "16 to 512")  # image side in pixels
+    # CT: projections over [0, 180) degrees (180 = the full set; 30, 60: sparse view)
+    views: int = ranged(30, lambda v: 2 <= v <= 720, "2 to 720")
+    # CT low dose: incident photons per ray (Poisson counts; null: noiseless line integrals)
+    photons: float | None = ranged(None, lambda v: v is None or v > 0, "a number > 0, or null")
+    filter: Literal["ramp", "hann"] = "ramp"  # CT: FBP's filter (the classical input G corrects)
+    accel: int = ranged(4, lambda v: 2 <= v <= 16, "2 to 16")  # MRI: N / sampled columns
+    # MRI: fully sampled centre, as a fraction of the columns (null: fastMRI's 0.32 / accel: 8% at 4x, 4% at 8x)
+    center_fraction: float | None = ranged(None, lambda v: v is None or 0 < v < 1, "a number in (0, 1), or null")
+    mask: Literal["random", "equispaced"] = "random"  # MRI: how the other columns are chosen
+    mask_seed: int = 0  # MRI: the run's one sampling mask (training, evaluation, --simulate)
+    # MRI: replace the sampled k-space columns of G's output by the measured ones (training and inference)
+    data_consistency: bool = True
+    residual: bool = True  # G predicts the correction to the classical reconstruction
+    norm: Literal["batch", "instance", "none"] = "batch"  # G's norm layers
+    d_layers: int | None = ranged(None, lambda v: v is None or 1 <= v <= 6, "1 to 6, or null")
+    gan: float = ranged(1.0, lambda v: v >= 0, "a number >= 0")  # weight of G's adversarial term (0: L1 only)
+    l1: float = ranged(100.0, lambda v: v >= 0, "a number >= 0")  # weight of L1 to the true image
+    grid_examples: int = ranged(6, lambda v: 1 <= v <= 64, "1 to 64")  # held-out images in every grid
+
+    def centre(self) -> float:
+        return 0.32 / self.accel if self.center_fraction is None else self.center_fraction
+
+
+SECTIONS = {"recon": ReconConfig}
+
+
+def check(cfg, origin: str) -> None:
+    """The MRI mask can be made at this size: a centre of at least one column, within N / accel."""
+    r = cfg.recon
+    low, total = round(r.size * r.centre()), round(r.size / r.accel)
+    if not 1 <= low <= total:
+        raise GankitError(f"{origin}: recon.center_fraction = {r.centre():g} gives a centre of {low} columns at "
+                          f"recon.size = {r.size}, recon.accel = {r.accel}; expected 1 to {total} columns")
