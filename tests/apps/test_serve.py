@@ -213,6 +213,7 @@ def test_the_page_and_its_files_are_served(clients):
     page = clients["cgan"].get("/")
     assert page.status_code == 200 and 'id="sample-btn"' in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["referrer-policy"] == "same-origin"  # its POSTs always name their origin
     for f, kind in (("app.js", "javascript"), ("app.css", "css")):
         r = clients["cgan"].get(f"/static/{f}")
         assert r.status_code == 200 and kind in r.headers["content-type"]
@@ -366,6 +367,7 @@ def test_bad_bodies_are_refused_in_one_line(clients):
     _refused(c.post("/api/sample", content=b"{}" + b" " * 70_000, headers={"content-type": "application/json"}),
              "over the limit")
     _refused(c.post("/api/sample", json={}, headers={"origin": "http://elsewhere.example"}), "refused")
+    _refused(c.post("/api/sample", json={}, headers={"origin": "null"}), "Origin: null", "open the page at")
     _refused(c.post("/api/zoom", json={}), "no panel 'zoom'", "offers: sample, interp", status=404)
     _refused(c.get("/api/sample"), "GET /api/sample is not accepted", status=405)
     _refused(c.get("/nothing-here"), "no such page", status=404)

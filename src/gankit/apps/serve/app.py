@@ -135,7 +135,9 @@ class ServeApp:
 
     # -- GET ------------------------------------------------------------------------------------
     async def index(self, request: Request) -> Response:
-        headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-cache"}
+        # same-origin: the page's own POSTs always carry its origin, whatever the browser's default
+        # policy (under no-referrer a browser sends `Origin: null`, which `_same_origin` refuses)
+        headers = {"Content-Security-Policy": CSP, "Cache-Control": "no-cache", "Referrer-Policy": "same-origin"}
         return FileResponse(STATIC / "index.html", headers=headers)
 
     def info_dict(self) -> dict:
@@ -202,10 +204,15 @@ class ServeApp:
         # A page on another site may POST a form here (no preflight for forms): refuse it. The
         # Origin is checked against the allowlist, not the request's Host, which a page that
         # rebound its own name to this machine sends too (`hosts`). No Origin: not a browser (curl).
+        # `Origin: null` is what a sandboxed iframe, a data: URL or a file:// page sends: a page
+        # whose origin is hidden, which may be anyone's; this server's own page never sends it.
         origin = request.headers.get("origin")
         server = request.scope.get("server")
-        if origin and origin != "null" and not origin_allowed(origin, request.headers.get("host"),
-                                                              server[1] if server else None, self.hosts):
+        if origin == "null":
+            raise GankitError("a request from a page with a hidden origin (Origin: null: a sandboxed frame, a file:// "
+                              "or data: page) refused: open the page at this server's address")
+        if origin and not origin_allowed(origin, request.headers.get("host"),
+                                         server[1] if server else None, self.hosts):
             raise GankitError(f"a request from {origin} refused: this server answers its own page only")
 
     @staticmethod
