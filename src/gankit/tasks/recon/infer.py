@@ -62,7 +62,7 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
         raise GankitError(f"{path}: not a readable .npy array ({e})") from None
 
 
-def _simulated(run, img: np.ndarray, simulate: str | None, where: str):
+def simulated(run, img: np.ndarray, simulate: str | None, where: str):
     """(Measure, measurements (1, ...), true image (1, 1, N, N)) simulated from an image (N, N) in [0, 1]."""
     r = run.config.recon
     if simulate is None:
@@ -92,7 +92,7 @@ def _measurements(run, src: Path, simulate: str | None, views: int | None, mask:
     if src.suffix.lower() in IMAGE_SUFFIXES:
         img = read_image(src)
         grey = img.mean(-1) if img.shape[2] == 3 else img[..., 0]  # (N, N)
-        return _simulated(run, grey.astype(np.float32) / 255.0, simulate, str(src))
+        return simulated(run, grey.astype(np.float32) / 255.0, simulate, str(src))
     if src.suffix.lower() != ".npy":
         raise GankitError(f"{src}: expected an image ({', '.join(IMAGE_SUFFIXES)}) or a scan (DICOM file or series "
                           "folder, .nii/.nii.gz) with --simulate, or a .npy sinogram (CT) or k-space (MRI)")
@@ -121,7 +121,7 @@ def _measurements(run, src: Path, simulate: str | None, views: int | None, mask:
     return Measure("mri", mask=tuple(cols.tolist())), k, None
 
 
-def _estimate(run, m: Measure, meas: torch.Tensor, x: torch.Tensor | None, where: str):
+def estimate(run, m: Measure, meas: torch.Tensor, x: torch.Tensor | None, where: str):
     """(G's estimate (1, 1, N, N), real or complex, and its scores) from one input's measurements."""
     meas = meas.to(run.device)
     y = m.classical(meas)
@@ -150,8 +150,8 @@ def recon_scan(run, src: Path, out: Path, simulate: str | None, scan: ScanOption
     rows = []
 
     def one(img: np.ndarray, where: str) -> np.ndarray:
-        m, meas, x = _simulated(run, img, simulate, where)
-        est, res = _estimate(run, m, meas, x, where)
+        m, meas, x = simulated(run, img, simulate, where)
+        est, res = estimate(run, m, meas, x, where)
         rows.append(res)
         return est[0, 0].real.clamp(0, 1).cpu().numpy()  # float: written back without an 8-bit step
 
@@ -175,7 +175,7 @@ def recon_path(run, src: str | Path, out: str | Path, simulate: str | None = Non
     if out.exists() and not overwrite:
         raise GankitError(f"{out}: already exists; pass --overwrite to replace it")
     m, meas, x = _measurements(run, src, simulate, views, mask)
-    est, res = _estimate(run, m, meas, x, str(src))
+    est, res = estimate(run, m, meas, x, str(src))
     res = {"kind": "image", "n": 1, "out": str(out), **res}
     img = est[0, 0].cpu()
     if out.suffix.lower() == ".npy":
