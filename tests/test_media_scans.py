@@ -7,6 +7,7 @@ come back can be computed by hand; a denoising run's command goes through the sa
 from __future__ import annotations
 
 import importlib.util
+import zipfile
 from pathlib import Path
 
 import nibabel as nib
@@ -142,3 +143,41 @@ def test_the_denoise_command_reads_and_writes_a_dicom_series(tmp_path, capsys):
     captured = capsys.readouterr()
     assert "denoised 2 scan slices" in captured.out and "named window soft-tissue" in captured.err
     assert medical.read_scan(tmp_path / "o").values.shape == (2, 32, 32)
+
+
+# -- zips of scans as training data ---------------------------------------------------------------
+
+
+def _zip(folder: Path, out: Path, under: str = "") -> Path:
+    with zipfile.ZipFile(out, "w") as z:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                z.write(p, under + p.relative_to(folder).as_posix())
+    return out
+
+
+def test_a_zip_of_scans_loads_as_its_folder_does(tmp_path):
+    from gankit.data import load_data
+
+    write_series(tmp_path / "set" / "healthy" / "p1", hu_volume(2))
+    write_series(tmp_path / "set" / "lesion" / "p2", hu_volume(3))
+    folder = load_data(str(tmp_path / "set"))
+    for z in (_zip(tmp_path / "set", tmp_path / "a.zip"), _zip(tmp_path / "set", tmp_path / "b.zip", "set/")):
+        data = load_data(str(z))  # b.zip: everything under one folder, read as that folder
+        assert data.classes == ["healthy", "lesion"] and data.y.tolist() == [0, 0, 1, 1, 1]
+        torch.testing.assert_close(data.x, folder.x)
+        assert data.notes[0].startswith(f"{z}:") or data.notes[0].startswith(f"{z.name}:"), data.notes[0]
+        assert "gankit-scans-" not in " ".join(data.notes)
+
+
+def test_a_bad_scan_in_a_zip_is_one_line_naming_the_zip(tmp_path):
+    from gankit.data import load_data
+
+    write_series(tmp_path / "mixed", hu_volume(1))
+    write_series(tmp_path / "other", hu_volume(1))
+    (tmp_path / "other" / "im1.dcm").rename(tmp_path / "mixed" / "im9.dcm")
+    z = _zip(tmp_path / "mixed", tmp_path / "m.zip", "p/")
+    with pytest.raises(GankitError) as e:
+        load_data(str(z))
+    msg = str(e.value)
+    assert msg.startswith(str(z)) and "mixed DICOM series" in msg and "gankit-scans-" not in msg and "\n" not in msg
