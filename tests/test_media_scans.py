@@ -181,3 +181,24 @@ def test_a_bad_scan_in_a_zip_is_one_line_naming_the_zip(tmp_path):
         load_data(str(z))
     msg = str(e.value)
     assert msg.startswith(str(z)) and "mixed DICOM series" in msg and "gankit-scans-" not in msg and "\n" not in msg
+
+
+def test_repair_fills_the_same_box_in_every_slice_of_a_series(tmp_path):
+    """An inpainting run (untrained) on a series: outside the box every slice comes back as it went in."""
+    from gankit.tasks.inpaint.infer import repair_path
+
+    cfg = gankit.load_config("inpaint", overrides=["model.g_width=4", "device=cpu"])
+    meta = {"name": "t", "kind": "image", "shape": [1, 32, 32], "channels": 1, "scale": 1.0, "classes": None}
+    torch.manual_seed(0)
+    run = Run.for_task("inpaint")(directory=Path("."), config=cfg, data_meta=meta, step=0, device=torch.device("cpu"),
+                                  ema=False, task="inpaint", nets=get_task("inpaint").inference_nets(cfg, meta))
+    vol = hu_volume(2)
+    write_series(tmp_path / "ct", vol)
+    r = repair_path(run, tmp_path / "ct", tmp_path / "o", box=(4, 4, 8, 8))
+    assert r["kind"] == "scan" and r["n"] == 2 and r["method"] == "learned"
+    out = medical.read_scan(tmp_path / "o").values
+    keep = np.ones((32, 32), bool)
+    keep[4:12, 4:12] = False
+    np.testing.assert_allclose(out[:, keep], _expected(vol, lambda a: a)[:, keep], atol=0.51)
+    with pytest.raises(GankitError, match="--show: not for a scan"):
+        repair_path(run, tmp_path / "ct", tmp_path / "o2", box=(4, 4, 8, 8), show=True)

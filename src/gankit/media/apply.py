@@ -18,7 +18,7 @@ from typing import Literal
 from gankit import disk
 from gankit.errors import DiskError, GankitError
 from gankit.media.images import IMAGE_SUFFIXES, list_images, read_image, write_image
-from gankit.media.scans import ScanOptions, apply_to_scan, is_scan_input
+from gankit.media.scans import ScanOptions, apply_to_scan, as_image, is_scan_input
 from gankit.media.video import VIDEO_OUT_FORMATS, VIDEO_SUFFIXES, VideoWriter, probe_video, read_frames
 
 _ACCEPTED = (f"an image ({', '.join(IMAGE_SUFFIXES)}), a folder of images, a video ({', '.join(VIDEO_SUFFIXES)}), "
@@ -107,9 +107,7 @@ def apply_to_media(fn, src: str | Path, out: str | Path, overwrite: bool = False
     log = log or (lambda msg: None)
     kind = input_kind(src)
     if kind == "scan":
-        from gankit.media.medical import as_uint8
-
-        return apply_to_scan(lambda x, where: fn(as_uint8(x)[:, :, None], where), src, out, scan, overwrite, log)
+        return apply_to_scan(lambda x, where: fn(as_image(x), where), src, out, scan, overwrite, log)
     if out.resolve() == src.resolve():
         raise GankitError(f"--out {out}: the same path as the input; choose another output")
     if kind == "image" and out.suffix.lower() not in IMAGE_SUFFIXES:

@@ -9,12 +9,11 @@ trained on scans sees its inputs as it saw its data), run, and mapped back throu
 window into the scan's units. What comes back is the window's range only: values the window
 clipped on reading stay at its ends. The output format follows `--out`:
 
-| --out | written |
-|---|---|
-| `OUT.nii` / `OUT.nii.gz` | a NIfTI volume with the source's affine and header (NIfTI source) |
-| `DIR` (no suffix) | a DICOM series, the source's geometry kept, new UIDs, DERIVED (DICOM source); PNGs, one per slice (NIfTI source, or `slice_format="png"`) |
-| `OUT.dcm` | one DICOM file (a one-slice DICOM source) |
-| `OUT.png` (or .jpg, .bmp) | one 8-bit image (a one-slice scan) |
+    OUT.nii, OUT.nii.gz   a NIfTI volume with the source's affine and header (NIfTI source)
+    DIR (no suffix)       a DICOM series, the source's geometry kept, new UIDs, DERIVED (DICOM
+                          source); PNGs, one per slice (NIfTI source, or slice_format="png")
+    OUT.dcm               one DICOM file (a one-slice DICOM source)
+    OUT.png, .jpg, .bmp   one 8-bit image (a one-slice scan)
 
 Every refusal is one line, before any slice is run; every output appears whole or not at all.
 """
@@ -45,6 +44,11 @@ class ScanOptions:
     slice_format: str | None = None
     axis: int = -1  # NIfTI: the slicing axis
     volume: int = 0  # NIfTI: the volume of a 4-D file
+
+
+def as_image(slice01: np.ndarray) -> np.ndarray:
+    """A windowed slice (H, W) in [0, 1] as the image tasks take it: uint8 (H, W, 1)."""
+    return medical.as_uint8(slice01)[:, :, None]
 
 
 def is_scan_input(path: Path) -> bool:

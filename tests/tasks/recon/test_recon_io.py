@@ -94,7 +94,8 @@ def test_the_graphs_compute_what_gankit_recon_does(ct, mri):
     m = Measure.of(ct.config.recon)
     sino = torch.zeros(2, 32, 30)  # CT's reconstruction does not use the measurements (no DC step)
     with torch.no_grad():
-        torch.testing.assert_close((g.module(y * 2 - 1) + 1) / 2, reconstruct(ct.nets["G"], y, sino, m, ct.config.recon))
+        want = reconstruct(ct.nets["G"], y, sino, m, ct.config.recon)
+        torch.testing.assert_close((g.module(y * 2 - 1) + 1) / 2, want)
 
 
 # -- scans ----------------------------------------------------------------------------------------
