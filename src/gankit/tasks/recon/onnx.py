@@ -11,8 +11,7 @@ fft2c(x) = C_H x C_W with C_N[a, b] = exp(-2 pi i (a - c)(b - c) / N) / sqrt(N),
 (fftshift and ifftshift are index shifts by c, folded into the phase), and its inverse is the
 conjugate. `_Dft` builds those matrices from the input's shape with real operations (the phase
 taken modulo N in integers first, so that float32 sees angles below 2 pi at any N) and applies
-them as real/imaginary matmuls, which ONNX has. O(N^3) against the FFT's O(N^2 log N): 2 ms per
-256 x 256 slice, nothing beside G.
+them as real/imaginary matmuls, which ONNX has: O(N^3) against the FFT's O(N^2 log N).
 """
 
 from __future__ import annotations
