@@ -112,6 +112,7 @@ def test_one_dicom_file_goes_to_one_file_and_a_series_to_pngs_on_request(tmp_pat
     ("ct", "dir", None, lambda img, where: np.repeat(img, 3, 2), "RGB images, which cannot go back into a scan"),
     ("ct", "dir", None, lambda img, where: img[::2], "cannot go back into"),  # another size: write PNG instead
     ("mixed", "dir", None, None, "mixed DICOM series"),
+    (".", "dir", None, None, "holds scans in its subfolders, not one series"),
 ])
 def test_bad_scan_inputs_and_outputs_are_one_line_with_nothing_written(tmp_path, src, out, opts, fn, msg):
     write_series(tmp_path / "ct", hu_volume(2))

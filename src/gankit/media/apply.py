@@ -18,6 +18,7 @@ from typing import Literal
 from gankit import disk
 from gankit.errors import DiskError, GankitError
 from gankit.media.images import IMAGE_SUFFIXES, list_images, read_image, write_image
+from gankit.media.medical import holds_medical
 from gankit.media.scans import ScanOptions, apply_to_scan, as_image, is_scan_input
 from gankit.media.video import VIDEO_OUT_FORMATS, VIDEO_SUFFIXES, VideoWriter, probe_video, read_frames
 
@@ -32,6 +33,9 @@ def input_kind(path: str | Path) -> Literal["image", "folder", "video", "scan"]:
     if is_scan_input(path):
         return "scan"
     if path.is_dir():
+        if holds_medical(path) and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*")):
+            raise GankitError(f"{path}: holds scans in its subfolders, not one series; give one series folder "
+                              "(DICOM files directly in it) or one NIfTI file at a time")
         return "folder"
     if not path.exists():
         raise GankitError(f"{path}: no such file or folder; expected {_ACCEPTED}")
