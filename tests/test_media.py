@@ -110,7 +110,7 @@ def test_input_kind_and_list_images(tmp_path):
     assert input_kind(tmp_path / "clip.MP4") == "video"
     assert input_kind(tmp_path / "pics") == "folder"
     with pytest.raises(GankitError, match=r"notes\.txt: unknown suffix '\.txt'; expected an image \(\.png.*"
-                                          r"or a video \(\.mp4"):
+                                          r"a video \(\.mp4.*or a scan"):
         input_kind(tmp_path / "pics" / "notes.txt")
     with pytest.raises(GankitError, match=r"nope\.png: no such file or folder"):
         input_kind(tmp_path / "nope.png")

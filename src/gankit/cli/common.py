@@ -16,9 +16,18 @@ def use_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", choices=("auto", "cpu", "cuda"))
 
 
+def scan_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of the commands that take a medical scan as INPUT (`gankit.media.scans`)."""
+    p.add_argument("--window", metavar="W", help="a scan's window to [0, 1]: file (default: the scan's own, else "
+                   "auto), auto, soft-tissue, lung, bone, brain, or CENTRE,WIDTH")
+    p.add_argument("--slice-format", choices=("dicom", "png"), help="a scan written to a folder: a DICOM series "
+                   "(default for a DICOM input) or one PNG per slice (default for a NIfTI input)")
+
+
 def done(r: dict) -> str:
-    """'1 image' / 'N images' / 'N frames at F fps' for what an inference command wrote."""
-    return {"image": "1 image", "folder": f"{r['n']} images"}.get(r["kind"], f"{r['n']} frames at {r.get('fps', 0):g} fps")
+    """'1 image' / 'N images' / 'N slices' / 'N frames at F fps' for what an inference command wrote."""
+    return {"image": "1 image", "folder": f"{r['n']} images", "scan": f"{r['n']} scan slices"}.get(
+        r["kind"], f"{r['n']} frames at {r.get('fps', 0):g} fps")
 
 
 def flag_overrides(args: argparse.Namespace) -> list[str]:

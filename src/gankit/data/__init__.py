@@ -24,7 +24,7 @@ import torch
 
 from gankit.data.dataset import Dataset, from_model, to_model
 from gankit.data.archive import ImageArchive
-from gankit.data.files import load_arrays, load_folder, load_idx_file, load_scan
+from gankit.data.files import load_arrays, load_folder, load_idx_file, load_scan, load_scan_zip, zip_holds_scans
 from gankit.data.idx import is_idx_path
 from gankit.data.mnist import load_mnist, stacked_mnist
 from gankit.data.sampler import BatchSampler
@@ -159,7 +159,7 @@ def _load(source: str, strict: bool = False) -> Dataset:
         return load_folder(path, source, strict)
     if path.is_file():
         if path.suffix.lower() == ".zip":
-            return load_zip(path, source)
+            return load_scan_zip(path, source, strict) if zip_holds_scans(path) else load_zip(path, source)
         if path.suffix.lower() in (".npz", ".npy"):
             return load_arrays(path, source)
         if is_idx_path(path):

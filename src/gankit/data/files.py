@@ -7,11 +7,14 @@ stop a run; `strict=True` makes the first one an error instead. Problems that wo
 wrong data (most of a folder unreadable, wrong keys, mismatched counts) raise a one-line
 `GankitError`. The folder helpers here (`list_images`, `read_images`, `stack_images`) are shared
 with the paired-data layouts in `gankit.data.pairs`. DICOM series and NIfTI volumes in a folder
-(or one such file) read as greyscale slices through `gankit.media.medical` (`read_folder`).
+(or one such file, or a zip of them) read as greyscale slices through `gankit.media.medical`
+(`read_folder`).
 """
 
 from __future__ import annotations
 
+import tempfile
+import zipfile
 from collections import Counter
 from pathlib import Path
 from typing import BinaryIO
@@ -43,6 +46,55 @@ def load_folder(root: Path, name: str, strict: bool = False) -> Dataset:
     notes = [n for n in (f"skipped {skipped} non-image files" if skipped else None,
                          unreadable_note(bad, root), *scan_notes, resized) if n]
     return Dataset(out, None if y is None else torch.from_numpy(y), name, classes=classes, notes=notes)
+
+
+def zip_holds_scans(path: Path) -> bool:
+    """Whether a zip has DICOM or NIfTI entries (by suffix, or a suffixless entry with DICOM's
+    DICM marker at byte 128)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            for info in z.infolist():
+                name = info.filename.rsplit("/", 1)[-1]
+                if info.is_dir() or name.startswith("."):
+                    continue
+                if medical.is_nifti(Path(name)) or Path(name).suffix.lower() in medical.DICOM_SUFFIXES:
+                    return True
+                if "." not in name and name.upper() != "DICOMDIR" and z.open(info).read(132)[128:] == b"DICM":
+                    return True
+    except (zipfile.BadZipFile, OSError) as e:
+        raise GankitError(f"{path}: not a readable zip ({e})") from None
+    return False
+
+
+def load_scan_zip(path: Path, name: str, strict: bool = False) -> Dataset:
+    """A zip holding DICOM series and NIfTI volumes (and images, beside them), read as the folder
+    it packs (`load_folder`: each folder's DICOM files one series, the first subfolder the
+    class). It is unpacked to a temporary folder first (pydicom and nibabel read files; a series
+    is read whole anyway) that is removed when read; a zip whose entries all sit in one folder is
+    that folder. Errors and notes name the zip, not the temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="gankit-scans-") as tmp:
+        try:
+            with zipfile.ZipFile(path) as z:
+                z.extractall(tmp)  # member names made safe by zipfile: no absolute paths, no '..'
+        except (zipfile.BadZipFile, OSError) as e:
+            raise GankitError(f"{path}: not a readable zip ({e})") from None
+        root = Path(tmp)
+        tops = [p for p in root.iterdir() if not p.name.startswith(".")]
+        if len(tops) == 1 and tops[0].is_dir():
+            root = tops[0]
+
+        def named(text: str) -> str:
+            """The temporary folder's name in a message or note (absolute, or as the scan notes
+            write it, relative to its parent) replaced by the zip's."""
+            text = text.replace(f"{root}/", f"{path}:").replace(str(root), str(path))
+            return f"{path.name}:{text[len(root.name) + 1:]}" if text.startswith(f"{root.name}/") else text
+
+        try:
+            data = load_folder(root, name, strict)
+        except GankitError as e:
+            raise GankitError(named(str(e))) from None
+    data.notes = [named(n) for n in data.notes]
+    return data
 
 
 def class_parts(root: Path, images: list[Path]) -> list[tuple[str, ...]]:

@@ -1,4 +1,5 @@
-"""One image-to-image function over a user's input: an image, a folder of images or a video.
+"""One image-to-image function over a user's input: an image, a folder of images, a video, or a
+medical scan (a DICOM series or file, a NIfTI volume: `gankit.media.scans`).
 
 `input_kind` says which an input is; `AtomicDir` is a folder of outputs that appears whole or not
 at all; `apply_to_media` runs a function over each image or frame and writes the outputs the
@@ -17,16 +18,24 @@ from typing import Literal
 from gankit import disk
 from gankit.errors import DiskError, GankitError
 from gankit.media.images import IMAGE_SUFFIXES, list_images, read_image, write_image
+from gankit.media.medical import holds_medical
+from gankit.media.scans import ScanOptions, apply_to_scan, as_image, is_scan_input
 from gankit.media.video import VIDEO_OUT_FORMATS, VIDEO_SUFFIXES, VideoWriter, probe_video, read_frames
 
-_ACCEPTED = (f"an image ({', '.join(IMAGE_SUFFIXES)}), a folder of images, "
-             f"or a video ({', '.join(VIDEO_SUFFIXES)})")
+_ACCEPTED = (f"an image ({', '.join(IMAGE_SUFFIXES)}), a folder of images, a video ({', '.join(VIDEO_SUFFIXES)}), "
+             "or a scan (a DICOM file or series folder, a .nii/.nii.gz volume)")
 
 
-def input_kind(path: str | Path) -> Literal["image", "folder", "video"]:
-    """What an inference INPUT is, from its type and suffix."""
+def input_kind(path: str | Path) -> Literal["image", "folder", "video", "scan"]:
+    """What an inference INPUT is, from its type and suffix: a folder holding DICOM files is a
+    series (a scan), any other folder one of images."""
     path = Path(path)
+    if is_scan_input(path):
+        return "scan"
     if path.is_dir():
+        if holds_medical(path) and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in path.rglob("*")):
+            raise GankitError(f"{path}: holds scans in its subfolders, not one series; give one series folder "
+                              "(DICOM files directly in it) or one NIfTI file at a time")
         return "folder"
     if not path.exists():
         raise GankitError(f"{path}: no such file or folder; expected {_ACCEPTED}")
@@ -89,15 +98,20 @@ class AtomicDir:
 
 
 
-def apply_to_media(fn, src: str | Path, out: str | Path, overwrite: bool = False, log=None) -> dict:
+def apply_to_media(fn, src: str | Path, out: str | Path, overwrite: bool = False, log=None,
+                   scan: ScanOptions | None = None) -> dict:
     """Run `fn(img (H, W, C) uint8, where: str) -> (H', W', C') uint8` on an image, on every image
-    of a folder (written under `out` with the same relative names) or on every frame of a video
+    of a folder (written under `out` with the same relative names), on every frame of a video
     (written at its frame rate, its audio kept; a line to `log` where the audio had to be
-    re-encoded or left out, see `gankit.media.soundtrack`). Checks the output path
-    before any work; every output appears whole or not at all. Returns {kind, n, out, fps?}."""
+    re-encoded or left out, see `gankit.media.soundtrack`) or on every slice of a scan (windowed
+    to 8-bit grey as `scan` says, written back as a scan or PNGs: `gankit.media.scans`). Checks
+    the output path before any work; every output appears whole or not at all. Returns {kind, n,
+    out, fps?}."""
     src, out = Path(src), Path(out)
     log = log or (lambda msg: None)
     kind = input_kind(src)
+    if kind == "scan":
+        return apply_to_scan(lambda x, where: fn(as_image(x), where), src, out, scan, overwrite, log)
     if out.resolve() == src.resolve():
         raise GankitError(f"--out {out}: the same path as the input; choose another output")
     if kind == "image" and out.suffix.lower() not in IMAGE_SUFFIXES:

@@ -339,13 +339,13 @@ def check_square(scan: Scan, what: str) -> None:
 def write_pngs(images01: np.ndarray, folder: str | Path, names: list[str]) -> list[Path]:
     """Each (H, W) image in [0, 1] as an 8-bit grey PNG `folder/NAME.png` (atomically, each)."""
     folder = Path(folder)
-    paths = [folder / f"{_stem(n)}.png" for n in names]
+    paths = [folder / f"{slice_stem(n)}.png" for n in names]
     for img, p in zip(images01, paths):
         write_image(as_uint8(img), p)
     return paths
 
 
-def _stem(name: str) -> str:
+def slice_stem(name: str) -> str:
     """'im1.dcm' -> 'im1', 'v.nii.gz#3' -> 'v_3'."""
     base, _, index = name.partition("#")
     for s in (*NIFTI_SUFFIXES, *DICOM_SUFFIXES):

@@ -20,6 +20,7 @@ import torch
 from gankit.data import from_model, to_model
 from gankit.errors import GankitError, warn
 from gankit.media.apply import apply_to_media
+from gankit.media.scans import ScanOptions
 from gankit.media.images import NoteOnce, conform
 from gankit.tasks.denoise.phases import restore
 from gankit.tiling import tiled
@@ -44,7 +45,7 @@ def denoise_images(run, x: torch.Tensor) -> torch.Tensor:
 
 
 def denoise_path(run, src: str | Path, out: str | Path, strict: bool = False, overwrite: bool = False,
-                 log: Callable[[str], None] = warn) -> dict:
+                 log: Callable[[str], None] = warn, scan: ScanOptions | None = None) -> dict:
     """Denoise an image, a folder of images (the same relative names under `out`) or a video
     (`out` a .mp4/.mov/.mkv); returns what was done."""
     run.need("denoise", "denoising")
@@ -57,6 +58,6 @@ def denoise_path(run, src: str | Path, out: str | Path, strict: bool = False, ov
         notes.add(note)
         return denoise_images(run, torch.from_numpy(np.array(x))[None])[0].permute(1, 2, 0).numpy()
 
-    done = apply_to_media(one, src, out, overwrite, log)
+    done = apply_to_media(one, src, out, overwrite, log, scan)
     notes.close("images")
     return {**done, "noise": run.config.denoise.noise}

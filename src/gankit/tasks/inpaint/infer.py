@@ -26,6 +26,7 @@ import torch
 from gankit.data.masks import load_mask, masks_for_folder
 from gankit.errors import GankitError, warn
 from gankit.media.apply import AtomicDir, input_kind
+from gankit.media.scans import ScanOptions, apply_to_scan, as_image
 from gankit.media.images import NoteOnce, conform, list_images, read_image, write_image
 
 METHODS = ("learned", "invert")
@@ -88,8 +89,12 @@ def parse_box(text: str) -> tuple[int, int, int, int]:
 def _load(run, method: str, f: Path, mask_file: Path | None, box, resize_mask: bool, strict: bool, notes: NoteOnce,
           log) -> tuple[torch.Tensor, torch.Tensor]:
     """An image as the run takes it (uint8 (C, H, W)) and its hole (bool (1, H, W))."""
+    return _load_array(run, method, read_image(f), f, mask_file, box, resize_mask, strict, notes, log)
+
+
+def _load_array(run, method: str, img: np.ndarray, f: Path, mask_file: Path | None, box, resize_mask: bool,
+                strict: bool, notes: NoteOnce, log) -> tuple[torch.Tensor, torch.Tensor]:
     c, *size = run.data_meta["shape"]
-    img = read_image(f)
     h, w = img.shape[:2] if method == "learned" else size
     x, note = conform(img, (c, h, w), strict, str(f))
     notes.add(note)
@@ -124,12 +129,36 @@ def repair_file(run, image: str | Path, mask: str | Path | None = None, box: tup
     return y[0], m, info
 
 
+def _repair_scan(run, method: str, src: Path, out: Path, mask, box, settings, show: bool, resize_mask: bool,
+                 strict: bool, overwrite: bool, log, scan: ScanOptions | None) -> dict:
+    """Every slice of a scan through the same hole (one mask image or box: slices share a grid)."""
+    if show:
+        raise GankitError("--show: not for a scan; write the slices as PNGs (--slice-format png) to compare them")
+    if mask is not None and Path(mask).is_dir():
+        raise GankitError(f"--mask {mask}: is a folder; a scan takes one mask image for all its slices")
+    notes, first = NoteOnce(log), [True]
+
+    def one(img: np.ndarray, where: str) -> np.ndarray:
+        f = Path(where)
+        say = log if first[0] else (lambda line: None)  # the mask's notes once: every slice shares it
+        first[0] = False
+        x, m = _load_array(run, method, as_image(img), f, None if mask is None else Path(mask), box, resize_mask, strict,
+                           notes, say)
+        y, _ = _named(f, repair_images, run, x[None], m[None], method, settings)
+        return y[0].permute(1, 2, 0).numpy()
+
+    done = apply_to_scan(one, src, out, scan, overwrite, log)
+    notes.close("slices")
+    return {**done, "method": method}
+
+
 def repair_path(run, src: str | Path, out: str | Path, mask: str | Path | None = None,
                 box: tuple[int, int, int, int] | None = None, method: str | None = None, settings=None,
                 show: bool = False, resize_mask: bool = False, strict: bool = False, overwrite: bool = False,
-                log: Callable[[str], None] = warn) -> dict:
-    """Repair an image or a folder of images (see the module docstring); outputs appear whole or
-    not at all. Returns {kind, n, out, method, show?}."""
+                log: Callable[[str], None] = warn, scan: ScanOptions | None = None) -> dict:
+    """Repair an image, a folder of images, or each slice of a scan with one mask or box
+    (`gankit.media.scans`; see the module docstring); outputs appear whole or not at all.
+    Returns {kind, n, out, method, show?}."""
     method = pick_method(run, method)
     src, out = Path(src), Path(out)
     if (mask is None) == (box is None):
@@ -137,7 +166,10 @@ def repair_path(run, src: str | Path, out: str | Path, mask: str | Path | None =
                           "--box x,y,w,h, not both")
     kind = input_kind(src)
     if kind == "video":
-        raise GankitError(f"{src}: repair takes an image or a folder of images, not a video")
+        raise GankitError(f"{src}: repair takes an image, a folder of images or a scan, not a video")
+    if kind == "scan":
+        return _repair_scan(run, method, src, out, mask, box, settings, show, resize_mask, strict, overwrite, log,
+                            scan)
     if out.resolve() == src.resolve():
         raise GankitError(f"--out {out}: the same path as the input; choose another output")
     if kind == "image" and out.exists() and not overwrite:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import done, use_flags
+from gankit.cli.common import done, scan_flags, use_flags
 
 USAGE = "gankit repair {run} IMAGE --mask MASK.png --out fixed.png"
 API = ("repair", "repair_file")
@@ -21,7 +21,8 @@ def commands(sub) -> None:
                         "or by inverting an unconditional generator (a generate run: --method invert). Known pixels "
                         "are kept exactly. A filled hole is a plausible guess, not a measurement.")
     rp.add_argument("run", metavar="RUN", help="inpaint or generate run directory, or checkpoint .pt")
-    rp.add_argument("input", metavar="INPUT", help="image, or folder of images")
+    rp.add_argument("input", metavar="INPUT", help="image, folder of images, or a scan (DICOM file or series folder, "
+                    "NIfTI volume: one --mask or --box for every slice)")
     rp.add_argument("--out", required=True, metavar="OUTPUT", help="image file (.png, .jpg, .bmp), or folder")
     rp.add_argument("--mask", metavar="MASK", help="mask image (white = missing), or a folder of masks for a folder")
     rp.add_argument("--box", metavar="X,Y,W,H", help="a rectangular hole instead of a mask: top-left x,y and size")
@@ -35,6 +36,7 @@ def commands(sub) -> None:
                     help="invert: the prior loss: d (the run's discriminator, Yeh et al.), norm (|z|), none")
     rp.add_argument("--seed", type=int, default=0, help="invert: seed of the restarts' starting latents")
     rp.add_argument("--strict", action="store_true", help="refuse images whose channels (or, invert, size) differ")
+    scan_flags(rp)
     use_flags(rp)
     rp.set_defaults(func=cmd_repair)
 
@@ -47,7 +49,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     settings = InvertSettings(restarts=args.restarts, steps=args.steps, prior=args.prior, seed=args.seed)
     r = repair(args.run, args.input, args.out, args.mask, box, args.method, settings, show=args.show,
                resize_mask=args.resize_mask, strict=args.strict, overwrite=args.overwrite, device=args.device,
-               ema=not args.no_ema)
+               ema=not args.no_ema, window=args.window, slice_format=args.slice_format)
     print(f"repaired {done(r)} ({r['method']}): {r['out']}" + (f"  (side by side: {r['show']})" if "show" in r else ""))
     return 0
 
@@ -58,17 +60,19 @@ def cmd_repair(args: argparse.Namespace) -> int:
 def repair(run_path: str | Path, src: str | Path, out: str | Path, mask: str | Path | None = None,
            box: tuple[int, int, int, int] | None = None, method: str | None = None, settings=None,
            show: bool = False, resize_mask: bool = False, strict: bool = False, overwrite: bool = False,
-           device: str = "cpu", ema: bool = True) -> dict:
+           device: str = "cpu", ema: bool = True, window: str | None = None,
+           slice_format: str | None = None) -> dict:
     """Repair an image or a folder of images into files: `method` learned (an inpaint run) or
     invert (an unconditional generate run); see `gankit.tasks.inpaint.infer.repair_path`. In
     memory: `repair_file` (one image file -> tensors), and
     `gankit.tasks.inpaint.infer.repair_images(run, x, masks)` (tensors -> tensors)."""
     from gankit.api import load
+    from gankit.media.scans import ScanOptions
     from gankit.tasks.inpaint.infer import repair_path
 
     run = load(run_path, device=device, ema=ema)
     return repair_path(run, src, out, mask, box, method, settings, show=show, resize_mask=resize_mask,
-                       strict=strict, overwrite=overwrite)
+                       strict=strict, overwrite=overwrite, scan=ScanOptions(window, slice_format))
 
 
 def repair_file(run_path: str | Path, image: str | Path, mask: str | Path | None = None,

@@ -5,6 +5,8 @@ simulates:
     recon_path(run, "kspace.npy", "out.npy", mask="mask.npy")       MRI k-space (N, N), complex, and its
                                                                     sampled columns: bool (N,)
     recon_path(run, "slice.png", "out.png", simulate="ct:views=30")  simulate, reconstruct, score
+    recon_path(run, "ct/", "ct-30/", simulate="ct:views=30")          each slice of a DICOM series (or a
+                                                                    NIfTI volume) the same, written back
 
 A sinogram's angles are `views` (or the run's recon.views) spread over [0, 180); a count that
 differs from the sinogram's columns is refused. Every output is written whole or not at all: a
@@ -16,13 +18,15 @@ data-consistency error of the estimate (and of the classical input) comes with e
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from gankit import disk
-from gankit.errors import GankitError
+from gankit.errors import GankitError, warn
 from gankit.media.images import IMAGE_SUFFIXES, read_image, write_image
+from gankit.media.scans import ScanOptions, apply_to_scan, is_scan_input
 from gankit.tasks.recon import physics
 from gankit.tasks.recon.evaluation import reconstruct
 from gankit.tasks.recon.measure import Measure
@@ -58,33 +62,40 @@ def _load_npy(path: Path, what: str) -> np.ndarray:
         raise GankitError(f"{path}: not a readable .npy array ({e})") from None
 
 
+def simulated(run, img: np.ndarray, simulate: str | None, where: str):
+    """(Measure, measurements (1, ...), true image (1, 1, N, N)) simulated from an image (N, N) in [0, 1]."""
+    r = run.config.recon
+    if simulate is None:
+        raise GankitError(f"{where}: an image is not a measurement; add --simulate {SIMULATE_FORMS} to simulate "
+                          "its measurements, or give a sinogram / k-space .npy")
+    modality, opts = parse_simulate(simulate)
+    if modality != r.modality:
+        raise GankitError(f"--simulate {simulate!r}: this run reconstructs {r.modality.upper()}, not "
+                          f"{modality.upper()}")
+    if img.shape[0] != img.shape[1]:
+        raise GankitError(f"{where}: {img.shape[1]}x{img.shape[0]} px; reconstruction needs a square image: crop it "
+                          f"to {min(img.shape)}x{min(img.shape)} (or pad it) first")
+    x = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32))[None, None]
+    if modality == "ct":
+        x = x * physics.circle_mask(x.shape[-1])  # a scanner sees the inscribed circle only
+        m = Measure("ct", tuple(physics.ct_angles(opts.get("views", r.views))), opts.get("photons", r.photons),
+                    r.filter)
+    else:
+        m = Measure.of(r, n=x.shape[-1], accel=opts.get("accel"))
+    gen = torch.Generator().manual_seed(run.config.seed)
+    return m, m.measure(x, gen), x
+
+
 def _measurements(run, src: Path, simulate: str | None, views: int | None, mask: str | None):
     """(Measure, measurements (1, ...), true image (1, 1, N, N) or None) for one input."""
     r = run.config.recon
     if src.suffix.lower() in IMAGE_SUFFIXES:
-        if simulate is None:
-            raise GankitError(f"{src}: an image is not a measurement; add --simulate {SIMULATE_FORMS} to simulate "
-                              "its measurements, or give a sinogram / k-space .npy")
-        modality, opts = parse_simulate(simulate)
-        if modality != r.modality:
-            raise GankitError(f"--simulate {simulate!r}: this run reconstructs {r.modality.upper()}, not "
-                              f"{modality.upper()}")
         img = read_image(src)
-        if img.shape[0] != img.shape[1]:
-            raise GankitError(f"{src}: {img.shape[1]}x{img.shape[0]} px; expected a square image")
         grey = img.mean(-1) if img.shape[2] == 3 else img[..., 0]  # (N, N)
-        x = torch.from_numpy(grey.astype(np.float32) / 255.0)[None, None]
-        if modality == "ct":
-            x = x * physics.circle_mask(x.shape[-1])  # a scanner sees the inscribed circle only
-            m = Measure("ct", tuple(physics.ct_angles(opts.get("views", r.views))), opts.get("photons", r.photons),
-                        r.filter)
-        else:
-            m = Measure.of(r, n=x.shape[-1], accel=opts.get("accel"))
-        gen = torch.Generator().manual_seed(run.config.seed)
-        return m, m.measure(x, gen), x
+        return simulated(run, grey.astype(np.float32) / 255.0, simulate, str(src))
     if src.suffix.lower() != ".npy":
-        raise GankitError(f"{src}: expected an image ({', '.join(IMAGE_SUFFIXES)}) with --simulate, or a .npy "
-                          "sinogram (CT) or k-space (MRI)")
+        raise GankitError(f"{src}: expected an image ({', '.join(IMAGE_SUFFIXES)}) or a scan (DICOM file or series "
+                          "folder, .nii/.nii.gz) with --simulate, or a .npy sinogram (CT) or k-space (MRI)")
     a = _load_npy(src, "measurement")
     if r.modality == "ct":
         if a.ndim != 2 or not np.issubdtype(a.dtype, np.floating):
@@ -110,31 +121,62 @@ def _measurements(run, src: Path, simulate: str | None, views: int | None, mask:
     return Measure("mri", mask=tuple(cols.tolist())), k, None
 
 
-def recon_path(run, src: str | Path, out: str | Path, simulate: str | None = None, views: int | None = None,
-               mask: str | None = None, overwrite: bool = False) -> dict:
-    """Reconstruct one input (see the module docstring) into `out` (.png or .npy); returns what was
-    done, with the data-consistency errors and, for --simulate, the PSNRs against the image."""
-    run.need("recon", "reconstruction")
-    src, out = Path(src), Path(out)
-    if out.suffix.lower() not in (".png", ".npy"):
-        raise GankitError(f"{out}: write the reconstruction as .png (8 bits) or .npy (float)")
-    if out.exists() and not overwrite:
-        raise GankitError(f"{out}: already exists; pass --overwrite to replace it")
-    m, meas, x = _measurements(run, src, simulate, views, mask)
+def estimate(run, m: Measure, meas: torch.Tensor, x: torch.Tensor | None, where: str):
+    """(G's estimate (1, 1, N, N), real or complex, and its scores) from one input's measurements."""
     meas = meas.to(run.device)
     y = m.classical(meas)
-    r = run.config.recon
     try:
-        est = reconstruct(run.nets["G"], y, meas, m, r)
+        est = reconstruct(run.nets["G"], y, meas, m, run.config.recon)
     except GankitError as e:  # the U-Net's padding refuses images too small for its depth
-        raise GankitError(f"{src}: {e}") from None
-    res = {"out": str(out), "measure": m.describe(), "dc_error": float(m.error(est, meas)[0]),
+        raise GankitError(f"{where}: {e}") from None
+    res = {"measure": m.describe(), "dc_error": float(m.error(est, meas)[0]),
            "dc_error_input": float(m.error(y, meas)[0])}
     if x is not None:
         from gankit.tasks.recon.evaluation import scores
 
         x = x.to(run.device)
         res["psnr"], res["psnr_input"] = scores(est, x, meas, m)["psnr"], scores(y, x, meas, m)["psnr"]
+    return est, res
+
+
+def recon_scan(run, src: Path, out: Path, simulate: str | None, scan: ScanOptions | None, overwrite: bool,
+               log: Callable[[str], None]) -> dict:
+    """Each slice of a scan (windowed to [0, 1]) simulated with --simulate and reconstructed; written
+    back as the scan's format or PNGs (`gankit.media.scans`); the per-slice scores averaged."""
+    if simulate is None:
+        raise GankitError(f"{src}: a scan is images, not measurements; add --simulate {SIMULATE_FORMS} to simulate "
+                          "each slice's measurements")
+    parse_simulate(simulate)  # before the scan is read
+    rows = []
+
+    def one(img: np.ndarray, where: str) -> np.ndarray:
+        m, meas, x = simulated(run, img, simulate, where)
+        est, res = estimate(run, m, meas, x, where)
+        rows.append(res)
+        return est[0, 0].real.clamp(0, 1).cpu().numpy()  # float: written back without an 8-bit step
+
+    done = apply_to_scan(one, src, out, scan, overwrite, log)
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in ("dc_error", "dc_error_input", "psnr", "psnr_input")}
+    return {**done, **mean, "measure": rows[0]["measure"], "per_slice": rows}
+
+
+def recon_path(run, src: str | Path, out: str | Path, simulate: str | None = None, views: int | None = None,
+               mask: str | None = None, overwrite: bool = False, scan: ScanOptions | None = None,
+               log: Callable[[str], None] = warn) -> dict:
+    """Reconstruct one input (see the module docstring) into `out` (.png or .npy; a scan: as
+    `gankit.media.scans` writes it); returns what was done, with the data-consistency errors and,
+    for --simulate, the PSNRs against the image (a scan: their means over its slices)."""
+    run.need("recon", "reconstruction")
+    src, out = Path(src), Path(out)
+    if is_scan_input(src):
+        return recon_scan(run, src, out, simulate, scan, overwrite, log)
+    if out.suffix.lower() not in (".png", ".npy"):
+        raise GankitError(f"{out}: write the reconstruction as .png (8 bits) or .npy (float)")
+    if out.exists() and not overwrite:
+        raise GankitError(f"{out}: already exists; pass --overwrite to replace it")
+    m, meas, x = _measurements(run, src, simulate, views, mask)
+    est, res = estimate(run, m, meas, x, str(src))
+    res = {"kind": "image", "n": 1, "out": str(out), **res}
     img = est[0, 0].cpu()
     if out.suffix.lower() == ".npy":
         arr = img.numpy().astype(np.complex64 if img.is_complex() else np.float32)

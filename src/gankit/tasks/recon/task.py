@@ -103,6 +103,13 @@ class ReconTask(Task):
     def inference_nets(self, cfg, data_meta: dict) -> dict:
         return {"G": generator(cfg, cfg.recon.size)}
 
+    def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
+        """CT: the FBP image -> G's estimate; MRI: with the measured k-space and mask, the
+        data-consistency step in the graph (`gankit.tasks.recon.onnx`)."""
+        from gankit.tasks.recon.onnx import recon_graphs
+
+        return recon_graphs(cfg, nets["G"])
+
     def card(self, cfg, data_meta: dict) -> Card:
         return Card("image-to-image", f"a classical reconstruction from incomplete measurements -> the image "
                     f"({Measure.of(cfg.recon).describe()}; a U-Net trained with a GAN and L1)",

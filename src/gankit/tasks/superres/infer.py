@@ -18,6 +18,7 @@ import torch
 from gankit.data import from_model, to_model
 from gankit.errors import GankitError, warn
 from gankit.media.apply import apply_to_media
+from gankit.media.scans import ScanOptions
 from gankit.media.images import NoteOnce, conform
 from gankit.tiling import tiled
 
@@ -47,7 +48,7 @@ def upscale_image(run, img: np.ndarray, tile: int = 128, overlap: int = 16, stri
 
 def superres_path(run, src: str | Path, out: str | Path, scale: int | None = None, tile: int = 128,
                   overlap: int = 16, strict: bool = False, overwrite: bool = False,
-                  log: Callable[[str], None] = warn) -> dict:
+                  log: Callable[[str], None] = warn, scan: ScanOptions | None = None) -> dict:
     """Upscale an image, a folder of images (same relative names under `out`) or a video."""
     check_scale(run, scale)
     if tile < 8 or overlap < 0 or tile < 2 * overlap:
@@ -57,6 +58,6 @@ def superres_path(run, src: str | Path, out: str | Path, scale: int | None = Non
     def one(img, where):
         return upscale_image(run, img, tile, overlap, strict, where, notes)
 
-    done = apply_to_media(one, src, out, overwrite, log)
+    done = apply_to_media(one, src, out, overwrite, log, scan)
     notes.close("images")
     return {**done, "scale": run.config.superres.scale}

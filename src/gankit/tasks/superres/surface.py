@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import done, use_flags
+from gankit.cli.common import done, scan_flags, use_flags
 
 USAGE = "gankit superres {run} INPUT --out OUTPUT"
 API = ("superres",)
@@ -26,13 +26,15 @@ def commands(sub) -> None:
     sr.add_argument("--tile", type=int, default=128, help="LR tile side (default 128; smaller: less memory)")
     sr.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile (default 16)")
     sr.add_argument("--strict", action="store_true", help="refuse inputs whose channels differ from the run's")
+    scan_flags(sr)
     use_flags(sr)
     sr.set_defaults(func=cmd_superres)
 
 
 def cmd_superres(args: argparse.Namespace) -> int:
     r = superres(args.run, args.input, args.out, args.scale, args.tile, args.overlap, strict=args.strict,
-                 overwrite=args.overwrite, device=args.device, ema=not args.no_ema)
+                 overwrite=args.overwrite, device=args.device, ema=not args.no_ema, window=args.window,
+                 slice_format=args.slice_format)
     print(f"upscaled {done(r)} x{r['scale']}: {r['out']}")
     return 0
 
@@ -42,11 +44,14 @@ def cmd_superres(args: argparse.Namespace) -> int:
 
 def superres(run_path: str | Path, src: str | Path, out: str | Path, scale: int | None = None, tile: int = 128,
              overlap: int = 16, strict: bool = False, overwrite: bool = False, device: str = "cpu",
-             ema: bool = True) -> dict:
+             ema: bool = True, window: str | None = None, slice_format: str | None = None) -> dict:
     """Upscale an image, a folder or a video with a super-resolution run, tile by tile (see
     `gankit.tasks.superres.infer.superres_path`)."""
     from gankit.api import load
     from gankit.tasks.superres.infer import superres_path
 
+    from gankit.media.scans import ScanOptions
+
     run = load(run_path, device=device, ema=ema)
-    return superres_path(run, src, out, scale, tile, overlap, strict=strict, overwrite=overwrite)
+    return superres_path(run, src, out, scale, tile, overlap, strict=strict, overwrite=overwrite,
+                         scan=ScanOptions(window, slice_format))

@@ -20,6 +20,7 @@ import torch
 from gankit.data import from_model, to_model
 from gankit.errors import GankitError, warn
 from gankit.media.apply import apply_to_media
+from gankit.media.scans import ScanOptions
 from gankit.media.images import NoteOnce, conform
 from gankit.tasks.translate.task import domains
 
@@ -57,7 +58,7 @@ def _hwc(x: torch.Tensor) -> np.ndarray:
 
 
 def translate_path(run, src: str | Path, out: str | Path, direction: str | None = None, strict: bool = False,
-                   overwrite: bool = False, log: Callable[[str], None] = warn) -> dict:
+                   overwrite: bool = False, log: Callable[[str], None] = warn, scan: ScanOptions | None = None) -> dict:
     """Translate an image, a folder of images (the same relative names under `out`) or a video
     (`out` a .mp4/.mov/.mkv); returns what was done."""
     G, shape, direction = generator(run, direction)
@@ -68,6 +69,6 @@ def translate_path(run, src: str | Path, out: str | Path, direction: str | None 
         notes.add(note)
         return _hwc(translate_images(run, torch.from_numpy(np.array(x))[None], direction)[0])
 
-    done = apply_to_media(one, src, out, overwrite, log)
+    done = apply_to_media(one, src, out, overwrite, log, scan)
     notes.close("images")
     return {**done, "direction": direction}

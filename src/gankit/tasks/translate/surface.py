@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import done, use_flags
+from gankit.cli.common import done, scan_flags, use_flags
 
 USAGE = "gankit translate {run} INPUT --out OUTPUT"
 API = ("translate",)
@@ -26,13 +26,15 @@ def commands(sub) -> None:
     tr.add_argument("--direction", choices=("AtoB", "BtoA"),
                     help="CycleGAN runs: which generator (default AtoB); pix2pix runs: their training direction")
     tr.add_argument("--strict", action="store_true", help="refuse inputs whose size or channels differ from the run's")
+    scan_flags(tr)
     use_flags(tr)
     tr.set_defaults(func=cmd_translate)
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
     r = translate(args.run, args.input, args.out, args.direction, strict=args.strict,
-                  overwrite=args.overwrite, device=args.device, ema=not args.no_ema)
+                  overwrite=args.overwrite, device=args.device, ema=not args.no_ema, window=args.window,
+                  slice_format=args.slice_format)
     print(f"translated {done(r)} ({r['direction']}): {r['out']}")
     return 0
 
@@ -41,11 +43,15 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
 
 def translate(run_path: str | Path, src: str | Path, out: str | Path, direction: str | None = None,
-              strict: bool = False, overwrite: bool = False, device: str = "cpu", ema: bool = True) -> dict:
+              strict: bool = False, overwrite: bool = False, device: str = "cpu", ema: bool = True,
+              window: str | None = None, slice_format: str | None = None) -> dict:
     """Translate an image, a folder or a video with a translation run (see
     `gankit.tasks.translate.infer.translate_path`)."""
     from gankit.api import load
     from gankit.tasks.translate.infer import translate_path
 
+    from gankit.media.scans import ScanOptions
+
     run = load(run_path, device=device, ema=ema)
-    return translate_path(run, src, out, direction, strict=strict, overwrite=overwrite)
+    return translate_path(run, src, out, direction, strict=strict, overwrite=overwrite,
+                          scan=ScanOptions(window, slice_format))

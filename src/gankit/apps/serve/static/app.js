@@ -324,6 +324,13 @@ function setupUpload(panel) {
     $("#direction-label").hidden = d.values.length < 2;
     for (const v of d.values) $("#direction").add(new Option(v, v));
   }
+  // a reconstruction run: the measurements simulated for the upload (CT views or MRI acceleration)
+  const measure = ["views", "accel"].find((k) => panel.fields[k]);
+  if (measure) {
+    $("#measure-label").hidden = false;
+    $("#measure-name").textContent = measure === "views" ? "CT views" : "MRI acceleration";
+    setLimits($("#measure"), panel.fields[measure]);
+  }
   if (panel.fields.steps) {
     $(".invert-tools", s).hidden = false;
     setLimits($("#invert-steps"), panel.fields.steps);
@@ -372,6 +379,7 @@ function setupUpload(panel) {
       form.append("mask", blob, "mask.png");
     }
     if (panel.fields.direction) form.append("direction", $("#direction").value);
+    if (measure) form.append(measure, $("#measure").value);
     if (panel.fields.steps) {
       form.append("steps", $("#invert-steps").value);
       form.append("restarts", $("#invert-restarts").value);
