@@ -32,6 +32,7 @@ from gankit.metrics.translation import PAIRED_PROTOCOL, label_accuracy, paired_s
 from gankit.tasks.base import HeldOutEval
 from gankit.tasks.denoise.noise import Noise, corrupt, parse_noise
 from gankit.tasks.denoise.phases import restore
+from gankit.tasks.restore_common import run_row
 
 EVAL_SEED = 2025
 
@@ -127,7 +128,4 @@ class DenoiseEval(HeldOutEval):
     def score(self, st, step: int, run_name: str) -> dict:
         r = evaluate_denoise(self.cfg, st.sampling_nets["G"], self.device, self.cfg.eval.n, baselines=False,
                              run=run_name, step=step)
-        levels = [k for k in r if k != "protocol"]
-        row = {f"{k}/{m}": v for k in levels for m, v in r[k]["gankit"].items()}
-        row["psnr"] = sum(r[k]["gankit"]["psnr"] for k in levels) / len(levels)
-        return {**row, "protocol": r["protocol"]}
+        return run_row(r)

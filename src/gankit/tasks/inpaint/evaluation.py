@@ -22,6 +22,7 @@ from gankit.metrics.inpaint import BASELINES, INPAINT_PROTOCOL, hole_scores
 from gankit.metrics.translation import domain_fid, label_accuracy
 from gankit.tasks.base import HeldOutEval
 from gankit.tasks.inpaint.phases import fill
+from gankit.tasks.restore_common import run_row
 
 EVAL_MASKS = ("box:0.25", "box:0.5", "stroke")
 EVAL_SEED = 2024
@@ -103,6 +104,4 @@ class InpaintEval(HeldOutEval):
     def score(self, st, step: int, run_name: str) -> dict:
         r = evaluate_inpaint(self.cfg, st.sampling_nets["G"], self.device, self.cfg.eval.n, baselines=False,
                              run=run_name, step=step)
-        row = {f"{k}/{m}": v for k in EVAL_MASKS for m, v in r[k]["gankit"].items()}
-        row["psnr"] = sum(r[k]["gankit"]["psnr"] for k in EVAL_MASKS) / len(EVAL_MASKS)
-        return {**row, "protocol": r["protocol"]}
+        return run_row(r)

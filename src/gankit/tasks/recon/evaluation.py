@@ -24,6 +24,7 @@ from gankit.data.phantoms import load_recon, load_recon_held_out
 from gankit.tasks.base import HeldOutEval
 from gankit.tasks.recon.measure import Measure
 from gankit.tasks.recon.phases import refine
+from gankit.tasks.restore_common import run_row
 
 EVAL_SEED = 2025
 PROTOCOL = ("images clipped to [0, 1]; PSNR per image (data range 1) then mean; SSIM torchmetrics defaults "
@@ -95,5 +96,4 @@ class ReconEval(HeldOutEval):
 
     def score(self, st, step: int, run_name: str) -> dict:
         res = evaluate_recon(self.cfg, st.sampling_nets["G"], self.device, self.cfg.eval.n, run=run_name, step=step)
-        row = {f"{s}/{k}": v for s in res if s != "protocol" for k, v in res[s]["gankit"].items()}
-        return {**row, "psnr": res["held_out"]["gankit"]["psnr"], "protocol": res["protocol"]}
+        return run_row(res, ("held_out",))
