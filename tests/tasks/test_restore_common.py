@@ -1,5 +1,6 @@
 """gankit.tasks.restore_common: the restoration tasks' grid writer and eval row."""
 
+import pytest
 import torch
 
 from gankit.tasks import restore_common
@@ -37,3 +38,28 @@ def test_run_row_keeps_the_runs_scores_and_averages_psnr():
                             "protocol": {"metric": "m"}}
     assert run_row(RES, ("b",))["psnr"] == 30.0
 
+
+
+def test_restore_eval_checks_the_held_out_set_first_and_scores_the_sampling_G():
+    from types import SimpleNamespace
+
+    from gankit.errors import GankitError
+    from gankit.tasks.restore_common import RestoreEval
+
+    cfg = SimpleNamespace(eval=SimpleNamespace(n=3))
+
+    def no_split(c):
+        raise GankitError("no test/ split")
+
+    with pytest.raises(GankitError, match="no test/ split"):
+        RestoreEval(cfg, "cpu", None, lambda *a, **k: RES, no_split)
+    calls = []
+
+    def evaluate(c, G, device, n, run, step):
+        calls.append((c, G, device, n, run, step))
+        return RES
+
+    ev = RestoreEval(cfg, "cpu", None, evaluate, lambda c: None, ("a",))
+    st = SimpleNamespace(sampling_nets={"G": "the EMA G"})
+    assert ev.score(st, 5, "r")["psnr"] == 20.0 and ev.key == "psnr" and ev.higher
+    assert calls == [(cfg, "the EMA G", "cpu", 3, "r", 5)]

@@ -1,7 +1,7 @@
 """What the image-restoration tasks (denoise, inpaint, recon) show and score the same way: the
 training grid of fixed held-out images, one per row as input | the run's output | the true image
-(`triptych`), and the `eval.every` row made from a held-out evaluation's {set: {method: scores}}
-(`run_row`: the run's own scores per set, and the PSNR that picks the best checkpoint).
+(`triptych`), and `eval.every` over a held-out evaluation's {set: {method: scores}} (`RestoreEval`,
+its row `run_row`: the run's own scores per set, and the PSNR that picks the best checkpoint).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from gankit import viz
+from gankit.tasks.base import HeldOutEval
 
 
 def triptych(G, restore: Callable[[], Tensor], before: Tensor, truth: Tensor,
@@ -41,3 +42,22 @@ def run_row(res: dict, psnr_sets: Sequence[str] | None = None) -> dict:
     over = sets if psnr_sets is None else psnr_sets
     row["psnr"] = sum(res[s]["gankit"]["psnr"] for s in over) / len(over)
     return {**row, "protocol": res["protocol"]}
+
+
+class RestoreEval(HeldOutEval):
+    """`eval.every` for a restoration task: `evaluate(cfg, G, device, n, run=, step=)` scores the run
+    on held-out images, the row is `run_row` (PSNR averaged over `psnr_sets`, None: every set);
+    best by the highest PSNR. `held_out(cfg)` is called once here, so a source without a held-out
+    split fails before training, not at the first evaluation."""
+
+    key, higher = "psnr", True
+
+    def __init__(self, cfg, device, dist, evaluate: Callable[..., dict], held_out: Callable,
+                 psnr_sets: Sequence[str] | None = None):
+        super().__init__(cfg, device, dist)
+        held_out(cfg)
+        self.evaluate, self.psnr_sets = evaluate, psnr_sets
+
+    def score(self, st, step: int, run_name: str) -> dict:
+        res = self.evaluate(self.cfg, st.sampling_nets["G"], self.device, self.cfg.eval.n, run=run_name, step=step)
+        return run_row(res, self.psnr_sets)
