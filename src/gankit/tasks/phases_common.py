@@ -1,7 +1,7 @@
 """What every task's phases write the same way: D frozen while G updates (`frozen`, also what
 latent search freezes G with), and the step's scalars handed to the trainer by name (`stats`);
 and what the image-restoration tasks (denoise, recon) share: G's residual estimate (`estimate`)
-and the conditional-PatchGAN + L1 step over it (`paired_step`).
+and the conditional-PatchGAN + L1 step over it (`paired_step`, its weights `PairedObjective`).
 
 The trainer sums each step's scalars into `st.acc`, one slot per name of the task's
 `stat_names`; `stats` builds that vector from keyword names, so no phase lines up a positional
@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from gankit.losses import LOSSES
 from gankit.util import full
 
 
@@ -58,6 +60,21 @@ def stats(names: tuple[str, ...], dtype: torch.dtype | None = None, **named: Ten
 
 
 PAIRED_STATS = ("loss_d", "loss_g", "adv_g", "l1", "d_real", "d_fake")
+
+
+@dataclass(frozen=True)
+class PairedObjective:
+    """`paired_step`'s st.obj: the weights of G's adversarial and L1 terms, whether G's output is a
+    residual on its input (`estimate`), and the loss pair by name (train.loss)."""
+
+    gan: float = 1.0
+    l1: float = 100.0
+    residual: bool = True
+    loss: str = "ns"
+
+    @property
+    def pair(self):
+        return LOSSES[self.loss]
 
 
 def estimate(G, y: Tensor, residual: bool) -> Tensor:

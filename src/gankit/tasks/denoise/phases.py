@@ -8,28 +8,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from torch import Tensor
 
-from gankit.losses import LOSSES
-from gankit.tasks.phases_common import PAIRED_STATS
+from gankit.tasks.phases_common import PAIRED_STATS, PairedObjective
 from gankit.tasks.phases_common import estimate as restore  # the clean image's estimate from y
 from gankit.tasks.phases_common import paired_step
 
 STATS = PAIRED_STATS
-
-
-@dataclass(frozen=True)
-class Objective:
-    gan: float = 1.0
-    l1: float = 100.0
-    residual: bool = True
-    loss: str = "ns"
-
-    @property
-    def pair(self):
-        return LOSSES[self.loss]
+Objective = PairedObjective
 
 
 def denoise_phase(st, y: Tensor, x: Tensor) -> Tensor:

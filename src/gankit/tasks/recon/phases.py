@@ -13,8 +13,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from gankit.losses import LOSSES
-from gankit.tasks.phases_common import PAIRED_STATS
+from gankit.tasks.phases_common import PAIRED_STATS, PairedObjective
 from gankit.tasks.phases_common import estimate as refine  # G's estimate from y, before any DC
 from gankit.tasks.phases_common import paired_step
 from gankit.tasks.recon.physics import data_consistency
@@ -23,16 +22,8 @@ STATS = PAIRED_STATS
 
 
 @dataclass(frozen=True)
-class Objective:
-    gan: float = 1.0
-    l1: float = 100.0
-    residual: bool = True
+class Objective(PairedObjective):
     dc: bool = False  # MRI with recon.data_consistency
-    loss: str = "ns"
-
-    @property
-    def pair(self):
-        return LOSSES[self.loss]
 
 
 def consistent(out: Tensor, kspace: Tensor, mask: Tensor) -> Tensor:
