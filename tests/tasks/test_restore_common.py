@@ -20,7 +20,7 @@ def test_triptych_rows_are_before_output_truth_with_G_in_eval_mode(monkeypatch, 
     saved = {}
     monkeypatch.setattr(restore_common.viz, "save_grid",
                         lambda cells, path, nrow: saved.update(cells=cells, path=path, nrow=nrow) or path)
-    write = triptych(G, restore, before, truth, lambda t: t.expand(-1, 3, -1, -1)[0])
+    write = triptych(G, restore, before, truth)  # grey uint8: drawn as RGB
     assert write(7, tmp_path / "g.png") == tmp_path / "g.png"
     assert modes == [False] and G.training  # made in eval mode, left in training mode
     cells = saved["cells"]

@@ -13,15 +13,17 @@ import torch
 from torch import Tensor
 
 from gankit import viz
+from gankit.data.dataset import convert_channels
 from gankit.tasks.base import HeldOutEval
 
 
 def triptych(G, restore: Callable[[], Tensor], before: Tensor, truth: Tensor,
-             cell: Callable[[Tensor], Tensor]) -> Callable[[int, Path], Path]:
+             cell: Callable[[Tensor], Tensor] | None = None) -> Callable[[int, Path], Path]:
     """A `Task.grid` writer: G in eval mode makes `restore()`, the outputs for the images `truth`
     from their degraded copies `before` (both (N, C, H, W)); row i is before | output | truth of
-    image i, each image (1, C, H, W) drawn by `cell` as a (3, H, W) grid cell. G is left in
-    training mode, where the trainer keeps it."""
+    image i, each image (1, C, H, W) drawn by `cell` as a (3, H, W) grid cell (None: uint8 images,
+    grey ones as RGB). G is left in training mode, where the trainer keeps it."""
+    cell = cell or (lambda t: convert_channels(t, 3)[0])
 
     def write(step: int, path):
         G.eval()

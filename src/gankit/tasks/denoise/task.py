@@ -12,7 +12,6 @@ from __future__ import annotations
 import torch
 
 from gankit.data import BatchSampler, to_model
-from gankit.data.dataset import convert_channels
 from gankit.data.inpaint import load_inpaint
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
@@ -71,8 +70,7 @@ class DenoiseTask(Task):
         y = noisy_copy(x, eval_levels(cfg)[0])
         G = st.sampling_nets["G"]
 
-        return triptych(G, lambda: denoise_all(G, y, cfg.denoise.residual, x.device).to(x.device), y, x,
-                        lambda t: convert_channels(t, 3)[0])
+        return triptych(G, lambda: denoise_all(G, y, cfg.denoise.residual, x.device).to(x.device), y, x)
 
     def evaluator(self, cfg, data, st, dist):
         return DenoiseEval(cfg, st.device, dist) if cfg.eval.every else None

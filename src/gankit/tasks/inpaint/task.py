@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from gankit.data import BatchSampler, to_model
-from gankit.data.dataset import convert_channels
 from gankit.data.inpaint import load_inpaint
 from gankit.data.masks import parse_mask_kind
 from gankit.models.patchgan import PatchDiscriminator, layers_for
@@ -75,8 +74,7 @@ class InpaintTask(Task):
         masks = fixed_masks("mixed", len(x), *x.shape[-2:]).to(x.device)
         G = st.sampling_nets["G"]
 
-        return triptych(G, lambda: complete(G, x, masks, x.device), damaged_view(x, masks), x,
-                        lambda t: convert_channels(t, 3)[0])
+        return triptych(G, lambda: complete(G, x, masks, x.device), damaged_view(x, masks), x)
 
     def evaluator(self, cfg, data, st, dist):
         return InpaintEval(cfg, st.device, dist) if cfg.eval.every else None
