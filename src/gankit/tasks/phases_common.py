@@ -62,8 +62,17 @@ def stats(names: tuple[str, ...], dtype: torch.dtype | None = None, **named: Ten
 PAIRED_STATS = ("loss_d", "loss_g", "adv_g", "l1", "d_real", "d_fake")
 
 
+class LossPair:
+    """For a task's objective with a `loss` field (train.loss, a name in `gankit.losses.LOSSES`):
+    `pair`, its D and G functions."""
+
+    @property
+    def pair(self):
+        return LOSSES[self.loss]
+
+
 @dataclass(frozen=True)
-class PairedObjective:
+class PairedObjective(LossPair):
     """`paired_step`'s st.obj: the weights of G's adversarial and L1 terms, whether G's output is a
     residual on its input (`estimate`), and the loss pair by name (train.loss)."""
 
@@ -71,10 +80,6 @@ class PairedObjective:
     l1: float = 100.0
     residual: bool = True
     loss: str = "ns"
-
-    @property
-    def pair(self):
-        return LOSSES[self.loss]
 
 
 def estimate(G, y: Tensor, residual: bool) -> Tensor:
