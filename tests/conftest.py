@@ -1,6 +1,12 @@
 """Shared fixtures. MNIST is converted once into the user's gankit cache (as in real use);
 tests that exercise the conversion or download themselves point $GANKIT_CACHE elsewhere."""
 
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
 import pytest
 import torch
 
@@ -40,6 +46,42 @@ def tmp_cache(tmp_path, monkeypatch):
     d = tmp_path / "cache"
     monkeypatch.setenv("GANKIT_CACHE", str(d))
     return d
+
+
+def kill_mid_run(phase: str, pace: float, args: list[str], out, env: dict, rows: int = 6, wait: float = 120) -> None:
+    """Run `gankit <args>` in a subprocess whose step function `phase` ("module:function", what the
+    task's `phases` calls) sleeps `pace` s per call, and SIGKILL it once `out`/metrics.jsonl holds
+    `rows` rows: paced so the kill lands mid-run, after a checkpoint and before the end. Fails if
+    the trainer ends first; after `wait` s it is killed anyway (the caller's checkpoint check then
+    says how far it got)."""
+    module, fn = phase.split(":")
+    trainer = textwrap.dedent(f"""
+        import sys, time
+        import {module} as m
+        real = m.{fn}
+        def paced(*a, **k):
+            time.sleep({pace!r}); return real(*a, **k)
+        m.{fn} = paced
+        from gankit.cli import main
+        sys.exit(main(sys.argv[1:]))
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", trainer, *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    metrics = out / "metrics.jsonl"
+    t0 = time.time()
+    while time.time() - t0 < wait:
+        if metrics.exists() and len(metrics.read_text().splitlines()) >= rows:
+            break
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+@pytest.fixture
+def sigkill_mid_run():
+    """`kill_mid_run`: `sigkill_mid_run("gankit.tasks.x.task:x_phase", 0.2, ["train", ...], out, env)`."""
+    return kill_mid_run
 
 
 # -- the browser tests: Debian's chromium driven by Playwright (never a browser download) ---------

@@ -3,11 +3,8 @@ indices, the automatic choice, exact resume after SIGKILL, data-parallel shards.
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -97,19 +94,6 @@ TINY = ["--set", "model.g_hidden=[16]", "--set", "model.d_hidden=[16]", "--set",
         "--device", "cpu", "--set", "train.precision=fp32", "--set", "data.resolution=8", "--set", "data.load=stream",
         "--set", "data.workers=1", "--set", "data.mirror=true", "--set", "log.grid_every=1000"]
 
-# A trainer that paces its steps, so a SIGKILL lands mid-run (after a checkpoint, before the end).
-TRAINER = textwrap.dedent("""
-    import sys, time
-    import gankit.tasks.generate.task as gt
-    real_g = gt.g_phase
-    def paced(*a, **k):
-        time.sleep(0.15); return real_g(*a, **k)
-    gt.g_phase = paced
-    from gankit.cli import main
-    sys.exit(main(sys.argv[1:]))
-""")
-
-
 def _train(*args):
     p = subprocess.run([sys.executable, "-m", "gankit", "train", *args], env=ENV, capture_output=True,
                        text=True, timeout=240)
@@ -121,7 +105,7 @@ def _nets(run):
     return load_checkpoint(run / "checkpoints" / "last.pt")["nets"]
 
 
-def test_sigkill_mid_epoch_then_resume_equals_the_run_left_alone(zip300, tmp_path):
+def test_sigkill_mid_epoch_then_resume_equals_the_run_left_alone(zip300, tmp_path, sigkill_mid_run):
     """300 images mirrored (600 indices) in batches of 8: the kill lands mid-epoch; the resumed
     run's loader restarts at the checkpoint's position and the end is bitwise the uninterrupted one."""
     common = ["--data", str(zip300), *TINY, "--set", "log.ckpt_every=4"]
@@ -129,17 +113,8 @@ def test_sigkill_mid_epoch_then_resume_equals_the_run_left_alone(zip300, tmp_pat
     assert "gankit: data: streaming from d.zip: 300 images of 3x8x8 (0.0 GB decoded; data.load=stream), 1 worker, " \
         "mirrored" in p.stderr  # said on the terminal too
     out = tmp_path / "part"
-    proc = subprocess.Popen([sys.executable, "-c", TRAINER, "train", "--out", str(out), "--steps", "14", *common],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    t0 = time.time()
-    while time.time() - t0 < 120:
-        rows = (out / "metrics.jsonl").read_text().splitlines() if (out / "metrics.jsonl").exists() else []
-        if len(rows) >= 6:
-            break
-        assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    sigkill_mid_run("gankit.tasks.generate.task:g_phase", 0.15, ["train", "--out", str(out), "--steps", "14", *common],
+                    out, ENV)
     assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 4
     _train("--resume", str(out), "--steps", "14")
     a, b = _nets(tmp_path / "whole"), _nets(out)

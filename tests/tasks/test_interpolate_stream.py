@@ -5,11 +5,8 @@ bitwise equal to the run left alone."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -95,21 +92,8 @@ def test_a_streamed_run_equals_the_in_memory_run(videos, tmp_path):
     _same(_nets(runs["memory"].dir), _nets(runs["stream"].dir))
 
 
-# A trainer that paces its steps, so a SIGKILL lands mid-run (after a checkpoint, before the end).
-TRAINER = textwrap.dedent("""
-    import sys, time
-    import gankit.tasks.interpolate.task as it
-    real = it.interpolate_phase
-    def paced(*a, **k):
-        time.sleep(0.2); return real(*a, **k)
-    it.interpolate_phase = paced
-    from gankit.cli import main
-    sys.exit(main(sys.argv[1:]))
-""")
-
-
 @pytest.mark.slow  # three training processes: ~25 s on two busy cores
-def test_sigkill_mid_epoch_then_resume_equals_the_run_left_alone(videos, tmp_path, tmp_cache):
+def test_sigkill_mid_epoch_then_resume_equals_the_run_left_alone(videos, tmp_path, tmp_cache, sigkill_mid_run):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GANKIT_CACHE": str(tmp_cache)}
     common = ["--preset", "frame-interp", "--data", str(videos), "--steps", "10", "--device", "cpu",
               *[a for s in TINY if not s.startswith("device") for a in ("--set", s)],
@@ -122,17 +106,8 @@ def test_sigkill_mid_epoch_then_resume_equals_the_run_left_alone(videos, tmp_pat
 
     train("--out", str(tmp_path / "whole"), *common)
     out = tmp_path / "part"
-    proc = subprocess.Popen([sys.executable, "-c", TRAINER, "train", "--out", str(out), *common], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    t0 = time.time()
-    while time.time() - t0 < 180:
-        rows = (out / "metrics.jsonl").read_text().splitlines() if (out / "metrics.jsonl").exists() else []
-        if len(rows) >= 6:
-            break
-        assert proc.poll() is None, proc.stderr.read()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    sigkill_mid_run("gankit.tasks.interpolate.task:interpolate_phase", 0.2, ["train", "--out", str(out), *common], out,
+                    env, wait=180)
     assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 4  # 16 of 13 triplets: mid-epoch 2
     train("--resume", str(out), "--steps", "10")
     _same(_nets(tmp_path / "whole"), _nets(out))

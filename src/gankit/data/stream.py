@@ -114,7 +114,63 @@ def _worker_init(_):
     torch.set_num_threads(1)  # decoding is per image; threads per worker would oversubscribe the cores
 
 
-class StreamData:
+def replay_loader(dataset, sampler: BatchSampler, pos: int, shard: tuple[int, int], workers: int, prefetch: int,
+                  device: torch.device, collate) -> torch.utils.data.DataLoader:
+    """The DataLoader that replays the run's `sampler` from stream position `pos` (`_Replay`: this
+    rank's `shard` of each global batch): `workers` processes read `dataset`'s items (none: this
+    process), `collate` makes each batch, `prefetch` batches per worker ahead, pinned for a GPU."""
+    return torch.utils.data.DataLoader(
+        dataset, batch_sampler=_Replay(sampler, pos, shard), num_workers=workers,
+        prefetch_factor=prefetch if workers else None, persistent_workers=False,
+        pin_memory=device.type == "cuda", worker_init_fn=_worker_init if workers else None,
+        collate_fn=collate, generator=private_generator())
+
+
+class ReplayedStream:
+    """The loader a streamed data set holds (`StreamData`, `StreamedTriplets`): `_replayed` takes the
+    batch that starts at stream position `pos`, restarting the loader there when it is elsewhere
+    (the first batch, a resume, a rollback); `close` stops its workers. A subclass writes
+    `_make_loader(sampler, pos, shard)`, whose batches are (batch, indices) or (None, a bad item's
+    one-line message)."""
+
+    _loader: list | None = None  # [iterator, next position, (batch, shard, seed, n)]
+
+    def _replayed(self, sampler: BatchSampler, pos: int, idx: torch.Tensor, shard: tuple[int, int]):
+        """The loader's batch at `pos` for this rank's slice `idx` of the global batch, on the CPU."""
+        key = (sampler.batch, tuple(shard), sampler.seed, sampler.n)
+        if self._loader is None or self._loader[1] != pos or self._loader[2] != key:
+            self._loader = [iter(self._make_loader(sampler, pos, shard)), pos, key]
+        x, got = next(self._loader[0])
+        if x is None:  # a damaged or odd-sized file, a store gone or cut short: one line naming it
+            self.close()
+            raise GankitError(got)
+        self._loader[1] = pos + sampler.batch
+        # The replay must be the run's own stream: checked where it costs nothing (on a GPU the
+        # check would wait for the queued step every batch; the position is checked there).
+        if idx.device.type == "cpu" and not torch.equal(got, idx):
+            raise RuntimeError(f"streaming loader out of step at position {pos}: read {got[:4].tolist()}..., "
+                               f"the sampler drew {idx[:4].tolist()}...")
+        return x
+
+    def _make_loader(self, sampler: BatchSampler, pos: int, shard: tuple[int, int]):
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop the worker processes (a new loader starts them again)."""
+        if self._loader is not None:
+            it = self._loader[0]
+            self._loader = None
+            if hasattr(it, "_shutdown_workers"):
+                it._shutdown_workers()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown: the workers die with the process anyway
+            pass
+
+
+class StreamData(ReplayedStream):
     """Images read from a zip or folder on demand (see the module docstring)."""
 
     resident = False
@@ -130,7 +186,7 @@ class StreamData:
         self.y = None if archive.labels is None else torch.from_numpy(archive.labels).to(self.device)
         self.notes = list(notes or [])
         self.source = ImageSource(archive, self._shape, mirror)
-        self._loader = None  # (iterator, next position, global batch, shard)
+        self._loader = None
 
     def __len__(self) -> int:
         return len(self.archive)
@@ -183,29 +239,12 @@ class StreamData:
         """The images of this rank's slice `idx` of the global batch that starts at stream position
         `pos` of `sampler`: uint8 (b, C, H, W) on the device. Restarts the loader at `pos` when it
         is elsewhere (the first batch, a resume, a rollback)."""
-        key = (sampler.batch, tuple(shard), sampler.seed, sampler.n)
-        if self._loader is None or self._loader[1] != pos or self._loader[2] != key:
-            self._loader = [iter(self._make_loader(sampler, pos, shard)), pos, key]
-        x, got = next(self._loader[0])
-        if x is None:  # a damaged or odd-sized file: one line naming it
-            self.close()
-            raise GankitError(got)
-        self._loader[1] = pos + sampler.batch
-        # The replay must be the run's own stream: checked where it costs nothing (on a GPU the
-        # check would wait for the queued step every batch; the position is checked there).
-        if idx.device.type == "cpu" and not torch.equal(got, idx):
-            raise RuntimeError(f"streaming loader out of step at position {pos}: decoded {got[:4].tolist()}..., "
-                               f"the sampler drew {idx[:4].tolist()}...")
-        return x.to(self.device, non_blocking=True)
+        return self._replayed(sampler, pos, idx, shard).to(self.device, non_blocking=True)
 
     def _make_loader(self, sampler: BatchSampler, pos: int, shard: tuple[int, int]):
         self.close()
-        w = self.workers
-        return torch.utils.data.DataLoader(
-            _Items(self.source), batch_sampler=_Replay(sampler, pos, shard), num_workers=w,
-            prefetch_factor=self.prefetch if w else None, persistent_workers=False,
-            pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init if w else None,
-            collate_fn=_collate, generator=private_generator())
+        return replay_loader(_Items(self.source), sampler, pos, shard, self.workers, self.prefetch, self.device,
+                             _collate)
 
     def batches(self, batch: int, seed: int = 0, start: int = 0):
         """The loader alone (benchmarks: images/s): uint8 (batch, C, H, W) batches on the device,
@@ -216,20 +255,6 @@ class StreamData:
             if x is None:
                 raise GankitError(got)
             yield x.to(self.device, non_blocking=True)
-
-    def close(self) -> None:
-        """Stop the worker processes (a new loader starts them again)."""
-        if self._loader is not None:
-            it = self._loader[0]
-            self._loader = None
-            if hasattr(it, "_shutdown_workers"):
-                it._shutdown_workers()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:  # interpreter shutdown: the workers die with the process anyway
-            pass
 
 
 def _collate(items):

@@ -31,7 +31,7 @@ from gankit.data.frames.store import FrameStore, frame_store
 from gankit.data.frames.triplets import Triplets
 from gankit.data.frames.videos import HOLD_OUT, _resize_note, folder_videos, gather, one_video_span, video_path
 from gankit.data.sampler import BatchSampler
-from gankit.data.stream import _Replay, _worker_init, choose, gb, private_generator
+from gankit.data.stream import ReplayedStream, choose, gb, replay_loader
 from gankit.errors import GankitError
 from gankit.media.video import count_frames, probe_video
 
@@ -99,7 +99,7 @@ class Collate:
         return out, torch.tensor([i for _, i in items], dtype=torch.int64)
 
 
-class StreamedTriplets:
+class StreamedTriplets(ReplayedStream):
     """Frame triplets read from frame stores on demand (see the module docstring); the surface
     the interpolate task uses on a resident `Triplets` (name, notes, sources, len, meta, to)."""
 
@@ -109,7 +109,7 @@ class StreamedTriplets:
                  workers: int = 2, prefetch: int = 2, guides: Callable | None = None):
         self.source, self.name, self.notes, self.sources = source, name, notes, sources
         self.device, self.workers, self.prefetch, self.guides = torch.device(device), workers, prefetch, guides
-        self._loader = None  # [iterator, next position, (batch, shard, seed, n)]
+        self._loader = None
 
     def __len__(self) -> int:
         return len(self.source)
@@ -135,35 +135,12 @@ class StreamedTriplets:
         """This rank's slice `idx` of the global batch that starts at stream position `pos`:
         (prev, mid, next) on the device, and with flow the two warps; as `StreamData.fetch`, the
         loader restarts at `pos` when it is elsewhere (the first batch, a resume, a rollback)."""
-        key = (sampler.batch, tuple(shard), sampler.seed, sampler.n)
-        if self._loader is None or self._loader[1] != pos or self._loader[2] != key:
-            self._loader = [iter(self._make_loader(sampler, pos, shard)), pos, key]
-        x, got = next(self._loader[0])
-        if x is None:  # a store gone or cut short: one line naming it
-            self.close()
-            raise GankitError(got)
-        self._loader[1] = pos + sampler.batch
-        if idx.device.type == "cpu" and not torch.equal(got, idx):  # the replay must be the run's own stream
-            raise RuntimeError(f"streaming loader out of step at position {pos}: read {got[:4].tolist()}..., "
-                               f"the sampler drew {idx[:4].tolist()}...")
-        return tuple(t.to(self.device, non_blocking=True) for t in x)
+        return tuple(t.to(self.device, non_blocking=True) for t in self._replayed(sampler, pos, idx, shard))
 
     def _make_loader(self, sampler: BatchSampler, pos: int, shard: tuple[int, int]):
         self.close()
-        w = self.workers
-        return torch.utils.data.DataLoader(
-            self.source, batch_sampler=_Replay(sampler, pos, shard), num_workers=w,
-            prefetch_factor=self.prefetch if w else None, persistent_workers=False,
-            pin_memory=self.device.type == "cuda", worker_init_fn=_worker_init if w else None,
-            collate_fn=Collate(self.guides), generator=private_generator())
-
-    def close(self) -> None:
-        """Stop the worker processes (a new loader starts them again)."""
-        if self._loader is not None:
-            it = self._loader[0]
-            self._loader = None
-            if hasattr(it, "_shutdown_workers"):
-                it._shutdown_workers()
+        return replay_loader(self.source, sampler, pos, shard, self.workers, self.prefetch, self.device,
+                             Collate(self.guides))
 
     def __del__(self):
         try:

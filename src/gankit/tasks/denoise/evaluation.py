@@ -21,6 +21,8 @@ digits (is the digit still legible?).
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, estimate_sigma
@@ -29,9 +31,9 @@ from gankit.data import from_model, to_model
 from gankit.data.inpaint import load_held_out
 from gankit.metrics.evaluate import Evaluator
 from gankit.metrics.translation import PAIRED_PROTOCOL, label_accuracy, paired_scores
-from gankit.tasks.base import HeldOutEval
 from gankit.tasks.denoise.noise import Noise, corrupt, parse_noise
 from gankit.tasks.denoise.phases import restore
+from gankit.tasks.restore_common import RestoreEval
 
 EVAL_SEED = 2025
 
@@ -115,19 +117,8 @@ def evaluate_denoise(cfg, G, device="cpu", n: int = 10_000, featurenet=None, bas
     return res
 
 
-class DenoiseEval(HeldOutEval):
+class DenoiseEval(RestoreEval):
     """`eval.every`: PSNR averaged over the evaluation noise levels; best by the highest."""
 
-    key, higher = "psnr", True
-
     def __init__(self, cfg, device, dist):
-        super().__init__(cfg, device, dist)
-        held_out(cfg)  # fail before training, not at the first evaluation
-
-    def score(self, st, step: int, run_name: str) -> dict:
-        r = evaluate_denoise(self.cfg, st.sampling_nets["G"], self.device, self.cfg.eval.n, baselines=False,
-                             run=run_name, step=step)
-        levels = [k for k in r if k != "protocol"]
-        row = {f"{k}/{m}": v for k in levels for m, v in r[k]["gankit"].items()}
-        row["psnr"] = sum(r[k]["gankit"]["psnr"] for k in levels) / len(levels)
-        return {**row, "protocol": r["protocol"]}
+        super().__init__(cfg, device, dist, partial(evaluate_denoise, baselines=False), held_out)

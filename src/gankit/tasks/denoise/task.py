@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import torch
 
-from gankit import viz
 from gankit.data import BatchSampler, to_model
-from gankit.data.dataset import convert_channels
 from gankit.data.inpaint import load_inpaint
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Card, Parts, Task
 from gankit.tasks.onnx_common import image_graph, pad_multiple
+from gankit.tasks.restore_common import triptych
 from gankit.tasks.denoise.evaluation import DenoiseEval, denoise_all, eval_levels, evaluate_denoise, held_out, \
     noisy_copy
 from gankit.tasks.denoise.noise import corrupt, parse_noise
@@ -71,14 +70,7 @@ class DenoiseTask(Task):
         y = noisy_copy(x, eval_levels(cfg)[0])
         G = st.sampling_nets["G"]
 
-        def write(step: int, path):
-            G.eval()
-            out = denoise_all(G, y, cfg.denoise.residual, x.device).to(x.device)
-            G.train()
-            cells = [convert_channels(t[i:i + 1], 3)[0] for i in range(len(x)) for t in (y, out, x)]
-            return viz.save_grid(torch.stack(cells), path, nrow=6)
-
-        return write
+        return triptych(G, lambda: denoise_all(G, y, cfg.denoise.residual, x.device).to(x.device), y, x)
 
     def evaluator(self, cfg, data, st, dist):
         return DenoiseEval(cfg, st.device, dist) if cfg.eval.every else None

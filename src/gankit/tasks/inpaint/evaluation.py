@@ -11,6 +11,8 @@ against the same images undamaged.
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import torch
 
@@ -20,8 +22,8 @@ from gankit.data.masks import parse_mask_kind
 from gankit.metrics.evaluate import Evaluator
 from gankit.metrics.inpaint import BASELINES, INPAINT_PROTOCOL, hole_scores
 from gankit.metrics.translation import domain_fid, label_accuracy
-from gankit.tasks.base import HeldOutEval
 from gankit.tasks.inpaint.phases import fill
+from gankit.tasks.restore_common import RestoreEval
 
 EVAL_MASKS = ("box:0.25", "box:0.5", "stroke")
 EVAL_SEED = 2024
@@ -91,18 +93,8 @@ def evaluate_inpaint(cfg, G, device="cpu", n: int = 10_000, featurenet=None, bas
     return res
 
 
-class InpaintEval(HeldOutEval):
+class InpaintEval(RestoreEval):
     """`eval.every`: PSNR in the hole, averaged over the hole kinds; best by the highest."""
 
-    key, higher = "psnr", True
-
     def __init__(self, cfg, device, dist):
-        super().__init__(cfg, device, dist)
-        held_out(cfg)  # fail before training, not at the first evaluation
-
-    def score(self, st, step: int, run_name: str) -> dict:
-        r = evaluate_inpaint(self.cfg, st.sampling_nets["G"], self.device, self.cfg.eval.n, baselines=False,
-                             run=run_name, step=step)
-        row = {f"{k}/{m}": v for k in EVAL_MASKS for m, v in r[k]["gankit"].items()}
-        row["psnr"] = sum(r[k]["gankit"]["psnr"] for k in EVAL_MASKS) / len(EVAL_MASKS)
-        return {**row, "protocol": r["protocol"]}
+        super().__init__(cfg, device, dist, partial(evaluate_inpaint, baselines=False), held_out)

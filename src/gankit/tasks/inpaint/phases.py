@@ -19,23 +19,18 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gankit.losses import LOSSES
-from gankit.tasks.phases_common import frozen, stats
+from gankit.tasks.phases_common import LossPair, frozen, stats
 from gankit.util import full
 
 STATS = ("loss_d", "loss_g", "adv_g", "l1_hole", "l1_valid", "d_real", "d_fake")
 
 
 @dataclass(frozen=True)
-class Objective:
+class Objective(LossPair):
     gan: float = 1.0
     l1_hole: float = 100.0
     l1_valid: float = 10.0
     loss: str = "hinge"
-
-    @property
-    def pair(self):
-        return LOSSES[self.loss]
 
 
 def fill(G, x: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:

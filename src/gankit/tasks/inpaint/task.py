@@ -13,9 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from gankit import viz
 from gankit.data import BatchSampler, to_model
-from gankit.data.dataset import convert_channels
 from gankit.data.inpaint import load_inpaint
 from gankit.data.masks import parse_mask_kind
 from gankit.models.patchgan import PatchDiscriminator, layers_for
@@ -24,6 +22,7 @@ from gankit.tasks.base import Card, Parts, Task
 from gankit.tasks.onnx_common import image_graph, pad_multiple
 from gankit.tasks.inpaint.evaluation import InpaintEval, complete, damaged_view, evaluate_inpaint, fixed_masks, held_out
 from gankit.tasks.inpaint.phases import STATS, Objective, fill, inpaint_phase
+from gankit.tasks.restore_common import triptych
 
 MASK_POOL = 4000  # holes drawn once per run: at 64 px, 16 MB of bools
 MASK_SEED = 7919  # added to the run's seed, so holes and images are drawn from different streams
@@ -75,15 +74,7 @@ class InpaintTask(Task):
         masks = fixed_masks("mixed", len(x), *x.shape[-2:]).to(x.device)
         G = st.sampling_nets["G"]
 
-        def write(step: int, path):
-            G.eval()
-            out = complete(G, x, masks, x.device)
-            G.train()
-            cells = [convert_channels(t[i:i + 1], 3)[0] for i in range(len(x))
-                     for t in (damaged_view(x, masks), out, x)]
-            return viz.save_grid(torch.stack(cells), path, nrow=6)
-
-        return write
+        return triptych(G, lambda: complete(G, x, masks, x.device), damaged_view(x, masks), x)
 
     def evaluator(self, cfg, data, st, dist):
         return InpaintEval(cfg, st.device, dist) if cfg.eval.every else None

@@ -21,9 +21,9 @@ import torch
 from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
 from gankit.data.phantoms import load_recon, load_recon_held_out
-from gankit.tasks.base import HeldOutEval
 from gankit.tasks.recon.measure import Measure
 from gankit.tasks.recon.phases import refine
+from gankit.tasks.restore_common import RestoreEval
 
 EVAL_SEED = 2025
 PROTOCOL = ("images clipped to [0, 1]; PSNR per image (data range 1) then mean; SSIM torchmetrics defaults "
@@ -84,16 +84,8 @@ def evaluate_recon(cfg, G, device="cpu", n: int = 10_000, run: str | None = None
     return res
 
 
-class ReconEval(HeldOutEval):
+class ReconEval(RestoreEval):
     """`eval.every`: PSNR on the held-out set; best by the highest."""
 
-    key, higher = "psnr", True
-
     def __init__(self, cfg, device, dist):
-        super().__init__(cfg, device, dist)
-        held_out_sets(cfg)  # fail before training, not at the first evaluation
-
-    def score(self, st, step: int, run_name: str) -> dict:
-        res = evaluate_recon(self.cfg, st.sampling_nets["G"], self.device, self.cfg.eval.n, run=run_name, step=step)
-        row = {f"{s}/{k}": v for s in res if s != "protocol" for k, v in res[s]["gankit"].items()}
-        return {**row, "psnr": res["held_out"]["gankit"]["psnr"], "protocol": res["protocol"]}
+        super().__init__(cfg, device, dist, evaluate_recon, held_out_sets, ("held_out",))

@@ -11,33 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
-from gankit.losses import LOSSES
-from gankit.tasks.phases_common import frozen, stats
+from gankit.tasks.phases_common import PAIRED_STATS, PairedObjective
+from gankit.tasks.phases_common import estimate as refine  # G's estimate from y, before any DC
+from gankit.tasks.phases_common import paired_step
 from gankit.tasks.recon.physics import data_consistency
-from gankit.util import full
 
-STATS = ("loss_d", "loss_g", "adv_g", "l1", "d_real", "d_fake")
+STATS = PAIRED_STATS
 
 
 @dataclass(frozen=True)
-class Objective:
-    gan: float = 1.0
-    l1: float = 100.0
-    residual: bool = True
+class Objective(PairedObjective):
     dc: bool = False  # MRI with recon.data_consistency
-    loss: str = "ns"
-
-    @property
-    def pair(self):
-        return LOSSES[self.loss]
-
-
-def refine(G, y: Tensor, residual: bool) -> Tensor:
-    """G's estimate from the model-space classical reconstruction y (B, 1, N, N), before any DC."""
-    return y + G(y) if residual else G(y)
 
 
 def consistent(out: Tensor, kspace: Tensor, mask: Tensor) -> Tensor:
@@ -45,25 +31,8 @@ def consistent(out: Tensor, kspace: Tensor, mask: Tensor) -> Tensor:
     return data_consistency((out + 1) * 0.5, kspace, mask).real * 2 - 1
 
 
-def _judge(D, y: Tensor, img: Tensor) -> Tensor:
-    return full(D(torch.cat([y, img], 1)).flatten(1))  # (B, patches)
-
-
 def recon_phase(st, y: Tensor, x: Tensor, kspace: Tensor | None = None) -> Tensor:
-    obj, D = st.obj, st.nets["D"]
-    pair = obj.pair
-    out = refine(st.fwd["G"], y, obj.residual)
-    if obj.dc:
+    out = refine(st.fwd["G"], y, st.obj.residual)
+    if st.obj.dc:
         out = consistent(out, kspace, st.data.mask)
-    real_l = _judge(st.fwd["D"], y, x)
-    fake_l = _judge(st.fwd["D"], y, out.detach())
-    loss_d = pair.d(real_l, fake_l)
-    st.update("D", loss_d)
-    with frozen(D):  # G's update reaches D's input only
-        adv = pair.g(_judge(D, y, out), real_l.detach() if pair.g_needs_real else None)
-        l1 = (out - x).abs().mean()
-        loss_g = obj.gan * adv + obj.l1 * l1
-        st.update("G", loss_g)
-    with torch.no_grad():
-        return stats(STATS, loss_d=loss_d, loss_g=loss_g, adv_g=adv, l1=l1, d_real=torch.sigmoid(real_l).mean(),
-                     d_fake=torch.sigmoid(fake_l).mean())
+    return paired_step(st, y, x, out)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 
-from gankit import viz
 from gankit.data import BatchSampler
 from gankit.data.dataset import from_model
 from gankit.data.phantoms import load_recon
@@ -23,6 +22,7 @@ from gankit.tasks.base import Card, Parts, Task
 from gankit.tasks.recon.evaluation import ReconEval, evaluate_recon, held_out_sets, measured, reconstruct
 from gankit.tasks.recon.measure import Measure
 from gankit.tasks.recon.phases import STATS, Objective, recon_phase
+from gankit.tasks.restore_common import triptych
 
 
 def generator(cfg, size: int):
@@ -82,15 +82,8 @@ class ReconTask(Task):
         meas, y = measured(m, x)
         G = st.sampling_nets["G"]
 
-        def write(step: int, path):
-            G.eval()
-            out = reconstruct(G, y, meas, m, r)
-            G.train()
-            cells = [from_model(t[i:i + 1].real.clamp(0, 1) * 2 - 1, "image").expand(-1, 3, -1, -1)[0]
-                     for i in range(len(x)) for t in (y, out, x)]
-            return viz.save_grid(torch.stack(cells), path, nrow=6)
-
-        return write
+        return triptych(G, lambda: reconstruct(G, y, meas, m, r), y, x,
+                        lambda t: from_model(t.real.clamp(0, 1) * 2 - 1, "image").expand(-1, 3, -1, -1)[0])
 
     def evaluator(self, cfg, data, st, dist):
         return ReconEval(cfg, st.device, dist) if cfg.eval.every else None

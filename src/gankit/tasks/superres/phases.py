@@ -19,23 +19,18 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from gankit.losses import LOSSES
-from gankit.tasks.phases_common import frozen, stats
+from gankit.tasks.phases_common import LossPair, frozen, stats
 from gankit.util import full
 
 STATS = ("loss_g", "l1", "loss_d", "adv_g", "fm", "d_real", "d_fake", "gan_steps")
 
 
 @dataclass(frozen=True)
-class Objective:
+class Objective(LossPair):
     l1: float = 1.0
     adv: float = 0.0
     fm: float = 0.0
     loss: str = "ragan"
-
-    @property
-    def pair(self):
-        return LOSSES[self.loss]
 
 
 def l1_phase(st, lr: Tensor, hr: Tensor) -> Tensor:
