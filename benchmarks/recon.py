@@ -217,7 +217,14 @@ def main() -> None:
     ap.add_argument("--run-mri", action="append", default=[], metavar="RUN", help="a trained MRI recon run (repeatable)")
     ap.add_argument("--only", nargs="*", choices=list(SETTINGS), help="settings to run (default all)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--table", type=Path, metavar="JSON", help="only print a result's markdown table")
+    ap.add_argument("--baselines-from", type=Path, metavar="JSON", action="append",
+                    help="take the baselines' rows from earlier results of the same protocol (n, counts, noise) "
+                         "and score only the runs (repeatable: their settings are merged)")
     args = ap.parse_args()
+    if args.table:
+        print(markdown(json.loads(args.table.read_text())))
+        return
     torch.set_num_threads(1)
 
     import gankit
@@ -227,7 +234,7 @@ def main() -> None:
         run = gankit.load(path)
         if run.config.task != "recon" or run.config.recon.modality != modality:
             raise GankitError(f"{path}: not a {modality} recon run (task {run.config.task})")
-        runs[f"gan:{Path(path).name}"] = run
+        runs[f"gan:{Path(run.dir).name}"] = run
 
     n = args.n
     train = P.ellipse_phantoms(args.train, n, P.SEEDS["train"])
@@ -239,8 +246,14 @@ def main() -> None:
                                               "mri_noise_std": args.mri_noise},
            "runs": {k: {"checkpoint": str(r.checkpoint or r.dir), "steps": r.step,
                         "trained_on": Measure.of(r.config.recon).describe()} for k, r in runs.items()},
+           "train": args.train, "held_out": args.held_out,
            "note": "seconds_per_slice is indicative only unless the command ran alone on the machine",
            "settings": {}}
+    earlier = None
+    if args.baselines_from:
+        earlier = {}
+        for path in args.baselines_from:
+            earlier.update(_earlier(path, res))
     for name in args.only or SETTINGS:
         s = SETTINGS[name]
         m = measure_model(s, n, args)
@@ -249,8 +262,13 @@ def main() -> None:
                 "shepp-logan": [(sl, simulate(m, sl, 9999))]}
         out = res["settings"][name] = {"measurement": m.describe()}
         methods = {}
+        if earlier is not None:
+            if name not in earlier:
+                raise GankitError(f"--baselines-from: no setting {name} in {', '.join(map(str, args.baselines_from))}; "
+                                  "run it without --baselines-from")
+            out.update({k: v for k, v in earlier[name].items() if not k.startswith("gan:")})
         for meth, (mod, _) in GRIDS.items():
-            if mod == s.modality:
+            if mod == s.modality and earlier is None:
                 params, tried = search(meth, tr)
                 methods[meth] = (method(meth, params), {"params": params, "search": tried})
         for key, run in runs.items():
@@ -261,9 +279,43 @@ def main() -> None:
             print(f"{name:15s} {meth:22s} " + "  ".join(
                 f"{k}: {v['psnr']:6.2f} dB {v['ssim']:.3f} dc {v['dc_error']:.3g} {v['seconds_per_slice']:.3f} s"
                 for k, v in out[meth].items() if k in sets), flush=True)
-    if args.json:
-        with disk.atomic(args.json) as tmp:
-            tmp.write_text(json.dumps(res, indent=1) + "\n")
+        if args.json:  # after every setting, so that a stopped run keeps what it measured
+            _write(args.json, res)
+    print(markdown(res))
+
+
+def _write(path: Path, res: dict) -> None:
+    with disk.atomic(path) as tmp:
+        tmp.write_text(json.dumps(res, indent=1) + "\n")
+
+
+def markdown(res: dict) -> str:
+    """One row per setting and method: PSNR / SSIM on the held-out phantoms and Shepp-Logan, the
+    data-consistency errors, seconds per slice and the chosen parameters."""
+    rows = ["| setting | method | ellipses PSNR / SSIM | Shepp-Logan PSNR / SSIM | DC error (image; complex) "
+            "| s / slice | parameters |", "|---|---|---|---|---|---|---|"]
+    for name, out in res["settings"].items():
+        for meth, v in out.items():
+            if not isinstance(v, dict) or "ellipses" not in v:
+                continue
+            e, sl = v["ellipses"], v["shepp-logan"]
+            dc = f"{e['dc_error']:.3g}" + (f"; {e['dc_error_complex']:.2g}" if "dc_error_complex" in e else "")
+            params = ", ".join(f"{k}={p}" for k, p in v.get("params", {}).items()) or "-"
+            rows.append(f"| {name} | {meth} | {e['psnr']:.2f} / {e['ssim']:.3f} | {sl['psnr']:.2f} / {sl['ssim']:.3f} "
+                        f"| {dc} | {e['seconds_per_slice']:.3f} | {params} |")
+    return "\n".join(rows)
+
+
+def _earlier(path: Path, res: dict) -> dict:
+    """The settings of an earlier result made with this command's protocol (else a one-line error)."""
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise GankitError(f"{path}: cannot read an earlier benchmark result ({e})") from None
+    for key in ("n", "train", "held_out", "protocol"):
+        if old.get(key) != res[key]:
+            raise GankitError(f"{path}: {key} is {old.get(key)!r} there and {res[key]!r} here; expected the same protocol")
+    return old["settings"]
 
 
 if __name__ == "__main__":
