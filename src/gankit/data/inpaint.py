@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -38,16 +39,17 @@ DEFAULT_PATCH = 64
 MNIST_SIDE = 28
 
 
-@dataclass
-class InpaintData:
-    x: torch.Tensor  # uint8 (N, C, S, S)
-    name: str  # the source as the user named it
-    y: torch.Tensor | None = None  # int64 (N,) labels (MNIST), or None
-    notes: list[str] = field(default_factory=list)
-    images: list[str] = field(default_factory=list)  # the source images' names (photos, files)
-    masks: torch.Tensor | None = None  # bool (M, 1, S, S): the training mask pool, set by the task
+class HeldImages:
+    """What the sets of images held whole as one tensor `x` (N, C, S, S) share (`InpaintData`,
+    `gankit.data.phantoms.ReconData`): never empty, their length and example shape, a move to a
+    device that takes their other tensors along (`TENSORS` names them), and the meta a checkpoint
+    keeps."""
 
-    def __post_init__(self) -> None:
+    TENSORS: ClassVar[tuple[str, ...]] = ("x",)
+    x: torch.Tensor
+    name: str
+
+    def _check_not_empty(self) -> None:
         if len(self.x) == 0:
             raise GankitError(f"{self.name}: no images")
 
@@ -58,15 +60,29 @@ class InpaintData:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.x.shape[1:])
 
-    def to(self, device: torch.device | str) -> InpaintData:
-        self.x = self.x.to(device)
-        self.y = None if self.y is None else self.y.to(device)
-        self.masks = None if self.masks is None else self.masks.to(device)
+    def to(self, device: torch.device | str):
+        for key in self.TENSORS:
+            t = getattr(self, key)
+            setattr(self, key, None if t is None else t.to(device))
         return self
 
     def meta(self) -> dict:
         """What a trained model needs to know about its data (stored in checkpoints)."""
         return {"name": self.name, "shape": list(self.shape), "channels": self.shape[0], "count": len(self)}
+
+
+@dataclass
+class InpaintData(HeldImages):
+    TENSORS: ClassVar[tuple[str, ...]] = ("x", "y", "masks")
+    x: torch.Tensor  # uint8 (N, C, S, S)
+    name: str  # the source as the user named it
+    y: torch.Tensor | None = None  # int64 (N,) labels (MNIST), or None
+    notes: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)  # the source images' names (photos, files)
+    masks: torch.Tensor | None = None  # bool (M, 1, S, S): the training mask pool, set by the task
+
+    def __post_init__(self) -> None:
+        self._check_not_empty()
 
 
 def load_inpaint(source: str, split: str = "train", patch: int | None = None, strict: bool = False) -> InpaintData:

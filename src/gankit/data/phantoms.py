@@ -26,10 +26,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from gankit.data.inpaint import HeldImages
 from gankit.errors import GankitError
 
 RECON_SOURCES_HELP = "phantoms, phantoms:test, shepp-logan, or a folder of greyscale images (test/ held out)"
@@ -40,7 +42,8 @@ RECIPE = ("random ellipse phantoms: 5-15 ellipses per image, centres in the disk
 
 
 @dataclass
-class ReconData:
+class ReconData(HeldImages):
+    TENSORS: ClassVar[tuple[str, ...]] = ("x", "mask")
     x: torch.Tensor  # (N, 1, S, S) in [0, 1], torch's default float dtype (float32; float64 in reference runs)
     name: str
     notes: list[str] = field(default_factory=list)
@@ -48,23 +51,7 @@ class ReconData:
 
     def __post_init__(self) -> None:
         self.x = self.x.to(torch.get_default_dtype())
-        if len(self.x) == 0:
-            raise GankitError(f"{self.name}: no images")
-
-    def __len__(self) -> int:
-        return len(self.x)
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return tuple(self.x.shape[1:])
-
-    def to(self, device) -> ReconData:
-        self.x = self.x.to(device)
-        self.mask = None if self.mask is None else self.mask.to(device)
-        return self
-
-    def meta(self) -> dict:
-        return {"name": self.name, "shape": list(self.shape), "channels": 1, "count": len(self)}
+        self._check_not_empty()
 
 
 def circle(n: int) -> np.ndarray:

@@ -154,3 +154,35 @@ def test_a_folder_of_greyscale_scans_is_a_source(tmp_path):
     assert mri.x[:, 0, 0, 0].max() > 0  # MRI keeps the corners
     with pytest.raises(GankitError, match="reconstruction sources"):
         load_recon(str(tmp_path / "missing"))
+
+
+def test_kspace_noise_follows_its_definition():
+    # complex Gaussian on the sampled columns only: E|n|^2 = sigma^2, real and imaginary parts
+    # independent with sigma^2 / 2 each; the orthonormal FFT keeps E|n|^2 per pixel in image space
+    sigma, n = 0.05, 32
+    mask = torch.from_numpy(physics.cartesian_mask(n, 4, 0.08, "random", 0))
+    k = torch.zeros(300, 1, n, n, dtype=torch.complex128)
+    noisy = physics.kspace_noise(k, sigma, mask, torch.Generator().manual_seed(0))
+    on, off = noisy[..., mask], noisy[..., ~mask]
+    assert torch.equal(off, torch.zeros_like(off))
+    assert abs(float(on.abs().pow(2).mean()) / sigma**2 - 1) < 0.02
+    assert abs(float(on.real.var()) / (sigma**2 / 2) - 1) < 0.03 and abs(float(on.imag.var()) / (sigma**2 / 2) - 1) < 0.03
+    assert abs(float((on.real * on.imag).mean())) < 0.02 * sigma**2
+    full = physics.kspace_noise(k[:20], sigma, torch.ones(n, dtype=torch.bool), torch.Generator().manual_seed(1))
+    assert abs(float(physics.ifft2c(full).abs().pow(2).mean()) / sigma**2 - 1) < 0.03
+    again = physics.kspace_noise(k, sigma, mask, torch.Generator().manual_seed(0))
+    assert torch.equal(noisy, again)
+
+
+def test_measure_adds_mri_noise_at_recon_noise():
+    from gankit.config import load_config
+    from gankit.tasks.recon.measure import Measure
+
+    cfg = load_config("recon-mri", overrides=["recon.size=32", "recon.noise=0.02"])
+    m, clean = Measure.of(cfg.recon), Measure.of(load_config("recon-mri", overrides=["recon.size=32"]).recon)
+    assert m.mask == clean.mask and "noise 0.02" in m.describe()
+    x = torch.from_numpy(ellipse_phantoms(50, 32, 0)[:, None])
+    diff = m.measure(x, torch.Generator().manual_seed(0)) - clean.measure(x)
+    on = diff[..., m.mask_tensor()]
+    assert abs(float(on.abs().pow(2).mean()) / 0.02**2 - 1) < 0.05
+    assert float(diff[..., ~m.mask_tensor()].abs().max()) == 0

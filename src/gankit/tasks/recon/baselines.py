@@ -7,8 +7,10 @@ baseline never depends on the model code it is compared with.
 
 Conventions shared with the task (images float32 (N, N) in [0, 1]; a sinogram float32
 (n_detectors, n_angles) with angles in degrees; k-space complex64 (N, N); a mask bool over the N
-columns, i.e. the phase-encode lines). `fft2c`/`ifft2c` and `cartesian_mask` repeat the task's
-physics module on purpose: the lead keeps one copy at merge.
+columns, i.e. the phase-encode lines). The measurements themselves (masks, low-dose counts, k-space
+noise) come from the task's one forward model, `gankit.tasks.recon.physics`; `fft2c`/`ifft2c` are
+numpy twins of its torch ones, so that TV-CS iterates in numpy (tests/tasks/recon/test_baselines.py
+checks that they agree).
 """
 
 from __future__ import annotations
@@ -40,33 +42,6 @@ def fft2c(x: np.ndarray) -> np.ndarray:
 def ifft2c(k: np.ndarray) -> np.ndarray:
     """The inverse of `fft2c`."""
     return np.fft.fftshift(np.fft.ifft2(np.fft.ifftshift(k), norm="ortho"))
-
-
-def cartesian_mask(n: int, accel: int, center_fraction: float | None = None,
-                   kind: Literal["random", "equispaced"] = "random", seed: int = 0) -> np.ndarray:
-    """fastMRI's Cartesian rule: a fully sampled centre of `center_fraction` of the `n` columns
-    (default 0.08 at 4x, 0.04 at 8x) plus other columns, random or equispaced (seeded offset),
-    so that exactly round(n / accel) columns are sampled. Bool (n,)."""
-    if accel < 1:
-        raise GankitError(f"mask: acceleration {accel} is below 1; expected an integer >= 1 (e.g. 4 or 8)")
-    if kind not in ("random", "equispaced"):
-        raise GankitError(f"mask: kind {kind!r}; expected 'random' or 'equispaced'")
-    if center_fraction is None:
-        center_fraction = 0.32 / accel  # fastMRI pairs 0.08 with 4x and 0.04 with 8x
-    total = max(1, round(n / accel))
-    n_center = min(total, max(1, round(n * center_fraction)))
-    mask = np.zeros(n, dtype=bool)
-    pad = (n - n_center + 1) // 2
-    mask[pad:pad + n_center] = True
-    outside = np.flatnonzero(~mask)
-    k = total - n_center
-    rng = np.random.default_rng(seed)
-    if k > 0 and kind == "random":
-        mask[rng.choice(outside, size=k, replace=False)] = True
-    elif k > 0:
-        step = len(outside) / k
-        mask[outside[(rng.uniform(0, step) + step * np.arange(k)).astype(int)]] = True
-    return mask
 
 
 def _check_kspace(kspace: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -195,11 +170,3 @@ def tv_ct(sino: np.ndarray, angles: np.ndarray, weight: float = 0.05, iters: int
         x = iradon_sart(sino, theta=angles, image=x, relaxation=SART_RELAXATION, clip=(0.0, 1.0))
         x = denoise_tv_chambolle(x, weight=weight) * _circle(len(x))
     return np.clip(x, 0.0, 1.0).astype(np.float32)
-
-
-def low_dose(sino: np.ndarray, photons: float, mu_scale: float, seed: int = 0) -> np.ndarray:
-    """A low-dose measurement of `sino`: transmitted counts ~ Poisson(photons exp(-sino mu_scale)),
-    clamped at >= 1, turned back into line integrals -log(counts / photons) / mu_scale."""
-    sino = np.asarray(sino, dtype=np.float64)
-    counts = np.random.default_rng(seed).poisson(photons * np.exp(-sino * mu_scale))
-    return (-np.log(np.maximum(counts, 1) / photons) / mu_scale).astype(np.float32)

@@ -29,6 +29,9 @@ class ReconConfig:
     # MRI: fully sampled centre, as a fraction of the columns (null: fastMRI's 0.32 / accel: 8% at 4x, 4% at 8x)
     center_fraction: float | None = ranged(None, lambda v: v is None or 0 < v < 1, "a number in (0, 1), or null")
     mask: Literal["random", "equispaced"] = "random"  # MRI: how the other columns are chosen
+    # MRI: complex Gaussian k-space noise on the sampled columns, E|n|^2 = noise^2 (null: noiseless);
+    # the FFT is orthonormal, so this is also the noise's std per pixel in image units ([0, 1])
+    noise: float | None = ranged(None, lambda v: v is None or v > 0, "a number > 0, or null")
     mask_seed: int = 0  # MRI: the run's one sampling mask (training, evaluation, --simulate)
     # MRI: replace the sampled k-space columns of G's output by the measured ones (training and inference)
     data_consistency: bool = True

@@ -3,7 +3,8 @@ classical reconstruction, and the data-consistency error of an estimate. Trainin
 and `gankit recon --simulate` all go through `Measure`, so they simulate the same scanner.
 
     CT:  sino = radon(x, angles) (+ low-dose noise at recon.photons); classical = fbp(sino)
-    MRI: k = M fft2c(x) (M: recon.mask's columns, seed recon.mask_seed); classical = Re ifft2c(k)
+    MRI: k = M fft2c(x) (M: recon.mask's columns, seed recon.mask_seed; + noise at recon.noise);
+         classical = Re ifft2c(k)
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Measure:
     photons: float | None = None  # CT low dose
     filter: str = "ramp"  # CT
     mask: tuple[bool, ...] = ()  # MRI: sampled columns
+    noise: float | None = None  # MRI: complex Gaussian k-space noise, E|n|^2 = noise^2
 
     @classmethod
     def of(cls, r, n: int | None = None, views: int | None = None, accel: int | None = None) -> Measure:
@@ -34,7 +36,7 @@ class Measure:
             return cls("ct", tuple(physics.ct_angles(views or r.views)), r.photons, r.filter)
         a = accel or r.accel
         cf = r.centre() if accel is None or r.center_fraction is not None else physics.center_fraction_for(a)
-        return cls("mri", mask=tuple(physics.cartesian_mask(n, a, cf, r.mask, r.mask_seed).tolist()))
+        return cls("mri", mask=tuple(physics.cartesian_mask(n, a, cf, r.mask, r.mask_seed).tolist()), noise=r.noise)
 
     def mask_tensor(self, device=None) -> Tensor:
         return torch.tensor(self.mask, dtype=torch.bool, device=device)
@@ -44,7 +46,8 @@ class Measure:
             dose = f"{self.photons:g} photons per ray" if self.photons else "noiseless"
             return f"CT: {len(self.angles)} views over [0, 180), {dose}, FBP ({self.filter})"
         m = np.asarray(self.mask)
-        return f"MRI: {int(m.sum())} of {len(m)} k-space columns ({len(m) / m.sum():.2f}x), zero-filled inverse FFT"
+        noise = f", complex Gaussian noise {self.noise:g}" if self.noise else ""
+        return f"MRI: {int(m.sum())} of {len(m)} k-space columns ({len(m) / m.sum():.2f}x){noise}, zero-filled inverse FFT"
 
     @torch.no_grad()
     def measure(self, x: Tensor, gen: torch.Generator | None = None) -> Tensor:
@@ -52,7 +55,9 @@ class Measure:
         if self.modality == "ct":
             sino = physics.radon(x, self.angles)
             return physics.low_dose(sino, self.photons, gen) if self.photons else sino
-        return physics.undersample(x, self.mask_tensor(x.device))
+        mask = self.mask_tensor(x.device)
+        k = physics.undersample(x, mask)
+        return physics.kspace_noise(k, self.noise, mask, gen) if self.noise else k
 
     @torch.no_grad()
     def classical(self, meas: Tensor) -> Tensor:

@@ -15,6 +15,9 @@ MRI (single coil, Cartesian, phase encodes along the columns):
     fft2c / ifft2c          centred orthonormal 2-D FFT over the last two axes
     cartesian_mask(...)     bool (N,) over the columns: fastMRI's fully sampled centre plus
                             random or equispaced others, N / accel columns in all
+    kspace_noise(k, s, m)   k + n on the sampled columns, n complex Gaussian with E|n|^2 = s^2
+                            (real and imaginary parts N(0, s^2 / 2)); the FFT is orthonormal, so
+                            s is also the std per pixel of the same noise in image space
     data_consistency(x,k,m) fft2c(x) with the sampled columns replaced by the measured ones,
                             back to image space (complex): its k-space equals k on the mask
 
@@ -194,6 +197,14 @@ def cartesian_mask(n: int, accel: int, center_fraction: float, kind: str = "rand
 def undersample(x: Tensor, mask: Tensor) -> Tensor:
     """Measured k-space of real images x (B, 1, N, N): fft2c(x) on the sampled columns, 0 elsewhere."""
     return fft2c(x.to(torch.complex64 if x.dtype == torch.float32 else torch.complex128)) * mask
+
+
+def kspace_noise(kspace: Tensor, sigma: float, mask: Tensor, gen: torch.Generator | None = None) -> Tensor:
+    """Measured k-space with thermal noise: complex Gaussian n, E|n|^2 = sigma^2 (real and imaginary
+    parts independent N(0, sigma^2 / 2)), added on the sampled columns only (the others are not
+    measured and stay 0)."""
+    n = torch.randn(kspace.shape, dtype=kspace.dtype, device=kspace.device, generator=gen)  # E|n|^2 = 1
+    return kspace + sigma * n * mask
 
 
 def zero_filled(kspace: Tensor) -> Tensor:
