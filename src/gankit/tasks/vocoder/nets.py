@@ -77,6 +77,15 @@ class Generator(nn.Module):
         return [self.pre, *[nn.ModuleList([u, b]) for u, b in zip(self.ups, self.mrf)], self.post]
 
 
+def by_period(x: Tensor, p: int) -> Tensor:
+    """Waveforms (B, C, T) -> (B, C, ceil(T / p), p), reflect-padded at the end: column j holds
+    samples j, j + p, j + 2p, ... (the periodic structure one sub-discriminator sees)."""
+    b, c, t = x.shape
+    if t % p:
+        x = F.pad(x, (0, p - t % p), mode="reflect")
+    return x.view(b, c, -1, p)
+
+
 class PeriodD(nn.Module):
     def __init__(self, period: int, d: int):
         super().__init__()
@@ -87,11 +96,7 @@ class PeriodD(nn.Module):
         self.post = weight_norm(nn.Conv2d(32 * d, 1, (3, 1), padding=(1, 0)))
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        b, c, t = x.shape
-        p = self.period
-        if t % p:
-            x = F.pad(x, (0, p - t % p), mode="reflect")
-        x = x.view(b, c, -1, p)  # (B, 1, T / p, p): column j holds samples j, j + p, j + 2p, ...
+        x = by_period(x, self.period)
         feats = []
         for conv in self.convs:
             x = F.leaky_relu(conv(x), SLOPE)
