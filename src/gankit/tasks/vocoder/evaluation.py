@@ -73,6 +73,17 @@ def mcd(real: torch.Tensor, fake: torch.Tensor, spec: MelSpec) -> float:
     return float(np.mean(10 / math.log(10) * np.sqrt(2 * (d ** 2).sum(1))))
 
 
+def _need_speech_extra() -> None:
+    import importlib.util
+
+    from gankit.errors import GankitError
+
+    for name in ("pesq", "pystoi"):
+        if importlib.util.find_spec(name) is None:
+            raise GankitError(f"the vocoder's scores need the speech extra ({name} is not installed): "
+                              "pip install 'gankit[speech]' (make installs it)")
+
+
 def pesq_wb(real: np.ndarray, fake: np.ndarray) -> float | None:
     from pesq import pesq
     from pesq.cypesq import PesqError
@@ -94,6 +105,7 @@ def classifier_accuracy(clips: torch.Tensor, labels: torch.Tensor) -> float:
 
 def score(real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, spec: MelSpec) -> dict:
     """PESQ, STOI, MCD (and classifier accuracy with labels) of clips (n, T) against the real ones."""
+    _need_speech_extra()
     from pystoi import stoi
 
     fake = fake.clamp(-1, 1)
