@@ -277,6 +277,16 @@ def test_speak_refuses_bad_input_in_one_line(run, tmp_path, text, kw, words):
     assert "\n" not in str(e.value) and not (tmp_path / "s.wav").exists()
 
 
+@needs_espeak
+def test_serve_panel_speaks_and_says_who_made_the_speech(run):
+    pytest.importorskip("starlette")
+    from gankit.tasks.vocoder.serve import panels
+
+    panel = panels(gankit.api.load(run.dir), 16)["speak"]
+    r = panel.handler(gankit.api.load(run.dir), {"text": "two", "voice": "en-us"}, {})
+    assert r.audio[:4] == b"RIFF" and r.image.shape[0] >= 2 * 80 and "eSpeak NG made the speech" in r.notes[0]
+
+
 def test_speak_refuses_an_audio_run_saying_why():
     from types import SimpleNamespace
 
