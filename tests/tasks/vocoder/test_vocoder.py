@@ -305,5 +305,5 @@ def test_onnx_graph_matches_pytorch(run):
     from gankit.export_onnx import onnx_models
 
     (m,) = onnx_models(gankit.api.load(run.dir), "tiny")
-    assert m.max_diff <= 1e-4 and m.dynamic == ["batch"]
+    assert m.max_diff <= 1e-4 and m.dynamic == ["batch", "length (any)"] and m.checked[-1] == "batch 3, length 13"
     assert "waveforms in [-1, 1] at 16000 Hz" in "\n".join(m.graph.notes)

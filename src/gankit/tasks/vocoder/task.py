@@ -160,15 +160,15 @@ class VocoderTask(Task):
         v = cfg.vocoder
         frames = v.segment // v.hop
 
-        def example(n, hw, gen):
-            return {"mel": torch.randn(n, v.n_mels, frames, generator=gen) - 4}
+        def example(n, hw, gen):  # hw: (1, another length), for the check of the dynamic length
+            return {"mel": torch.randn(n, v.n_mels, hw[1] if hw else frames, generator=gen) - 4}
 
-        notes = (f"mel: float32 (N, {v.n_mels}, {frames}) log mel spectrograms (natural log of the Slaney mel "
+        notes = (f"mel: float32 (N, {v.n_mels}, frames) log mel spectrograms (natural log of the Slaney mel "
                  f"filterbank times |STFT|, clamped at 1e-5; n_fft {v.n_fft}, hop {v.hop}, window {v.win}, "
                  f"{v.fmin:g}-{v.fmax:g} Hz at {RATE} Hz: gankit.tasks.vocoder.mel)",
-                 f"output: float32 (N, 1, {frames * v.hop}) waveforms in [-1, 1] at {RATE} Hz",
-                 f"fixed at {frames} frames: longer mels go through in windows of {frames} frames")
-        return [OnnxGraph("G", nets["G"].eval(), example, output="audio", image_output=False, notes=notes)]
+                 f"output: float32 (N, 1, frames x {v.hop}) waveforms in [-1, 1] at {RATE} Hz; any number of frames")
+        return [OnnxGraph("G", nets["G"].eval(), example, output="audio", image_output=False, notes=notes,
+                          length_inputs=("mel",), length=frames)]
 
     def card(self, cfg, data_meta: dict) -> Card:
         return Card("audio-to-audio", f"a log mel spectrogram ({cfg.vocoder.n_mels} bands) -> its {RATE // 1000} kHz "
