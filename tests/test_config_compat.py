@@ -38,7 +38,7 @@ def as_then(got: dict, want: dict) -> dict:
     return got
 
 
-NEW_SECTIONS = ("denoise", "recon")  # sections of the tasks registered after the fixtures were recorded
+NEW_SECTIONS = ("denoise", "recon", "vocoder")  # sections of the tasks registered after the fixtures were recorded
 # fields added to existing sections since (issue 28: the streaming data path, gradient accumulation)
 NEW_FIELDS = {"data": ("load", "memory_budget", "workers", "prefetch", "mirror"), "train": ("batch_gpu",)}
 NEW_FIELDS["model"] = ("cbase", "cmax", "mbstd_group")  # issue 28: channel widths at large sizes, paper256's mbstd

@@ -5,7 +5,8 @@
 What each network takes and returns is its task's (`Task.onnx_graphs`: a module over tensors,
 example inputs, notes on what a caller does outside the graph); this module traces, checks and
 writes, and names no task. Every graph has a dynamic batch axis; image inputs have dynamic height
-and width when the network allows (`OnnxGraph.multiple`: the step the sides take).
+and width when the network allows (`OnnxGraph.multiple`: the step the sides take), and length
+inputs a dynamic last axis (`OnnxGraph.length_inputs`: a mel's frames, the waveform's samples).
 
 Traced by torch.onnx's TorchScript exporter (`dynamo=False`): on this project's shared 2-core CPU
 it exported a small U-Net in about 1.3 s against 7 to 10 s for the dynamo exporter (one informal
@@ -79,7 +80,11 @@ def _axes(graph: OnnxGraph) -> dict[str, dict[int, str]]:
         axes[k] = {0: "batch"}
         if graph.multiple and k in graph.image_inputs:
             axes[k].update({2: "height", 3: "width"})
+        if k in graph.length_inputs:
+            axes[k][2] = "length"
     axes[graph.output] = {0: "batch"}
+    if graph.length_inputs:
+        axes[graph.output][2] = "out_length"
     if graph.multiple and graph.image_output:
         axes[graph.output].update({2: "out_height", 3: "out_width"})
     return axes
@@ -115,6 +120,8 @@ def _cases(graph: OnnxGraph) -> list[tuple[int, tuple[int, int] | None]]:
         h, w = graph.size
         m = graph.multiple
         cases.append((3, (h + m, w + 2 * m)))  # another size, not square (and, at m = 1, no network's multiple)
+    elif graph.length_inputs and graph.length:
+        cases.append((3, (1, graph.length + 5)))  # another length
     else:
         cases.append((3, None))
     return cases
@@ -135,6 +142,8 @@ def check(graph: OnnxGraph, data: bytes, run_name: str) -> tuple[float, list[str
             want = graph.module(*inputs.values()).float().numpy()
         size = "x".join(map(str, hw or graph.size)) if graph.size else ""
         where = f"batch {n}" + (f" at {size}" if size else "")
+        if graph.length_inputs and graph.length:
+            where += f", length {(hw or (1, graph.length))[1]}"
         try:
             got = session.run([graph.output], {k: v.numpy() for k, v in inputs.items()})[0]
         except Exception as e:  # onnxruntime's own exception types: a graph that fails on these shapes
@@ -164,7 +173,8 @@ def onnx_models(run: Run, run_name: str | None = None) -> list[OnnxModel]:
         data = trace(g)
         diff, done = check(g, data, name)
         dynamic = ["batch"] + ([f"height and width (multiples of {g.multiple})" if g.multiple > 1 else
-                                "height and width (any)"] if g.multiple else [])
+                                "height and width (any)"] if g.multiple else []) + \
+            (["length (any)"] if g.length_inputs else [])
         out.append(OnnxModel(g, data, diff, done, dynamic))
     return out
 

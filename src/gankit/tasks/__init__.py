@@ -8,6 +8,7 @@
     text       noise (+ topic) -> a line of text or a molecule: MLE (the baseline), RelGAN, SeqGAN, LatentGAN
     audio      noise -> a 1 s clip: WaveGAN, SpecGAN
     recon      incomplete measurements (sparse-view / low-dose CT, undersampled MRI) -> the image
+    vocoder    a mel spectrogram -> its waveform: HiFi-GAN (`gankit vocode`, `gankit speak`)
 
 `TASKS` is the registry: the one line a new task adds. Everything else about a task lives in its
 folder and is reached through this module by a fixed file name, so no other module lists tasks:
@@ -40,6 +41,7 @@ TASKS = {
     "audio": "gankit.tasks.audio",
     "denoise": "gankit.tasks.denoise",
     "recon": "gankit.tasks.recon",
+    "vocoder": "gankit.tasks.vocoder",
 }
 
 

@@ -77,6 +77,10 @@ class OnnxGraph:
     image_inputs: tuple[str, ...] = ()  # the inputs (and the output, when an image) with H, W on axes 2, 3
     image_output: bool = True
     notes: tuple[str, ...] = ()  # what a caller does outside the graph (value ranges, warps, tiling)
+    # the inputs (and the output) whose last axis is a length of any size (a vocoder's mel frames,
+    # its waveform's samples); `example` gets hw = (1, length) for another length than the traced one
+    length_inputs: tuple[str, ...] = ()
+    length: int | None = None  # the traced length of those inputs
 
 
 @dataclass

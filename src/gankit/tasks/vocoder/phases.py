@@ -1,0 +1,90 @@
+"""HiFi-GAN's objective (Kong et al. 2020, eqs. 1-6), one step.
+
+    y      real segments (B, 1, segment) in [-1, 1];  m = mel(y) (B, n_mels, segment / hop)
+    y_hat  G(m)                                      (B, 1, segment)
+    D:     sum over the 8 sub-discriminators k (5 periods, 3 scales) of
+           E[(D_k(y) - 1)^2] + E[D_k(y_hat)^2]                          (least squares, eq. 1)
+    G:     sum_k E[(D_k(y_hat) - 1)^2]                                   (eq. 2)
+           + fm_weight  sum_k sum_l E|D_k^l(y) - D_k^l(y_hat)|            (feature matching, eq. 4;
+                                                                           l over D_k's feature maps)
+           + mel_weight ||mel(y) - mel(y_hat)||_1 (mean)                  (eq. 3; 2 and 45, the paper's)
+    "mel" steps (the first vocoder.gan_start): G on mel_weight x the mel L1 alone, no D.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from gankit.tasks.phases_common import frozen, stats
+from gankit.tasks.vocoder.mel import MelSpec, mel
+
+STATS = ("loss_d", "loss_g", "adv_g", "fm", "mel_l1", "d_real", "d_fake", "gan_steps")
+
+Outs = list[tuple[Tensor, list[Tensor]]]  # per sub-discriminator: (logits (B, n), feature maps)
+
+
+@dataclass(frozen=True)
+class Objective:
+    spec: MelSpec
+    mel_weight: float = 45.0
+    fm_weight: float = 2.0
+
+
+def d_loss(real: Outs, fake: Outs) -> Tensor:
+    """sum_k E[(D_k(y) - 1)^2] + E[D_k(y_hat)^2]"""
+    return sum(((r - 1) ** 2).mean() + (f ** 2).mean() for (r, _), (f, _) in zip(real, fake))
+
+
+def g_adv_loss(fake: Outs) -> Tensor:
+    """sum_k E[(D_k(y_hat) - 1)^2]"""
+    return sum(((f - 1) ** 2).mean() for f, _ in fake)
+
+
+def feature_matching(real: Outs, fake: Outs) -> Tensor:
+    """sum_k sum_l E|D_k^l(y) - D_k^l(y_hat)|, the real features held fixed."""
+    return sum((fr.detach() - ff).abs().mean() for (_, rs), (_, fs) in zip(real, fake) for fr, ff in zip(rs, fs))
+
+
+def mel_l1(m_real: Tensor, y_hat: Tensor, spec: MelSpec) -> Tensor:
+    """mean |mel(y) - mel(y_hat)|: y_hat (B, 1, T), m_real (B, n_mels, T / hop)."""
+    return (m_real - mel(y_hat[:, 0], spec)).abs().mean()
+
+
+def mel_phase(st, y: Tensor) -> Tensor:
+    """G alone on the mel L1 (the first vocoder.gan_start steps)."""
+    obj = st.obj
+    m = mel(y[:, 0], obj.spec)
+    l1 = mel_l1(m, st.fwd["G"](m), obj.spec)
+    st.update("G", obj.mel_weight * l1)
+    return stats(STATS, loss_g=obj.mel_weight * l1, mel_l1=l1)
+
+
+def gan_phase(st, y: Tensor) -> Tensor:
+    obj, G = st.obj, st.fwd["G"]
+    mpd, msd = st.fwd["MPD"], st.fwd["MSD"]
+    m = mel(y[:, 0], obj.spec)  # (B, n_mels, F)
+    y_hat = G(m)  # (B, 1, F hop)
+
+    # 1. both discriminators, one update: real segments against G's, detached
+    fake = y_hat.detach()
+    real_p, real_s, fake_p, fake_s = mpd(y), msd(y), mpd(fake), msd(fake)
+    loss_d = d_loss(real_p, fake_p) + d_loss(real_s, fake_s)
+    st.update("D", loss_d)
+
+    # 2. G through the updated, frozen discriminators
+    with frozen(st.nets["MPD"], st.nets["MSD"]):
+        real_p, real_s = mpd(y), msd(y)
+        gen_p, gen_s = mpd(y_hat), msd(y_hat)
+        adv = g_adv_loss(gen_p) + g_adv_loss(gen_s)
+        fm = feature_matching(real_p, gen_p) + feature_matching(real_s, gen_s)
+        l1 = mel_l1(m, y_hat, obj.spec)
+        loss_g = adv + obj.fm_weight * fm + obj.mel_weight * l1
+        st.update("G", loss_g)
+    with torch.no_grad():
+        d_real = torch.stack([r.mean() for r, _ in real_p + real_s]).mean()
+        d_fake = torch.stack([f.mean() for f, _ in fake_p + fake_s]).mean()
+        return stats(STATS, loss_d=loss_d, loss_g=loss_g, adv_g=adv, fm=fm, mel_l1=l1, d_real=d_real,
+                     d_fake=d_fake, gan_steps=1.0)

@@ -1,0 +1,82 @@
+"""The vocoder task's user surface: `gankit vocode`, `gankit speak`, and `gankit.api.vocode` /
+`gankit.api.speak`. No torch at import: `gankit --help` reads this file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+USAGE = "gankit vocode {run} IN.wav --out OUT.wav; gankit speak {run} \"some text\" --out speech.wav"
+API = ("vocode", "speak")
+REPORT = {"scored": True, "grid": "each column: a held-out clip's mel (top) and its vocoded mel (bottom); the "
+                                  "audio, real then vocoded, in the .wav beside each grid"}
+
+HONEST = ("eSpeak NG makes the speech (words, timing, pitch); the GAN only turns its mel spectrogram into "
+          "the waveform")
+
+
+def commands(sub) -> None:
+    from gankit.cli.common import use_flags
+
+    vc = sub.add_parser("vocode", help="turn audio or a mel spectrogram into audio with a vocoder run",
+                        description="Re-synthesise IN (an audio file, resampled to 16 kHz with a note, or a log mel "
+                        "spectrogram .npy of shape (n_mels, frames)) with a vocoder run's generator; writes a 16-bit "
+                        "16 kHz WAV.")
+    vc.add_argument("run", metavar="RUN", help="vocoder run directory, checkpoint .pt, or exported .safetensors")
+    vc.add_argument("input", metavar="IN", help="audio file (.wav, .flac, .mp3, .ogg) or mel spectrogram .npy")
+    vc.add_argument("--out", required=True, metavar="OUT.wav")
+    vc.add_argument("--strict", action="store_true", help="refuse audio at another sample rate instead of resampling")
+    use_flags(vc)
+    vc.set_defaults(func=cmd_vocode)
+
+    sp = sub.add_parser("speak", help="text to speech: eSpeak NG's speech, re-synthesised by a vocoder run",
+                        description=f"Say TEXT: {HONEST}. With --digit N, say that digit's word. An audio "
+                        "(WaveGAN/SpecGAN) run is refused: gankit's audio generators are unconditional.")
+    sp.add_argument("run", metavar="RUN", help="vocoder run directory, checkpoint .pt, or exported .safetensors")
+    sp.add_argument("text", metavar="TEXT", nargs="?", default=None, help="the words to say")
+    sp.add_argument("--out", required=True, metavar="speech.wav")
+    sp.add_argument("--voice", default="en-us", help="eSpeak NG voice (espeak-ng --voices), e.g. en-us+m3; "
+                    "default en-us")
+    sp.add_argument("--digit", metavar="N", help="say the digit N (0-9), instead of TEXT")
+    use_flags(sp)
+    sp.set_defaults(func=cmd_speak)
+
+
+def cmd_vocode(args: argparse.Namespace) -> int:
+    r = vocode(args.run, args.input, args.out, strict=args.strict, overwrite=args.overwrite, device=args.device,
+               ema=not args.no_ema)
+    for n in r["notes"]:
+        print(f"note: {n}")
+    print(f"vocoded {r['seconds']:.2f} s: {r['out']}")
+    return 0
+
+
+def cmd_speak(args: argparse.Namespace) -> int:
+    r = speak(args.run, args.text, args.out, voice=args.voice, digit=args.digit, overwrite=args.overwrite,
+              device=args.device, ema=not args.no_ema)
+    print(f"said {r['text']!r} in {r['voice']} ({r['seconds']:.2f} s; {HONEST}): {r['out']}")
+    return 0
+
+
+# -- the Python API (gankit.api.vocode, gankit.api.speak) -------------------------------------------
+
+
+def vocode(run_path: str | Path, src: str | Path, out: str | Path, strict: bool = False, overwrite: bool = False,
+           device: str = "cpu", ema: bool = True) -> dict:
+    """Vocode an audio file or a mel .npy with a vocoder run (`gankit.tasks.vocoder.infer.vocode_path`)."""
+    from gankit.api import load
+    from gankit.tasks.vocoder.infer import vocode_path
+
+    return vocode_path(load(run_path, device=device, ema=ema), src, out, strict=strict, overwrite=overwrite)
+
+
+def speak(run_path: str | Path, text: str | None, out: str | Path, voice: str = "en-us", digit=None,
+          overwrite: bool = False, device: str = "cpu", ema: bool = True) -> dict:
+    """Text (or a digit) -> a WAV: eSpeak NG's speech re-synthesised by the run's vocoder
+    (`gankit.tasks.vocoder.infer.speak`)."""
+    from gankit.api import load
+    from gankit.tasks.vocoder.infer import render_speech, speak as _speak
+
+    if digit is None and not (text or "").strip():
+        render_speech(text or "")  # the one-line refusal of an empty text, before loading the run
+    return _speak(load(run_path, device=device, ema=ema), text, out, voice=voice, digit=digit, overwrite=overwrite)
