@@ -4,6 +4,8 @@ through `gankit sample --sdf` with its failures counted by reason."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -137,7 +139,8 @@ def test_embedding_counts_each_failure_and_writes_an_sdf_with_coordinates(tmp_pa
     assert sdf_text([]) == ""
 
 
-def test_cli_sample_sdf_and_its_bad_input(smiles_file, tmp_path, capsys):
+def test_cli_sample_sdf_and_its_bad_input(smiles_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GANKIT_CACHE", str(tmp_path / "cache"))
     run = tmp_path / "run"
     sets = [x for s in TINY for x in ("--set", s)]
     assert main(["train", "--preset", "charrnn", "--data", str(smiles_file), "--steps", "2", "--out", str(run),
@@ -148,6 +151,10 @@ def test_cli_sample_sdf_and_its_bad_input(smiles_file, tmp_path, capsys):
     text = capsys.readouterr().out
     assert f"{out} (5 samples, " in text and "parsed " in text and "embedded in 3-D" in text
     assert out.exists() and text.count("MOSES test") == 0
+    if importlib.util.find_spec("moses") is not None:  # the comparison with MOSES test molecules, cached
+        assert main(["sample", str(run), "--n", "2", "--sdf", str(out), "--sdf-ref", "2"]) == 0
+        assert "MOSES test (2 molecules, embedded 100.0%): MMFF94 energy median" in capsys.readouterr().out
+        assert len(list((tmp_path / "cache" / "moses3d").glob("test-n2-seed0-*.json"))) == 1
     (tmp_path / "file").write_text("x")
     bad = tmp_path / "file" / "m.sdf"  # a folder on the way that is a file
     assert main(["sample", str(run), "--n", "2", "--sdf", str(bad)]) == 2

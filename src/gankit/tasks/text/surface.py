@@ -49,7 +49,8 @@ def sample(args: argparse.Namespace, run) -> int:
         from gankit.tasks.text.embed3d import moses_reference, report_lines, write_sdf
 
         r = write_sdf(lines, args.sdf, 0 if args.seed is None else args.seed)
-        ref = moses_reference(args.sdf_ref) if (100 if args.sdf_ref is None else args.sdf_ref) else None
+        n_ref = 100 if args.sdf_ref is None else args.sdf_ref
+        ref = moses_reference(n_ref) if n_ref else None
         print(f"{args.sdf} ({len(lines)} samples, {round(r['embedded'] * len(lines))} molecules in 3-D)")
         for ln in report_lines(r, ref):
             print(f"  {ln}")
