@@ -60,7 +60,7 @@ def scores(samples: list[str], prop: str, train: set[str], ref: dict) -> dict:
     distinct = set(valid)
     novel = [c for c in distinct if c not in train]
     values = [molecule_property(mols[c], prop) for c in novel]
-    return {"n": len(samples), "valid": len(valid) / len(samples), "unique": len(distinct) / max(len(valid), 1),
+    return {"n": len(samples), "valid": len(valid) / max(len(samples), 1), "unique": len(distinct) / max(len(valid), 1),
             "novelty": len(novel) / max(len(distinct), 1), "n_scored": len(novel),
             f"mean_{prop}": sum(values) / len(values) if values else float("nan"), "fcd": fcd(valid, ref)}
 
@@ -89,28 +89,41 @@ def embedding(lines: list[str]) -> dict:
 
 
 def measure(args) -> dict:
-    cr, organ = gankit.load(args.charrnn), gankit.load(args.organ)
-    prop = organ.config.text.objective
+    """Every row; with --reuse, the CharRNN and MOSES rows of an earlier call on the same
+    CharRNN run, --n, --embed and --property (measured while the ORGAN run trained)."""
+    cr = gankit.load(args.charrnn)
+    organ = gankit.load(args.organ) if args.organ else None
+    prop = organ.config.text.objective if organ else args.property
     if prop == "none":
         sys.exit(f"{args.organ}: trained without text.objective; nothing to compare")
     higher = prop != "sa"
     train, ref = set(moses_smiles("train")), moses_test_fcd_stats()
     a = sample_text(cr, args.n, 1.0, 0)
-    c = sample_text(organ, args.n, 1.0, 0)
-    rows = {"charrnn": scores(a, prop, train, ref), "organ": scores(c, prop, train, ref)}
-    threshold = rows["organ"][f"mean_{prop}"]
-    b, kept = filtered(cr, args.n, prop, threshold, args.max_draw, higher)
-    rows["charrnn, filtered"] = {**scores(b, prop, train, ref), "kept": kept, "threshold": threshold}
-    pool = moses_smiles("test")
-    test = __import__("random").Random(0).sample(pool, args.embed)
-    three_d = {"charrnn": embedding(a[:args.embed]), "organ": embedding(c[:args.embed]),
-               "MOSES test": embedding(test)}
-    return {"property": prop, "rows": rows, "embedding": three_d,
+    old = json.loads(Path(args.reuse).read_text()) if args.reuse else None
+    if old and (old["property"], old["n"], old["embed"], old["runs"]["charrnn"]["step"]) != \
+            (prop, args.n, args.embed, cr.step):
+        sys.exit(f"--reuse {args.reuse}: measured with another property, --n, --embed or CharRNN step")
+    rows = {"charrnn": old["rows"]["charrnn"] if old else scores(a, prop, train, ref)}
+    three_d = {"MOSES test": old["embedding"]["MOSES test"]} if old else {}
+    if not old:
+        pool = moses_smiles("test")
+        three_d["MOSES test"] = embedding(__import__("random").Random(0).sample(pool, args.embed))
+    three_d["charrnn"] = old["embedding"]["charrnn"] if old else embedding(a[:args.embed])
+    runs = {"charrnn": cr}
+    if organ is not None:
+        c = sample_text(organ, args.n, 1.0, 0)
+        rows["organ"] = scores(c, prop, train, ref)
+        threshold = rows["organ"][f"mean_{prop}"]
+        b, kept = filtered(cr, args.n, prop, threshold, args.max_draw, higher)
+        rows["charrnn, filtered"] = {**scores(b, prop, train, ref), "kept": kept, "threshold": threshold}
+        three_d["organ"] = embedding(c[:args.embed])
+        runs["organ"] = organ
+    return {"property": prop, "n": args.n, "embed": args.embed, "rows": rows, "embedding": three_d,
             "runs": {k: {"dir": str(r.dir), "step": r.step, "train_seconds": training_seconds(r.dir),
                          "config": {k2: getattr(r.config.text, k2) for k2 in
                                     ("method", "pretrain_steps", "d_pretrain_steps", "d_pretrain_lr", "objective",
                                      "objective_weight", "adv_lr", "rollouts", "rollout_every")}}
-                     for k, r in (("charrnn", cr), ("organ", organ))},
+                     for k, r in runs.items()},
             "machine": machine(), "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d")}
 
 
@@ -119,8 +132,7 @@ def table(path: str) -> str:
     p = r["property"]
     out = [f"| model | samples | kept | valid | unique | novelty | mean {p} (valid unique novel) | FCD/Test |",
            "|---|---|---|---|---|---|---|---|"]
-    for name in ("charrnn", "charrnn, filtered", "organ"):
-        s = r["rows"][name]
+    for name, s in r["rows"].items():
         kept = f"{s['kept']:.3f}" if "kept" in s else ""
         out.append(f"| {name} | {s['n']} | {kept} | {s['valid']:.3f} | {s['unique']:.3f} | {s['novelty']:.3f} | "
                    f"{s[f'mean_{p}']:.3f} | {s['fcd']:.2f} |")
@@ -146,14 +158,17 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=3000, help="samples per row")
     ap.add_argument("--max-draw", type=int, default=10, help="filtered row: at most this many x --n drawn")
     ap.add_argument("--embed", type=int, default=300, help="molecules embedded in 3-D per model")
+    ap.add_argument("--property", default="qed", choices=("qed", "logp", "sa"),
+                    help="without --organ: the property of the CharRNN row (with it: the ORGAN run's objective)")
+    ap.add_argument("--reuse", metavar="JSON", help="take the CharRNN and MOSES rows from this earlier result")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--table", help="print a results JSON as Markdown tables")
     args = ap.parse_args()
     if args.table:
         print(table(args.table))
         return
-    if not (args.charrnn and args.organ):
-        ap.error("--charrnn and --organ are needed (or --table)")
+    if not args.charrnn:
+        ap.error("--charrnn is needed (or --table)")
     r = measure(args)
     text = json.dumps(r, indent=1)
     if args.json:
