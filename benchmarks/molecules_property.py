@@ -3,11 +3,15 @@ property, and the 3-D embedding of each model's samples beside MOSES test molecu
 
     # the two runs (CharRNN by MLE; ORGAN from its weights: D pretrained, then REINFORCE on D + QED)
     OMP_NUM_THREADS=1 .venv/bin/python -m gankit train --preset charrnn --out runs/mp-charrnn \\
-        --set train.steps=2000
+        --set train.steps=1000
     OMP_NUM_THREADS=1 .venv/bin/python -m gankit train --preset organ-qed --out runs/mp-organ-qed \\
-        --set train.init=runs/mp-charrnn --set text.pretrain_steps=0 --set train.steps=2100
+        --set train.init=runs/mp-charrnn --set text.pretrain_steps=0 --set text.rollout_every=16 \\
+        --set train.steps=2100
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/molecules_property.py --charrnn runs/mp-charrnn \\
         --organ runs/mp-organ-qed --n 3000 --embed 300 --json benchmarks/results/molecules-property.json
+    # or the CharRNN and MOSES rows first, while ORGAN trains, then the rest:
+    #   ... --charrnn runs/mp-charrnn --property qed --n 3000 --embed 300 --json part.json
+    #   ... --charrnn runs/mp-charrnn --organ runs/mp-organ-qed --reuse part.json --n 3000 --embed 300 --json ...
     .venv/bin/python benchmarks/molecules_property.py --table benchmarks/results/molecules-property.json
 
 Rows, each from --n samples at temperature 1 (seed 0):
