@@ -131,6 +131,15 @@ def measure(args) -> dict:
             "machine": machine(), "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d")}
 
 
+def composition(lines: list[str]) -> dict:
+    """What the valid molecules are made of: the share with an aromatic ring, mean heavy atoms, and
+    the share of characters that are aromatic carbons `c` (over all lines)."""
+    ms = [m for m in map(mol, lines) if m is not None]
+    return {"valid": len(ms), "aromatic_ring": sum(any(a.GetIsAromatic() for a in m.GetAtoms()) for m in ms) / len(ms),
+            "heavy_atoms": sum(m.GetNumHeavyAtoms() for m in ms) / len(ms),
+            "c_chars": sum(x.count("c") for x in lines) / max(sum(map(len, lines)), 1)}
+
+
 def table(path: str) -> str:
     r = json.loads(Path(path).read_text())
     p = r["property"]
@@ -165,11 +174,18 @@ def main() -> None:
     ap.add_argument("--property", default="qed", choices=("qed", "logp", "sa"),
                     help="without --organ: the property of the CharRNN row (with it: the ORGAN run's objective)")
     ap.add_argument("--reuse", metavar="JSON", help="take the CharRNN and MOSES rows from this earlier result")
+    ap.add_argument("--composition", nargs="+", metavar="RUN",
+                    help="print the composition of 2,000 samples (seed 0) of each RUN and of MOSES test molecules")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--table", help="print a results JSON as Markdown tables")
     args = ap.parse_args()
     if args.table:
         print(table(args.table))
+        return
+    if args.composition:
+        for run in args.composition:
+            print(run, composition(sample_text(gankit.load(run), 2000, 1.0, 0)))
+        print("MOSES test", composition(moses_smiles("test")[:2000]))
         return
     if not args.charrnn:
         ap.error("--charrnn is needed (or --table)")
