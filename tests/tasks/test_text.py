@@ -115,7 +115,7 @@ def test_reinforce_moves_probability_toward_rewarded_tokens():
         g = torch.Generator().manual_seed(2)
         for _ in range(15):
             seq = G.sample(64, 3, 1.0, None, g)
-            q = rewards(G, Likes4(sign), seq, None, rollouts=2, every=1, gen=g)
+            q, _ = rewards(G, Likes4(sign), seq, None, rollouts=2, every=1, gen=g)
             alive = _alive(seq).float()
             adv = (q - (q * alive).sum(0) / alive.sum(0).clamp_min(1)) * alive
             inp = torch.cat([G.start(64, "cpu")[:, None], seq[:, :-1]], 1)
@@ -141,7 +141,7 @@ def test_rollout_rewards_keep_prefixes_and_score_the_whole_line():
         def forward(self, x, y=None):
             return x[:, :, 5].sum(1) - 3.0
 
-    q = rewards(G, Count5(), seq, None, rollouts=3, every=4, gen=torch.Generator().manual_seed(0))
+    q, _ = rewards(G, Count5(), seq, None, rollouts=3, every=4, gen=torch.Generator().manual_seed(0))
     full = torch.sigmoid(Count5()(one_hot(seq, 7)))
     torch.testing.assert_close(q[:, 4:], full[:, None].expand(2, 2))  # the last tokens: D of the whole line
     assert torch.equal(q[:, 0], q[:, 3])  # tokens before the first scored prefix share its reward

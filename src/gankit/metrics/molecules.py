@@ -128,3 +128,57 @@ def moses_scores(samples: list[str], train: set[str] | None, fcd_ref: dict | Non
         if fcd_ref is not None:
             r["fcd"] = fcd(valid, fcd_ref, device)
     return r
+
+
+# ---- molecular properties, the objectives a SMILES run can be trained toward ----------------------
+#   qed    quantitative estimate of drug-likeness (Bickerton et al. 2012), RDKit's QED.qed: in [0, 1]
+#   logp   Wildman-Crippen logP (RDKit's Crippen.MolLogP), unbounded; higher: more lipophilic
+#   sa     synthetic accessibility (Ertl & Schuffenhauer 2009) from RDKit's Contrib sascorer, which
+#          the rdkit wheel ships with its fragment scores: 1 (easy) to 10 (hard)
+# A reward must lie in [0, 1] to mix with D's probability, so `property_reward` maps each as ORGAN's
+# and MolGAN's code do: logP linearly from [-2.12, 6.04] (the range they clip to) onto [0, 1],
+# SA from [5, 1.5] onto [0, 1] (easy is high), both clipped; QED as it is; invalid molecules 0.
+
+PROPERTIES = ("qed", "logp", "sa")
+LOGP_RANGE = (-2.12178879609, 6.0429063424)
+SA_RANGE = (5.0, 1.5)  # the SA score mapped to reward 0, and to reward 1
+
+
+@lru_cache(maxsize=1)
+def _sascorer():
+    import importlib.util
+    import os
+
+    from rdkit import RDConfig
+
+    path = os.path.join(RDConfig.RDContribDir, "SA_Score", "sascorer.py")
+    if not os.path.isfile(path):
+        raise GankitError(f"the SA score needs RDKit's Contrib sascorer, which this rdkit install lacks ({path}); "
+                          "use text.objective qed or logp")
+    spec = importlib.util.spec_from_file_location("gankit_sascorer", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def molecule_property(m, name: str) -> float:
+    """The raw property `name` (qed, logp, sa) of the RDKit molecule `m`."""
+    if name == "qed":
+        from rdkit.Chem import QED
+
+        return float(QED.qed(m))
+    if name == "logp":
+        from rdkit.Chem import Crippen
+
+        return float(Crippen.MolLogP(m))
+    if name == "sa":
+        return float(_sascorer().calculateScore(m))
+    raise GankitError(f"molecular property {name!r}: expected one of {', '.join(PROPERTIES)}")
+
+
+def property_reward(value: float | None, name: str) -> float:
+    """The raw property mapped onto the [0, 1] reward (None, an invalid molecule: 0)."""
+    if value is None:
+        return 0.0
+    lo, hi = {"qed": (0.0, 1.0), "logp": LOGP_RANGE, "sa": SA_RANGE}[name]
+    return float(min(max((value - lo) / (hi - lo), 0.0), 1.0))

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gankit.config import ranged
+from gankit.errors import GankitError
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,13 @@ class TextConfig:
     adv_lr: float = ranged(1e-4, lambda v: v > 0, "a learning rate > 0")
     # seqgan: D steps on real vs G's samples after MLE, before the adversarial phase
     d_pretrain_steps: int = ranged(0, lambda v: v >= 0, "an integer >= 0")
+    # seqgan: Adam's rate for those D steps, in an optimiser of their own; null: train.lr_d's
+    # (SeqGAN's D learnt in 2,000 steps at 1e-3 where 200 at 1e-4 left it at chance: BENCHMARKS.md)
+    d_pretrain_lr: float | None = ranged(None, lambda v: v is None or v > 0, "a learning rate > 0, or null")
+    # seqgan on SMILES (ORGAN): a chemistry objective mixed into D's reward; none: D's alone
+    objective: Literal["none", "qed", "logp", "sa"] = "none"
+    # ORGAN's 1 - lambda: reward = (1 - w) sigmoid(D) + w objective (0: D alone, 1: the objective alone)
+    objective_weight: float = ranged(0.5, lambda v: 0 <= v <= 1, "a number from 0 to 1")
     # D: filters per convolution width (2, 3, 4, 5)
     d_filters: int = ranged(64, lambda v: v >= 1, "an integer >= 1")
     d_dropout: float = ranged(0.25, lambda v: 0 <= v < 1, "0 <= p < 1")
@@ -56,3 +64,14 @@ class TextConfig:
 
 
 SECTIONS = {"text": TextConfig}
+
+
+def check(cfg, origin: str) -> None:
+    """Settings of `text` valid alone but not together."""
+    t = cfg.text
+    if t.objective != "none" and (t.method != "seqgan" or t.kind != "smiles"):
+        raise GankitError(f"{origin}: text.objective = {t.objective!r} is ORGAN's reward, for text.method seqgan with "
+                          f"text.kind smiles; this run has method {t.method!r}, kind {t.kind!r} (preset organ-qed)")
+    if t.d_pretrain_lr is not None and t.method != "seqgan":
+        raise GankitError(f"{origin}: text.d_pretrain_lr is the rate of SeqGAN's D pretraining; text.method is "
+                          f"{t.method!r} (use seqgan, or leave it null)")

@@ -21,6 +21,12 @@
              mean Q_t, a baseline (not in the paper) that lowers the variance, not the mean
     D:     BCE(D(x_real), 1) + BCE(D(y), 0)
 
+  ORGAN (Guimaraes et al. 2017) is SeqGAN on SMILES with a chemistry objective O in the reward of
+  each scored completion (text.objective, `objectives.py`), lambda = 1 - text.objective_weight:
+    R(y)   = lambda sigmoid(D(y)) + (1 - lambda) O(y)       O in [0, 1]; 0 for an invalid molecule
+  D's pretraining may have its own Adam ("D_pre", text.d_pretrain_lr), so that a D pretrained at
+  a high rate (SeqGAN's D needs 2,000 steps at 1e-3) keeps the adversarial phase's rate after.
+
   LatentGAN (Prykhodko et al. 2019): an autoencoder first, for text.pretrain_steps ("ae"):
     c      = E(x) + 0.1 n,  n ~ N(0, I)            a denoising code (text.latent_noise)
     AE:    -sum_t log p_dec(x_t | x_<t, c) / #tokens   (E and G's decoder, optimiser "AE")
@@ -37,6 +43,7 @@ A fake line ends at its first <eos>; D sees <pad> one-hots after it, as after a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +57,7 @@ from gankit.tasks.phases_common import frozen, stats
 from gankit.util import full
 
 # the step's scalars, handed to the trainer as float32 whatever torch's default dtype
-STATS = ("loss_g", "nll", "loss_d", "d_real", "d_fake", "reward", "gan_steps", "d_steps")
+STATS = ("loss_g", "nll", "loss_d", "d_real", "d_fake", "reward", "objective", "gan_steps", "d_steps")
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,9 @@ class Objective:
     rollout_every: int = 4
     latent_noise: float = 0.1
     gp: float = 10.0
+    weight: float = 0.0  # ORGAN's 1 - lambda: the objective's share of the reward
+    score: Callable[[Tensor], Tensor] | None = None  # (N, T) token ids -> (N,) objective in [0, 1], on the host
+    d_group: str = "D"  # the optimiser of D's pretraining steps ("D_pre" with text.d_pretrain_lr)
 
 
 def mle_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
@@ -94,25 +104,36 @@ def _alive(seq: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def rewards(G, D, seq: Tensor, y: Tensor | None, rollouts: int, every: int, gen) -> Tensor:
+def rewards(G, D, seq: Tensor, y: Tensor | None, rollouts: int, every: int, gen, score=None,
+            weight: float = 0.0) -> tuple[Tensor, Tensor | None]:
     """SeqGAN's Q (B, T): for each scored prefix length t (every `every` tokens, and T), the mean
-    of sigmoid(D) over `rollouts` completions from G; unscored tokens take the next scored one's.
-    Every completion of every prefix is drawn in one batched pass ((P K B) rows)."""
+    of the reward over `rollouts` completions from G; unscored tokens take the next scored one's.
+    The reward is sigmoid(D), or with `score` ORGAN's (1 - weight) sigmoid(D) + weight score.
+    Every completion of every prefix is drawn in one batched pass ((P K B) rows). Also returns
+    the objective of the whole lines (B,) (None without `score`), for the log."""
     n, T = seq.shape
     scored = list(range(every, T, every))  # prefix lengths completed by rollouts; T is scored as it is
     q = torch.empty(n, T, device=seq.device)
-    r_full = torch.sigmoid(D(one_hot(seq, G.vocab), y))  # (B,)
+
+    def reward(lines: Tensor, yy: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        r = torch.sigmoid(D(one_hot(lines, G.vocab), yy))
+        if score is None:
+            return r, None
+        o = score(lines).to(r)
+        return (1 - weight) * r + weight * o, o
+
+    r_full, o_full = reward(seq, y)  # (B,)
     if scored:
         reps = len(scored) * rollouts
         keep = torch.tensor(scored, device=seq.device).repeat_interleave(rollouts * n)  # (P K B,)
         yk = None if y is None else y.repeat(reps)
         full = G.complete(seq.repeat(reps, 1), keep, yk, gen)  # (P K B, T)
-        r = torch.sigmoid(D(one_hot(full, G.vocab), yk)).view(len(scored), rollouts, n).mean(1)  # (P, B)
+        r = reward(full, yk)[0].view(len(scored), rollouts, n).mean(1)  # (P, B)
     prev = 0
     for i, t in enumerate([*scored, T]):
         q[:, prev:t] = (r[i] if t < T else r_full)[:, None]
         prev = t
-    return q
+    return q, o_full
 
 
 def seqgan_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
@@ -122,7 +143,7 @@ def seqgan_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
     was = D.training
     D.eval()  # rewards without dropout
     seq = G.sample(len(ids), length, 1.0, y, gen)  # (B, L + 1)
-    q = rewards(G, D, seq, y, obj.rollouts, obj.rollout_every, gen)
+    q, o = rewards(G, D, seq, y, obj.rollouts, obj.rollout_every, gen, obj.score, obj.weight)
     D.train(was)
     alive = _alive(seq).float()
     adv = (q - (q * alive).sum(0) / alive.sum(0).clamp_min(1)) * alive  # minus the batch's mean per position
@@ -130,21 +151,24 @@ def seqgan_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
     logp = -F.cross_entropy(full(st.fwd["G"](inp, y)).transpose(1, 2), seq, reduction="none")  # (B, T)
     loss_g = -(logp * adv).sum() / alive.sum().clamp_min(1)
     st.update("G_adv", loss_g)
-    stats = d_phase(st, ids, y)
+    stats = d_phase(st, ids, y, "D")
     stats[STATS.index("loss_g")] = loss_g.detach().float()
+    if o is not None:
+        stats[STATS.index("objective")] = o.mean().float()
     stats[STATS.index("reward")] = ((q * alive).sum() / alive.sum().clamp_min(1)).float()
     stats[STATS.index("gan_steps")] = 1.0
     return stats
 
 
-def d_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
-    """One BCE update of D: real lines against G's samples at temperature 1 (SeqGAN's D)."""
+def d_phase(st, ids: Tensor, y: Tensor | None, group: str | None = None) -> Tensor:
+    """One BCE update of D: real lines against G's samples at temperature 1 (SeqGAN's D), by the
+    optimiser `group` (default: the pretraining's, st.obj.d_group)."""
     G, vocab = st.nets["G"], st.nets["G"].vocab
     fake = G.sample(len(ids), ids.shape[1] - 1, 1.0, y, st.gens.get("aug"))
     real_l = st.fwd["D"](one_hot(ids[:, 1:], vocab), y)
     fake_l = st.fwd["D"](one_hot(fake, vocab), y)
     loss_d = d_bce(real_l, fake_l)
-    st.update("D", loss_d)
+    st.update(group or st.obj.d_group, loss_d)
     return stats(STATS, torch.float32, loss_d=loss_d, d_real=torch.sigmoid(real_l).mean(),
                  d_fake=torch.sigmoid(fake_l).mean(), d_steps=1.0)
 

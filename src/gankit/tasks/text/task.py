@@ -51,6 +51,11 @@ class TextTask(Task):
     def double_backward(self, cfg) -> bool:
         return cfg.text.method == "latentgan" and bool(cfg.reg.gp)  # WGAN-GP's penalty differentiates D's grad
 
+    def blockers(self, cfg) -> list[str]:
+        if cfg.text.objective != "none":
+            return [f"text.objective={cfg.text.objective} scores molecules with RDKit on the host"]
+        return []
+
     def load_data(self, cfg, device, strict: bool = False):
         t = cfg.text
         data = load_text(cfg.data.source, t.level, t.max_len, "train", vocab_size=t.vocab_size,
@@ -78,8 +83,17 @@ class TextTask(Task):
                                          dropout=t.d_dropout)
             groups.update(G_adv=("G",), D=("D",))  # the adversarial phase's own Adam over G (RelGAN's)
             lrs.update(G_adv=t.adv_lr, D=cfg.train.lr_d)
-        return Parts(nets=nets, groups=groups, lrs=lrs, ema=("G",) if cfg.train.ema else (),
-                     objective=Objective(t.method, t.rollouts, t.rollout_every, t.latent_noise, cfg.reg.gp),
+            if t.method == "seqgan" and t.d_pretrain_lr is not None:  # D's pretraining at its own rate
+                groups["D_pre"], lrs["D_pre"] = ("D",), t.d_pretrain_lr
+        score = None
+        if t.objective != "none":
+            from gankit.tasks.text.objectives import SmilesObjective
+
+            score = SmilesObjective(t.objective, data.vocab)
+        obj = Objective(t.method, t.rollouts, t.rollout_every, t.latent_noise, cfg.reg.gp,
+                        weight=t.objective_weight if score else 0.0, score=score,
+                        d_group="D_pre" if "D_pre" in groups else "D")
+        return Parts(nets=nets, groups=groups, lrs=lrs, ema=("G",) if cfg.train.ema else (), objective=obj,
                      forwards=dict(nets), ddp=False,
                      samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
 
@@ -132,6 +146,8 @@ class TextTask(Task):
             row.update({k: round(sums[k] / d, 6) for k in keys})
         if gan and cfg.text.method == "seqgan":
             row["reward"] = round(sums["reward"] / gan, 6)
+            if cfg.text.objective != "none":  # the objective of G's whole lines, before mixing
+                row[cfg.text.objective] = round(sums["objective"] / gan, 6)
         if gan and cfg.text.method == "relgan":
             row["beta"] = round(beta_at(cfg, st.step - 1), 4)
         return row
