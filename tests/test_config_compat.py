@@ -44,6 +44,7 @@ NEW_FIELDS = {"data": ("load", "memory_budget", "workers", "prefetch", "mirror")
 NEW_FIELDS["model"] = ("cbase", "cmax", "mbstd_group")  # issue 28: channel widths at large sizes, paper256's mbstd
 NEW_FIELDS["log"] = ("tensorboard",)  # issue 29: TensorBoard event files
 NEW_FIELDS["train"] += ("freeze_d", "freeze_g")  # issue 29: fine-tuning with frozen layers
+NEW_FIELDS["eval"] = ("memorization", "held_out")  # issue 30: the memorisation check on small labelled sets
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
