@@ -272,20 +272,19 @@ def _small_set_check(images, labels, run: Run, explicit: bool, setting, train: s
     setting = run.config.eval.memorization if setting is None else setting
     if explicit and labels is None:
         return None, "asked for (--metrics memorization)"
-    if explicit:
-        setting = True
     if labels is None and setting is not True:
         return None, mc.decide(setting, False, False, 0)[1]
     source = train or run.config.data.source
     c, h = images.shape[1], images.shape[2]
     data = load_data(source, resolution=h, channels=c, load="auto")
-    on, why = mc.decide(setting, labels is not None, getattr(data, "y", None) is not None and bool(data.classes),
+    on, why = mc.decide(True if explicit else setting, labels is not None, getattr(data, "y", None) is not None and bool(data.classes),
                         len(data))
     if not on:
         return None, why
+    why = "asked for (--metrics memorization)" if explicit else why
     held = mc.held_out_for(source, held_out or run.config.eval.held_out)
     if held is None:
-        if setting is True:
+        if explicit or setting is True:
             raise GankitError(f"memorization: data source {source!r} has no known held-out split; name real images "
                               "the generator never saw with --held-out SOURCE (or eval.held_out)")
         return None, f"not run: {why}, but data source {source!r} has no known held-out split (give --held-out SOURCE)"
