@@ -11,7 +11,8 @@ check per class, beside the two baselines that calibrate the check.
 Rows, each checked against its own training set with phantoms-lesion:test (100 images per class)
 held out: the held-out images themselves (a generator that generalises perfectly: no copying
 expected), the training images plus Gaussian noise of std 4 grey levels (a generator that copies:
-copying expected), and each run's EMA generator (`--n` samples per class, seed 0, the same
+copying expected), the training images flipped left-right and shifted 2-4 px (classical
+augmentation: copies the check does not promise to catch), and each run's EMA generator (`--n` samples per class, seed 0, the same
 samples `gankit eval` scores). Per class: the memorisation verdict and its numbers (pixel
 distance, and the lesion classifier's features); the classifier's accuracy on the samples (the
 share of class-c samples it calls c: does the conditional generator draw lesions when asked);
@@ -85,6 +86,13 @@ def main() -> None:
     noisy = (train.x[idx].float() + torch.from_numpy(g.normal(0, 4, (2 * a.n, 1, 64, 64))).float()).clamp(0, 255)
     rows.append(score("training images + noise", noisy.round().to(torch.uint8), labels, "phantoms-lesion", ev, hf,
                       held.y, a.featurenet, out))
+    # baseline 3: classical augmentation of the training images (a left-right flip and a shift of
+    # 2-4 px each way, wrapped): copies the check is documented not to catch
+    aug = train.x[idx].flip(-1)
+    shifts = g.integers(2, 5, (2 * a.n, 2)) * g.choice([-1, 1], (2 * a.n, 2))
+    aug = torch.stack([im.roll((int(dy), int(dx)), dims=(-2, -1)) for im, (dy, dx) in zip(aug, shifts)])
+    rows.append(score("training images flipped + shifted", aug, labels, "phantoms-lesion", ev, hf, held.y,
+                      a.featurenet, out))
     for run_dir in a.runs:
         run = api.load(run_dir)
         x = run.sample_by_class(a.n, seed=0)  # (2n, 1, 64, 64), class 0 then class 1

@@ -276,9 +276,14 @@ def _small_set_check(images, labels, run: Run, explicit: bool, setting, train: s
         return None, mc.decide(setting, False, False, 0)[1]
     source = train or run.config.data.source
     c, h = images.shape[1], images.shape[2]
-    data = load_data(source, resolution=h, channels=c, load="auto")
-    on, why = mc.decide(True if explicit else setting, labels is not None, getattr(data, "y", None) is not None and bool(data.classes),
-                        len(data))
+    try:
+        data = load_data(source, resolution=h, channels=c, load="auto")
+    except GankitError as e:  # evaluating elsewhere than the data lives: the rule cannot be applied
+        if explicit or setting is True:
+            raise
+        return None, f"not run: the training data could not be read ({e})"
+    labelled = getattr(data, "y", None) is not None and bool(data.classes)
+    on, why = mc.decide(True if explicit else setting, labels is not None, labelled, len(data))
     if not on:
         return None, why
     why = "asked for (--metrics memorization)" if explicit else why

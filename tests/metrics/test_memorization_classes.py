@@ -109,5 +109,8 @@ def test_every_evaluation_of_a_small_labelled_run(small, tmp_path, tmp_cache):
     assert (tmp_path / "run" / "memorization" / "lesion" / "nearest.png").is_file()
     r = api.evaluate(str(run.dir), ["fid"], n=40, ref="phantoms-lesion:test")
     assert set(r["memorization"]["classes"]) == {"normal", "lesion"}
+    r = api.evaluate(str(run.dir), ["memorization"], n=40)  # asked for: per class as well
+    assert set(r["memorization"]["classes"]) == {"normal", "lesion"}
+    assert r["memorization"]["protocol"]["rule"].startswith("asked for")
     r = api.evaluate(str(run.dir), ["fid"], n=40, ref="phantoms-lesion:test", memorization=False)
     assert "memorization" not in r and r["protocol"]["memorization"].startswith("off")
