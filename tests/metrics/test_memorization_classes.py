@@ -107,6 +107,7 @@ def test_every_evaluation_of_a_small_labelled_run(small, tmp_path, tmp_cache):
     assert "memorisation check" in (tmp_path / "run" / "train.log").read_text()
     assert 'id="memorization"' in (tmp_path / "run" / "report.html").read_text()
     assert (tmp_path / "run" / "memorization" / "lesion" / "nearest.png").is_file()
+    assert json.loads((tmp_path / "run" / "memorization" / "memorization.json").read_text())["protocol"]["per_class"]
     r = api.evaluate(str(run.dir), ["fid"], n=40, ref="phantoms-lesion:test")
     assert set(r["memorization"]["classes"]) == {"normal", "lesion"}
     r = api.evaluate(str(run.dir), ["memorization"], n=40)  # asked for: per class as well

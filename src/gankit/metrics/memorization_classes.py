@@ -18,6 +18,7 @@ The held-out images are `eval.held_out`, else the training source's held-out spl
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -101,7 +102,8 @@ def reference(train, held_source: str, mirror: bool = False) -> Reference:
 def check(samples: Tensor, labels: Tensor | None, ref: Reference, out_dir: str | Path | None, quantile: float = 0.05,
           embed: Callable[[Tensor], Tensor] | None = None, embed_name: str | None = None) -> dict:
     """The check on uint8 `samples` (N, C, H, W) drawn with class `labels` (N,) (None: unconditional,
-    checked whole): per class, `memorization.memorization` and, under OUT_DIR/CLASS/, its pictures.
+    checked whole): per class, `memorization.memorization` and, under OUT_DIR/CLASS/, its pictures
+    (and the result as OUT_DIR/memorization.json).
     JSON-ready: {"copying", "verdict" (lines, each naming its class), "classes": {name: summary},
     "skipped": {name: why}, "protocol"}."""
     groups = []
@@ -129,6 +131,11 @@ def check(samples: Tensor, labels: Tensor | None, ref: Reference, out_dir: str |
                        "train_n": {name: len(t) for name, _, t, _ in groups},
                        "held_out_n": {name: len(h) for name, _, _, h in groups},
                        "distances": ["pixel"] + (["features"] if embed is not None else [])}
+    if out_dir is not None:  # beside the pictures, the numbers they illustrate (the latest check's)
+        from gankit import disk
+
+        with disk.atomic(Path(out_dir) / "memorization.json") as tmp:
+            tmp.write_text(json.dumps(out, indent=2) + "\n")
     return out
 
 
