@@ -45,6 +45,7 @@ NEW_FIELDS["model"] = ("cbase", "cmax", "mbstd_group")  # issue 28: channel widt
 NEW_FIELDS["log"] = ("tensorboard",)  # issue 29: TensorBoard event files
 NEW_FIELDS["train"] += ("freeze_d", "freeze_g")  # issue 29: fine-tuning with frozen layers
 NEW_FIELDS["text"] = ("d_pretrain_lr", "objective", "objective_weight")  # issue 31: ORGAN's objectives
+NEW_FIELDS["eval"] = ("memorization", "held_out")  # issue 30: the memorisation check on small labelled sets
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

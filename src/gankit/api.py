@@ -80,7 +80,7 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
              featurenet: str | None = None, device: str = "cpu", ema: bool = True,
              inception_weights: str | None = None, floor: bool = False, held_out: str | None = None,
              train: str | None = None, out: str | None = None, ref_stats: str | None = None,
-             save_stats: str | None = None, resize: str = "legacy") -> dict:
+             save_stats: str | None = None, resize: str = "legacy", memorization=None) -> dict:
     """Score a run, a checkpoint, a samples .npz or a folder of images (or, with `floor`, real
     training images) against `ref` with the feature network. Returns the result with its protocol.
 
@@ -92,7 +92,10 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
 
     ``memorization`` among `metrics` checks the samples for copies of the training images
     (`train`, default the run's data source) against `held_out` real images (default that
-    source's held-out split), writing its pictures under `out` (default RUN/memorization)."""
+    source's held-out split), writing its pictures under `out` (default RUN/memorization).
+    A run's `eval.memorization` (or `memorization`: "auto", True, False, overriding it) adds the
+    check, per class, to every evaluation of a conditional generator on a small labelled set
+    (`gankit.metrics.memorization_classes`)."""
     from gankit.metrics.evaluate import METRICS, Evaluator, d_accuracy, fid, floor as real_floor, target_images
     from gankit.metrics.toy import mode_stats
 
@@ -142,6 +145,7 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
             source = run.config.data.source
             return {**mode_stats(run.sample(n, seed=seed), source),
                     "protocol": {"n": n, "ref": source, "seed": seed, "run": name, "step": run.step}}
+        labels = run.labels(n, seed=seed) if run.conditional else None  # the classes run.sample draws
         images = run.sample(n, seed=seed)
     run_name, step = (name, run.step) if run else (None, None)
     if plain or "memorization" not in metrics:
@@ -149,7 +153,14 @@ def evaluate(target: str | None, metrics: list[str], n: int = 10_000, ref: str =
                                                                 name=name)
     else:  # memorization alone: no reference set of the distribution metrics is involved
         result = {"protocol": {"n": len(images), "seed": seed, "run": run_name, "step": step}}
-    if "memorization" in metrics:
+    checked = None
+    if run is not None:  # a run's own rule: per class on a small labelled set (and its reason when not)
+        checked, why = _small_set_check(images, labels, run, "memorization" in metrics, memorization, train,
+                                        held_out, out, featurenet, device)
+        result["protocol"]["memorization"] = why
+        if checked is not None:
+            result["memorization"] = checked
+    if "memorization" in metrics and checked is None:
         result["memorization"] = _memorization(images, run, train, held_out, out, featurenet, device, seed,
                                                run_name, step)
     if stats_net is not None:
@@ -247,6 +258,47 @@ def _memorization(images, run: Run | None, train: str | None, held_out: str | No
     mirror = bool(getattr(run.config.data, "mirror", False)) if run is not None else False
     return evaluate_memorization(images, train, held_out, folder, featurenet, device, mirror, seed=seed,
                                  run=run_name, step=step)
+
+
+def _small_set_check(images, labels, run: Run, explicit: bool, setting, train: str | None, held_out: str | None,
+                     out: str | None, featurenet: str | None, device: str) -> tuple[dict | None, str]:
+    """The memorisation check a run's `eval.memorization` (`setting` overriding it) asks of every
+    evaluation: (the per-class result or None, the rule that decided, in words). An unconditional
+    run asked for `--metrics memorization` is left to `_memorization` (all samples at once)."""
+    from gankit.data import load_data
+    from gankit.metrics import memorization_classes as mc
+    from gankit.metrics.memorization import feature_embedding
+
+    setting = run.config.eval.memorization if setting is None else setting
+    if explicit and labels is None:
+        return None, "asked for (--metrics memorization)"
+    if labels is None and setting is not True:
+        return None, mc.decide(setting, False, False, 0)[1]
+    source = train or run.config.data.source
+    c, h = images.shape[1], images.shape[2]
+    try:
+        data = load_data(source, resolution=h, channels=c, load="auto")
+    except GankitError as e:  # evaluating elsewhere than the data lives: the rule cannot be applied
+        if explicit or setting is True:
+            raise
+        return None, f"not run: the training data could not be read ({e})"
+    labelled = getattr(data, "y", None) is not None and bool(data.classes)
+    on, why = mc.decide(True if explicit else setting, labels is not None, labelled, len(data))
+    if not on:
+        return None, why
+    why = "asked for (--metrics memorization)" if explicit else why
+    held = mc.held_out_for(source, held_out or run.config.eval.held_out)
+    if held is None:
+        if explicit or setting is True:
+            raise GankitError(f"memorization: data source {source!r} has no known held-out split; name real images "
+                              "the generator never saw with --held-out SOURCE (or eval.held_out)")
+        return None, f"not run: {why}, but data source {source!r} has no known held-out split (give --held-out SOURCE)"
+    ref = mc.reference(data, held, mirror=bool(getattr(run.config.data, "mirror", False)))
+    embed, embed_name, net_meta = feature_embedding(source, featurenet, device)
+    folder = Path(out) if out else (Path(run.dir) / "memorization" if Path(run.dir).is_dir() else Path("memorization"))
+    result = mc.check(images, labels, ref, folder, embed=embed, embed_name=embed_name)
+    result["protocol"].update({"rule": why, **net_meta})
+    return result, why
 
 
 def _surfaces() -> list:

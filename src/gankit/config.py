@@ -137,6 +137,11 @@ class EvalConfig:
                           f"a comma-separated subset of {', '.join(_EVAL_METRICS)}")
     ref: str = "mnist:test"  # reference data source
     featurenet: str | None = None  # feature network .safetensors; None: the bundled MNIST network
+    # the memorisation check (samples' nearest training images against held-out images', per class)
+    # in every evaluation: auto: for a conditional generator on a labelled set of at most 10,000
+    # images (gankit.metrics.memorization_classes); true: always; false: never
+    memorization: Literal["auto", True, False] = "auto"
+    held_out: str | None = None  # its held-out real images; None: the data source's held-out split
 
 
 @dataclass(frozen=True)

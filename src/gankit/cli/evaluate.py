@@ -28,6 +28,9 @@ def add(sub) -> None:
                    "(default: the run's data source; needed for a samples file or folder)")
     e.add_argument("--out", metavar="DIR", help="memorization: where nearest.png and distances.png go "
                    "(default RUN/memorization)")
+    e.add_argument("--memorization", choices=("auto", "true", "false"),
+                   help="the memorization check of a run, per class: auto (a conditional generator on a labelled "
+                        "set of at most 10,000 images), true, false (default: the run's eval.memorization)")
     e.add_argument("--json", metavar="FILE", help="also write the result as JSON")
     e.add_argument("--featurenet", metavar="PATH", help="feature network .safetensors "
                    "(default: the bundled MNIST network; train one with `gankit features train`)")
@@ -131,7 +134,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     result = api.evaluate(args.target, metrics, args.n, args.ref, args.seed, args.featurenet, args.device,
                           ema=not args.no_ema, inception_weights=args.inception_weights, floor=args.floor,
                           held_out=args.held_out, train=args.train, out=args.out, ref_stats=args.ref_stats,
-                          save_stats=args.save_stats, resize=args.resize)
+                          save_stats=args.save_stats, resize=args.resize,
+                          memorization={"true": True, "false": False}.get(args.memorization, args.memorization))
     print_result(result)
     if args.json:
         with disk.atomic(args.json) as tmp:
@@ -183,6 +187,8 @@ def print_result(r: dict) -> None:
         line("d_acc", f"real {r['d_acc']['real']:.3f}  fake {r['d_acc']['fake']:.3f}")
     if "memorization" in r:
         print_memorization(r["memorization"])
+    elif isinstance(r["protocol"].get("memorization"), str):  # why a run's own check did not run
+        line("memorization", r["protocol"]["memorization"])
     p = r["protocol"]
     if "ref" not in p:  # memorization alone: its own protocol is above
         return
@@ -209,7 +215,19 @@ def _network(rec: dict) -> str:
 
 
 def print_memorization(m: dict) -> None:
-    """The memorization check: per distance, the two distributions' quantiles, then the verdicts."""
+    """The memorization check: per distance, the two distributions' quantiles, then the verdicts;
+    per class when it ran per class (`gankit.metrics.memorization_classes`)."""
+    if "classes" in m:
+        for name, c in m["classes"].items():
+            print(f"class {name}:")
+            print_memorization({**c, "verdict": [], "protocol": None})
+        for line in m["verdict"]:
+            print(f"verdict:    {line}")
+        p = m["protocol"]
+        print(f"protocol:   memorization {p['rule']}; per class: {p['per_class']}; training {p['train']} "
+              f"{p['train_n']}, held-out {p['held_out']} {p['held_out_n']}, samples {p['n']}, quantile "
+              f"{p['quantile']}; distances: {', '.join(p['distances'])}")
+        return
     for name in ("pixel", "features"):
         if name not in m:
             continue
@@ -223,6 +241,10 @@ def print_memorization(m: dict) -> None:
     for line in m["verdict"]:
         print(f"verdict:    {line}")
     p = m["protocol"]
+    if p is None:  # one class of a per-class check: its pictures, the protocol after the classes
+        if "files" in m:
+            print(f"pictures:   {m['files']['nearest']}  {m['files']['distances']}")
+        return
     print(f"protocol:   memorization, {p['n']} samples at {'x'.join(map(str, p['shape']))} vs training {p['train']} "
           f"({p['train_n']}{', mirrored' if p['mirror'] else ''}), held-out {p['held_out']} ({p['held_out_n']}), "
           f"quantile {p['quantile']}; distances: {'; '.join(f'{k}: {v}' for k, v in p['distances'].items())}"

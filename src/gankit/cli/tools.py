@@ -80,6 +80,10 @@ def add(sub) -> None:
     ds.add_argument("--axis", type=int, default=-1, help="NIfTI: the array axis to slice along (default: the last)")
     ds.add_argument("--volume", type=int, default=0, help="4-D NIfTI: which volume (default: 0)")
     ds.set_defaults(func=cmd_data_slices)
+    dfo = dsub.add_parser("folder", help="a labelled source written as OUT/CLASS/NNNNNN.png, the layout of your own data")
+    dfo.add_argument("source", metavar="SOURCE", help="a labelled data source, e.g. phantoms-lesion")
+    dfo.add_argument("--out", required=True, metavar="DIR", help="a new folder")
+    dfo.set_defaults(func=cmd_data_folder)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -227,6 +231,15 @@ def cmd_data_slices(args: argparse.Namespace) -> int:
     paths = medical.write_pngs(medical.apply_window(scan.values, c, w), args.out, scan.slice_names())
     print(f"note:     {note}")
     print(f"wrote:    {len(paths)} PNGs in {args.out} ({paths[0].name} ... {paths[-1].name})")
+    return 0
+
+
+def cmd_data_folder(args: argparse.Namespace) -> int:
+    from gankit.data import load_data
+    from gankit.data.class_folder import write_class_folder
+
+    counts = write_class_folder(load_data(args.source), args.out)
+    print(f"wrote:    {sum(counts.values())} PNGs in {args.out} ({', '.join(f'{c}/: {n}' for c, n in counts.items())})")
     return 0
 
 

@@ -6,7 +6,8 @@ split: N of the 60,000 training digits, N/10 of each class, `low_data_indices`),
 Fashion-MNIST, `gankit.data.fashion`), ``stacked-mnist``
 (three MNIST digits as RGB channels: 1,000 modes), ``lfw`` / ``lfw:test`` (80 / 20 faces,
 25 x 25 grey, `gankit.data.faces`), ``ring8``, ``grid25``,
-``fake[:CxHxW[:N]]``. Anything else is a path: a folder of images (or of DICOM series and NIfTI
+``fake[:CxHxW[:N]]``, ``phantoms-lesion[:test|@N]`` (labelled phantoms with and without a lesion,
+`gankit.data.lesions`). Anything else is a path: a folder of images (or of DICOM series and NIfTI
 volumes, read as greyscale slices), a ``.zip`` of images (the layout `gankit dataset` and
 stylegan2-ada-pytorch's dataset_tool write), a ``.npz``/``.npy`` array file, an IDX file, or one
 DICOM or NIfTI file; or WebDataset shards (``shards-{000000..000009}.tar``, ``pipe:...``).
@@ -39,6 +40,7 @@ __all__ = ["Dataset", "BatchSampler", "load_data", "low_data_indices", "to_model
 SOURCES_HELP = ("mnist, mnist:test, mnist@N (N training digits, N/10 per class), fashion-mnist, fashion-mnist:test, "
                 "fashion-mnist@N, stacked-mnist, stacked-mnist:test, ring8, grid25, fake[:CxHxW[:N]], "
                 "spoken-digits-spec[:test], lfw, lfw:test (80/20 faces, 25x25 grey), "
+                "phantoms-lesion, phantoms-lesion:test, phantoms-lesion@N (labelled phantoms normal/lesion, 64 px), "
                 "or a path to a folder of images or scans, a .zip of images, a .npz/.npy file, an IDX file, "
                 "a DICOM file or a NIfTI volume (.nii, .nii.gz), "
                 "or WebDataset shards (name-{000000..000009}.tar, pipe:...)")
@@ -150,6 +152,10 @@ def _load(source: str, strict: bool = False) -> Dataset:
         from gankit.data.faces import load_lfw
 
         return load_lfw(source)
+    if source.split("@")[0].split(":")[0] == "phantoms-lesion":  # labelled phantoms (gankit.data.lesions)
+        from gankit.data.lesions import load_lesions
+
+        return load_lesions(source)
     if source in ("ring8", "grid25"):
         return load_toy(source)
     if source == "fake" or source.startswith("fake:"):

@@ -49,13 +49,14 @@ PICTURE_MAX = 128  # the picture's images are downscaled to this height
 # MNIST's training set, so its held-out images are the test set as well (fashion-mnist@N alike).
 HELD_OUT = {"lfw": "lfw:test", "lfw:train": "lfw:test", "mnist": "mnist:test", "mnist:train": "mnist:test",
             "fashion-mnist": "fashion-mnist:test", "fashion-mnist:train": "fashion-mnist:test",
-            "stacked-mnist": "stacked-mnist:test", "spoken-digits-spec": "spoken-digits-spec:test"}
+            "stacked-mnist": "stacked-mnist:test", "spoken-digits-spec": "spoken-digits-spec:test",
+            "phantoms-lesion": "phantoms-lesion:test", "phantoms-lesion:train": "phantoms-lesion:test"}
 
 
 def held_out_source(train_source: str) -> str | None:
     """The held-out split of a named data source (``lfw`` -> ``lfw:test``), or None."""
     base, at, _ = train_source.partition("@")
-    if at and base in ("mnist", "fashion-mnist"):
+    if at and base in ("mnist", "fashion-mnist", "phantoms-lesion"):
         return f"{base}:test"
     return HELD_OUT.get(train_source)
 
@@ -310,8 +311,6 @@ def evaluate_memorization(samples: Tensor, train: str, held_out: str, out_dir: s
     or the bundled one when the training data is what it was trained on (MNIST and its splits);
     on anything else its embedding says little, and pixel distance alone is reported."""
     from gankit.data import load_data
-    from gankit.metrics.evaluate import Evaluator
-    from gankit.metrics.featurenet import bundled_featurenet_path
 
     c, h, w = samples.shape[1:]
     if h != w:
@@ -322,16 +321,26 @@ def evaluate_memorization(samples: Tensor, train: str, held_out: str, out_dir: s
         if data.kind != "image":
             raise GankitError(f"memorization: {role} source {source!r} holds 2-D points; it needs images")
         sets[role] = data.x
-    embed, embed_name, net_meta = None, None, {}
-    if featurenet or _family(train) == _family(_bundled_data(bundled_featurenet_path())):
-        ev = Evaluator(featurenet, device)
-        embed, embed_name = (lambda x: ev.features(x).feats), ev.net_name
-        net_meta = {"feature_net": ev.net_name, "feature_net_sha256": ev.meta["sha256"]}
+    embed, embed_name, net_meta = feature_embedding(train, featurenet, device)
     result = memorization(samples, sets["training"], sets["held-out"], quantile, mirror, embed, embed_name)
     result.protocol.update({"train": train, "held_out": held_out, **net_meta, "seed": seed, "run": run, "step": step})
     out = result.summary()
     out["files"] = save_pictures(result, samples, out_dir)
     return out
+
+
+def feature_embedding(train: str, featurenet: str | None, device: str = "cpu") -> tuple[Callable | None, str | None, dict]:
+    """(embed, its name, protocol entries) for the feature distance: the network `featurenet`, or
+    the bundled one when the training source `train` is what it was trained on; (None, None, {})
+    where no feature network applies (pixel distance alone)."""
+    from gankit.metrics.evaluate import Evaluator
+    from gankit.metrics.featurenet import bundled_featurenet_path
+
+    if not (featurenet or _family(train) == _family(_bundled_data(bundled_featurenet_path()))):
+        return None, None, {}
+    ev = Evaluator(featurenet, device)
+    return (lambda x: ev.features(x).feats), ev.net_name, {"feature_net": ev.net_name,
+                                                            "feature_net_sha256": ev.meta["sha256"]}
 
 
 def _bundled_data(path: Path) -> str:

@@ -3,7 +3,7 @@ command and config, data, training curves, samples over training, animation, che
 train.log. Every piece of text from the run directory goes through `escape`.
 
 Element ids the tests (and anyone scripting the page) rely on: #missing, #warnings,
-#metrics-table, #protocol, #step-slider, #step-image, #step-label, #step-audio and #step-audio-note
+#metrics-table, #memorization, #protocol, #step-slider, #step-image, #step-label, #step-audio and #step-audio-note
 (an audio run's clips), #checkpoints, #config, #train-log.
 """
 
@@ -169,7 +169,7 @@ def _evaluation(run: RunData, prominent: bool) -> str:
         rows.append(f"<tr>{''.join(cells)}</tr>")
     extra = []
     for k, v in last.items():  # lists and text (a class histogram): shown, not plotted
-        if k not in ("step", "eval", "protocol") and isinstance(v, (list, str)):
+        if k not in ("step", "eval", "protocol", "memorization") and isinstance(v, (list, str)):
             text = json.dumps(v) if isinstance(v, list) else v
             extra.append(f'<dt class="mono">{escape(k)}</dt><dd class="mono">'
                          f'{escape(text[:160] + ("…" if len(text) > 160 else ""))}</dd>')
@@ -180,7 +180,20 @@ def _evaluation(run: RunData, prominent: bool) -> str:
              "an earlier evaluation beat this one.</p>" + (f'<dl class="kv">{"".join(extra)}</dl>' if extra else ""))
     plots = [line_plot([Series(k, *series(run.eval_rows, k), COLORS[i % len(COLORS)]) for i, k in enumerate(ks)],
                        title, markers=True) for title, ks in eval_groups(names)]
-    return head + table + _protocol(run) + f'<h3>over training</h3><div class="plots">{"".join(plots)}</div></section>'
+    return head + table + _memorization(last) + _protocol(run) + f'<h3>over training</h3><div class="plots">{"".join(plots)}</div></section>'
+
+
+def _memorization(last: dict) -> str:
+    """The memorisation check's verdict lines at the latest evaluation, in full (a copy of a
+    training image is a privacy leak: the verdict must be read, not truncated), or why it did not run."""
+    lines = [x for x in str(last.get("memorization", "")).split(" | ") if x]
+    why = (last.get("protocol") or {}).get("memorization")
+    if not lines:
+        return f'<p class="note" id="memorization">memorisation check: {escape(why)}</p>' if isinstance(why, str) else ""
+    head = "memorisation check: COPYING SUSPECTED" if last.get("mem_copying") else "memorisation check"
+    items = "".join(f"<li>{escape(x)}</li>" for x in lines)
+    return (f'<h3>{head}</h3><ul id="memorization">{items}</ul><p class="note">pictures: memorization/CLASS/nearest.png '
+            "(samples beside their nearest training images) and distances.png in the run directory.</p>")
 
 
 def _cell(run: RunData, key: str, step: int) -> str:
