@@ -39,7 +39,7 @@ class InTrainingEval:
         from gankit.metrics import memorization_classes as mc
 
         labelled = getattr(data, "y", None) is not None and bool(data.classes)
-        on, why = mc.decide(cfg.eval.memorization, cfg.model.conditional, labelled, len(data))
+        on, why = mc.decide(cfg.eval.memorization, cfg.model.conditional, labelled, len(data) if labelled else 0)
         if not on:
             return None, why
         held = mc.held_out_for(cfg.data.source, cfg.eval.held_out)
