@@ -5,8 +5,9 @@ draws a batch of true images and, in `draw`, simulates their measurements with t
 (`measure.Measure`: sparse-view / low-dose CT sinograms, or undersampled MRI k-space) and makes
 the classical reconstruction from them (FBP, zero-filled inverse FFT); the low-dose noise comes
 from the run's own generator (st.gens["z"]), so the batch is part of the step's inputs and resume
-is exact. G, a U-Net (pix2pix's or FBPConvNet's, recon.g_arch), corrects the classical reconstruction; D is a conditional PatchGAN
-on (input, image) pairs; MRI outputs pass the data-consistency step (`phases.py`).
+is exact. G, a U-Net (pix2pix's or FBPConvNet's: recon.g_arch), corrects the classical
+reconstruction; D is a conditional PatchGAN on (input, image) pairs; MRI outputs pass the
+data-consistency step (`phases.py`).
 """
 
 from __future__ import annotations
