@@ -163,6 +163,21 @@ def test_each_task_exports_a_checked_graph_and_its_docs_example_runs(name, tmp_p
         assert np.abs(got - k)[:, ~cols].max() > 1e-2  # off the mask it is the network's guess
 
 
+def test_recon_with_fbpconvnet_exports_a_checked_graph():
+    """recon.g_arch = fbpconvnet: the graph pads any size to its multiple (8) and agrees with
+    PyTorch; its zero-initialised last layer is randomised so that the whole network is compared."""
+    run = fresh_run("recon-ct", ["model.g_width=4", "recon.size=16", "recon.g_arch=fbpconvnet"], {"name": "phantoms"})
+    torch.nn.init.normal_(run.nets["G"].out.weight)
+    (m,) = onnx_models(run, "tiny")
+    assert m.max_diff <= TOL and m.checked[-1] == "batch 3 at 17x18"
+    x = np.random.default_rng(0).random((2, 1, 21, 30), dtype=np.float32) * 2 - 1
+    (got,) = ort.InferenceSession(m.data, providers=["CPUExecutionProvider"]).run(None, {"fbp": x})
+    with torch.no_grad():
+        want = torch.from_numpy(x) + run.nets["G"](torch.from_numpy(x))
+    np.testing.assert_allclose(got, want.numpy(), atol=1e-4)
+    assert np.abs(got - x).max() > 1e-2  # the network's correction is in the graph
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(SLOW_CASES))
 def test_every_other_generator_exports_a_checked_graph(name, tmp_path):

@@ -6,7 +6,9 @@ import pytest
 
 SETS = ["model.g_width=4", "model.d_width=4", "train.batch=4", "recon.size=32", "recon.grid_examples=2",
         "train.steps=4"]
-VARIANTS = {"ct": ("recon-ct", ["recon.photons=1000"]), "mri": ("recon-mri", [])}
+# the presets as they were when the values were stored (pix2pix's U-Net, constant lr 2e-4)
+STORED = ["recon.g_arch=pix2pix", "train.lr_g=2e-4", "train.lr_schedule=constant"]
+VARIANTS = {"ct": ("recon-ct", ["recon.photons=1000", *STORED]), "mri": ("recon-mri", STORED)}
 
 
 def _train(tmp_path, stored_values, variant, *change):

@@ -13,8 +13,8 @@ from gankit.errors import GankitError
 class ReconConfig:
     """The reconstruction task (task: recon): the measurements of each training image are simulated
     every step (`gankit.tasks.recon.physics`), the classical reconstruction made from them (FBP for
-    CT, the zero-filled inverse FFT for MRI), and a U-Net G predicts the correction to it; a
-    conditional PatchGAN D judges (input, image) pairs. Images are data.source's (phantoms,
+    CT, the zero-filled inverse FFT for MRI), and a U-Net G (recon.g_arch) predicts the correction to
+    it; a conditional PatchGAN D judges (input, image) pairs. Images are data.source's (phantoms,
     phantoms:test, shepp-logan or a folder). G's width is model.g_width, D's model.d_width; the
     adversarial loss is train.loss."""
 
@@ -36,6 +36,9 @@ class ReconConfig:
     # MRI: replace the sampled k-space columns of G's output by the measured ones (training and inference)
     data_consistency: bool = True
     residual: bool = True  # G predicts the correction to the classical reconstruction
+    # G's network: pix2pix's U-Net (4x4 stride-2 convs, decoder dropout, tanh) or FBPConvNet's
+    # (Jin et al. 2017: two 3x3 convs per level, full resolution included; max-pool; no dropout)
+    g_arch: Literal["pix2pix", "fbpconvnet"] = "pix2pix"
     norm: Literal["batch", "instance", "none"] = "batch"  # G's norm layers
     d_layers: int | None = ranged(None, lambda v: v is None or 1 <= v <= 6, "1 to 6, or null")
     gan: float = ranged(1.0, lambda v: v >= 0, "a number >= 0")  # weight of G's adversarial term (0: L1 only)

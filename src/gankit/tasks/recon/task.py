@@ -5,8 +5,9 @@ draws a batch of true images and, in `draw`, simulates their measurements with t
 (`measure.Measure`: sparse-view / low-dose CT sinograms, or undersampled MRI k-space) and makes
 the classical reconstruction from them (FBP, zero-filled inverse FFT); the low-dose noise comes
 from the run's own generator (st.gens["z"]), so the batch is part of the step's inputs and resume
-is exact. G, the pix2pix U-Net, corrects the classical reconstruction; D is a conditional PatchGAN
-on (input, image) pairs; MRI outputs pass the data-consistency step (`phases.py`).
+is exact. G, a U-Net (pix2pix's or FBPConvNet's: recon.g_arch), corrects the classical
+reconstruction; D is a conditional PatchGAN on (input, image) pairs; MRI outputs pass the
+data-consistency step (`phases.py`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from gankit.data import BatchSampler
 from gankit.data.dataset import from_model
 from gankit.data.phantoms import load_recon
+from gankit.models.fbpconvnet import FBPConvNet
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Card, Parts, Task
@@ -26,7 +28,11 @@ from gankit.tasks.restore_common import triptych
 
 
 def generator(cfg, size: int):
-    return UNetGenerator(1, 1, (size, size), width=cfg.model.g_width, norm=cfg.recon.norm)
+    """G by recon.g_arch, model.g_width wide (pix2pix: C_w..C_8w down to 1 px; fbpconvnet: w..8w over 4 levels)."""
+    r = cfg.recon
+    if r.g_arch == "fbpconvnet":
+        return FBPConvNet(1, 1, (size, size), width=cfg.model.g_width, norm=r.norm)
+    return UNetGenerator(1, 1, (size, size), width=cfg.model.g_width, norm=r.norm)
 
 
 class ReconTask(Task):
