@@ -86,6 +86,18 @@ def by_period(x: Tensor, p: int) -> Tensor:
     return x.view(b, c, -1, p)
 
 
+def judge(convs: nn.ModuleList, post: nn.Module, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """A sub-discriminator's pass: leaky-ReLU conv stack, then the output conv; (scores flattened
+    per item, every layer's activations for feature matching)."""
+    feats = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), SLOPE)
+        feats.append(x)
+    x = post(x)
+    feats.append(x)
+    return x.flatten(1), feats
+
+
 class PeriodD(nn.Module):
     def __init__(self, period: int, d: int):
         super().__init__()
@@ -96,14 +108,7 @@ class PeriodD(nn.Module):
         self.post = weight_norm(nn.Conv2d(32 * d, 1, (3, 1), padding=(1, 0)))
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        x = by_period(x, self.period)
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return judge(self.convs, self.post, by_period(x, self.period))
 
 
 class MultiPeriodD(nn.Module):
@@ -131,13 +136,7 @@ class ScaleD(nn.Module):
         self.post = norm(nn.Conv1d(32 * d, 1, 3, padding=1))
 
     def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
-        feats = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return judge(self.convs, self.post, x)
 
 
 class MultiScaleD(nn.Module):
