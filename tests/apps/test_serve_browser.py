@@ -210,3 +210,42 @@ def test_text_page_samples_lines_and_shows_errors(page, text_url):
     page.wait_for_selector("#error", state="visible")
     assert "prefix: 'Q' not in the run's char vocabulary" in page.text_content("#error")
     assert _unexpected(page.errors) == []
+
+
+@pytest.fixture(scope="module")
+def recon_url():
+    """An untrained recon-ct run at 32 px (the page, not the network, is under test)."""
+    from pathlib import Path
+
+    import torch
+
+    from gankit.run import Run
+    from gankit.tasks import get_task
+
+    cfg = load_config("recon-ct", overrides=["model.g_width=4", "recon.size=32", "device=cpu"])
+    torch.manual_seed(0)
+    nets = {k: v.eval() for k, v in get_task("recon").inference_nets(cfg, {}).items()}
+    meta = {"name": "phantoms", "shape": [1, 32, 32], "channels": 1, "count": 2000}
+    run = Run.for_task("recon")(directory=Path("."), config=cfg, nets=nets, data_meta=meta, step=0,
+                                device=torch.device("cpu"), ema=False, task="recon")
+    with Background(make_app(run)) as url:
+        yield url
+
+
+def test_a_panels_labelled_number_is_drawn_from_its_description_and_sent(page, recon_url, tmp_path):
+    """recon's "CT views" comes from the panel's field (Int with a label), not from app.js."""
+    x = np.zeros((32, 32), np.uint8)
+    x[8:24, 10:22] = 200
+    Image.fromarray(x).save(tmp_path / "slice.png")
+    page.goto(recon_url)
+    page.wait_for_selector("#panel-upload", state="visible")
+    views = page.locator("#own-fields input")
+    assert views.count() == 1 and "CT views" in page.text_content("#own-fields")
+    assert views.input_value() == "30" and views.get_attribute("max") == "720"
+    views.fill("12")
+    page.set_input_files("#upload", str(tmp_path / "slice.png"))
+    page.click("#run-btn")
+    page.wait_for_selector("#output-img", state="visible")
+    page.wait_for_function("() => document.querySelector('#notes').textContent.includes('data-consistency')")
+    assert "12 views" in page.text_content("#notes")
+    assert not _unexpected(page.errors)

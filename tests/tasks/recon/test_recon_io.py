@@ -162,6 +162,8 @@ def test_the_serve_panel_reconstructs_an_upload(ct, mri):
         c = TestClient(make_app(run), base_url="http://localhost")
         info = c.get("/api/info").json()
         assert [p["name"] for p in info["panels"]] == ["recon"] and field in info["panels"][0]["fields"]
+        # a labelled number: the page draws its input from the description (no task names in app.js)
+        assert info["panels"][0]["fields"][field]["label"] in ("CT views", "MRI acceleration")
         resp = c.post("/api/recon", files={"image": ("s.png", buf.getvalue(), "image/png")}, data={field: value})
         assert resp.status_code == 200, resp.text
         d = resp.json()

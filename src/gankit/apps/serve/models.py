@@ -37,11 +37,16 @@ INVERT_STEPS, INVERT_RESTARTS = 100, 4  # the page's defaults: ~3 s on a CPU for
 # are text and are converted. A default of None means the field may be null or absent.
 
 
+def _label(label: str | None) -> dict:
+    return {} if label is None else {"label": label}
+
+
 @dataclass(frozen=True)
 class Int:
     lo: int
     hi: int
     default: int | None
+    label: str | None = None  # an upload panel's own number: the page shows it as an input with this label
 
     def parse(self, name: str, v: object, form: bool = False) -> int | None:
         want = f"expected a whole number {self.lo}..{self.hi}"
@@ -61,7 +66,7 @@ class Int:
         return v
 
     def describe(self) -> dict:
-        return {"type": "int", "min": self.lo, "max": self.hi, "default": self.default}
+        return {"type": "int", "min": self.lo, "max": self.hi, "default": self.default} | _label(self.label)
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Float:
     lo: float
     hi: float
     default: float
+    label: str | None = None  # as Int's
 
     def parse(self, name: str, v: object, form: bool = False) -> float:
         want = f"expected a number in [{self.lo:g}, {self.hi:g}]"
@@ -84,7 +90,7 @@ class Float:
         return float(v)
 
     def describe(self) -> dict:
-        return {"type": "float", "min": self.lo, "max": self.hi, "default": self.default}
+        return {"type": "float", "min": self.lo, "max": self.hi, "default": self.default} | _label(self.label)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ def reconstruct_upload(run: Run, p: dict, images: dict) -> Result:
 
 def panels(run: Run, max_samples: int) -> dict[str, Panel]:
     r = run.config.recon
-    field = {"views": Int(2, 720, r.views)} if r.modality == "ct" else {"accel": Int(2, 16, r.accel)}
+    field = ({"views": Int(2, 720, r.views, label="CT views")} if r.modality == "ct"
+             else {"accel": Int(2, 16, r.accel, label="MRI acceleration")})
     what = "CT views over [0, 180)" if r.modality == "ct" else "MRI acceleration (fastMRI mask, the run's seed)"
     return {"recon": Panel("Reconstruct", "upload a square greyscale image (a scan slice as PNG); its measurements are "
                            f"simulated ({what}) and reconstructed: the classical reconstruction, gankit's, and the "

@@ -324,12 +324,17 @@ function setupUpload(panel) {
     $("#direction-label").hidden = d.values.length < 2;
     for (const v of d.values) $("#direction").add(new Option(v, v));
   }
-  // a reconstruction run: the measurements simulated for the upload (CT views or MRI acceleration)
-  const measure = ["views", "accel"].find((k) => panel.fields[k]);
-  if (measure) {
-    $("#measure-label").hidden = false;
-    $("#measure-name").textContent = measure === "views" ? "CT views" : "MRI acceleration";
-    setLimits($("#measure"), panel.fields[measure]);
+  // the panel's own labelled numbers (a task's serve.py declares them: Int/Float with a label)
+  const own = Object.entries(panel.fields).filter(([, f]) => f.label);
+  for (const [name, f] of own) {
+    const input = document.createElement("input");
+    input.type = "number";
+    input.step = f.type === "int" ? "1" : "any";
+    input.dataset.field = name;
+    setLimits(input, f);
+    const label = document.createElement("label");
+    label.append(f.label + " ", input);
+    $("#own-fields").append(label);
   }
   if (panel.fields.steps) {
     $(".invert-tools", s).hidden = false;
@@ -379,7 +384,7 @@ function setupUpload(panel) {
       form.append("mask", blob, "mask.png");
     }
     if (panel.fields.direction) form.append("direction", $("#direction").value);
-    if (measure) form.append(measure, $("#measure").value);
+    for (const input of $("#own-fields").querySelectorAll("input")) form.append(input.dataset.field, input.value);
     if (panel.fields.steps) {
       form.append("steps", $("#invert-steps").value);
       form.append("restarts", $("#invert-restarts").value);
