@@ -1,12 +1,15 @@
-"""What the `gankit` commands share: the flags of every command that applies a run to a user's
-files, the convenience flags as config overrides, the command line for the record, the end-of-
-training summary, and the one-line error."""
+"""What the `gankit` commands share: the set-up of every command that applies a run to a user's
+files (`image_command`, and `use_args` to read its shared flags back), the convenience flags as
+config overrides, the command line for the record, the end-of-training summary, and the one-line
+error."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def use_flags(p: argparse.ArgumentParser) -> None:
@@ -22,6 +25,42 @@ def scan_flags(p: argparse.ArgumentParser) -> None:
                    "auto), auto, soft-tissue, lung, bone, brain, or CENTRE,WIDTH")
     p.add_argument("--slice-format", choices=("dicom", "png"), help="a scan written to a folder: a DICOM series "
                    "(default for a DICOM input) or one PNG per slice (default for a NIfTI input)")
+
+
+@contextmanager
+def image_command(sub, name: str, *, help: str, description: str, func: Callable[[argparse.Namespace], int],
+                  run_help: str, input_help: str | None = None, out_help: str | None = None,
+                  input_metavar: str = "INPUT", out_metavar: str = "OUTPUT",
+                  scan: bool = False) -> Iterator[argparse.ArgumentParser]:
+    """`gankit NAME RUN INPUT --out OUTPUT`: a command that applies a trained run to a user's files.
+
+        with image_command(sub, "denoise", help=..., description=..., func=cmd_denoise, run_help=...,
+                           input_help=..., out_help=..., scan=True) as p:
+            p.add_argument("--strict", ...)   # the command's own flags only
+
+    Adds the subcommand with RUN, INPUT (`args.input`) and the required --out; the block adds the
+    command's own flags after them; on leaving it, the shared flags go last, so every such command's
+    help reads alike: the scan flags when INPUT may be a medical scan (`scan`), then --overwrite,
+    --no-ema and --device (`use_flags`). `func` handles the command; it reads the shared flags back
+    with `use_args(args)`."""
+    p = sub.add_parser(name, help=help, description=description)
+    p.add_argument("run", metavar="RUN", help=run_help)
+    p.add_argument("input", metavar=input_metavar, help=input_help)
+    p.add_argument("--out", required=True, metavar=out_metavar, help=out_help)
+    yield p
+    if scan:
+        scan_flags(p)
+    use_flags(p)
+    p.set_defaults(func=func)
+
+
+def use_args(args: argparse.Namespace) -> dict:
+    """The shared flags' values as the Python API's keywords: overwrite, device and ema (`use_flags`),
+    plus window and slice_format where the command has the scan flags (`scan_flags`)."""
+    kw = {"overwrite": args.overwrite, "device": args.device, "ema": not args.no_ema}
+    if hasattr(args, "slice_format"):
+        kw.update(window=args.window, slice_format=args.slice_format)
+    return kw
 
 
 def done(r: dict) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import done, scan_flags, use_flags
+from gankit.cli.common import done, image_command, use_args
 
 USAGE = "gankit denoise {run} INPUT --out OUTPUT"
 API = ("denoise",)
@@ -15,22 +15,19 @@ REPORT = {"scored": True, "grid": "each grid shows noisy | denoised | clean pane
 
 
 def commands(sub) -> None:
-    dn = sub.add_parser("denoise", help="remove noise from an image, a folder of images or a video with a denoising run",
-                        description="Denoise INPUT (an image of any size, a folder of images, or a video frame by "
-                        "frame at its frame rate; its audio kept) with a denoising run, in overlapping tiles so that "
-                        "memory stays bounded. The run removes the noise it was trained on (denoise.noise).")
-    dn.add_argument("run", metavar="RUN", help="denoising run directory, checkpoint .pt, or exported .safetensors")
-    dn.add_argument("input", metavar="INPUT", help="image, folder of images, or video")
-    dn.add_argument("--out", required=True, metavar="OUTPUT", help="image file, folder, or video (.mp4, .mov, .mkv)")
-    dn.add_argument("--strict", action="store_true", help="refuse inputs whose channels differ from the run's")
-    scan_flags(dn)
-    use_flags(dn)
-    dn.set_defaults(func=cmd_denoise)
+    with image_command(sub, "denoise", func=cmd_denoise, scan=True,
+                       help="remove noise from an image, a folder of images or a video with a denoising run",
+                       description="Denoise INPUT (an image of any size, a folder of images, or a video frame by "
+                       "frame at its frame rate; its audio kept) with a denoising run, in overlapping tiles so that "
+                       "memory stays bounded. The run removes the noise it was trained on (denoise.noise).",
+                       run_help="denoising run directory, checkpoint .pt, or exported .safetensors",
+                       input_help="image, folder of images, or video",
+                       out_help="image file, folder, or video (.mp4, .mov, .mkv)") as dn:
+        dn.add_argument("--strict", action="store_true", help="refuse inputs whose channels differ from the run's")
 
 
 def cmd_denoise(args: argparse.Namespace) -> int:
-    r = denoise(args.run, args.input, args.out, strict=args.strict, overwrite=args.overwrite, device=args.device,
-                ema=not args.no_ema, window=args.window, slice_format=args.slice_format)
+    r = denoise(args.run, args.input, args.out, strict=args.strict, **use_args(args))
     print(f"denoised {done(r)} (trained on {r['noise']}): {r['out']}")
     return 0
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import command_line, err, use_flags
+from gankit.cli.common import command_line, err, image_command, use_args, use_flags
 
 USAGE = "gankit sample {run} --n 64 --out grid.png"
 API = ("project", "synth")
@@ -111,29 +111,31 @@ def parse_layers(text: str) -> tuple[int, int]:
 
 
 def commands(sub) -> None:
-    pj = sub.add_parser("project", help="find the latent of a real image (the StyleGAN2 projector)",
-                        description="Project IMAGE into a generation run's latent space: Adam on w for a stylegan2 "
-                        "run (one w for all style inputs, from w_avg; --space w+ for one per input), on z for every "
-                        "other run (best of --restarts), with the StyleGAN2 projector's lr ramps and decaying noise on "
-                        "the latent, against a pixel MSE plus, on 1-channel runs, a feature-space term from the "
-                        "bundled MNIST network. Writes DIR/projected.png, target.png, latent.npz and project.json.")
-    pj.add_argument("run", metavar="RUN", help="generation run directory, checkpoint .pt, or exported .safetensors")
-    pj.add_argument("image", metavar="IMAGE", help="the image to project (the run's size and channels, or --resize)")
-    pj.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty, or --overwrite)")
-    pj.add_argument("--steps", type=int, default=1000, help="Adam steps (default 1000, the paper's)")
-    pj.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1, the paper's)")
-    pj.add_argument("--restarts", type=int, help="starting latents, the best kept (default 1 in w, from w_avg; 4 in z)")
-    pj.add_argument("--space", choices=("auto", "z", "w", "w+"), default="auto",
-                    help="latent searched (default auto: w for stylegan2 runs, z for the others)")
-    pj.add_argument("--feature-weight", type=float, metavar="W",
-                    help="weight of the feature-space term (default 0.1 on 1-channel runs of >= 16 px, 0 otherwise)")
-    pj.add_argument("--class", dest="label", type=int, metavar="K",
-                    help="conditional runs: the image's class (required)")
-    pj.add_argument("--resize", action="store_true",
-                    help="fit an image of another size or channel count to the run's (refused without it)")
-    pj.add_argument("--seed", type=int, default=0, help="seed of the starting latents and the search noise (default 0)")
-    use_flags(pj)
-    pj.set_defaults(func=cmd_project)
+    with image_command(sub, "project", func=cmd_project,
+                       help="find the latent of a real image (the StyleGAN2 projector)",
+                       description="Project IMAGE into a generation run's latent space: Adam on w for a stylegan2 "
+                       "run (one w for all style inputs, from w_avg; --space w+ for one per input), on z for every "
+                       "other run (best of --restarts), with the StyleGAN2 projector's lr ramps and decaying noise "
+                       "on the latent, against a pixel MSE plus, on 1-channel runs, a feature-space term from the "
+                       "bundled MNIST network. Writes DIR/projected.png, target.png, latent.npz and project.json.",
+                       run_help="generation run directory, checkpoint .pt, or exported .safetensors",
+                       input_metavar="IMAGE",
+                       input_help="the image to project (the run's size and channels, or --resize)",
+                       out_metavar="DIR", out_help="output folder (new or empty, or --overwrite)") as pj:
+        pj.add_argument("--steps", type=int, default=1000, help="Adam steps (default 1000, the paper's)")
+        pj.add_argument("--lr", type=float, default=0.1, help="peak learning rate (default 0.1, the paper's)")
+        pj.add_argument("--restarts", type=int,
+                        help="starting latents, the best kept (default 1 in w, from w_avg; 4 in z)")
+        pj.add_argument("--space", choices=("auto", "z", "w", "w+"), default="auto",
+                        help="latent searched (default auto: w for stylegan2 runs, z for the others)")
+        pj.add_argument("--feature-weight", type=float, metavar="W", help="weight of the feature-space term "
+                        "(default 0.1 on 1-channel runs of >= 16 px, 0 otherwise)")
+        pj.add_argument("--class", dest="label", type=int, metavar="K",
+                        help="conditional runs: the image's class (required)")
+        pj.add_argument("--resize", action="store_true",
+                        help="fit an image of another size or channel count to the run's (refused without it)")
+        pj.add_argument("--seed", type=int, default=0,
+                        help="seed of the starting latents and the search noise (default 0)")
 
     sy = sub.add_parser("synth", help="write a labelled synthetic dataset (class folders of PNGs, or .npz)",
                         description="Write N generated images per class: class subfolders of PNGs in --out (named "
@@ -161,11 +163,10 @@ def commands(sub) -> None:
 
 
 def cmd_project(args: argparse.Namespace) -> int:
-    r = project(args.run, args.image, args.out, steps=args.steps, lr=args.lr, restarts=args.restarts,
-             space=args.space, feature_weight=args.feature_weight, label=args.label, resize=args.resize,
-             seed=args.seed, overwrite=args.overwrite, device=args.device, ema=not args.no_ema,
-             command=command_line(args))
-    print(f"projected {args.image} into {r['space']} ({r['steps']} steps, {r['restarts']} restart"
+    r = project(args.run, args.input, args.out, steps=args.steps, lr=args.lr, restarts=args.restarts,
+                space=args.space, feature_weight=args.feature_weight, label=args.label, resize=args.resize,
+                seed=args.seed, command=command_line(args), **use_args(args))
+    print(f"projected {args.input} into {r['space']} ({r['steps']} steps, {r['restarts']} restart"
           f"{'s' if r['restarts'] > 1 else ''}): loss {r['loss_start']:.4g} -> {r['loss_end']:.4g}, "
           f"PSNR {r['psnr']:.2f} dB")
     print(f"wrote {r['out']}/ (projected.png, target.png, latent.npz, project.json)")
@@ -176,8 +177,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     import shlex
 
     r = synth(args.run, args.per_class, args.out, args.npz, args.truncate, args.filter, args.classifier,
-              seed=args.seed, batch=args.batch, overwrite=args.overwrite, device=args.device,
-              ema=not args.no_ema, command=shlex.join(["gankit", *args.argv]))
+              seed=args.seed, batch=args.batch, command=shlex.join(["gankit", *args.argv]), **use_args(args))
     k = len(r["classes"])
     print(f"wrote {r['n']} images ({k} classes x {r['n'] // k}) to {r['out']}" + ("/" if r["kind"] == "folder" else ""))
     print(f"labels:  {r['labels']}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import done, scan_flags, use_flags
+from gankit.cli.common import done, image_command, use_args
 
 USAGE = "gankit repair {run} IMAGE --mask MASK.png --out fixed.png"
 API = ("repair", "repair_file")
@@ -15,30 +15,30 @@ REPORT = {"scored": True, "grid": "each grid shows input | output | target panel
 
 
 def commands(sub) -> None:
-    rp = sub.add_parser("repair", help="fill the holes of an image or a folder of images (inpainting)",
-                        description="Repair INPUT (an image, or a folder of images with a folder of masks matched "
-                        "by name) where its mask is white, with a learned inpainter (an inpaint run: --method learned) "
-                        "or by inverting an unconditional generator (a generate run: --method invert). Known pixels "
-                        "are kept exactly. A filled hole is a plausible guess, not a measurement.")
-    rp.add_argument("run", metavar="RUN", help="inpaint or generate run directory, or checkpoint .pt")
-    rp.add_argument("input", metavar="INPUT", help="image, folder of images, or a scan (DICOM file or series folder, "
-                    "NIfTI volume: one --mask or --box for every slice)")
-    rp.add_argument("--out", required=True, metavar="OUTPUT", help="image file (.png, .jpg, .bmp), or folder")
-    rp.add_argument("--mask", metavar="MASK", help="mask image (white = missing), or a folder of masks for a folder")
-    rp.add_argument("--box", metavar="X,Y,W,H", help="a rectangular hole instead of a mask: top-left x,y and size")
-    rp.add_argument("--method", choices=("learned", "invert"),
-                    help="learned (inpaint runs; the default for them) or invert (generate runs; theirs)")
-    rp.add_argument("--show", action="store_true", help="also write NAME_show.png: damaged | repaired | mask")
-    rp.add_argument("--resize-mask", action="store_true", help="resize a mask of another size to its image (nearest)")
-    rp.add_argument("--restarts", type=int, default=8, help="invert: random restarts per image (default 8)")
-    rp.add_argument("--steps", type=int, default=300, help="invert: Adam steps per restart (default 300)")
-    rp.add_argument("--prior", choices=("d", "norm", "none"), default="d",
-                    help="invert: the prior loss: d (the run's discriminator, Yeh et al.), norm (|z|), none")
-    rp.add_argument("--seed", type=int, default=0, help="invert: seed of the restarts' starting latents")
-    rp.add_argument("--strict", action="store_true", help="refuse images whose channels (or, invert, size) differ")
-    scan_flags(rp)
-    use_flags(rp)
-    rp.set_defaults(func=cmd_repair)
+    with image_command(sub, "repair", func=cmd_repair, scan=True,
+                       help="fill the holes of an image or a folder of images (inpainting)",
+                       description="Repair INPUT (an image, or a folder of images with a folder of masks matched "
+                       "by name) where its mask is white, with a learned inpainter (an inpaint run: --method learned) "
+                       "or by inverting an unconditional generator (a generate run: --method invert). Known pixels "
+                       "are kept exactly. A filled hole is a plausible guess, not a measurement.",
+                       run_help="inpaint or generate run directory, or checkpoint .pt",
+                       input_help="image, folder of images, or a scan (DICOM file or series folder, NIfTI volume: "
+                       "one --mask or --box for every slice)",
+                       out_help="image file (.png, .jpg, .bmp), or folder") as rp:
+        rp.add_argument("--mask", metavar="MASK",
+                        help="mask image (white = missing), or a folder of masks for a folder")
+        rp.add_argument("--box", metavar="X,Y,W,H", help="a rectangular hole instead of a mask: top-left x,y and size")
+        rp.add_argument("--method", choices=("learned", "invert"),
+                        help="learned (inpaint runs; the default for them) or invert (generate runs; theirs)")
+        rp.add_argument("--show", action="store_true", help="also write NAME_show.png: damaged | repaired | mask")
+        rp.add_argument("--resize-mask", action="store_true",
+                        help="resize a mask of another size to its image (nearest)")
+        rp.add_argument("--restarts", type=int, default=8, help="invert: random restarts per image (default 8)")
+        rp.add_argument("--steps", type=int, default=300, help="invert: Adam steps per restart (default 300)")
+        rp.add_argument("--prior", choices=("d", "norm", "none"), default="d",
+                        help="invert: the prior loss: d (the run's discriminator, Yeh et al.), norm (|z|), none")
+        rp.add_argument("--seed", type=int, default=0, help="invert: seed of the restarts' starting latents")
+        rp.add_argument("--strict", action="store_true", help="refuse images whose channels (or, invert, size) differ")
 
 
 def cmd_repair(args: argparse.Namespace) -> int:
@@ -48,8 +48,7 @@ def cmd_repair(args: argparse.Namespace) -> int:
     box = parse_box(args.box) if args.box else None
     settings = InvertSettings(restarts=args.restarts, steps=args.steps, prior=args.prior, seed=args.seed)
     r = repair(args.run, args.input, args.out, args.mask, box, args.method, settings, show=args.show,
-               resize_mask=args.resize_mask, strict=args.strict, overwrite=args.overwrite, device=args.device,
-               ema=not args.no_ema, window=args.window, slice_format=args.slice_format)
+               resize_mask=args.resize_mask, strict=args.strict, **use_args(args))
     print(f"repaired {done(r)} ({r['method']}): {r['out']}" + (f"  (side by side: {r['show']})" if "show" in r else ""))
     return 0
 

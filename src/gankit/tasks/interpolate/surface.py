@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import err, use_flags
+from gankit.cli.common import err, image_command, use_args
 
 USAGE = "gankit interpolate {run} VIDEO --out OUTPUT --factor 2"
 API = ("interpolate",)
@@ -15,19 +15,17 @@ REPORT = {"scored": True, "grid": "each grid shows input | output | target panel
 
 
 def commands(sub) -> None:
-    ip = sub.add_parser("interpolate", help="raise a video's frame rate, or replace damaged frames, with an "
-                        "interpolation run", description="With --factor N, write N - 1 new frames between every two "
-                        "frames (the frame rate becomes N x the input's); with --fill --frames LIST, replace the listed "
-                        "frames (0-based) by predictions from their neighbours. The audio is kept.")
-    ip.add_argument("run", metavar="RUN", help="interpolation run directory, checkpoint .pt, or exported .safetensors")
-    ip.add_argument("input", metavar="VIDEO")
-    ip.add_argument("--out", required=True, metavar="VIDEO", help="output video (.mp4, .mov, .mkv)")
-    ip.add_argument("--factor", type=int, help="2, 4 or 8: the new frame rate, as a multiple of the input's")
-    ip.add_argument("--fill", action="store_true", help="replace the frames listed by --frames")
-    ip.add_argument("--frames", metavar="LIST", help="with --fill: frame numbers, e.g. 10,11,40")
-    ip.add_argument("--strict", action="store_true", help="refuse frames whose channels differ from the run's")
-    use_flags(ip)
-    ip.set_defaults(func=cmd_interpolate)
+    with image_command(sub, "interpolate", func=cmd_interpolate,
+                       help="raise a video's frame rate, or replace damaged frames, with an interpolation run",
+                       description="With --factor N, write N - 1 new frames between every two frames (the frame "
+                       "rate becomes N x the input's); with --fill --frames LIST, replace the listed frames "
+                       "(0-based) by predictions from their neighbours. The audio is kept.",
+                       run_help="interpolation run directory, checkpoint .pt, or exported .safetensors",
+                       input_metavar="VIDEO", out_metavar="VIDEO", out_help="output video (.mp4, .mov, .mkv)") as ip:
+        ip.add_argument("--factor", type=int, help="2, 4 or 8: the new frame rate, as a multiple of the input's")
+        ip.add_argument("--fill", action="store_true", help="replace the frames listed by --frames")
+        ip.add_argument("--frames", metavar="LIST", help="with --fill: frame numbers, e.g. 10,11,40")
+        ip.add_argument("--strict", action="store_true", help="refuse frames whose channels differ from the run's")
 
 
 def cmd_interpolate(args: argparse.Namespace) -> int:
@@ -39,8 +37,7 @@ def cmd_interpolate(args: argparse.Namespace) -> int:
             fill = [int(v) for v in args.frames.split(",") if v.strip()]
         except ValueError:
             raise err(f"--frames {args.frames!r}: expected frame numbers separated by commas, e.g. 10,11,40") from None
-    r = interpolate(args.run, args.input, args.out, args.factor, fill, strict=args.strict,
-                    overwrite=args.overwrite, device=args.device, ema=not args.no_ema)
+    r = interpolate(args.run, args.input, args.out, args.factor, fill, strict=args.strict, **use_args(args))
     done = f"filled frames {','.join(map(str, r['filled']))}" if r["filled"] else f"x{r['factor']} frame rate"
     print(f"{done}: {r['n']} frames at {r['fps']:g} fps: {r['out']}")
     return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import scan_flags, use_flags
+from gankit.cli.common import image_command, use_args
 
 USAGE = "gankit recon {run} INPUT --out OUTPUT"
 API = ("recon",)
@@ -15,29 +15,26 @@ REPORT = {"scored": True, "grid": "each grid shows classical reconstruction | ga
 
 
 def commands(sub) -> None:
-    rc = sub.add_parser("recon", help="reconstruct an image from a CT sinogram or MRI k-space with a recon run",
-                        description="Reconstruct INPUT with a reconstruction run: a CT sinogram (.npy, float, "
-                        "(n_detectors, n_angles)), MRI k-space (.npy, complex (N, N), with --mask), or an image "
-                        "or a scan (DICOM file or series folder, NIfTI volume: each slice) with --simulate (its "
-                        "measurements simulated, then reconstructed, and the PSNR against the image printed). The result is an estimate: its data-consistency error is printed with it. "
-                        "Not for diagnosis.")
-    rc.add_argument("run", metavar="RUN", help="reconstruction run directory, checkpoint .pt, or exported .safetensors")
-    rc.add_argument("input", metavar="INPUT", help="sinogram .npy, k-space .npy, or an image or scan with --simulate")
-    rc.add_argument("--out", required=True, metavar="OUTPUT", help=".png (8 bits) or .npy (float32; complex64 for "
-                    "data-consistent MRI); a scan: a folder, .nii/.nii.gz, .dcm or .png (docs/medical-io.md)")
-    rc.add_argument("--simulate", metavar="SPEC", help="for an image: ct:views=V[,photons=P] or mri:accel=A")
-    rc.add_argument("--views", type=int, metavar="V", help="a sinogram's angles, V over [0, 180) (default: the "
-                    "run's recon.views)")
-    rc.add_argument("--mask", metavar="MASK.npy", help="k-space's sampled columns: bool (N,)")
-    scan_flags(rc)
-    use_flags(rc)
-    rc.set_defaults(func=cmd_recon)
+    with image_command(sub, "recon", func=cmd_recon, scan=True,
+                       help="reconstruct an image from a CT sinogram or MRI k-space with a recon run",
+                       description="Reconstruct INPUT with a reconstruction run: a CT sinogram (.npy, float, "
+                       "(n_detectors, n_angles)), MRI k-space (.npy, complex (N, N), with --mask), or an image "
+                       "or a scan (DICOM file or series folder, NIfTI volume: each slice) with --simulate (its "
+                       "measurements simulated, then reconstructed, and the PSNR against the image printed). The "
+                       "result is an estimate: its data-consistency error is printed with it. Not for diagnosis.",
+                       run_help="reconstruction run directory, checkpoint .pt, or exported .safetensors",
+                       input_help="sinogram .npy, k-space .npy, or an image or scan with --simulate",
+                       out_help=".png (8 bits) or .npy (float32; complex64 for data-consistent MRI); a scan: a "
+                       "folder, .nii/.nii.gz, .dcm or .png (docs/medical-io.md)") as rc:
+        rc.add_argument("--simulate", metavar="SPEC", help="for an image: ct:views=V[,photons=P] or mri:accel=A")
+        rc.add_argument("--views", type=int, metavar="V", help="a sinogram's angles, V over [0, 180) (default: the "
+                        "run's recon.views)")
+        rc.add_argument("--mask", metavar="MASK.npy", help="k-space's sampled columns: bool (N,)")
 
 
 def cmd_recon(args: argparse.Namespace) -> int:
     r = recon(args.run, args.input, args.out, simulate=args.simulate, views=args.views, mask=args.mask,
-              overwrite=args.overwrite, device=args.device, ema=not args.no_ema, window=args.window,
-              slice_format=args.slice_format)
+              **use_args(args))
     mean = "mean over its slices: " if r["kind"] == "scan" else ""
     what = f"{r['n']} scan slices " if r["kind"] == "scan" else ""
     line = f"reconstructed {what}({r['measure']}): {r['out']}; {mean}data-consistency error {r['dc_error']:.3g} " \

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import done, scan_flags, use_flags
+from gankit.cli.common import done, image_command, use_args
 
 USAGE = "gankit superres {run} INPUT --out OUTPUT"
 API = ("superres",)
@@ -15,26 +15,24 @@ REPORT = {"scored": True, "grid": "each grid shows input | output | target panel
 
 
 def commands(sub) -> None:
-    sr = sub.add_parser("superres", help="upscale an image, a folder of images or a video with a super-resolution run",
-                        description="Upscale INPUT (an image of any size, a folder of images, or a video frame by "
-                        "frame at its frame rate; its audio kept) by the run's factor, in overlapping tiles so "
-                        "that memory stays bounded.")
-    sr.add_argument("run", metavar="RUN", help="super-resolution run directory, checkpoint .pt, or exported .safetensors")
-    sr.add_argument("input", metavar="INPUT", help="image, folder of images, or video")
-    sr.add_argument("--out", required=True, metavar="OUTPUT", help="image file, folder, or video (.mp4, .mov, .mkv)")
-    sr.add_argument("--scale", type=int, help="the run's factor (refused if it differs: a run upscales by what it learned)")
-    sr.add_argument("--tile", type=int, default=128, help="LR tile side (default 128; smaller: less memory)")
-    sr.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile (default 16)")
-    sr.add_argument("--strict", action="store_true", help="refuse inputs whose channels differ from the run's")
-    scan_flags(sr)
-    use_flags(sr)
-    sr.set_defaults(func=cmd_superres)
+    with image_command(sub, "superres", func=cmd_superres, scan=True,
+                       help="upscale an image, a folder of images or a video with a super-resolution run",
+                       description="Upscale INPUT (an image of any size, a folder of images, or a video frame by "
+                       "frame at its frame rate; its audio kept) by the run's factor, in overlapping tiles so "
+                       "that memory stays bounded.",
+                       run_help="super-resolution run directory, checkpoint .pt, or exported .safetensors",
+                       input_help="image, folder of images, or video",
+                       out_help="image file, folder, or video (.mp4, .mov, .mkv)") as sr:
+        sr.add_argument("--scale", type=int,
+                        help="the run's factor (refused if it differs: a run upscales by what it learned)")
+        sr.add_argument("--tile", type=int, default=128, help="LR tile side (default 128; smaller: less memory)")
+        sr.add_argument("--overlap", type=int, default=16, help="LR pixels of context around each tile (default 16)")
+        sr.add_argument("--strict", action="store_true", help="refuse inputs whose channels differ from the run's")
 
 
 def cmd_superres(args: argparse.Namespace) -> int:
     r = superres(args.run, args.input, args.out, args.scale, args.tile, args.overlap, strict=args.strict,
-                 overwrite=args.overwrite, device=args.device, ema=not args.no_ema, window=args.window,
-                 slice_format=args.slice_format)
+                 **use_args(args))
     print(f"upscaled {done(r)} x{r['scale']}: {r['out']}")
     return 0
 

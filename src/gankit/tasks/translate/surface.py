@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import done, scan_flags, use_flags
+from gankit.cli.common import done, image_command, use_args
 
 USAGE = "gankit translate {run} INPUT --out OUTPUT"
 API = ("translate",)
@@ -15,26 +15,22 @@ REPORT = {"scored": True, "grid": "each grid shows input | output | target panel
 
 
 def commands(sub) -> None:
-    tr = sub.add_parser("translate", help="translate an image, a folder of images or a video with a translation run",
-                        description="Translate INPUT (an image, a folder of images, or a video, frame by frame "
-                        "at its frame rate; its audio kept) with a pix2pix or CycleGAN run. Inputs of another "
-                        "size or channel count are converted, with one line saying so (--strict refuses them).")
-    tr.add_argument("run", metavar="RUN", help="translation run directory, checkpoint .pt, or exported .safetensors")
-    tr.add_argument("input", metavar="INPUT", help="image, folder of images, or video (.mp4, .mov, .mkv, .avi, .webm)")
-    tr.add_argument("--out", required=True, metavar="OUTPUT",
-                    help="image file, folder (same relative names), or video (.mp4, .mov, .mkv)")
-    tr.add_argument("--direction", choices=("AtoB", "BtoA"),
-                    help="CycleGAN runs: which generator (default AtoB); pix2pix runs: their training direction")
-    tr.add_argument("--strict", action="store_true", help="refuse inputs whose size or channels differ from the run's")
-    scan_flags(tr)
-    use_flags(tr)
-    tr.set_defaults(func=cmd_translate)
+    with image_command(sub, "translate", func=cmd_translate, scan=True,
+                       help="translate an image, a folder of images or a video with a translation run",
+                       description="Translate INPUT (an image, a folder of images, or a video, frame by frame "
+                       "at its frame rate; its audio kept) with a pix2pix or CycleGAN run. Inputs of another "
+                       "size or channel count are converted, with one line saying so (--strict refuses them).",
+                       run_help="translation run directory, checkpoint .pt, or exported .safetensors",
+                       input_help="image, folder of images, or video (.mp4, .mov, .mkv, .avi, .webm)",
+                       out_help="image file, folder (same relative names), or video (.mp4, .mov, .mkv)") as tr:
+        tr.add_argument("--direction", choices=("AtoB", "BtoA"),
+                        help="CycleGAN runs: which generator (default AtoB); pix2pix runs: their training direction")
+        tr.add_argument("--strict", action="store_true",
+                        help="refuse inputs whose size or channels differ from the run's")
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    r = translate(args.run, args.input, args.out, args.direction, strict=args.strict,
-                  overwrite=args.overwrite, device=args.device, ema=not args.no_ema, window=args.window,
-                  slice_format=args.slice_format)
+    r = translate(args.run, args.input, args.out, args.direction, strict=args.strict, **use_args(args))
     print(f"translated {done(r)} ({r['direction']}): {r['out']}")
     return 0
 

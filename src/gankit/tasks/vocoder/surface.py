@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gankit.cli.common import image_command, use_args, use_flags
+
 USAGE = "gankit vocode {run} IN.wav --out OUT.wav; gankit speak {run} \"some text\" --out speech.wav"
 API = ("vocode", "speak")
 REPORT = {"scored": True, "grid": "each column: a held-out clip's mel (top) and its vocoded mel (bottom); the "
@@ -16,18 +18,16 @@ HONEST = ("eSpeak NG makes the speech (words, timing, pitch); the GAN only turns
 
 
 def commands(sub) -> None:
-    from gankit.cli.common import use_flags
-
-    vc = sub.add_parser("vocode", help="turn audio or a mel spectrogram into audio with a vocoder run",
-                        description="Re-synthesise IN (an audio file, resampled to 16 kHz with a note, or a log mel "
-                        "spectrogram .npy of shape (n_mels, frames)) with a vocoder run's generator; writes a 16-bit "
-                        "16 kHz WAV.")
-    vc.add_argument("run", metavar="RUN", help="vocoder run directory, checkpoint .pt, or exported .safetensors")
-    vc.add_argument("input", metavar="IN", help="audio file (.wav, .flac, .mp3, .ogg) or mel spectrogram .npy")
-    vc.add_argument("--out", required=True, metavar="OUT.wav")
-    vc.add_argument("--strict", action="store_true", help="refuse audio at another sample rate instead of resampling")
-    use_flags(vc)
-    vc.set_defaults(func=cmd_vocode)
+    with image_command(sub, "vocode", func=cmd_vocode,
+                       help="turn audio or a mel spectrogram into audio with a vocoder run",
+                       description="Re-synthesise IN (an audio file, resampled to 16 kHz with a note, or a log mel "
+                       "spectrogram .npy of shape (n_mels, frames)) with a vocoder run's generator; writes a 16-bit "
+                       "16 kHz WAV.",
+                       run_help="vocoder run directory, checkpoint .pt, or exported .safetensors",
+                       input_metavar="IN", input_help="audio file (.wav, .flac, .mp3, .ogg) or mel spectrogram .npy",
+                       out_metavar="OUT.wav") as vc:
+        vc.add_argument("--strict", action="store_true",
+                        help="refuse audio at another sample rate instead of resampling")
 
     sp = sub.add_parser("speak", help="text to speech: eSpeak NG's speech, re-synthesised by a vocoder run",
                         description=f"Say TEXT: {HONEST}. With --digit N, say that digit's word. An audio "
@@ -43,8 +43,7 @@ def commands(sub) -> None:
 
 
 def cmd_vocode(args: argparse.Namespace) -> int:
-    r = vocode(args.run, args.input, args.out, strict=args.strict, overwrite=args.overwrite, device=args.device,
-               ema=not args.no_ema)
+    r = vocode(args.run, args.input, args.out, strict=args.strict, **use_args(args))
     for n in r["notes"]:
         print(f"note: {n}")
     print(f"vocoded {r['seconds']:.2f} s: {r['out']}")
@@ -52,8 +51,7 @@ def cmd_vocode(args: argparse.Namespace) -> int:
 
 
 def cmd_speak(args: argparse.Namespace) -> int:
-    r = speak(args.run, args.text, args.out, voice=args.voice, digit=args.digit, overwrite=args.overwrite,
-              device=args.device, ema=not args.no_ema)
+    r = speak(args.run, args.text, args.out, voice=args.voice, digit=args.digit, **use_args(args))
     print(f"said {r['text']!r} in {r['voice']} ({r['seconds']:.2f} s; {HONEST}): {r['out']}")
     return 0
 
