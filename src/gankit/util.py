@@ -1,11 +1,13 @@
 """Small helpers every layer may use: file hashes, the cache folder and atomic writes into it, the
-device by name."""
+device by name, a network in eval mode for a block (`eval_mode`)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +66,23 @@ def full(t: torch.Tensor) -> torch.Tensor:
     as the reference runs of tests/test_stored_values.py do). Losses, penalties and statistics are
     computed there whatever precision the forward ran in."""
     return t.to(torch.get_default_dtype())
+
+
+@contextmanager
+def eval_mode(*modules: torch.nn.Module | None) -> Iterator[None]:
+    """The modules in eval mode inside the block (no dropout; batch norm on its running statistics):
+    G while it is scored or draws a grid, D while it scores rewards, a classifier while it is
+    measured. Each module's training flag is restored on the way out (`module.train(was)`, which
+    sets its submodules alike), whatever happens. None entries are skipped."""
+    mods = [m for m in modules if m is not None]
+    was = [m.training for m in mods]
+    for m in mods:
+        m.eval()
+    try:
+        yield
+    finally:
+        for m, w in zip(mods, was):
+            m.train(w)
 
 
 def resolve_device(name: str) -> torch.device:

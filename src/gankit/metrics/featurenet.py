@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from gankit.data.dataset import Dataset
 from gankit.errors import GankitError
-from gankit.util import sha256_file
+from gankit.util import eval_mode, sha256_file
 
 MIN_RESOLUTION = 16  # two 2x max-pools leave >= 4x4 for the last stage's 3x3 convs
 
@@ -135,13 +135,11 @@ def accuracy(net: nn.Module, data: Dataset, batch: int = 1000) -> float:
     """Top-1 accuracy of `net` on labelled `data`, in eval mode (the mode is restored)."""
     if data.y is None:
         raise GankitError(f"accuracy needs labelled data; {data.name} has none")
-    was_training = net.training
-    net.eval()
-    correct = 0
-    for i in range(0, len(data), batch):
-        pred = net(data.to_model(data.x[i:i + batch])).argmax(1)
-        correct += int((pred == data.y[i:i + batch]).sum())
-    net.train(was_training)
+    with eval_mode(net):
+        correct = 0
+        for i in range(0, len(data), batch):
+            pred = net(data.to_model(data.x[i:i + batch])).argmax(1)
+            correct += int((pred == data.y[i:i + batch]).sum())
     return correct / len(data)
 
 

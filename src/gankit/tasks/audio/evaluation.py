@@ -21,6 +21,7 @@ import torch
 
 from gankit.data.speech import CLIP, spectrogram_images, spoken_digits, train_spectrogram_stats
 from gankit.errors import GankitError
+from gankit.util import eval_mode
 
 REF = "spoken-digits-spec:test"
 
@@ -50,10 +51,8 @@ def evaluate_audio(cfg, G, data_meta: dict, device="cpu", n: int = 1000, feature
         raise GankitError(f"{cfg.data.source}: audio scores need a classifier of its classes; the bundled one knows "
                           "spoken digits (train one with gankit features train on your spectrogram images)")
     ev = scorer(featurenet, device)
-    was = G.training
-    G.eval()
-    clips = sample_clips(cfg, G, data_meta, n, device, seed)
-    G.train(was)
+    with eval_mode(G):
+        clips = sample_clips(cfg, G, data_meta, n, device, seed)
     real = real_clips(n)
     return {"gankit": score_clips(ev, clips, seed), "real": score_clips(ev, real, seed),
             "protocol": {**protocol(ev, n, seed), "real": f"{len(real)} training clips", "run": run, "step": step}}

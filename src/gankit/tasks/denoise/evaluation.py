@@ -34,6 +34,7 @@ from gankit.metrics.translation import PAIRED_PROTOCOL, label_accuracy, paired_s
 from gankit.tasks.denoise.noise import Noise, corrupt, parse_noise
 from gankit.tasks.denoise.phases import restore
 from gankit.tasks.restore_common import RestoreEval
+from gankit.util import eval_mode
 
 EVAL_SEED = 2025
 
@@ -91,21 +92,19 @@ def evaluate_denoise(cfg, G, device="cpu", n: int = 10_000, featurenet=None, bas
     y_true = None if test.y is None else test.y[:n]
     features = featurenet is not None or cfg.data.source.split(":")[0] == "mnist"
     ev = Evaluator(featurenet, device) if features else None
-    was = G.training
-    G.eval()
-    res = {}
-    for level in eval_levels(cfg):
-        noisy = noisy_copy(x, level)
-        outs = {"gankit": denoise_all(G, noisy, cfg.denoise.residual, device)}
-        if baselines:
-            outs = {"noisy": noisy, **{m: _classical(noisy, level, m) for m in BASELINES}, **outs}
-        res[str(level)] = {}
-        for name, out in outs.items():
-            r = paired_scores(out, x)
-            if ev is not None and y_true is not None:
-                r["label_acc"] = label_accuracy(out, y_true, ev)
-            res[str(level)][name] = r
-    G.train(was)
+    with eval_mode(G):
+        res = {}
+        for level in eval_levels(cfg):
+            noisy = noisy_copy(x, level)
+            outs = {"gankit": denoise_all(G, noisy, cfg.denoise.residual, device)}
+            if baselines:
+                outs = {"noisy": noisy, **{m: _classical(noisy, level, m) for m in BASELINES}, **outs}
+            res[str(level)] = {}
+            for name, out in outs.items():
+                r = paired_scores(out, x)
+                if ev is not None and y_true is not None:
+                    r["label_acc"] = label_accuracy(out, y_true, ev)
+                res[str(level)][name] = r
     res["protocol"] = {"metric": PAIRED_PROTOCOL, "n": len(x), "ref": f"{test.name} (held out)",
                        "noise": f"{', '.join(map(str, eval_levels(cfg)))}; uint8 (rounded, clipped); seed {EVAL_SEED}",
                        "baselines": "nlm: skimage denoise_nl_means (5x5, 13x13, h 0.8 sigma); tv: skimage "

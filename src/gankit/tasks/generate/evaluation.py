@@ -11,6 +11,7 @@ from gankit.errors import GankitError
 from gankit.models.latent import draw_latent
 from gankit.tasks.generate.sampling import GEN_PIXELS
 from gankit.metrics.evaluate import Evaluator
+from gankit.util import eval_mode
 
 
 CHUNK = 1000  # samples per generator call; chunk i is drawn from seed (seed + 4, i)
@@ -57,23 +58,21 @@ class InTrainingEval:
         data-parallel job each rank draws every world-th chunk and rank 0 gathers them (None
         elsewhere); the samples are the same whatever the number of processes. A conditional
         G's sample classes are left in `self.labels`."""
-        was_training = G.training
-        G.eval()
-        mine = {}
-        for c, i in enumerate(range(0, n, CHUNK)):
-            if c % self.dist.world != self.dist.rank:
-                continue
-            m = min(CHUNK, n - i)
-            g = torch.Generator().manual_seed((self.cfg.seed + 4) * 1_000_003 + c)
-            lat = draw_latent(self.cfg.model, m, g)
-            y = torch.randint(self.n_classes, (m,), generator=g).to(self.device) if self.n_classes else None
-            z = lat.z_in.to(self.device)
-            # the chunk's latents as drawn, through G a few at a time at large sizes (one call up to 64 px)
-            k = self.gen_batch
-            x = torch.cat([from_model(G(z[j:j + k], None if y is None else y[j:j + k]), "image").cpu()
-                           for j in range(0, m, k)])
-            mine[c] = (x, None if y is None else y.cpu())
-        G.train(was_training)
+        with eval_mode(G):
+            mine = {}
+            for c, i in enumerate(range(0, n, CHUNK)):
+                if c % self.dist.world != self.dist.rank:
+                    continue
+                m = min(CHUNK, n - i)
+                g = torch.Generator().manual_seed((self.cfg.seed + 4) * 1_000_003 + c)
+                lat = draw_latent(self.cfg.model, m, g)
+                y = torch.randint(self.n_classes, (m,), generator=g).to(self.device) if self.n_classes else None
+                z = lat.z_in.to(self.device)
+                # the chunk's latents as drawn, through G a few at a time at large sizes (one call up to 64 px)
+                k = self.gen_batch
+                x = torch.cat([from_model(G(z[j:j + k], None if y is None else y[j:j + k]), "image").cpu()
+                               for j in range(0, m, k)])
+                mine[c] = (x, None if y is None else y.cpu())
         parts = self.dist.gather(mine)
         if parts is None:
             return None

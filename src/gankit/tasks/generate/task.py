@@ -25,6 +25,7 @@ from gankit.tasks.generate.accumulate import d_accumulated, g_accumulated, noise
 from gankit.tasks.generate.phases import D_STATS, G_STATS, Batch, Objective, PathLengthMean, d_phase, g_phase
 from gankit.tasks.generate.sampling import GEN_PIXELS, Sampling
 from gankit.tasks.generate.tutorial import reference_loop
+from gankit.util import eval_mode
 
 SCATTER_POINTS = 1024  # generated points in each toy scatter plot
 SCATTER_REAL = 2048  # real points drawn under it
@@ -215,15 +216,13 @@ class GenerateTask(Task):
 
         @torch.no_grad()
         def write(step: int, path):
-            was_training = G.training
-            G.eval()
-            # stylegan2's noise inputs draw from torch's generator, which the training step owns
-            # (and checkpoints): a grid must leave it as it was, or a run stopped and resumed at
-            # a step that writes a grid would continue on another stream.
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                x = torch.cat([from_model(G(zc, None if y is None else y[i:i + per]), data.kind, data.scale)
-                               for i, zc in zip(range(0, len(z), per), z.split(per))])
-            G.train(was_training)
+            with eval_mode(G):
+                # stylegan2's noise inputs draw from torch's generator, which the training step owns
+                # (and checkpoints): a grid must leave it as it was, or a run stopped and resumed at
+                # a step that writes a grid would continue on another stream.
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    x = torch.cat([from_model(G(zc, None if y is None else y[i:i + per]), data.kind, data.scale)
+                                   for i, zc in zip(range(0, len(z), per), z.split(per))])
             if data.kind == "points":
                 return viz.save_scatter(x, path, real=real, title=f"step {step}")
             return viz.save_grid(x, path, nrow=nrow)

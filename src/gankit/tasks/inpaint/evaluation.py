@@ -24,6 +24,7 @@ from gankit.metrics.inpaint import BASELINES, INPAINT_PROTOCOL, hole_scores
 from gankit.metrics.translation import domain_fid, label_accuracy
 from gankit.tasks.inpaint.phases import fill
 from gankit.tasks.restore_common import RestoreEval
+from gankit.util import eval_mode
 
 EVAL_MASKS = ("box:0.25", "box:0.5", "stroke")
 EVAL_SEED = 2024
@@ -65,25 +66,23 @@ def evaluate_inpaint(cfg, G, device="cpu", n: int = 10_000, featurenet=None, bas
     _, h, w = x.shape[1:]
     features = featurenet is not None or cfg.data.source.split(":")[0] == "mnist"
     ev = Evaluator(featurenet, device) if features else None
-    was = G.training
-    G.eval()
-    res = {}
-    for kind in EVAL_MASKS:
-        masks = fixed_masks(kind, len(x), h, w)
-        outs = {"gankit": complete(G, x, masks, device)}
-        if baselines:
-            damaged = torch.where(masks, torch.zeros_like(x), x)  # the hole's content never reaches a baseline
-            outs.update({name: f(damaged, masks) for name, f in BASELINES.items()})
-        res[kind] = {}
-        for name, out in outs.items():
-            r = hole_scores(out, x, masks)
-            if ev is not None:
-                if y is not None:
-                    r["label_acc"] = label_accuracy(out, y, ev)
-                r["fid"] = domain_fid(out, x, ev)
-            res[kind][name] = r
-        res[kind]["area"] = float(masks.float().mean())
-    G.train(was)
+    with eval_mode(G):
+        res = {}
+        for kind in EVAL_MASKS:
+            masks = fixed_masks(kind, len(x), h, w)
+            outs = {"gankit": complete(G, x, masks, device)}
+            if baselines:
+                damaged = torch.where(masks, torch.zeros_like(x), x)  # the hole's content never reaches a baseline
+                outs.update({name: f(damaged, masks) for name, f in BASELINES.items()})
+            res[kind] = {}
+            for name, out in outs.items():
+                r = hole_scores(out, x, masks)
+                if ev is not None:
+                    if y is not None:
+                        r["label_acc"] = label_accuracy(out, y, ev)
+                    r["fid"] = domain_fid(out, x, ev)
+                res[kind][name] = r
+            res[kind]["area"] = float(masks.float().mean())
     res["protocol"] = {"metric": INPAINT_PROTOCOL, "n": len(x), "ref": f"{test.name} (held out)",
                        "masks": f"{', '.join(EVAL_MASKS)}; one per image, seed {EVAL_SEED}",
                        "feature_net": None if ev is None else ev.net_name,

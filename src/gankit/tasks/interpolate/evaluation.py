@@ -13,6 +13,7 @@ from gankit.metrics.frames import blend, flow_warp, frame_scores
 from gankit.tasks.base import HeldOutEval
 from gankit.tasks.interpolate.guide import model_inputs
 from gankit.tasks.interpolate.phases import predict
+from gankit.util import eval_mode
 
 
 def held_out(cfg, limit: int | None = None):
@@ -40,10 +41,8 @@ def evaluate_interpolation(cfg, G, device="cpu", n: int = 10_000, baselines: boo
                            run: str | None = None, step: int | None = None) -> dict:
     test = held_out(cfg, limit=n)
     prev, mid, nxt = test.prev[:n], test.mid[:n], test.next[:n]
-    was = G.training
-    G.eval()
-    res = {"gankit": frame_scores(predict_all(G, prev, nxt, cfg.interpolate, device), mid)}
-    G.train(was)
+    with eval_mode(G):
+        res = {"gankit": frame_scores(predict_all(G, prev, nxt, cfg.interpolate, device), mid)}
     if baselines:
         res["blend"] = frame_scores(blend(prev, nxt), mid)
         res["flow warp"] = frame_scores(flow_warp(prev, nxt), mid)

@@ -24,6 +24,7 @@ from gankit.data.phantoms import load_recon, load_recon_held_out
 from gankit.tasks.recon.measure import Measure
 from gankit.tasks.recon.phases import refine
 from gankit.tasks.restore_common import RestoreEval
+from gankit.util import eval_mode
 
 EVAL_SEED = 2025
 PROTOCOL = ("images clipped to [0, 1]; PSNR per image (data range 1) then mean; SSIM torchmetrics defaults "
@@ -69,15 +70,13 @@ def evaluate_recon(cfg, G, device="cpu", n: int = 10_000, run: str | None = None
     """{set: {method: scores}} on the held-out images, plus "protocol"."""
     r = cfg.recon
     m = Measure.of(r)
-    was = G.training
-    G.eval()
-    res = {}
-    for name, data in held_out_sets(cfg).items():
-        x = data.x[:n].to(device)
-        meas, y = measured(m, x)
-        res[name] = {"input": scores(y, x, meas, m), "gankit": scores(reconstruct(G, y, meas, m, r), x, meas, m),
-                     "n": len(x), "source": data.name}
-    G.train(was)
+    with eval_mode(G):
+        res = {}
+        for name, data in held_out_sets(cfg).items():
+            x = data.x[:n].to(device)
+            meas, y = measured(m, x)
+            res[name] = {"input": scores(y, x, meas, m), "gankit": scores(reconstruct(G, y, meas, m, r), x, meas, m),
+                         "n": len(x), "source": data.name}
     res["protocol"] = {"metric": PROTOCOL, "measurements": f"{m.describe()}; seed {EVAL_SEED}",
                        "input": "FBP" if m.modality == "ct" else "zero-filled inverse FFT",
                        "data_consistency": bool(m.modality == "mri" and r.data_consistency), "run": run, "step": step}

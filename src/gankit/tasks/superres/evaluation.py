@@ -18,6 +18,7 @@ from gankit.metrics.sr import sr_scores, upscale
 from gankit.metrics.translation import domain_fid, label_accuracy
 from gankit.tasks.base import HeldOutEval
 from gankit.tiling import tiled
+from gankit.util import eval_mode
 
 TILE, OVERLAP = 128, 16  # LR pixels per tile and of context around it
 
@@ -50,36 +51,34 @@ def evaluate_superres(cfg, G, device="cpu", source: str | None = None, n: int = 
     s = cfg.superres.scale
     source = source or cfg.data.source
     base = source.split(":")[0]
-    was = G.training
-    G.eval()
-    if base == "mnist":  # whole digits, batched
-        test = load_sr(f"{base}:test", s, 28, "test")
-        hr, y = modcrop(test.hr[:n], s), None if test.y is None else test.y[:n]
-        lr = downscale(hr, s)
-        outs = {"gankit": upscale_with(G, lr, s, device), "bicubic": upscale(lr, s, "bicubic"),
-                "nearest": upscale(lr, s, "nearest")}
-        res = {k: sr_scores(v, hr, s) for k, v in outs.items()}
-        ev = Evaluator(featurenet, device)
-        for k, v in outs.items():
-            if y is not None:
-                res[k]["label_acc"] = label_accuracy(v, y, ev)
-            res[k]["fid"] = domain_fid(v, hr, ev)
-        count = len(hr)
-    else:  # whole photos, one at a time (sizes differ)
-        try:
-            images = held_out(cfg.replace(**{"data.source": source}))
-        except GankitError as e:
-            raise GankitError(f"{source}: no held-out images to evaluate on ({e})") from None
-        rows = {"gankit": [], "bicubic": [], "nearest": []}
-        for hr in images[:n]:
-            hr = modcrop(hr[None], s)
+    with eval_mode(G):
+        if base == "mnist":  # whole digits, batched
+            test = load_sr(f"{base}:test", s, 28, "test")
+            hr, y = modcrop(test.hr[:n], s), None if test.y is None else test.y[:n]
             lr = downscale(hr, s)
-            for k, v in (("gankit", upscale_with(G, lr, s, device)), ("bicubic", upscale(lr, s, "bicubic")),
-                         ("nearest", upscale(lr, s, "nearest"))):
-                rows[k].append(sr_scores(v, hr, s))
-        res = {k: _mean(v) for k, v in rows.items()}
-        count = len(rows["gankit"])
-    G.train(was)
+            outs = {"gankit": upscale_with(G, lr, s, device), "bicubic": upscale(lr, s, "bicubic"),
+                    "nearest": upscale(lr, s, "nearest")}
+            res = {k: sr_scores(v, hr, s) for k, v in outs.items()}
+            ev = Evaluator(featurenet, device)
+            for k, v in outs.items():
+                if y is not None:
+                    res[k]["label_acc"] = label_accuracy(v, y, ev)
+                res[k]["fid"] = domain_fid(v, hr, ev)
+            count = len(hr)
+        else:  # whole photos, one at a time (sizes differ)
+            try:
+                images = held_out(cfg.replace(**{"data.source": source}))
+            except GankitError as e:
+                raise GankitError(f"{source}: no held-out images to evaluate on ({e})") from None
+            rows = {"gankit": [], "bicubic": [], "nearest": []}
+            for hr in images[:n]:
+                hr = modcrop(hr[None], s)
+                lr = downscale(hr, s)
+                for k, v in (("gankit", upscale_with(G, lr, s, device)), ("bicubic", upscale(lr, s, "bicubic")),
+                             ("nearest", upscale(lr, s, "nearest"))):
+                    rows[k].append(sr_scores(v, hr, s))
+            res = {k: _mean(v) for k, v in rows.items()}
+            count = len(rows["gankit"])
     res["protocol"] = {"metric": f"PSNR/SSIM on Y (BT.601), {s}-pixel border shaved, per image then mean",
                        "lr": f"x{s} downscale by gankit.metrics.sr.downscale", "n": count,
                        "ref": f"{base} held-out split", "run": run, "step": step}

@@ -30,6 +30,7 @@ from gankit.data.text import Vocab
 from gankit.errors import GankitError
 from gankit.metrics.text import bleu, self_bleu
 from gankit.tasks.base import HeldOutEval
+from gankit.util import eval_mode
 
 ORDERS = (2, 3, 4, 5)
 
@@ -134,15 +135,13 @@ def evaluate_text(cfg, G, vocab: Vocab, classes: list[str], device="cpu", n: int
             return r
 
         metric = "BLEU-n (NLTK sentence_bleu, method1, words) vs held-out lines; self-BLEU-n; NLL nats/token held-out"
-    was = G.training
-    G.eval()
-    nll = heldout_nll(G, test, device)
-    res: dict = {} if nll is None else {"nll": nll}
-    n_classes = len(classes) if G.topic is not None else 0
-    for t in temperatures or cfg.text.eval_temperatures:
-        samples = sample_lines(G, vocab, n, cfg.text.max_len + 1, t, seed, device, n_classes)
-        res[f"temperature {t:g}"] = score(samples)
-    G.train(was)
+    with eval_mode(G):
+        nll = heldout_nll(G, test, device)
+        res: dict = {} if nll is None else {"nll": nll}
+        n_classes = len(classes) if G.topic is not None else 0
+        for t in temperatures or cfg.text.eval_temperatures:
+            samples = sample_lines(G, vocab, n, cfg.text.max_len + 1, t, seed, device, n_classes)
+            res[f"temperature {t:g}"] = score(samples)
     if baselines:
         res["real"] = score(random.Random(seed).sample(train_lines, min(n, len(train_lines))), real=True)
     res["protocol"] = {"metric": metric, "n": n, "ref": f"{test.name} ({len(test)} held-out lines)",
@@ -171,11 +170,9 @@ class TextEval(HeldOutEval):
         if cfg.text.kind == "smiles":  # the cheap part of MOSES's metrics; `gankit eval` gives the rest
             from gankit.data.molecules import is_valid
 
-            was = G.training
-            G.eval()
-            nll = heldout_nll(G, self.test, self.device)
-            samples = sample_lines(G, self.vocab, n, cfg.text.max_len + 1, t, 0, self.device)
-            G.train(was)
+            with eval_mode(G):
+                nll = heldout_nll(G, self.test, self.device)
+                samples = sample_lines(G, self.vocab, n, cfg.text.max_len + 1, t, 0, self.device)
             return {**({} if nll is None else {"nll": nll}), "valid": sum(map(is_valid, samples)) / n,
                     "protocol": {"metric": "NLL nats/token held-out; RDKit validity", "n": n, "run": run_name,
                                  "step": step}}

@@ -54,7 +54,7 @@ from gankit.losses import d_bce, d_relativistic_pairing, d_wasserstein, g_relati
 from gankit.regularizers import gradient_penalty
 from gankit.models.text import one_hot
 from gankit.tasks.phases_common import frozen, stats
-from gankit.util import full
+from gankit.util import eval_mode, full
 
 # the step's scalars, handed to the trainer as float32 whatever torch's default dtype
 STATS = ("loss_g", "nll", "loss_d", "d_real", "d_fake", "reward", "objective", "gan_steps", "d_steps")
@@ -140,11 +140,9 @@ def seqgan_phase(st, ids: Tensor, y: Tensor | None) -> Tensor:
     """One REINFORCE update of G with rollout rewards, then one D update on fresh samples."""
     G, D, obj = st.nets["G"], st.nets["D"], st.obj
     length, gen = ids.shape[1] - 1, st.gens.get("aug")
-    was = D.training
-    D.eval()  # rewards without dropout
-    seq = G.sample(len(ids), length, 1.0, y, gen)  # (B, L + 1)
-    q, o = rewards(G, D, seq, y, obj.rollouts, obj.rollout_every, gen, obj.score, obj.weight)
-    D.train(was)
+    with eval_mode(D):  # rewards without dropout
+        seq = G.sample(len(ids), length, 1.0, y, gen)  # (B, L + 1)
+        q, o = rewards(G, D, seq, y, obj.rollouts, obj.rollout_every, gen, obj.score, obj.weight)
     alive = _alive(seq).float()
     adv = (q - (q * alive).sum(0) / alive.sum(0).clamp_min(1)) * alive  # minus the batch's mean per position
     inp = torch.cat([G.start(len(seq), seq.device)[:, None], seq[:, :-1]], 1)

@@ -38,6 +38,7 @@ import torch
 
 from gankit.data.speech import CLIP, RATE
 from gankit.tasks.vocoder.mel import MelSpec, griffin_lim_mel, mel, spec_of
+from gankit.util import eval_mode
 
 N_CEPS = 13
 SPEECH_DB = 40.0
@@ -50,10 +51,8 @@ def _threads() -> int:
 @torch.no_grad()
 def vocode_mels(G, m: torch.Tensor, device, batch: int = 25) -> torch.Tensor:
     """Log mels (n, n_mels, F) -> clips (n, F hop) float on the CPU."""
-    was = G.training
-    G.eval()
-    out = [G(m[i:i + batch].to(device))[:, 0].cpu() for i in range(0, len(m), batch)]
-    G.train(was)
+    with eval_mode(G):
+        out = [G(m[i:i + batch].to(device))[:, 0].cpu() for i in range(0, len(m), batch)]
     return torch.cat(out)
 
 

@@ -25,6 +25,7 @@ from gankit.tasks.base import Card, OnnxGraph, Parts, Task
 from gankit.tasks.vocoder.mel import LOG_FLOOR, mel, spec_of
 from gankit.tasks.vocoder.nets import Generator, MultiPeriodD, MultiScaleD
 from gankit.tasks.vocoder.phases import STATS, Objective, gan_phase, mel_phase
+from gankit.util import eval_mode
 
 
 @dataclass
@@ -129,10 +130,8 @@ class VocoderTask(Task):
 
         @torch.no_grad()
         def write(step: int, path):
-            was = G.training
-            G.eval()
-            y = G(m)[:, 0]  # (B, CLIP)
-            G.train(was)
+            with eval_mode(G):
+                y = G(m)[:, 0]  # (B, CLIP)
             write_wav(path.with_suffix(".wav"), joined(torch.stack([clips, y], 1).flatten(0, 1)))
             return viz.save_grid(torch.cat([mel_image(m), mel_image(mel(y, spec))]), path, nrow=len(clips))
 
