@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from gankit import viz
+from gankit.util import eval_mode
 from gankit.data.dataset import convert_channels
 from gankit.tasks.base import HeldOutEval
 
@@ -22,13 +23,12 @@ def triptych(G, restore: Callable[[], Tensor], before: Tensor, truth: Tensor,
     """A `Task.grid` writer: G in eval mode makes `restore()`, the outputs for the images `truth`
     from their degraded copies `before` (both (N, C, H, W)); row i is before | output | truth of
     image i, each image (1, C, H, W) drawn by `cell` as a (3, H, W) grid cell (None: uint8 images,
-    grey ones as RGB). G is left in training mode, where the trainer keeps it."""
+    grey ones as RGB). G's mode is restored after."""
     cell = cell or (lambda t: convert_channels(t, 3)[0])
 
     def write(step: int, path):
-        G.eval()
-        out = restore()
-        G.train()
+        with eval_mode(G):
+            out = restore()
         cells = [cell(t[i:i + 1]) for i in range(len(truth)) for t in (before, out, truth)]
         return viz.save_grid(torch.stack(cells), path, nrow=6)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 
 from gankit import viz
+from gankit.util import eval_mode
 from gankit.data import BatchSampler, from_model, to_model
 from gankit.data.dataset import convert_channels
 from gankit.data.frames import load_triplets
@@ -93,9 +94,8 @@ class InterpolateTask(Task):
 
         @torch.no_grad()
         def write(step: int, path):
-            G.eval()
-            pred = from_model(predict(G, *inputs[:2], cfg.interpolate.residual, inputs[2]), "image")
-            G.train()
+            with eval_mode(G):
+                pred = from_model(predict(G, *inputs[:2], cfg.interpolate.residual, inputs[2]), "image")
             blend = ((prev.float() + nxt.float()) / 2).round().to(torch.uint8)
             cells = torch.stack([convert_channels(t[i:i + 1], 3)[0] for i in range(len(mid))
                                  for t in (prev, blend, pred, mid, nxt)])

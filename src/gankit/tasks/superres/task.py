@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from gankit import viz
+from gankit.util import eval_mode
 from gankit.data import BatchSampler, from_model, to_model
 from gankit.data.dataset import convert_channels
 from gankit.data.superres import downscale, load_sr, modcrop
@@ -82,9 +83,8 @@ class SuperresTask(Task):
 
         @torch.no_grad()
         def write(step: int, path):
-            G.eval()
-            sr = from_model(G(to_model(lr, "image")), "image")
-            G.train()
+            with eval_mode(G):
+                sr = from_model(G(to_model(lr, "image")), "image")
             bic = upscale(lr.cpu(), cfg.superres.scale, "bicubic").to(hr.device)
             cells = torch.stack([convert_channels(t[i:i + 1], 3)[0] for i in range(len(hr)) for t in (bic, sr, hr)])
             return viz.save_grid(cells, path, nrow=6)

@@ -17,6 +17,7 @@ from gankit.errors import GankitError
 from gankit.metrics.evaluate import Evaluator
 from gankit.metrics.translation import domain_fid, label_accuracy, paired_scores, protocol, translate_all
 from gankit.tasks.base import HeldOutEval
+from gankit.util import eval_mode
 
 
 def evaluate_translation(cfg, nets: dict, n: int = 10_000, device="cpu", featurenet: str | None = None,
@@ -71,11 +72,6 @@ class TranslationEval(HeldOutEval):
 
     def score(self, st, step: int, run_name: str) -> dict:
         nets = st.sampling_nets
-        for m in nets.values():
-            m.eval()
-        with torch.no_grad():
-            r = evaluate_translation(self.cfg, nets, self.cfg.eval.n, self.device, self.cfg.eval.featurenet,
-                                     run_name, step)
-        for m in st.nets.values():
-            m.train()
-        return r
+        with eval_mode(*nets.values()), torch.no_grad():
+            return evaluate_translation(self.cfg, nets, self.cfg.eval.n, self.device, self.cfg.eval.featurenet,
+                                        run_name, step)

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from gankit import viz
+from gankit.util import eval_mode
 from gankit.data import BatchSampler, from_model, to_model
 from gankit.data.dataset import convert_channels
 from gankit.data.pairs import load_pairs, require_paired
@@ -135,11 +136,8 @@ class TranslateTask(Task):
 
         @torch.no_grad()
         def write(step: int, path):
-            for n in nets.values():
-                n.eval()
-            cells = translate_triples(cfg, nets, x_in, x_tgt)
-            for n in st.nets.values():
-                n.train()
+            with eval_mode(*nets.values()):
+                cells = translate_triples(cfg, nets, x_in, x_tgt)
             return viz.save_grid(cells, path, nrow=6)
 
         return write
