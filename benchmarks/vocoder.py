@@ -42,9 +42,11 @@ def measure(args) -> dict:
     run = load(args.run, device="cpu", ema=True)
     r = evaluate_vocoder(run.config, run.nets["G"], "cpu", args.n, methods=args.methods.split(","), run=str(run.dir),
                          step=run.step)
-    log = [ln for ln in (Path(args.run) / "train.log").read_text().splitlines() if "steps/s" in ln or "time" in ln]
+    # --run may name one checkpoint (RUN/checkpoints/step_N.pt): train.log then covers more steps than it
+    run_dir, whole = (Path(args.run).parent.parent, False) if Path(args.run).is_file() else (Path(args.run), True)
+    log = [ln for ln in (run_dir / "train.log").read_text().splitlines() if "steps/s" in ln or "time" in ln]
     return {"preset": run.config.preset, "arch": run.config.vocoder.g_arch, "steps": run.step,
-            "training_s": training_seconds(Path(args.run)),
+            "training_s": training_seconds(run_dir) if whole else None,
             "g_params": sum(p.numel() for p in run.nets["G"].parameters()), "results": r, "machine": machine(),
             "train_log_tail": log[-3:], "command": " ".join(sys.argv)}
 
@@ -70,7 +72,7 @@ def table(paths: list[str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", help="a trained vocoder run")
+    ap.add_argument("--run", help="a trained vocoder run (its newest checkpoint), or one checkpoint .pt of it")
     ap.add_argument("--n", type=int, default=200, help="held-out clips (default 200: 20 per digit)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--threads", type=int, default=1)

@@ -94,7 +94,8 @@ class VocoderTask(Task):
         v = cfg.vocoder
         return Parts(nets=nets, groups={"G": ("G",), "D": ("MPD", "MSD")},
                      lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
-                     objective=Objective(spec_of(cfg), v.mel_weight, v.fm_weight, v.stft_weight), ema=("G",) if cfg.train.ema else (),
+                     objective=Objective(spec_of(cfg), v.mel_weight, v.fm_weight, v.stft_weight),
+                     ema=("G",) if cfg.train.ema else (),
                      forwards=dict(nets), ddp=False,
                      samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
 
