@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine, training_seconds  # noqa: E402
 
 METHODS = ("real", "gankit", "griffin_lim_32", "griffin_lim_100", "specgan_gl16")
-LABELS = {"real": "real clip (the ceiling)", "gankit": "gankit HiFi-GAN ({preset}, {steps} steps)",
+LABELS = {"real": "real clip (the ceiling)", "gankit": "gankit {arch} ({preset}, {steps} steps)",
           "griffin_lim_32": "Griffin-Lim, 32 iterations (same mel)", "griffin_lim_100": "Griffin-Lim, 100 iterations "
           "(same mel)", "specgan_gl16": "SpecGAN's path: linear spectrogram, Griffin-Lim 16"}
 
@@ -42,10 +42,20 @@ def measure(args) -> dict:
     run = load(args.run, device="cpu", ema=True)
     r = evaluate_vocoder(run.config, run.nets["G"], "cpu", args.n, methods=args.methods.split(","), run=str(run.dir),
                          step=run.step)
-    log = [ln for ln in (Path(args.run) / "train.log").read_text().splitlines() if "steps/s" in ln or "time" in ln]
-    return {"preset": run.config.preset, "steps": run.step, "training_s": training_seconds(Path(args.run)),
+    # --run may name one checkpoint (RUN/checkpoints/step_N.pt): train.log then covers more steps than it
+    run_dir, whole = (Path(args.run).parent.parent, False) if Path(args.run).is_file() else (Path(args.run), True)
+    log = [ln for ln in (run_dir / "train.log").read_text().splitlines() if "steps/s" in ln or "time" in ln]
+    return {"preset": run.config.preset, "arch": run.config.vocoder.g_arch, "steps": run.step,
+            "training_s": training_seconds(run_dir) if whole else None,
             "g_params": sum(p.numel() for p in run.nets["G"].parameters()), "results": r, "machine": machine(),
             "train_log_tail": log[-3:], "command": " ".join(sys.argv)}
+
+
+def label(method: str, d: dict) -> str:
+    """A row's name; the run's G architecture from its JSON (files written before it was
+    recorded are HiFi-GAN runs)."""
+    arch = {"hifigan": "HiFi-GAN", "vocos": "Vocos"}[d.get("arch", "hifigan")]
+    return LABELS.get(method, method).format(arch=arch, preset=d.get("preset"), steps=d.get("steps"))
 
 
 def table(paths: list[str]) -> str:
@@ -55,15 +65,14 @@ def table(paths: list[str]) -> str:
         for k, v in d["results"].items():
             if k == "protocol":
                 continue
-            label = LABELS.get(k, k).format(preset=d["preset"], steps=d["steps"])
-            rows.append(f"| {label} | {v['pesq']} | {v['stoi']} | {v['mcd']} | {v.get('accuracy', '-')} | "
+            rows.append(f"| {label(k, d)} | {v['pesq']} | {v['stoi']} | {v['mcd']} | {v.get('accuracy', '-')} | "
                         f"{v.get('rtf', '-')} |")
     return "\n".join(rows)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", help="a trained vocoder run")
+    ap.add_argument("--run", help="a trained vocoder run (its newest checkpoint), or one checkpoint .pt of it")
     ap.add_argument("--n", type=int, default=200, help="held-out clips (default 200: 20 per digit)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--threads", type=int, default=1)

@@ -63,6 +63,8 @@ SLOW_CASES = {
                None),
     "specgan": ("specgan", ["model.g_width=2", "model.z_dim=8"], AUDIO, ["z"], False, None),
     "hifigan": ("hifigan-cpu", ["model.g_width=16"], {"name": "t", "kind": "audio"}, ["mel"], False, None),
+    "vocos": ("vocos-cpu", ["vocoder.vocos_dim=16", "vocoder.vocos_layers=1", "vocoder.vocos_mlp=16"],
+              {"name": "t", "kind": "audio"}, ["mel"], False, None),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from math import prod
+from typing import Literal
 
 from gankit.config import ranged
 from gankit.errors import GankitError
@@ -19,7 +20,9 @@ class VocoderConfig:
     its 16 kHz waveform. G's first width is model.g_width (V1 512, V2 128); D's base width
     model.d_width (the paper's 32: MPD 32 ... 1024). train.lr_g / lr_d are G's and the two
     discriminators' rates, train.betas Adam's (the paper: AdamW 2e-4, (0.8, 0.99), weight decay
-    0.01 and an exponential decay per epoch, which gankit does not have: plain Adam, constant rate)."""
+    0.01 and an exponential decay per epoch, which gankit does not have: plain Adam, constant rate).
+    g_arch vocos swaps G for Vocos (Siuzdak 2023, vocos.py): ConvNeXt blocks at the mel frame rate
+    predicting an STFT, then an inverse STFT; its width is vocos_dim, not model.g_width."""
 
     # the mel spectrogram (mel.py): 80 bands, n_fft 1024, hop 256, window 1024, 0-8 kHz at 16 kHz
     n_mels: int = ranged(80, lambda v: 8 <= v <= 256, "8 to 256")
@@ -33,9 +36,20 @@ class VocoderConfig:
     upsample_kernels: tuple[int, ...] = ranged((16, 16, 4, 4), _ints(lambda i: i >= 1), "a list of integers >= 1")
     res_kernels: tuple[int, ...] = ranged((3, 7, 11), _ints(lambda i: i % 2 == 1), "a list of odd integers")
     res_dilations: tuple[int, ...] = ranged((1, 3, 5), _ints(lambda i: i >= 1), "a list of integers >= 1")
+    # G: HiFi-GAN (upsample ... res_dilations above, width model.g_width) or Vocos (the vocos_ fields)
+    g_arch: Literal["hifigan", "vocos"] = "hifigan"
+    vocos_dim: int = ranged(512, lambda v: 8 <= v <= 2048, "8 to 2048")  # ConvNeXt width (the paper's 512)
+    vocos_layers: int = ranged(8, lambda v: 1 <= v <= 32, "1 to 32")  # ConvNeXt blocks (the paper's 8)
+    vocos_mlp: int = ranged(1536, lambda v: 8 <= v <= 8192, "8 to 8192")  # pointwise MLP width (the paper's 3 x dim)
+    # the predicted STFT's n_fft (Hann window of the same length): 4 x hop, the paper's; it need
+    # not be the mel's n_fft, but must be >= 2 x hop (overlapping frames) and differ from hop by an
+    # even number (the "same" framing cuts (n_fft - hop) / 2 from each end)
+    vocos_n_fft: int = ranged(1024, lambda v: 32 <= v <= 4096, "32 to 4096")
     segment: int = ranged(8192, lambda v: v >= 1024, "an integer >= 1024 (samples; a multiple of hop)")  # training crop
     mel_weight: float = ranged(45.0, lambda v: v >= 0, "a number >= 0")  # lambda_mel, the paper's 45
     fm_weight: float = ranged(2.0, lambda v: v >= 0, "a number >= 0")  # lambda_fm, the paper's 2
+    # Parallel WaveGAN's multi-resolution STFT loss on G (phases.py), its weight; 0: off (HiFi-GAN's objective)
+    stft_weight: float = ranged(0.0, lambda v: v >= 0, "a number >= 0")
     # steps at the start that train G on the mel L1 alone, with no discriminator (0: the paper,
     # adversarial from the first step; Parallel WaveGAN waits 100k steps): on a CPU budget the
     # mel loss alone gets a usable G sooner, and the GAN steps then remove its buzz
@@ -49,7 +63,7 @@ SECTIONS = {"vocoder": VocoderConfig}
 
 def check(cfg, origin: str) -> None:
     v = cfg.vocoder
-    if prod(v.upsample) != v.hop:
+    if v.g_arch == "hifigan" and prod(v.upsample) != v.hop:
         raise GankitError(f"{origin}: vocoder.upsample {list(v.upsample)} multiplies to {prod(v.upsample)}; it must "
                           f"be vocoder.hop ({v.hop}), so that each mel frame becomes hop samples")
     if len(v.upsample_kernels) != len(v.upsample) or any(k < u for k, u in zip(v.upsample_kernels, v.upsample)) \
@@ -65,6 +79,10 @@ def check(cfg, origin: str) -> None:
         raise GankitError(f"{origin}: vocoder.segment {v.segment} is not a multiple of vocoder.hop {v.hop}")
     if v.segment > 16_384:
         raise GankitError(f"{origin}: vocoder.segment {v.segment} is longer than the clips (16384 samples)")
-    if cfg.task == "vocoder" and cfg.model.g_width // 2 ** len(v.upsample) < 1:
+    if v.vocos_n_fft < 2 * v.hop or (v.vocos_n_fft - v.hop) % 2:
+        raise GankitError(f"{origin}: vocoder.vocos_n_fft {v.vocos_n_fft} with vocoder.hop {v.hop}: expected an "
+                          f"n_fft >= 2 x hop ({2 * v.hop}) that differs from the hop by an even number (e.g. "
+                          f"{4 * v.hop}, the paper's 4 x hop)")
+    if cfg.task == "vocoder" and v.g_arch == "hifigan" and cfg.model.g_width // 2 ** len(v.upsample) < 1:
         raise GankitError(f"{origin}: model.g_width {cfg.model.g_width} halves below 1 channel over "
                           f"{len(v.upsample)} upsampling stages; expected >= {2 ** len(v.upsample)}")

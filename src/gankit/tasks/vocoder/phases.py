@@ -8,7 +8,14 @@
            + fm_weight  sum_k sum_l E|D_k^l(y) - D_k^l(y_hat)|            (feature matching, eq. 4;
                                                                            l over D_k's feature maps)
            + mel_weight ||mel(y) - mel(y_hat)||_1 (mean)                  (eq. 3; 2 and 45, the paper's)
-    "mel" steps (the first vocoder.gan_start): G on mel_weight x the mel L1 alone, no D.
+           + stft_weight sum_r (SC_r + MAG_r) / R                          (Parallel WaveGAN's multi-
+                                                                           resolution STFT loss; 0: off)
+    "mel" steps (the first vocoder.gan_start): G on mel_weight x the mel L1 (+ the STFT loss), no D.
+
+    Multi-resolution STFT loss (Yamamoto et al. 2020, eqs. 4-6), R = 3 resolutions
+    (n_fft, hop, window) = (512, 50, 240), (1024, 120, 600), (2048, 240, 1200), Hann windows:
+           SC_r  = || |S_r(y)| - |S_r(y_hat)| ||_F / || |S_r(y)| ||_F          (spectral convergence)
+           MAG_r = mean | log |S_r(y)| - log |S_r(y_hat)| |                   (log-magnitude L1)
 """
 
 from __future__ import annotations
@@ -21,7 +28,8 @@ from torch import Tensor
 from gankit.tasks.phases_common import frozen, stats
 from gankit.tasks.vocoder.mel import MelSpec, mel
 
-STATS = ("loss_d", "loss_g", "adv_g", "fm", "mel_l1", "d_real", "d_fake", "gan_steps")
+STATS = ("loss_d", "loss_g", "adv_g", "fm", "mel_l1", "d_real", "d_fake", "gan_steps", "stft")
+RESOLUTIONS = ((512, 50, 240), (1024, 120, 600), (2048, 240, 1200))  # Parallel WaveGAN's (n_fft, hop, window)
 
 Outs = list[tuple[Tensor, list[Tensor]]]  # per sub-discriminator: (logits (B, n), feature maps)
 
@@ -31,6 +39,7 @@ class Objective:
     spec: MelSpec
     mel_weight: float = 45.0
     fm_weight: float = 2.0
+    stft_weight: float = 0.0
 
 
 def d_loss(real: Outs, fake: Outs) -> Tensor:
@@ -53,13 +62,33 @@ def mel_l1(m_real: Tensor, y_hat: Tensor, spec: MelSpec) -> Tensor:
     return (m_real - mel(y_hat[:, 0], spec)).abs().mean()
 
 
+def _stft_mag(x: Tensor, n_fft: int, hop: int, win: int) -> Tensor:
+    X = torch.stft(x, n_fft, hop, win, window=torch.hann_window(win, device=x.device), return_complex=True)
+    return torch.sqrt(X.real ** 2 + X.imag ** 2 + 1e-7)  # (B, n_fft / 2 + 1, frames); finite gradient at 0
+
+
+def stft_loss(y: Tensor, y_hat: Tensor) -> Tensor:
+    """sum_r (SC_r + MAG_r) / R of segments (B, 1, T) (the module docstring's formula)."""
+    total = y.new_zeros(())
+    for n_fft, hop, win in RESOLUTIONS:
+        a, b = _stft_mag(y[:, 0], n_fft, hop, win), _stft_mag(y_hat[:, 0], n_fft, hop, win)
+        sc = torch.linalg.norm(a - b) / torch.linalg.norm(a)  # Frobenius over the whole batch, as PWG's code
+        total = total + sc + (a.log() - b.log()).abs().mean()
+    return total / len(RESOLUTIONS)
+
+
 def mel_phase(st, y: Tensor) -> Tensor:
-    """G alone on the mel L1 (the first vocoder.gan_start steps)."""
+    """G alone on the mel L1 (+ the STFT loss) (the first vocoder.gan_start steps)."""
     obj = st.obj
     m = mel(y[:, 0], obj.spec)
-    l1 = mel_l1(m, st.fwd["G"](m), obj.spec)
-    st.update("G", obj.mel_weight * l1)
-    return stats(STATS, loss_g=obj.mel_weight * l1, mel_l1=l1)
+    y_hat = st.fwd["G"](m)
+    l1 = mel_l1(m, y_hat, obj.spec)
+    loss = obj.mel_weight * l1
+    sl = stft_loss(y, y_hat) if obj.stft_weight else torch.zeros((), device=y.device)
+    if obj.stft_weight:
+        loss = loss + obj.stft_weight * sl
+    st.update("G", loss)
+    return stats(STATS, loss_g=loss, mel_l1=l1, stft=sl)
 
 
 def gan_phase(st, y: Tensor) -> Tensor:
@@ -82,9 +111,12 @@ def gan_phase(st, y: Tensor) -> Tensor:
         fm = feature_matching(real_p, gen_p) + feature_matching(real_s, gen_s)
         l1 = mel_l1(m, y_hat, obj.spec)
         loss_g = adv + obj.fm_weight * fm + obj.mel_weight * l1
+        sl = stft_loss(y, y_hat) if obj.stft_weight else torch.zeros((), device=y.device)
+        if obj.stft_weight:
+            loss_g = loss_g + obj.stft_weight * sl
         st.update("G", loss_g)
     with torch.no_grad():
         d_real = torch.stack([r.mean() for r, _ in real_p + real_s]).mean()
         d_fake = torch.stack([f.mean() for f, _ in fake_p + fake_s]).mean()
         return stats(STATS, loss_d=loss_d, loss_g=loss_g, adv_g=adv, fm=fm, mel_l1=l1, d_real=d_real,
-                     d_fake=d_fake, gan_steps=1.0)
+                     d_fake=d_fake, gan_steps=1.0, stft=sl.detach())

@@ -1,10 +1,11 @@
-"""The vocoder task: a log mel spectrogram -> its waveform, by HiFi-GAN (Kong et al. 2020).
+"""The vocoder task: a log mel spectrogram -> its waveform, by HiFi-GAN (Kong et al. 2020) or
+Vocos (Siuzdak 2023; vocoder.g_arch), trained against HiFi-GAN's discriminators.
 
 Data is a `gankit.data.speech.AudioData` (int16 clips of 16,384 samples at 16 kHz: the
 `spoken-digits` training voices, or a user's folder), kept on the device as int16. Each step
 draws clip indices and a random crop offset per clip (`draw`, from the run's own generator), so
 the crops are part of the step's inputs: exact resume and the graph-shaped step need nothing new.
-`phases` crops the segments, takes their mel and runs HiFi-GAN's step (`phases.py`).
+`phases` crops the segments, takes their mel and runs HiFi-GAN's step, whichever G (`phases.py`).
 
 The grid is fixed held-out clips (voices training never hears, for spoken digits): their mel
 above G's re-synthesis's mel, with real | vocoded pairs as one WAV beside it. `gankit eval RUN`
@@ -25,6 +26,7 @@ from gankit.tasks.base import Card, OnnxGraph, Parts, Task
 from gankit.tasks.vocoder.mel import LOG_FLOOR, mel, spec_of
 from gankit.tasks.vocoder.nets import Generator, MultiPeriodD, MultiScaleD
 from gankit.tasks.vocoder.phases import STATS, Objective, gan_phase, mel_phase
+from gankit.tasks.vocoder.vocos import Vocos
 from gankit.util import eval_mode
 
 
@@ -43,9 +45,14 @@ class ClipData:
         return {"name": self.name, "kind": "audio", "rate": RATE, "length": CLIP, "count": len(self)}
 
 
-def generator(cfg) -> Generator:
+def generator(cfg) -> Generator | Vocos:
     v = cfg.vocoder
+    if v.g_arch == "vocos":
+        return Vocos(v.n_mels, v.vocos_dim, v.vocos_layers, v.vocos_mlp, v.vocos_n_fft, v.hop)
     return Generator(v.n_mels, cfg.model.g_width, v.upsample, v.upsample_kernels, v.res_kernels, v.res_dilations)
+
+
+ARCH_NAMES = {"hifigan": "HiFi-GAN", "vocos": "Vocos"}
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -88,7 +95,8 @@ class VocoderTask(Task):
         v = cfg.vocoder
         return Parts(nets=nets, groups={"G": ("G",), "D": ("MPD", "MSD")},
                      lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
-                     objective=Objective(spec_of(cfg), v.mel_weight, v.fm_weight), ema=("G",) if cfg.train.ema else (),
+                     objective=Objective(spec_of(cfg), v.mel_weight, v.fm_weight, v.stft_weight),
+                     ema=("G",) if cfg.train.ema else (),
                      forwards=dict(nets), ddp=False,
                      samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
 
@@ -112,6 +120,8 @@ class VocoderTask(Task):
     def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
         row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4),
                "loss_g": round(sums["loss_g"] / window, 6), "mel_l1": round(sums["mel_l1"] / window, 6)}
+        if cfg.vocoder.stft_weight:
+            row["stft"] = round(sums["stft"] / window, 6)
         n = sums["gan_steps"]
         if n:  # the adversarial scalars, averaged over the GAN steps of the window
             row.update({k: round(sums[k] / n, 6) for k in ("loss_d", "adv_g", "fm", "d_real", "d_fake")})
@@ -171,12 +181,12 @@ class VocoderTask(Task):
 
     def card(self, cfg, data_meta: dict) -> Card:
         return Card("audio-to-audio", f"a log mel spectrogram ({cfg.vocoder.n_mels} bands) -> its {RATE // 1000} kHz "
-                    "waveform (a HiFi-GAN vocoder)",
+                    f"waveform (a {ARCH_NAMES[cfg.vocoder.g_arch]} vocoder)",
                     "Turning mel spectrograms (from recordings, or from a text-to-speech front end) into audio, "
                     "for research and speech synthesis experiments.",
                     "It re-synthesises the voice in the mel it is given, including a real person's: do not use it to "
                     "impersonate anyone. Trained on the data below only; other voices, languages and noisy audio "
-                    "come out worse.", ("hifigan", "vocoder"))
+                    "come out worse.", (cfg.vocoder.g_arch, "vocoder"))
 
     def describe_data(self, data) -> list[str]:
         return [f"data: {data.name}: {len(data)} clips of {CLIP} samples at {RATE} Hz"] + \
