@@ -188,6 +188,7 @@ def unpack(st, ck: dict, where: str = "checkpoint") -> int:
     st.task.check_resume(st.data, ck.get("data") or {}, where)
     for n, m in st.nets.items():
         m.load_state_dict(ck["nets"][n])
+    fresh = {n: _hparams(o, st.scheds.get(n)) for n, o in st.opts.items()}  # what this config asks for
     for n, o in st.opts.items():
         saved, here = (sum(len(g["params"]) for g in s["param_groups"]) for s in (ck["opts"][n], o.state_dict()))
         if saved != here:  # the frozen set changed (a forced resume): the moments would not line up
@@ -196,6 +197,8 @@ def unpack(st, ck: dict, where: str = "checkpoint") -> int:
         _load_optimizer(o, ck["opts"][n], st.device)
     for n, s in st.scheds.items():
         s.load_state_dict(ck["scheds"][n])
+    for n, o in st.opts.items():
+        _adopt_hparams(n, o, st.scheds.get(n), fresh[n])
     for n, e in st.emas.items():
         e.load_state_dict(ck["ema"][n])
     for n, s in st.samplers.items():
@@ -218,6 +221,50 @@ def unpack(st, ck: dict, where: str = "checkpoint") -> int:
     if st.gens.get("aug") is not None and "aug" in own:  # absent when written by a CUDA-graph run
         st.gens["aug"].set_state(own["aug"])
     return step
+
+
+def _hparams(opt: torch.optim.Optimizer, sched) -> list[dict]:
+    """Per parameter group: the base learning rate (before the schedule's multiplier) and the other
+    settings a config sets (betas, eps, weight decay, momentum), as floats."""
+    out = []
+    for i, g in enumerate(opt.param_groups):
+        base = sched.base_lrs[i] if sched is not None else g["lr"]
+        out.append({"lr": float(base), **{k: g[k] for k in ("betas", "eps", "weight_decay", "momentum", "alpha")
+                                          if k in g}})
+    return out
+
+
+def _adopt_hparams(name: str, opt: torch.optim.Optimizer, sched, want: list[dict]) -> None:
+    """A forced resume with a changed train.lr_g / lr_d / betas: the loaded optimiser (and schedule)
+    would carry on at the checkpoint's settings, silently ignoring the user's new ones. Put this
+    config's settings in, with the learning rate at the schedule's current multiplier, and say so.
+    An unchanged config (every plain resume, every rollback) changes nothing here."""
+    have = _hparams(opt, sched)
+    if have == want:
+        return
+    changed = []
+    for i, (g, h, w) in enumerate(zip(opt.param_groups, have, want)):
+        for k, v in w.items():
+            if k != "lr" and h.get(k) != v:
+                g[k] = v
+                changed.append(f"{k} {h.get(k)} -> {v}")
+        if h["lr"] != w["lr"]:
+            changed.append(f"lr {h['lr']:g} -> {w['lr']:g}")
+            lr = w["lr"]
+            if sched is not None:
+                sched.base_lrs[i] = w["lr"]
+                g["initial_lr"] = w["lr"]
+                lr = w["lr"] * sched.lr_lambdas[i](sched.last_epoch)
+            if isinstance(g["lr"], torch.Tensor):  # a captured step reads its rate from this tensor
+                g["lr"].fill_(lr)
+            else:
+                g["lr"] = lr
+    if sched is not None:
+        sched._last_lr = [float(g["lr"]) for g in opt.param_groups]
+    from gankit.errors import warn
+
+    warn(f"resumed with a changed config: optimiser {name} now uses {'; '.join(dict.fromkeys(changed))} "
+         "(the checkpoint's moments are kept)")
 
 
 def _load_optimizer(opt: torch.optim.Optimizer, state: dict, device: torch.device) -> None:
