@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -281,6 +282,10 @@ def _schedule(cfg: RunConfig, opt: torch.optim.Optimizer):
         f = lambda t: 1.0 if t < half else max(0.0, 1 - (t - half) / max(total - half, 1))  # noqa: E731
     else:
         return None
+    # The schedule runs on the step count, whether or not this optimiser updated yet (a D that waits
+    # for vocoder.gan_start, a phase skipped this step): torch's "step() before optimizer.step()"
+    # warning is about a different mistake and would only alarm the user here.
+    warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
     sched = torch.optim.lr_scheduler.LambdaLR(opt, f)
     # Base rates as floats: with a tensor lr (captured steps) the scheduler then fills it from a
     # float, without reading a device tensor back every step.
