@@ -18,6 +18,7 @@ import torch
 from gankit.data import BatchSampler
 from gankit.data.dataset import from_model
 from gankit.data.phantoms import load_recon
+from gankit.errors import GankitError
 from gankit.models.fbpconvnet import FBPConvNet
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
@@ -114,7 +115,12 @@ class ReconTask(Task):
 
     def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
         """CT: the FBP image -> G's estimate; MRI: with the measured k-space and mask, the
-        data-consistency step in the graph (`gankit.tasks.recon.onnx`)."""
+        data-consistency step in the graph (`gankit.tasks.recon.onnx`). The cascade has none: its
+        physics between the blocks (radon and FBP, or the FFT per block) is not in the graph."""
+        if cfg.recon.g_arch == "cascade":
+            raise GankitError("recon.g_arch = cascade has no ONNX export: its blocks run the measurement model "
+                              "between the CNNs (radon and FBP for CT, the FFT for MRI), which the ONNX graph does not "
+                              "hold; export without --onnx and reconstruct with `gankit recon`")
         from gankit.tasks.recon.onnx import recon_graphs
 
         return recon_graphs(cfg, nets["G"])
