@@ -1,8 +1,9 @@
 """The cascade generator (recon.g_arch: cascade) at tiny sizes (16 px, K = 2): an untrained cascade
 is the classical reconstruction; MRI outputs are data-consistent to float precision whatever the
 CNNs do; a CT block is the written learned-gradient step and reads the sinogram; the phase's
-losses are the written formula over the cascade's output; a cascade run trains, loads back,
-resumes exactly and reconstructs with `gankit recon`; bad settings are refused in one line."""
+losses are the written formula over the cascade's output; a cascade run trains, loads back
+and reconstructs with `gankit recon`; bad settings are refused in one line. Exact resume and the
+graph-shaped step of a cascade run: test_recon.py, beside the U-Nets'."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from gankit.tasks.recon.cascade import GRADIENT_FILTER, Cascade
 from gankit.tasks.recon.evaluation import evaluate_recon
 from gankit.tasks.recon.measure import Measure
 from gankit.tasks.recon.phases import Objective, recon_phase
-from gankit.training.checkpoint import load_checkpoint
 
 N = 16
 TINY = ["model.g_width=4", "model.d_width=4", "train.batch=4", "log.progress=false", "device=cpu", "log.every=2",
@@ -98,7 +98,7 @@ def test_a_ct_block_is_the_learned_gradient_step_and_reads_the_sinogram():
 
 
 @pytest.mark.parametrize("modality", ["ct", "mri"])
-def test_the_cascade_step_is_the_written_formula(modality, step_state, float64):
+def test_the_cascade_step_is_the_written_formula(modality, step_state, float64, paired_losses):
     m = _ct() if modality == "ct" else _mri()
     x01 = _phantoms().double()
     meas = m.measure(x01, torch.Generator().manual_seed(1))
@@ -113,14 +113,7 @@ def test_the_cascade_step_is_the_written_formula(modality, step_state, float64):
     recon_phase(st, y, x, meas)
     with torch.no_grad():
         out = G((y + 1) / 2, meas, m).real * 2 - 1  # no second DC step: the cascade ends on its own
-        real, fake = D(torch.cat([y, x], 1)).flatten(1), D(torch.cat([y, out], 1)).flatten(1)
-        sp = torch.nn.functional.softplus
-        loss_d = sp(-real).mean() + sp(fake).mean()
-        adv, l1 = sp(-fake).mean(), (out - x).abs().mean()
-    (got_d,), (got_g,) = st.losses["D"], st.losses["G"]
-    torch.testing.assert_close(got_d, loss_d)
-    torch.testing.assert_close(got_g, 0.7 * adv + 42.0 * l1)
-    assert not torch.allclose(got_g, 0.7 * adv + 42.42 * l1)  # one percent more L1 is a different loss
+    paired_losses(st, D, y, x, out, gan=0.7, l1=42.0)
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -153,36 +146,8 @@ def test_a_cascade_run_trains_evaluates_and_loads_back(ct_cascade, mri_cascade):
     assert 0 < r["held_out"]["gankit"]["dc_error"] < 0.5 and "10000 photons" in r["protocol"]["measurements"]
 
 
-@pytest.mark.slow
-def test_a_cascade_run_resumes_exactly(tmp_path):
-    sets = ("recon.photons=1e3", "train.lr_schedule=constant")  # a cosine over train.steps could not extend
-    whole = gankit.train(_cfg("recon-ct-cascade", "train.steps=4", *sets), str(tmp_path / "whole"))
-    gankit.train(_cfg("recon-ct-cascade", "train.steps=2", *sets), str(tmp_path / "part"))
-    resumed = gankit.api.resume(str(tmp_path / "part"), ["train.steps=4"])
-    a = load_checkpoint(whole.dir / "checkpoints" / "last.pt")["nets"]
-    b = load_checkpoint(resumed.dir / "checkpoints" / "last.pt")["nets"]
-    assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
-
-
-def test_graph_shaped_cascade_step_equals_eager():
-    """The CT cascade's step has a third input (the sinograms): through the static buffers a
-    captured step uses, the result is bitwise the eager one."""
-    from gankit.training.engine import Engine
-
-    task = gankit.tasks.get_task("recon")
-    runs = []
-    for mode in ("eager", "static"):
-        cfg = _cfg("recon-ct-cascade", "recon.photons=1e4")
-        e = Engine.build(cfg, task.load_data(cfg, torch.device("cpu")), torch.device("cpu"), mode=mode)
-        for t in range(2):
-            e.step(t)
-        w = [p.detach() for m in e.st.nets.values() for p in m.parameters()]
-        runs.append((torch.cat([v.flatten() for v in w]), e.st.acc.clone()))
-    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
-
-
 def test_recon_command_on_cascade_runs(ct_cascade, mri_cascade, tmp_path, capsys):
-    x = _phantoms(1)[:, :, :, :]
+    x = _phantoms(1)
     sino = physics.radon(x, physics.ct_angles(20))[0].numpy()  # another view count than trained
     np.save(tmp_path / "s.npy", sino)
     assert main(["recon", str(ct_cascade.dir), str(tmp_path / "s.npy"), "--views", "20",
