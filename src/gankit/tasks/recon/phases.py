@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gankit.tasks.recon.measure import Measure
-
 from torch import Tensor
 
 from gankit.tasks.phases_common import PAIRED_STATS, PairedObjective
 from gankit.tasks.phases_common import estimate as refine  # G's estimate from y, before any DC
 from gankit.tasks.phases_common import paired_step
+from gankit.tasks.recon.measure import Measure
 from gankit.tasks.recon.physics import data_consistency
 
 STATS = PAIRED_STATS

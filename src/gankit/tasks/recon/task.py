@@ -30,6 +30,10 @@ from gankit.tasks.recon.phases import STATS, Objective, recon_phase
 from gankit.tasks.restore_common import triptych
 
 
+NETWORK = {"pix2pix": "a U-Net", "fbpconvnet": "a U-Net",
+           "cascade": "a cascade of CNNs with the measurement model between them"}  # the model card's words
+
+
 def generator(cfg, size: int):
     """G by recon.g_arch, model.g_width wide (pix2pix: C_w..C_8w down to 1 px; fbpconvnet: w..8w over 4 levels;
     cascade: recon.cascades blocks of recon.cascade_depth convs, any size)."""
@@ -127,7 +131,7 @@ class ReconTask(Task):
 
     def card(self, cfg, data_meta: dict) -> Card:
         return Card("image-to-image", f"a classical reconstruction from incomplete measurements -> the image "
-                    f"({Measure.of(cfg.recon).describe()}; a U-Net trained with a GAN and L1)",
+                    f"({Measure.of(cfg.recon).describe()}; {NETWORK[cfg.recon.g_arch]} trained with a GAN and L1)",
                     "Research on reconstruction from sparse-view / low-dose CT or undersampled MRI, on images like "
                     "the training data; every output is reported with its data-consistency error.",
                     "An estimate, not a measurement: a GAN can invent or remove structure that the measurements do "
