@@ -43,7 +43,7 @@ def mri_run(tmp_path_factory):
 
 
 @pytest.mark.parametrize("dc", [False, True])
-def test_the_losses_are_the_written_formula(dc, step_state, float64):
+def test_the_losses_are_the_written_formula(dc, step_state, float64, paired_losses):
     torch.manual_seed(0)
     n = 8
     G = torch.nn.Conv2d(1, 1, 3, padding=1)
@@ -62,14 +62,7 @@ def test_the_losses_are_the_written_formula(dc, step_state, float64):
             ko = physics.fft2c(((out + 1) / 2).to(torch.complex128))
             ko[..., mask] = k[..., mask]
             out = physics.ifft2c(ko).real * 2 - 1
-        real, fake = D(torch.cat([y, x], 1)).flatten(1), D(torch.cat([y, out], 1)).flatten(1)
-        sp = torch.nn.functional.softplus
-        loss_d = sp(-real).mean() + sp(fake).mean()
-        adv, l1 = sp(-fake).mean(), (out - x).abs().mean()
-    (got_d,), (got_g,) = st.losses["D"], st.losses["G"]
-    torch.testing.assert_close(got_d, loss_d)
-    torch.testing.assert_close(got_g, 0.7 * adv + 42.0 * l1)
-    assert not torch.allclose(got_g, 0.7 * adv + 42.42 * l1)  # one percent more L1 is a different loss
+    paired_losses(st, D, y, x, out, gan=0.7, l1=42.0)
 
 
 # -- training, evaluation, resume ----------------------------------------------------------------
@@ -94,11 +87,15 @@ def test_a_tiny_mri_run_is_data_consistent(mri_run):
     assert "4.00x" in r["protocol"]["measurements"] and r["protocol"]["data_consistency"] is True
 
 
+CASCADE = ("recon.cascades=2", "recon.cascade_depth=2")  # the cascade (its own tests: test_cascade.py), tiny
+
+
 @pytest.mark.slow
-def test_resume_is_exact_with_low_dose_noise(tmp_path):
-    sets = ("recon.photons=1e3", "train.lr_schedule=constant")  # a cosine over train.steps could not extend
-    whole = gankit.train(_cfg("recon-ct", "train.steps=4", *sets), str(tmp_path / "whole"))
-    gankit.train(_cfg("recon-ct", "train.steps=2", *sets), str(tmp_path / "part"))
+@pytest.mark.parametrize("preset, arch", [("recon-ct", ()), ("recon-ct-cascade", CASCADE)])
+def test_resume_is_exact_with_low_dose_noise(preset, arch, tmp_path):
+    sets = ("recon.photons=1e3", "train.lr_schedule=constant", *arch)  # a cosine over train.steps could not extend
+    whole = gankit.train(_cfg(preset, "train.steps=4", *sets), str(tmp_path / "whole"))
+    gankit.train(_cfg(preset, "train.steps=2", *sets), str(tmp_path / "part"))
     resumed = gankit.api.resume(str(tmp_path / "part"), ["train.steps=4"])
     a = load_checkpoint(whole.dir / "checkpoints" / "last.pt")["nets"]
     b = load_checkpoint(resumed.dir / "checkpoints" / "last.pt")["nets"]
@@ -195,15 +192,17 @@ def test_recon_command_refuses_bad_input_in_one_line(ct_run, mri_run, slice_png,
     assert ".png (8 bits) or .npy" in capsys.readouterr().err
 
 
-def test_graph_shaped_step_equals_eager_and_trains():
-    """The MRI step's three inputs (indices, zero-filled images, k-space as real pairs) go through
-    the static buffers a captured step uses; the result is bitwise the eager one."""
+@pytest.mark.parametrize("preset, sets", [("recon-mri", ()), ("recon-ct-cascade", ("recon.photons=1e4", *CASCADE))])
+def test_graph_shaped_step_equals_eager_and_trains(preset, sets):
+    """The MRI step's three inputs (indices, zero-filled images, k-space as real pairs), and the CT
+    cascade's (indices, FBP images, sinograms), go through the static buffers a captured step
+    uses; the result is bitwise the eager one."""
     from gankit.training.engine import Engine
 
     task = gankit.tasks.get_task("recon")
     runs = []
     for mode in ("eager", "static"):
-        cfg = _cfg("recon-mri")
+        cfg = _cfg(preset, *sets)
         e = Engine.build(cfg, task.load_data(cfg, torch.device("cpu")), torch.device("cpu"), mode=mode)
         w0 = [p.detach().clone() for m in e.st.nets.values() for p in m.parameters()]
         for t in range(2):

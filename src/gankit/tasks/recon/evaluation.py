@@ -49,9 +49,13 @@ def measured(m: Measure, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 @torch.no_grad()
 def reconstruct(G, y: torch.Tensor, meas: torch.Tensor, m: Measure, r, batch: int = 64) -> torch.Tensor:
     """G's reconstructions in [0, 1] of classical reconstructions y (B, 1, N, N), data-consistent
-    (complex) for MRI with recon.data_consistency, real otherwise."""
+    (complex) for MRI with recon.data_consistency, real otherwise. A cascade G is given the
+    measurements and `m` itself, and its MRI output is already data-consistent."""
     outs = []
     for yb, mb in zip(y.split(batch), meas.split(batch)):
+        if r.g_arch == "cascade":
+            outs.append(G(yb, mb, m))
+            continue
         out = (refine(G, yb * 2 - 1, r.residual) + 1) * 0.5
         outs.append(m.consistent(out, mb) if m.modality == "mri" and r.data_consistency else out)
     return torch.cat(outs)

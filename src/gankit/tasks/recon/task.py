@@ -6,8 +6,9 @@ draws a batch of true images and, in `draw`, simulates their measurements with t
 the classical reconstruction from them (FBP, zero-filled inverse FFT); the low-dose noise comes
 from the run's own generator (st.gens["z"]), so the batch is part of the step's inputs and resume
 is exact. G, a U-Net (pix2pix's or FBPConvNet's: recon.g_arch), corrects the classical
-reconstruction; D is a conditional PatchGAN on (input, image) pairs; MRI outputs pass the
-data-consistency step (`phases.py`).
+reconstruction, or the cascade (`cascade.py`) refines it with the measurements inside (so draw
+hands the measurements of both modalities to the step); D is a conditional PatchGAN on (input,
+image) pairs; MRI outputs pass the data-consistency step (`phases.py`).
 """
 
 from __future__ import annotations
@@ -17,19 +18,28 @@ import torch
 from gankit.data import BatchSampler
 from gankit.data.dataset import from_model
 from gankit.data.phantoms import load_recon
+from gankit.errors import GankitError
 from gankit.models.fbpconvnet import FBPConvNet
 from gankit.models.patchgan import PatchDiscriminator, layers_for
 from gankit.models.unet import UNetGenerator
 from gankit.tasks.base import Card, Parts, Task
+from gankit.tasks.recon.cascade import Cascade
 from gankit.tasks.recon.evaluation import ReconEval, evaluate_recon, held_out_sets, measured, reconstruct
 from gankit.tasks.recon.measure import Measure
 from gankit.tasks.recon.phases import STATS, Objective, recon_phase
 from gankit.tasks.restore_common import triptych
 
 
+NETWORK = {"pix2pix": "a U-Net", "fbpconvnet": "a U-Net",
+           "cascade": "a cascade of CNNs with the measurement model between them"}  # the model card's words
+
+
 def generator(cfg, size: int):
-    """G by recon.g_arch, model.g_width wide (pix2pix: C_w..C_8w down to 1 px; fbpconvnet: w..8w over 4 levels)."""
+    """G by recon.g_arch, model.g_width wide (pix2pix: C_w..C_8w down to 1 px; fbpconvnet: w..8w over 4 levels;
+    cascade: recon.cascades blocks of recon.cascade_depth convs, any size)."""
     r = cfg.recon
+    if r.g_arch == "cascade":
+        return Cascade(r.modality, r.cascades, r.cascade_depth, cfg.model.g_width)
     if r.g_arch == "fbpconvnet":
         return FBPConvNet(1, 1, (size, size), width=cfg.model.g_width, norm=r.norm)
     return UNetGenerator(1, 1, (size, size), width=cfg.model.g_width, norm=r.norm)
@@ -57,15 +67,16 @@ class ReconTask(Task):
         nets = {"G": G, "D": D}
         dc = r.modality == "mri" and r.data_consistency
         return Parts(nets=nets, groups={"G": ("G",), "D": ("D",)}, lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
-                     objective=Objective(gan=r.gan, l1=r.l1, residual=r.residual, dc=dc, loss=cfg.train.loss),
+                     objective=Objective(gan=r.gan, l1=r.l1, residual=r.residual, dc=dc, loss=cfg.train.loss,
+                                         physics=Measure.of(r) if r.g_arch == "cascade" else None),
                      forwards=dict(nets), ddp=False,
                      samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
 
     def draw(self, st) -> tuple:
         """This rank's slice of the global batch: indices, the classical reconstructions (model
-        space) and, for MRI, the measured k-space (as real/imaginary pairs, (B, 1, N, N, 2)); all
-        made for the whole global batch on every rank, so the stream does not depend on the
-        number of processes."""
+        space) and, for MRI, the measured k-space (as real/imaginary pairs, (B, 1, N, N, 2)), for
+        a cascade CT run the sinograms (B, N, A); all made for the whole global batch on every
+        rank, so the stream does not depend on the number of processes."""
         m = Measure.of(st.cfg.recon)
         idx = st.samplers["x"].next()  # (B_global,)
         meas = m.measure(st.data.x[idx], st.gens["z"])  # (B, N, A) sinograms or (B, 1, N, N) k-space
@@ -73,12 +84,16 @@ class ReconTask(Task):
         s = slice(st.shard[0], sum(st.shard))
         if m.modality == "mri":
             return idx[s], y[s], torch.view_as_real(meas[s]).contiguous()
+        if st.cfg.recon.g_arch == "cascade":
+            return idx[s], y[s], meas[s]
         return idx[s], y[s]
 
     def phases(self, st, inputs: tuple, flags) -> None:
         idx, y = inputs[:2]
-        k = torch.view_as_complex(inputs[2]) if len(inputs) > 2 else None
-        st.acc += recon_phase(st, y, st.data.x[idx] * 2 - 1, k)
+        meas = inputs[2] if len(inputs) > 2 else None  # MRI: k-space as (re, im) pairs; cascade CT: sinograms
+        if meas is not None and st.cfg.recon.modality == "mri":
+            meas = torch.view_as_complex(meas)
+        st.acc += recon_phase(st, y, st.data.x[idx] * 2 - 1, meas)
 
     def grid(self, cfg, data, st):
         """Fixed held-out images, one per row: classical input | gankit | true image."""
@@ -104,14 +119,19 @@ class ReconTask(Task):
 
     def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
         """CT: the FBP image -> G's estimate; MRI: with the measured k-space and mask, the
-        data-consistency step in the graph (`gankit.tasks.recon.onnx`)."""
+        data-consistency step in the graph (`gankit.tasks.recon.onnx`). The cascade has none: its
+        physics between the blocks (radon and FBP, or the FFT per block) is not in the graph."""
+        if cfg.recon.g_arch == "cascade":
+            raise GankitError("recon.g_arch = cascade has no ONNX export: its blocks run the measurement model "
+                              "between the CNNs (radon and FBP for CT, the FFT for MRI), which the ONNX graph does not "
+                              "hold; export without --onnx and reconstruct with `gankit recon`")
         from gankit.tasks.recon.onnx import recon_graphs
 
         return recon_graphs(cfg, nets["G"])
 
     def card(self, cfg, data_meta: dict) -> Card:
         return Card("image-to-image", f"a classical reconstruction from incomplete measurements -> the image "
-                    f"({Measure.of(cfg.recon).describe()}; a U-Net trained with a GAN and L1)",
+                    f"({Measure.of(cfg.recon).describe()}; {NETWORK[cfg.recon.g_arch]} trained with a GAN and L1)",
                     "Research on reconstruction from sparse-view / low-dose CT or undersampled MRI, on images like "
                     "the training data; every output is reported with its data-consistency error.",
                     "An estimate, not a measurement: a GAN can invent or remove structure that the measurements do "
