@@ -165,10 +165,11 @@ class AudioTask(Task):
         return {"G": networks(cfg, len(data_meta.get("classes") or []))[0]}
 
     def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
-        z_dim = cfg.model.z_dim
+        z_dim, k = cfg.model.z_dim, len(data_meta.get("classes") or []) if cfg.model.conditional else 0
 
         def example(n, hw, gen):
-            return {"z": torch.randn(n, z_dim, generator=gen)}
+            z = {"z": torch.randn(n, z_dim, generator=gen)}
+            return {**z, "y": torch.randint(k, (n,), generator=gen)} if k else z
 
         if cfg.audio.method == "wavegan":
             notes = (f"z: float32 (N, {z_dim}), N(0, 1)", f"output: float32 (N, 1, {CLIP}) waveforms in [-1, 1] "
@@ -179,11 +180,14 @@ class AudioTask(Task):
                      "de-normalised (the training set's per-bin spec_mu and spec_sigma, in the export's "
                      "config.json 'data') and inverted by Griffin-Lim outside the graph, as "
                      "gankit.tasks.audio.infer.decode does")
+        if k:
+            notes += (f"y: int64 (N,), the class 0..{k - 1} ({', '.join(map(str, data_meta['classes']))})",)
         return [OnnxGraph("G", nets["G"].eval(), example, output="audio", image_output=False, notes=notes)]
 
     def card(self, cfg, data_meta: dict) -> Card:
         kind = "the waveform" if cfg.audio.method == "wavegan" else "a log spectrogram, made sound by Griffin-Lim"
-        return Card(None, f"noise z -> a one-second clip: {kind} ({cfg.audio.method})",
+        cond = " + a class label (a digit)" if cfg.model.conditional else ""
+        return Card(None, f"noise z{cond} -> a one-second clip: {kind} ({cfg.audio.method})",
                     f"Generating one-second sound clips ({RATE} Hz) like the training clips, for research "
                     "and sound design.",
                     "Clips imitate the training set and may reproduce its recordings; speech-like output is not "
