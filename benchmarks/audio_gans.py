@@ -7,6 +7,7 @@
     .venv/bin/python benchmarks/audio_gans.py --table benchmarks/results/audio-*.json
     .venv/bin/python benchmarks/audio_gans.py --figure docs/img/audio_samples.png \
         --runs runs/bench-wavegan-cpu runs/bench-specgan-cpu
+    .venv/bin/python benchmarks/audio_gans.py --accuracy benchmarks/results/audio-specgan-cond-cpu.json
 
 Each --preset call trains the preset as it is (`gankit.train`; an existing finished --out is
 reused), then scores its final G with `gankit eval`'s audio protocol
@@ -21,6 +22,10 @@ every party is scored (training statistics, low frequencies at the bottom).
 
 --envelope RUN prints the loudness envelope (RMS over each quarter of the clip, mean over 200
 clips) of the run's samples beside 200 real training clips'.
+
+--accuracy prints, for digit-conditional runs' results, the spoken-digit classifier's accuracy
+against the digit asked for ("say N"), per digit and the mean, beside real held-out clips' and
+chance.
 
 --floor scores the classical lower bound instead: Gaussian noise whose every frequency bin has
 the training clips' mean log magnitude (spectrally matched noise, random phase), n clips.
@@ -67,7 +72,8 @@ def measure(args) -> dict:
     r = evaluate_audio(run.config, run.G, run.data_meta, run.device, args.n, run=str(out), step=run.step)
     eval_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sample_clips(run.config, run.G, run.data_meta, 500, run.device, seed=1)
+    sample_clips(run.config, run.G, run.data_meta, 500, run.device, seed=1,
+                 labels=torch.arange(500) % run.n_classes if run.conditional else None)
     if run.device.type == "cuda":
         torch.cuda.synchronize()
     gen_s = time.perf_counter() - t0
@@ -113,6 +119,25 @@ def table(paths: list[str]) -> str:
                                 f"({m['cpu_capability']}), {m['threads']} threads."])
 
 
+def accuracy_table(paths: list[str]) -> str:
+    """Per-digit accuracy of conditional runs' clips against the asked digit, beside the held-out
+    real clips (the ceiling) and chance."""
+    res = [json.loads(Path(p).read_text()) for p in paths]
+    res = [r for r in res if "accuracy" in r["scores"]]
+    digits = [k for k in res[0]["scores"]["accuracy"]["gankit"] if k != "mean"]
+    out = ["| clips | mean | " + " | ".join(digits) + " |", "|---|" + "---|" * (len(digits) + 1)]
+
+    def row(name, a):
+        return f"| {name} | **{a['mean']:.3f}** | " + " | ".join(f"{a[d]:.2f}" for d in digits) + " |"
+
+    for r in sorted(res, key=lambda r: r["steps"]):
+        out.append(row(f"{r['preset']}, {r['steps']} steps: \"say N\" (N asked, G(z, N))", r["scores"]["accuracy"]["gankit"]))
+    acc = res[0]["scores"]["accuracy"]
+    out.append(row("real held-out clips (ceiling)", acc["held_out"]))
+    out.append(f"| chance | {acc['chance']:.3f} | " + " | ".join(f"{acc['chance']:.2f}" for _ in digits) + " |")
+    return "\n".join(out)
+
+
 def quarter_rms(clips: torch.Tensor) -> list[float]:
     """RMS of each quarter of float clips (N, T), averaged over the clips."""
     return [round(float(q.pow(2).mean(1).sqrt().mean()), 3) for q in clips.chunk(4, dim=1)]
@@ -120,7 +145,9 @@ def quarter_rms(clips: torch.Tensor) -> list[float]:
 
 def envelope(run_dir: str) -> None:
     run = gankit.load(run_dir)
-    print(f"{run_dir} (step {run.step}): {quarter_rms(sample_clips(run.config, run.G, run.data_meta, 200, 'cpu'))}")
+    y = torch.arange(200) % run.n_classes if run.conditional else None
+    print(f"{run_dir} (step {run.step}): "
+          f"{quarter_rms(sample_clips(run.config, run.G, run.data_meta, 200, 'cpu', labels=y))}")
     print(f"real training clips:      {quarter_rms(real_clips(200))}")
 
 
@@ -135,7 +162,9 @@ def figure(runs: list[str], dest: str) -> None:
     rows = [("real training clips", real_clips(8))]
     for d in runs:
         run = gankit.load(d)
-        rows.append((f"{run.config.preset}, step {run.step}", sample_clips(run.config, run.G, run.data_meta, 8, "cpu")))
+        y = torch.arange(8) % run.n_classes if run.conditional else None  # a conditional run: digits 0 to 7
+        rows.append((f"{run.config.preset}, step {run.step}",
+                     sample_clips(run.config, run.G, run.data_meta, 8, "cpu", labels=y)))
     fig = Figure(figsize=(10, 1.45 * len(rows)))
     FigureCanvasAgg(fig)
     for i, (title, clips) in enumerate(rows):
@@ -158,12 +187,16 @@ def main() -> None:
     ap.add_argument("--json")
     ap.add_argument("--floor", action="store_true")
     ap.add_argument("--table", nargs="+", metavar="RESULT.json")
+    ap.add_argument("--accuracy", nargs="+", metavar="RESULT.json", help="conditional runs: say-N accuracy per digit")
     ap.add_argument("--figure", metavar="PNG")
     ap.add_argument("--envelope", metavar="RUN")
     ap.add_argument("--runs", nargs="+", default=[], metavar="RUN")
     args = ap.parse_args()
     if args.table:
         print(table(args.table))
+        return
+    if args.accuracy:
+        print(accuracy_table(args.accuracy))
         return
     if args.figure:
         figure(args.runs, args.figure)
@@ -172,7 +205,7 @@ def main() -> None:
         envelope(args.envelope)
         return
     if not args.floor and not (args.preset and args.out):
-        ap.error("give --preset and --out, --floor, --table, --figure or --envelope")
+        ap.error("give --preset and --out, --floor, --table, --accuracy, --figure or --envelope")
     res = floor(args) if args.floor else measure(args)
     text = json.dumps(res, indent=1)
     if args.json:
