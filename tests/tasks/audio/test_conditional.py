@@ -6,6 +6,7 @@ text given to an audio run are refused in one line."""
 
 from __future__ import annotations
 
+import io
 import wave
 
 import numpy as np
@@ -78,6 +79,11 @@ def _frames(path) -> tuple[int, int]:
         return w.getframerate(), w.getnframes()
 
 
+def _samples(path) -> bytes:
+    with wave.open(str(path)) as w:
+        return w.readframes(w.getnframes())
+
+
 @pytest.mark.slow
 def test_sample_class_and_speak_digit_write_one_second_clips(runs, tmp_path, capsys):
     cond, _ = runs
@@ -95,6 +101,15 @@ def test_sample_class_and_speak_digit_write_one_second_clips(runs, tmp_path, cap
     assert r["class"] == 5 and r["heard"] is None
     assert main(["sample", str(cond), "--n", "1", "--seed", "1", "--class", "5", "--wav", str(tmp_path / "k")]) == 0
     assert (tmp_path / "k" / "000000.wav").read_bytes() == (tmp_path / "s2.wav").read_bytes()
+    pytest.importorskip("starlette")
+    from gankit.tasks.audio.serve import panels
+
+    run = gankit.api.load(cond)
+    panel = panels(run, 16)["sample"]
+    assert panel.fields["class"].values == ("each in turn", *sorted(DIGITS))
+    r = panel.handler(run, {"n": 1, "seed": 1, "class": "seven"}, {})  # the page's class: the same clip again
+    with wave.open(io.BytesIO(r.audio)) as w:
+        assert w.readframes(CLIP) == _samples(tmp_path / "s2.wav")
 
 
 @pytest.mark.slow
