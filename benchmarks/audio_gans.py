@@ -131,7 +131,8 @@ def accuracy_table(paths: list[str]) -> str:
         return f"| {name} | **{a['mean']:.3f}** | " + " | ".join(f"{a[d]:.2f}" for d in digits) + " |"
 
     for r in sorted(res, key=lambda r: r["steps"]):
-        out.append(row(f"{r['preset']}, {r['steps']} steps: \"say N\" (N asked, G(z, N))", r["scores"]["accuracy"]["gankit"]))
+        name = f"{r['preset']}, {r['steps']} steps: \"say N\" (N asked, G(z, N))"
+        out.append(row(name, r["scores"]["accuracy"]["gankit"]))
     acc = res[0]["scores"]["accuracy"]
     out.append(row("real held-out clips (ceiling)", acc["held_out"]))
     out.append(f"| chance | {acc['chance']:.3f} | " + " | ".join(f"{acc['chance']:.2f}" for _ in digits) + " |")

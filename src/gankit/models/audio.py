@@ -83,7 +83,8 @@ class WaveGANGenerator(nn.Module):
         self.embed = nn.Embedding(n_classes, z_dim) if n_classes else None  # made last: the plain G's init is kept
 
     def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        x = F.relu(self.fc(with_label(z, y, self.embed))).view(-1, 16 * self.d, 16)  # (B, 16d, 16); -1, not len(z): an ONNX trace keeps the batch free
+        # (B, 16d, 16); -1, not len(z): an ONNX trace keeps the batch free
+        x = F.relu(self.fc(with_label(z, y, self.embed))).view(-1, 16 * self.d, 16)
         for i, up in enumerate(self.ups):
             x = up(x)  # length x 4
             x = torch.tanh(x) if i == len(self.ups) - 1 else F.relu(x)

@@ -114,7 +114,8 @@ def test_sample_class_and_speak_digit_write_one_second_clips(runs, tmp_path, cap
 
 @pytest.mark.slow
 @pytest.mark.parametrize("argv, words", [
-    (["sample", "{cond}", "--class", "11", "--wav", "{tmp}/x"], "--class 11 is out of range; this run has classes 0..9"),
+    (["sample", "{cond}", "--class", "11", "--wav", "{tmp}/x"],
+     "--class 11 is out of range; this run has classes 0..9"),
     (["sample", "{plain}", "--class", "3", "--wav", "{tmp}/x"], "--class 3: {plain} is an unconditional audio run"),
     (["speak", "{plain}", "--digit", "7", "--out", "{tmp}/x.wav"], "--digit 7: {plain} is an unconditional audio run"),
     (["speak", "{cond}", "--digit", "12", "--out", "{tmp}/x.wav"], "--digit '12': expected 0 to 9"),

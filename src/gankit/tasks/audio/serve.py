@@ -1,5 +1,6 @@
 """The audio task's `gankit serve` panel: new clips, played, with their spectrograms (a
-digit-conditional run's: its classes in turn, or all of one class picked on the page). Found by `gankit serve` through the registry (`gankit.tasks.task_part(task, "serve")`)."""
+digit-conditional run's: its classes in turn, or all of one class picked on the page). Found by
+`gankit serve` through the registry (`gankit.tasks.task_part(task, "serve")`)."""
 
 from __future__ import annotations
 

@@ -169,7 +169,7 @@ class AudioTask(Task):
 
         def example(n, hw, gen):
             z = {"z": torch.randn(n, z_dim, generator=gen)}
-            return {**z, "y": torch.randint(k, (n,), generator=gen)} if k else z
+            return {**z, "label": torch.randint(k, (n,), generator=gen)} if k else z  # named as generation's
 
         if cfg.audio.method == "wavegan":
             notes = (f"z: float32 (N, {z_dim}), N(0, 1)", f"output: float32 (N, 1, {CLIP}) waveforms in [-1, 1] "
@@ -181,7 +181,7 @@ class AudioTask(Task):
                      "config.json 'data') and inverted by Griffin-Lim outside the graph, as "
                      "gankit.tasks.audio.infer.decode does")
         if k:
-            notes += (f"y: int64 (N,), the class 0..{k - 1} ({', '.join(map(str, data_meta['classes']))})",)
+            notes += (f"label: int64 (N,), the class 0..{k - 1} ({', '.join(map(str, data_meta['classes']))})",)
         return [OnnxGraph("G", nets["G"].eval(), example, output="audio", image_output=False, notes=notes)]
 
     def card(self, cfg, data_meta: dict) -> Card:
