@@ -10,7 +10,8 @@
     .venv/bin/python benchmarks/audio_gans.py --accuracy benchmarks/results/audio-specgan-cond-cpu.json
 
 Each --preset call trains the preset as it is (`gankit.train`; an existing finished --out is
-reused), then scores its final G with `gankit eval`'s audio protocol
+reused), then scores its final G (or, with --checkpoint PT, that checkpoint of the --out run, kept
+at some step: the run stopped or went on after it) with `gankit eval`'s audio protocol
 (gankit.tasks.audio.evaluation: --n clips from seed 0, the bundled spoken-digit classifier's
 Inception score, FID on its features against the held-out voices, and class KL), with --n real
 training clips scored the same way, and times generation (audio seconds made per wall second,
@@ -60,14 +61,26 @@ def matched_noise(n: int, seed: int = 0) -> torch.Tensor:
     return griffin_lim(logmag, CLIP, iters=0, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1)
 
 
+def seconds_to(out: Path, step: int) -> float:
+    """Training seconds of the run in `out` up to `step`, from metrics.jsonl's wall-clock stamps: the
+    row at `step` less the first row, plus the first row's own steps at its speed."""
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    rows = [r for r in rows if "time" in r and "steps_per_s" in r]
+    first, at = rows[0], next(r for r in rows if r["step"] == step)
+    return at["time"] - first["time"] + first["step"] / first["steps_per_s"]
+
+
 def measure(args) -> dict:
     out = Path(args.out)
     cfg = load_config(args.preset, overrides=[f"device={args.device}", "log.progress=false", *args.sets])
-    if not (out / "checkpoints" / "last.pt").exists():
-        gankit.train(cfg, str(out))
-    run = gankit.load(out, device=args.device)
-    if run.step != cfg.train.steps:
-        sys.exit(f"{out}: at step {run.step} of {cfg.train.steps}; resume it (gankit train --resume {out}) first")
+    if args.checkpoint:  # a checkpoint the run wrote at some step (the run stopped, or went on, after it)
+        run = gankit.load(args.checkpoint, device=args.device)
+    else:
+        if not (out / "checkpoints" / "last.pt").exists():
+            gankit.train(cfg, str(out))
+        run = gankit.load(out, device=args.device)
+        if run.step != cfg.train.steps:
+            sys.exit(f"{out}: at step {run.step} of {cfg.train.steps}; resume it (gankit train --resume {out}) first")
     t0 = time.perf_counter()
     r = evaluate_audio(run.config, run.G, run.data_meta, run.device, args.n, run=str(out), step=run.step)
     eval_s = time.perf_counter() - t0
@@ -78,9 +91,10 @@ def measure(args) -> dict:
         torch.cuda.synchronize()
     gen_s = time.perf_counter() - t0
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
-    speed = [row["steps_per_s"] for row in rows if "steps_per_s" in row]
-    return {"preset": args.preset, "sets": args.sets, "run": str(out), "steps": run.step,
-            "train_seconds": training_seconds(out), "steps_per_s": round(statistics.median(speed), 3),
+    speed = [row["steps_per_s"] for row in rows if "steps_per_s" in row and row["step"] <= run.step]
+    return {"preset": args.preset, "sets": args.sets, "run": str(args.checkpoint or out), "steps": run.step,
+            "train_seconds": seconds_to(out, run.step) if args.checkpoint else training_seconds(out),
+            "steps_per_s": round(statistics.median(speed), 3),
             "audio_s_per_s": 500 * CLIP / RATE / gen_s, "eval_seconds": eval_s, "scores": r,
             "machine": machine(), "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d")}
 
@@ -182,6 +196,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset")
     ap.add_argument("--out")
+    ap.add_argument("--checkpoint", metavar="PT", help="with --preset and --out (the run): score this checkpoint of "
+                    "it, at its own step, instead of training; the training time comes from metrics.jsonl")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="train and score here (default cpu)")
