@@ -24,6 +24,9 @@ every party is scored (training statistics, low frequencies at the bottom).
 --envelope RUN prints the loudness envelope (RMS over each quarter of the clip, mean over 200
 clips) of the run's samples beside 200 real training clips'.
 
+--confusion RUN prints, for a digit-conditional run, the classifier's three commonest answers for
+each asked digit (--n clips, seed 0, as gankit eval asks them).
+
 --accuracy prints, for digit-conditional runs' results, the spoken-digit classifier's accuracy
 against the digit asked for ("say N"), per digit and the mean, beside real held-out clips' and
 chance.
@@ -153,6 +156,24 @@ def accuracy_table(paths: list[str]) -> str:
     return "\n".join(out)
 
 
+def confusion(run_dir: str, n: int) -> None:
+    """What the classifier hears for each asked digit of a conditional run (n clips from seed 0, the
+    digits in turn, as `gankit eval` asks): its three commonest answers and their counts."""
+    from collections import Counter
+
+    from gankit.data.speech import DIGITS, spectrogram_images
+    from gankit.tasks.audio.evaluation import classify
+
+    run = gankit.load(run_dir)
+    asked = torch.arange(n) % run.n_classes
+    clips = sample_clips(run.config, run.G, run.data_meta, n, "cpu", 0, labels=asked)
+    mu, sigma = train_spectrogram_stats()
+    heard = classify(scorer(None, "cpu"), spectrogram_images(clips, mu, sigma)).argmax(1)
+    for k in range(run.n_classes):
+        top = Counter(heard[asked == k].tolist()).most_common(3)
+        print(f"{DIGITS[k]:>6}: " + ", ".join(f"{DIGITS[i]} {c}" for i, c in top))
+
+
 def quarter_rms(clips: torch.Tensor) -> list[float]:
     """RMS of each quarter of float clips (N, T), averaged over the clips."""
     return [round(float(q.pow(2).mean(1).sqrt().mean()), 3) for q in clips.chunk(4, dim=1)]
@@ -207,6 +228,7 @@ def main() -> None:
     ap.add_argument("--accuracy", nargs="+", metavar="RESULT.json", help="conditional runs: say-N accuracy per digit")
     ap.add_argument("--figure", metavar="PNG")
     ap.add_argument("--envelope", metavar="RUN")
+    ap.add_argument("--confusion", metavar="RUN", help="a conditional run: what the classifier hears per asked digit")
     ap.add_argument("--runs", nargs="+", default=[], metavar="RUN")
     args = ap.parse_args()
     if args.table:
@@ -220,6 +242,9 @@ def main() -> None:
         return
     if args.envelope:
         envelope(args.envelope)
+        return
+    if args.confusion:
+        confusion(args.confusion, args.n)
         return
     if not args.floor and not (args.preset and args.out):
         ap.error("give --preset and --out, --floor, --table, --accuracy, --figure or --envelope")
