@@ -7,9 +7,11 @@
     .venv/bin/python benchmarks/audio_gans.py --table benchmarks/results/audio-*.json
     .venv/bin/python benchmarks/audio_gans.py --figure docs/img/audio_samples.png \
         --runs runs/bench-wavegan-cpu runs/bench-specgan-cpu
+    .venv/bin/python benchmarks/audio_gans.py --accuracy benchmarks/results/audio-specgan-cond-cpu.json
 
 Each --preset call trains the preset as it is (`gankit.train`; an existing finished --out is
-reused), then scores its final G with `gankit eval`'s audio protocol
+reused), then scores its final G (or, with --checkpoint PT, that checkpoint of the --out run, kept
+at some step: the run stopped or went on after it) with `gankit eval`'s audio protocol
 (gankit.tasks.audio.evaluation: --n clips from seed 0, the bundled spoken-digit classifier's
 Inception score, FID on its features against the held-out voices, and class KL), with --n real
 training clips scored the same way, and times generation (audio seconds made per wall second,
@@ -21,6 +23,13 @@ every party is scored (training statistics, low frequencies at the bottom).
 
 --envelope RUN prints the loudness envelope (RMS over each quarter of the clip, mean over 200
 clips) of the run's samples beside 200 real training clips'.
+
+--confusion RUN prints, for a digit-conditional run, the classifier's three commonest answers for
+each asked digit (--n clips, seed 0, as gankit eval asks them).
+
+--accuracy prints, for digit-conditional runs' results, the spoken-digit classifier's accuracy
+against the digit asked for ("say N"), per digit and the mean, beside real held-out clips' and
+chance.
 
 --floor scores the classical lower bound instead: Gaussian noise whose every frequency bin has
 the training clips' mean log magnitude (spectrally matched noise, random phase), n clips.
@@ -55,26 +64,40 @@ def matched_noise(n: int, seed: int = 0) -> torch.Tensor:
     return griffin_lim(logmag, CLIP, iters=0, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1)
 
 
+def seconds_to(out: Path, step: int) -> float:
+    """Training seconds of the run in `out` up to `step`, from metrics.jsonl's wall-clock stamps: the
+    row at `step` less the first row, plus the first row's own steps at its speed."""
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    rows = [r for r in rows if "time" in r and "steps_per_s" in r]
+    first, at = rows[0], next(r for r in rows if r["step"] == step)
+    return at["time"] - first["time"] + first["step"] / first["steps_per_s"]
+
+
 def measure(args) -> dict:
     out = Path(args.out)
     cfg = load_config(args.preset, overrides=[f"device={args.device}", "log.progress=false", *args.sets])
-    if not (out / "checkpoints" / "last.pt").exists():
-        gankit.train(cfg, str(out))
-    run = gankit.load(out, device=args.device)
-    if run.step != cfg.train.steps:
-        sys.exit(f"{out}: at step {run.step} of {cfg.train.steps}; resume it (gankit train --resume {out}) first")
+    if args.checkpoint:  # a checkpoint the run wrote at some step (the run stopped, or went on, after it)
+        run = gankit.load(args.checkpoint, device=args.device)
+    else:
+        if not (out / "checkpoints" / "last.pt").exists():
+            gankit.train(cfg, str(out))
+        run = gankit.load(out, device=args.device)
+        if run.step != cfg.train.steps:
+            sys.exit(f"{out}: at step {run.step} of {cfg.train.steps}; resume it (gankit train --resume {out}) first")
     t0 = time.perf_counter()
     r = evaluate_audio(run.config, run.G, run.data_meta, run.device, args.n, run=str(out), step=run.step)
     eval_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    sample_clips(run.config, run.G, run.data_meta, 500, run.device, seed=1)
+    sample_clips(run.config, run.G, run.data_meta, 500, run.device, seed=1,
+                 labels=torch.arange(500) % run.n_classes if run.conditional else None)
     if run.device.type == "cuda":
         torch.cuda.synchronize()
     gen_s = time.perf_counter() - t0
     rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
-    speed = [row["steps_per_s"] for row in rows if "steps_per_s" in row]
-    return {"preset": args.preset, "sets": args.sets, "run": str(out), "steps": run.step,
-            "train_seconds": training_seconds(out), "steps_per_s": round(statistics.median(speed), 3),
+    speed = [row["steps_per_s"] for row in rows if "steps_per_s" in row and row["step"] <= run.step]
+    return {"preset": args.preset, "sets": args.sets, "run": str(args.checkpoint or out), "steps": run.step,
+            "train_seconds": seconds_to(out, run.step) if args.checkpoint else training_seconds(out),
+            "steps_per_s": round(statistics.median(speed), 3),
             "audio_s_per_s": 500 * CLIP / RATE / gen_s, "eval_seconds": eval_s, "scores": r,
             "machine": machine(), "command": " ".join(sys.argv), "date": time.strftime("%Y-%m-%d")}
 
@@ -113,6 +136,44 @@ def table(paths: list[str]) -> str:
                                 f"({m['cpu_capability']}), {m['threads']} threads."])
 
 
+def accuracy_table(paths: list[str]) -> str:
+    """Per-digit accuracy of conditional runs' clips against the asked digit, beside the held-out
+    real clips (the ceiling) and chance."""
+    res = [json.loads(Path(p).read_text()) for p in paths]
+    res = [r for r in res if "accuracy" in r["scores"]]
+    digits = [k for k in res[0]["scores"]["accuracy"]["gankit"] if k != "mean"]
+    out = ["| clips | mean | " + " | ".join(digits) + " |", "|---|" + "---|" * (len(digits) + 1)]
+
+    def row(name, a):
+        return f"| {name} | **{a['mean']:.3f}** | " + " | ".join(f"{a[d]:.2f}" for d in digits) + " |"
+
+    for r in sorted(res, key=lambda r: r["steps"]):
+        name = f"{r['preset']}, {r['steps']} steps: \"say N\" (N asked, G(z, N))"
+        out.append(row(name, r["scores"]["accuracy"]["gankit"]))
+    acc = res[0]["scores"]["accuracy"]
+    out.append(row("real held-out clips (ceiling)", acc["held_out"]))
+    out.append(f"| chance | {acc['chance']:.3f} | " + " | ".join(f"{acc['chance']:.2f}" for _ in digits) + " |")
+    return "\n".join(out)
+
+
+def confusion(run_dir: str, n: int) -> None:
+    """What the classifier hears for each asked digit of a conditional run (n clips from seed 0, the
+    digits in turn, as `gankit eval` asks): its three commonest answers and their counts."""
+    from collections import Counter
+
+    from gankit.data.speech import DIGITS, spectrogram_images
+    from gankit.tasks.audio.evaluation import classify
+
+    run = gankit.load(run_dir)
+    asked = torch.arange(n) % run.n_classes
+    clips = sample_clips(run.config, run.G, run.data_meta, n, "cpu", 0, labels=asked)
+    mu, sigma = train_spectrogram_stats()
+    heard = classify(scorer(None, "cpu"), spectrogram_images(clips, mu, sigma)).argmax(1)
+    for k in range(run.n_classes):
+        top = Counter(heard[asked == k].tolist()).most_common(3)
+        print(f"{DIGITS[k]:>6}: " + ", ".join(f"{DIGITS[i]} {c}" for i, c in top))
+
+
 def quarter_rms(clips: torch.Tensor) -> list[float]:
     """RMS of each quarter of float clips (N, T), averaged over the clips."""
     return [round(float(q.pow(2).mean(1).sqrt().mean()), 3) for q in clips.chunk(4, dim=1)]
@@ -120,7 +181,9 @@ def quarter_rms(clips: torch.Tensor) -> list[float]:
 
 def envelope(run_dir: str) -> None:
     run = gankit.load(run_dir)
-    print(f"{run_dir} (step {run.step}): {quarter_rms(sample_clips(run.config, run.G, run.data_meta, 200, 'cpu'))}")
+    y = torch.arange(200) % run.n_classes if run.conditional else None
+    print(f"{run_dir} (step {run.step}): "
+          f"{quarter_rms(sample_clips(run.config, run.G, run.data_meta, 200, 'cpu', labels=y))}")
     print(f"real training clips:      {quarter_rms(real_clips(200))}")
 
 
@@ -135,7 +198,9 @@ def figure(runs: list[str], dest: str) -> None:
     rows = [("real training clips", real_clips(8))]
     for d in runs:
         run = gankit.load(d)
-        rows.append((f"{run.config.preset}, step {run.step}", sample_clips(run.config, run.G, run.data_meta, 8, "cpu")))
+        y = torch.arange(8) % run.n_classes if run.conditional else None  # a conditional run: digits 0 to 7
+        rows.append((f"{run.config.preset}, step {run.step}",
+                     sample_clips(run.config, run.G, run.data_meta, 8, "cpu", labels=y)))
     fig = Figure(figsize=(10, 1.45 * len(rows)))
     FigureCanvasAgg(fig)
     for i, (title, clips) in enumerate(rows):
@@ -152,18 +217,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--preset")
     ap.add_argument("--out")
+    ap.add_argument("--checkpoint", metavar="PT", help="with --preset and --out (the run): score this checkpoint of "
+                    "it, at its own step, instead of training; the training time comes from metrics.jsonl")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="train and score here (default cpu)")
     ap.add_argument("--json")
     ap.add_argument("--floor", action="store_true")
     ap.add_argument("--table", nargs="+", metavar="RESULT.json")
+    ap.add_argument("--accuracy", nargs="+", metavar="RESULT.json", help="conditional runs: say-N accuracy per digit")
     ap.add_argument("--figure", metavar="PNG")
     ap.add_argument("--envelope", metavar="RUN")
+    ap.add_argument("--confusion", metavar="RUN", help="a conditional run: what the classifier hears per asked digit")
     ap.add_argument("--runs", nargs="+", default=[], metavar="RUN")
     args = ap.parse_args()
     if args.table:
         print(table(args.table))
+        return
+    if args.accuracy:
+        print(accuracy_table(args.accuracy))
         return
     if args.figure:
         figure(args.runs, args.figure)
@@ -171,8 +243,11 @@ def main() -> None:
     if args.envelope:
         envelope(args.envelope)
         return
+    if args.confusion:
+        confusion(args.confusion, args.n)
+        return
     if not args.floor and not (args.preset and args.out):
-        ap.error("give --preset and --out, --floor, --table, --figure or --envelope")
+        ap.error("give --preset and --out, --floor, --table, --accuracy, --figure or --envelope")
     res = floor(args) if args.floor else measure(args)
     text = json.dumps(res, indent=1)
     if args.json:

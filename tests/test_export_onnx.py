@@ -62,6 +62,8 @@ SLOW_CASES = {
     "interp": ("frame-interp", ["model.g_width=4", "interpolate.flow=false"], _image(1, 16), ["prev", "next"], True,
                None),
     "specgan": ("specgan", ["model.g_width=2", "model.z_dim=8"], AUDIO, ["z"], False, None),
+    "specgan-cond": ("specgan-cond-cpu", ["model.g_width=2", "model.z_dim=8"],
+                     {**AUDIO, "classes": [str(i) for i in range(10)]}, ["z", "label"], False, None),
     "hifigan": ("hifigan-cpu", ["model.g_width=16"], {"name": "t", "kind": "audio"}, ["mel"], False, None),
     "vocos": ("vocos-cpu", ["vocoder.vocos_dim=16", "vocoder.vocos_layers=1", "vocoder.vocos_mlp=16"],
               {"name": "t", "kind": "audio"}, ["mel"], False, None),

@@ -2,7 +2,9 @@
 
 The command is shared; its flags are the tasks': each task's surface adds its own to a group of
 the help (`sample_flags`) and draws its runs' samples (`sample`). A flag of another task's group
-is refused in one line naming the task it belongs to."""
+is refused in one line naming the task it belongs to, unless the run's task lists the flag in its
+surface's SHARED_SAMPLE_FLAGS (one flag, one meaning: `--class K` picks a conditional run's class
+for generation and audio runs alike)."""
 
 from __future__ import annotations
 
@@ -42,8 +44,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if s is None or not hasattr(s, "sample"):
         raise err(f"gankit sample draws from runs that generate; {args.run} is a {run.task!r} run: "
                   f"{usage(run.task, args.run)}")
+    shared = getattr(s, "SHARED_SAMPLE_FLAGS", ())  # other tasks' flags its runs also read (audio: --class)
     given = [(task, flag) for dest, (task, flag) in args.flag_owners.items()
-             if task != run.task and getattr(args, dest, None) not in (None, False)]
+             if task != run.task and flag not in shared and getattr(args, dest, None) not in (None, False)]
     if given:
         raise err(f"{', '.join(flag for _, flag in given)}: for {given[0][0]} runs; {args.run} is a {run.task!r} run "
                   "(`gankit sample --help` lists each task's flags)")

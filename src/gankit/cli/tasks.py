@@ -9,6 +9,11 @@ Each task folder has a `surface.py`, its user surface, which imports no torch at
     sample_flags(g)  add its flags of `gankit sample` to the argparse group `g`
     sample(args, run)  `gankit sample` for its runs (absent: its runs are used by USAGE instead)
     API              names of its functions that `gankit.api` offers (`gankit.api.translate`)
+    SHARED_SAMPLE_FLAGS  flags of another task's `gankit sample` group that its runs also read, with
+                     the same meaning (`--class` for conditional audio runs)
+    RUN_COMMANDS     {command: handler(args, run) -> int}: what its runs do in a command another
+                     task registers and that takes a RUN (`gankit speak RUN --digit 7` with a
+                     digit-conditional audio run; the command's owner hands over, `run_command`)
 
 Nothing here names a task: a new task's surface.py appears in `gankit --help` by its registry line.
 """
@@ -35,3 +40,10 @@ def usage(task: str, run_dir) -> str:
     """The run's task's USAGE line for `run_dir`."""
     s = surface(task)
     return s.USAGE.format(run=run_dir) if s is not None and hasattr(s, "USAGE") else f"gankit report {run_dir}"
+
+
+def run_command(task: str, command: str):
+    """The handler(args, run) a task's surface offers for its runs in `command`, a command another
+    task registers (its RUN_COMMANDS), or None."""
+    s = surface(task)
+    return getattr(s, "RUN_COMMANDS", {}).get(command) if s is not None else None

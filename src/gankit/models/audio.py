@@ -9,6 +9,16 @@
 
 `d` is the paper's model size (64); a CPU run uses less. No normalisation layers: WGAN-GP's
 penalty assumes D treats samples independently.
+
+Class-conditional variants (`n_classes` > 0: the digit of a spoken-digits clip), as the generation
+task's r3gan networks condition (the paper itself is unconditional):
+
+    G(z, y)   a learned class embedding of z_dim values (N(0, 1) at init, like z) concatenated
+              to z before the dense layer: (B, 2 z_dim) -> the same stack
+    D(x, y)   the projection discriminator (Miyato & Koyama 2018): w^T h + b + embed(y)^T h over
+              the flattened features h, so D scores "a real clip of digit y", not "a real clip"
+
+With `n_classes` 0 the networks, their parameters and their initial values are what they were.
 """
 
 from __future__ import annotations
@@ -32,17 +42,49 @@ def phase_shuffle(x: Tensor, n: int, generator: torch.Generator | None = None) -
     return padded.gather(2, idx[:, None, :].expand(b, c, t))
 
 
+def with_label(z: Tensor, y: Tensor | None, embed: nn.Embedding | None) -> Tensor:
+    """G's input: z (B, z_dim), or [z, embed(y)] (B, 2 z_dim) for a conditional G."""
+    if embed is None:
+        return z
+    if y is None:
+        raise ValueError("conditional generator called without labels")
+    return torch.cat([z, embed(y)], 1)
+
+
+def projection_embedding(n_classes: int, feat_dim: int) -> nn.Embedding | None:
+    """D's class embedding (n_classes, F) for the projection term, Glorot-uniform as the paper's
+    code initialises it (torch's N(0, 1) default would outweigh the linear head by ~sqrt(F) at
+    init); None for a plain D."""
+    if not n_classes:
+        return None
+    embed = nn.Embedding(n_classes, feat_dim)
+    nn.init.xavier_uniform_(embed.weight)
+    return embed
+
+
+def head(fc: nn.Linear, h: Tensor, y: Tensor | None, embed: nn.Embedding | None) -> Tensor:
+    """D's logits (B,) from flat features h (B, F): w^T h + b, plus embed(y)^T h when conditional."""
+    out = fc(h)[:, 0]
+    if embed is None:
+        return out
+    if y is None:
+        raise ValueError("projection discriminator called without labels")
+    return out + (embed(y) * h).sum(1)
+
+
 class WaveGANGenerator(nn.Module):
-    def __init__(self, z_dim: int = 100, d: int = 64, channels: int = 1):
+    def __init__(self, z_dim: int = 100, d: int = 64, channels: int = 1, n_classes: int = 0):
         super().__init__()
-        self.z_dim, self.d = z_dim, d
-        self.fc = nn.Linear(z_dim, 16 * 16 * d)
+        self.z_dim, self.d, self.n_classes = z_dim, d, n_classes
+        self.fc = nn.Linear(z_dim * (2 if n_classes else 1), 16 * 16 * d)
         widths = [16 * d, 8 * d, 4 * d, 2 * d, d, channels]
         self.ups = nn.ModuleList(nn.ConvTranspose1d(a, b, 25, stride=4, padding=11, output_padding=1)
                                  for a, b in zip(widths, widths[1:]))
+        self.embed = nn.Embedding(n_classes, z_dim) if n_classes else None  # made last: the plain G's init is kept
 
-    def forward(self, z: Tensor) -> Tensor:
-        x = F.relu(self.fc(z)).view(-1, 16 * self.d, 16)  # (B, 16d, 16); -1, not len(z): an ONNX trace keeps the batch free
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        # (B, 16d, 16); -1, not len(z): an ONNX trace keeps the batch free
+        x = F.relu(self.fc(with_label(z, y, self.embed))).view(-1, 16 * self.d, 16)
         for i, up in enumerate(self.ups):
             x = up(x)  # length x 4
             x = torch.tanh(x) if i == len(self.ups) - 1 else F.relu(x)
@@ -50,12 +92,13 @@ class WaveGANGenerator(nn.Module):
 
 
 class WaveGANDiscriminator(nn.Module):
-    def __init__(self, d: int = 64, channels: int = 1, shuffle: int = 2):
+    def __init__(self, d: int = 64, channels: int = 1, shuffle: int = 2, n_classes: int = 0):
         super().__init__()
         self.shuffle = shuffle
         widths = [channels, d, 2 * d, 4 * d, 8 * d, 16 * d]
         self.convs = nn.ModuleList(nn.Conv1d(a, b, 25, stride=4, padding=11) for a, b in zip(widths, widths[1:]))
         self.fc = nn.Linear(16 * d * 16, 1)
+        self.embed = projection_embedding(n_classes, 16 * d * 16)  # the projection (conditional)
         self.generator: torch.Generator | None = None  # phase shuffle's random stream (set by the task)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
@@ -63,20 +106,22 @@ class WaveGANDiscriminator(nn.Module):
             x = F.leaky_relu(conv(x), 0.2)
             if i < len(self.convs) - 1:
                 x = phase_shuffle(x, self.shuffle, self.generator)
-        return self.fc(x.flatten(1))[:, 0]
+        h = x.flatten(1)  # (B, 16d * 16)
+        return head(self.fc, h, y, self.embed)
 
 
 class SpecGANGenerator(nn.Module):
-    def __init__(self, z_dim: int = 100, d: int = 64):
+    def __init__(self, z_dim: int = 100, d: int = 64, n_classes: int = 0):
         super().__init__()
-        self.z_dim, self.d = z_dim, d
-        self.fc = nn.Linear(z_dim, 4 * 4 * 16 * d)
+        self.z_dim, self.d, self.n_classes = z_dim, d, n_classes
+        self.fc = nn.Linear(z_dim * (2 if n_classes else 1), 4 * 4 * 16 * d)
         widths = [16 * d, 8 * d, 4 * d, 2 * d, d, 1]
         self.ups = nn.ModuleList(nn.ConvTranspose2d(a, b, 5, stride=2, padding=2, output_padding=1)
                                  for a, b in zip(widths, widths[1:]))
+        self.embed = nn.Embedding(n_classes, z_dim) if n_classes else None  # made last: the plain G's init is kept
 
-    def forward(self, z: Tensor) -> Tensor:
-        x = F.relu(self.fc(z)).view(-1, 16 * self.d, 4, 4)  # (B, 16d, 4, 4)
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        x = F.relu(self.fc(with_label(z, y, self.embed))).view(-1, 16 * self.d, 4, 4)  # (B, 16d, 4, 4)
         for i, up in enumerate(self.ups):
             x = up(x)
             x = torch.tanh(x) if i == len(self.ups) - 1 else F.relu(x)
@@ -84,13 +129,15 @@ class SpecGANGenerator(nn.Module):
 
 
 class SpecGANDiscriminator(nn.Module):
-    def __init__(self, d: int = 64):
+    def __init__(self, d: int = 64, n_classes: int = 0):
         super().__init__()
         widths = [1, d, 2 * d, 4 * d, 8 * d, 16 * d]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 5, stride=2, padding=2) for a, b in zip(widths, widths[1:]))
         self.fc = nn.Linear(16 * d * 4 * 4, 1)
+        self.embed = projection_embedding(n_classes, 16 * d * 4 * 4)  # the projection (conditional)
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.2)
-        return self.fc(x.flatten(1))[:, 0]
+        h = x.flatten(1)  # (B, 16d * 16)
+        return head(self.fc, h, y, self.embed)

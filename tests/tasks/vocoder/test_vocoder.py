@@ -293,8 +293,9 @@ def test_speak_refuses_an_audio_run_saying_why():
 
     from gankit.tasks.vocoder.infer import speak
 
-    with pytest.raises(GankitError, match=r"^r: an audio run \(WaveGAN/SpecGAN\) .* no digit-conditional generator yet\), "
-                                          r"so it cannot say 'seven'; use a vocoder run"):
+    words = (r"^r: an audio run \(WaveGAN/SpecGAN\) re-synthesises no speech, so it cannot say 'seven' here; "
+             r"a digit-conditional one says a digit itself \(gankit speak RUN --digit 7")
+    with pytest.raises(GankitError, match=words):
         speak(SimpleNamespace(task="audio", dir="r"), None, "x.wav", digit=7)
 
 

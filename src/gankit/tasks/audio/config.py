@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from gankit.config import ranged
+from gankit.errors import GankitError
 
 
 @dataclass(frozen=True)
@@ -24,3 +25,16 @@ class AudioConfig:
 
 
 SECTIONS = {"audio": AudioConfig}
+
+
+def check(cfg, origin: str) -> None:
+    """An audio run's D conditions by projection only (`gankit.models.audio`): model.d_head says so."""
+    if cfg.task != "audio":
+        return
+    m = cfg.model
+    if m.conditional and m.d_head != "projection":
+        raise GankitError(f"{origin}: model.d_head = {m.d_head!r}: a conditional audio run's D is the projection "
+                          "discriminator; set model.d_head: projection (preset specgan-cond-cpu)")
+    if not m.conditional and m.d_head != "plain":
+        raise GankitError(f"{origin}: model.d_head = {m.d_head!r} needs model.conditional: true for an audio run "
+                          "(or model.d_head: plain)")

@@ -9,6 +9,13 @@ spectrogram images; its test accuracy on unseen voices is in its sidecar), besid
     class_kl   KL(generated digit histogram || held-out histogram): are all ten digits made?
     real       the same scores for n training clips: the ceiling
 
+A digit-conditional run (model.conditional) is asked for the digits in turn (n / 10 clips each,
+the same latents as an unconditional run's), and adds
+
+    accuracy   the classifier's accuracy against the asked digit: per digit and the mean, beside
+               the same for n real held-out clips (the ceiling: the classifier's own accuracy on
+               voices training never heard) and chance (1 / 10)
+
 Clips become images one way for every party (gankit.data.speech.spectrogram_images with the
 training split's statistics), so samples, references and the classifier agree.
 """
@@ -32,8 +39,10 @@ def bundled_speechnet_path() -> Path:
 
 
 @torch.no_grad()
-def sample_clips(cfg, G, data_meta: dict, n: int, device, seed: int = 0, batch: int = 250) -> torch.Tensor:
-    """n clips (n, CLIP) float on the CPU from G, SpecGAN's through Griffin-Lim."""
+def sample_clips(cfg, G, data_meta: dict, n: int, device, seed: int = 0, batch: int = 250,
+                 labels: torch.Tensor | None = None) -> torch.Tensor:
+    """n clips (n, CLIP) float on the CPU from G, SpecGAN's through Griffin-Lim; `labels` (n,):
+    a conditional G's classes."""
     from gankit.tasks.audio.infer import decode
 
     g = torch.Generator().manual_seed(seed)
@@ -41,7 +50,8 @@ def sample_clips(cfg, G, data_meta: dict, n: int, device, seed: int = 0, batch: 
     out = []
     for i in range(0, n, batch):
         z = torch.randn(min(batch, n - i), cfg.model.z_dim, generator=g).to(device)
-        out.append(decode(cfg, G(z), mu, sigma, torch.Generator(device=device).manual_seed(seed + i)).cpu())
+        y = None if labels is None else labels[i:i + len(z)].to(device)
+        out.append(decode(cfg, G(z, y), mu, sigma, torch.Generator(device=device).manual_seed(seed + i)).cpu())
     return torch.cat(out) if out else torch.zeros(0, CLIP)
 
 
@@ -51,11 +61,19 @@ def evaluate_audio(cfg, G, data_meta: dict, device="cpu", n: int = 1000, feature
         raise GankitError(f"{cfg.data.source}: audio scores need a classifier of its classes; the bundled one knows "
                           "spoken digits (train one with gankit features train on your spectrogram images)")
     ev = scorer(featurenet, device)
+    asked = torch.arange(n) % len(data_meta["classes"]) if cfg.model.conditional else None  # the digits in turn
     with eval_mode(G):
-        clips = sample_clips(cfg, G, data_meta, n, device, seed)
+        clips = sample_clips(cfg, G, data_meta, n, device, seed, labels=asked)
     real = real_clips(n)
-    return {"gankit": score_clips(ev, clips, seed), "real": score_clips(ev, real, seed),
-            "protocol": {**protocol(ev, n, seed), "real": f"{len(real)} training clips", "run": run, "step": step}}
+    out = {"gankit": score_clips(ev, clips, seed), "real": score_clips(ev, real, seed),
+           "protocol": {**protocol(ev, n, seed), "real": f"{len(real)} training clips", "run": run, "step": step}}
+    if asked is not None and cfg.data.source.startswith("spoken-digits"):  # the classifier's classes are the run's
+        held, held_y = held_out_clips(n)
+        out["accuracy"] = {"gankit": digit_accuracy(ev, clips, asked), "held_out": digit_accuracy(ev, held, held_y),
+                           "chance": 1 / 10}
+        out["protocol"]["accuracy"] = (f"the classifier's digit against the asked one, {n // 10} clips per digit; "
+                                       f"held_out: {len(held)} real clips of spoken-digits:test (unseen voices)")
+    return out
 
 
 def scorer(featurenet: str | None = None, device="cpu"):
@@ -78,6 +96,31 @@ def real_clips(n: int) -> torch.Tensor:
     """n training clips (n, CLIP) float, every digit equally (the set is stored in digit order)."""
     train = spoken_digits("train").x
     return torch.from_numpy(train[::max(1, len(train) // n)][:n]).float() / 32767.0
+
+
+def held_out_clips(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n held-out clips (n, CLIP) float, spread over the set (every digit about equally), and their
+    digits (n,)."""
+    test = spoken_digits("test")
+    pick = slice(None, None, max(1, len(test.x) // n))
+    return (torch.from_numpy(test.x[pick][:n]).float() / 32767.0, torch.from_numpy(test.y[pick][:n]).long())
+
+
+@torch.no_grad()
+def classify(ev, images: torch.Tensor) -> torch.Tensor:
+    """The classifier's class probabilities (N, 10) of uint8 spectrogram images (N, 1, 128, 128)."""
+    return ev.features(images).logits.softmax(1)
+
+
+def digit_accuracy(ev, clips: torch.Tensor, digits: torch.Tensor) -> dict:
+    """How often the classifier hears the digit asked for (or spoken): the mean over the digits, then
+    each digit's (by its word), for float clips (N, CLIP), as every party is scored (training statistics)."""
+    from gankit.data.speech import DIGITS
+
+    mu, sigma = train_spectrogram_stats()
+    hit = (classify(ev, spectrogram_images(clips, mu, sigma)).argmax(1) == digits).float()  # (N,)
+    per = {DIGITS[k]: round(float(hit[digits == k].mean()), 4) for k in range(10) if (digits == k).any()}
+    return {"mean": round(sum(per.values()) / len(per), 4), **per}  # one line in gankit eval's print-out
 
 
 def score_clips(ev, clips: torch.Tensor, seed: int = 0) -> dict:

@@ -9,6 +9,13 @@ is the spectrograms of a fixed latent batch, with the same clips written beside 
 
 `gankit eval RUN` scores samples with the bundled spoken-digit classifier (`evaluation.py`: an
 Inception-score analogue, FID on its features, class KL, beside real clips).
+
+With `model.conditional` (labelled data: spoken-digits' digits, a folder's class subfolders) G
+takes the class as G(z, y) and D is the projection discriminator (`model.d_head: projection`,
+Miyato & Koyama 2018; `gankit.models.audio`): each critic batch's fakes carry its real clips'
+labels, and G's update the first critic batch's, so real and fake labels follow the data's mix.
+`gankit sample RUN --wav DIR --class 7` and `gankit speak RUN --digit 7` then ask for a digit, and
+`gankit eval` adds the classifier's accuracy against the asked digit.
 """
 
 from __future__ import annotations
@@ -61,16 +68,26 @@ def model_input(cfg, data: AudioTensors, clips: torch.Tensor) -> torch.Tensor:
     return normalise(log_spectrogram(w[:, 0]), data.mu, data.sigma)[:, None]  # (B, 1, 128, 128)
 
 
-def networks(cfg):
-    m = cfg.model
+def networks(cfg, n_classes: int = 0):
+    """(G, D); conditional on `n_classes` classes when model.conditional (else plain)."""
+    m, k = cfg.model, n_classes if cfg.model.conditional else 0
     if cfg.audio.method == "wavegan":
-        return WaveGANGenerator(m.z_dim, m.g_width), WaveGANDiscriminator(m.d_width, shuffle=cfg.audio.phase_shuffle)
-    return SpecGANGenerator(m.z_dim, m.g_width), SpecGANDiscriminator(m.d_width)
+        return (WaveGANGenerator(m.z_dim, m.g_width, n_classes=k),
+                WaveGANDiscriminator(m.d_width, shuffle=cfg.audio.phase_shuffle, n_classes=k))
+    return SpecGANGenerator(m.z_dim, m.g_width, n_classes=k), SpecGANDiscriminator(m.d_width, n_classes=k)
+
+
+def grid_labels(cfg, n_classes: int, n: int) -> torch.Tensor | None:
+    """The grid's labels: classes 0, 1, 2, ... in turn (None for a plain run)."""
+    return torch.arange(n) % n_classes if cfg.model.conditional else None
 
 
 class AudioTask(Task):
     name = "audio"
     stat_names = STATS
+
+    def class_conditional(self, cfg) -> bool:
+        return cfg.model.conditional
 
     def double_backward(self, cfg) -> bool:
         return bool(cfg.reg.gp)  # WGAN-GP's penalty differentiates D's gradient
@@ -85,9 +102,10 @@ class AudioTask(Task):
                             sigma.to(device), a.notes)
 
     def build(self, cfg, data, device, rank: int = 0) -> Parts:
-        if cfg.model.conditional:
-            raise GankitError("model.conditional: the audio task has no class-conditional variant yet")
-        G, D = networks(cfg)
+        if cfg.model.conditional and (data.y is None or len(data.classes) < 2):
+            raise GankitError(f"model.conditional: {cfg.data.source} has no labels; a conditional audio GAN needs "
+                              "labelled clips (spoken-digits, or a folder with one subfolder per class)")
+        G, D = networks(cfg, len(data.classes))
         nets = {"G": G, "D": D}
         return Parts(nets=nets, groups={"G": ("G",), "D": ("D",)}, lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
                      objective=Objective(cfg.train.loss, cfg.reg.gp), ema=("G",) if cfg.train.ema else (),
@@ -104,7 +122,8 @@ class AudioTask(Task):
     def phases(self, st, inputs: tuple, flags) -> None:
         idx, z = inputs
         reals = [model_input(st.cfg, st.data, st.data.x[i]) for i in idx]
-        st.acc += wgan_phase(st, reals, z)
+        ys = [st.data.y[i] for i in idx] if st.cfg.model.conditional else None  # n_critic x (B,)
+        st.acc += wgan_phase(st, reals, z, ys)
 
     def grid(self, cfg, data, st):
         """The spectrograms of a fixed latent batch (SpecGAN's own output; WaveGAN's clips'), and
@@ -113,11 +132,13 @@ class AudioTask(Task):
 
         z = torch.randn(cfg.audio.grid_clips, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.seed))
         z = z.to(data.x.device)
+        y = grid_labels(cfg, len(data.classes), len(z))
+        y = None if y is None else y.to(data.x.device)
         G = st.sampling_nets["G"]
 
         @torch.no_grad()
         def write(step: int, path):
-            out = G(z)
+            out = G(z, y)
             clips = decode(cfg, out, data.mu, data.sigma)  # (B, T) float
             spec = out if cfg.audio.method == "specgan" else normalise(log_spectrogram(clips), data.mu,
                                                                        data.sigma)[:, None]  # (B, 1, 128, 128)
@@ -141,13 +162,14 @@ class AudioTask(Task):
         return evaluate_audio(cfg, nets["G"], data_meta or {}, device, min(n, 2000), featurenet, run, step)
 
     def inference_nets(self, cfg, data_meta: dict) -> dict:
-        return {"G": networks(cfg)[0]}
+        return {"G": networks(cfg, len(data_meta.get("classes") or []))[0]}
 
     def onnx_graphs(self, cfg, nets: dict, data_meta: dict) -> list:
-        z_dim = cfg.model.z_dim
+        z_dim, k = cfg.model.z_dim, len(data_meta.get("classes") or []) if cfg.model.conditional else 0
 
         def example(n, hw, gen):
-            return {"z": torch.randn(n, z_dim, generator=gen)}
+            z = {"z": torch.randn(n, z_dim, generator=gen)}
+            return {**z, "label": torch.randint(k, (n,), generator=gen)} if k else z  # named as generation's
 
         if cfg.audio.method == "wavegan":
             notes = (f"z: float32 (N, {z_dim}), N(0, 1)", f"output: float32 (N, 1, {CLIP}) waveforms in [-1, 1] "
@@ -158,11 +180,14 @@ class AudioTask(Task):
                      "de-normalised (the training set's per-bin spec_mu and spec_sigma, in the export's "
                      "config.json 'data') and inverted by Griffin-Lim outside the graph, as "
                      "gankit.tasks.audio.infer.decode does")
+        if k:
+            notes += (f"label: int64 (N,), the class 0..{k - 1} ({', '.join(map(str, data_meta['classes']))})",)
         return [OnnxGraph("G", nets["G"].eval(), example, output="audio", image_output=False, notes=notes)]
 
     def card(self, cfg, data_meta: dict) -> Card:
         kind = "the waveform" if cfg.audio.method == "wavegan" else "a log spectrogram, made sound by Griffin-Lim"
-        return Card(None, f"noise z -> a one-second clip: {kind} ({cfg.audio.method})",
+        cond = " + a class label (a digit)" if cfg.model.conditional else ""
+        return Card(None, f"noise z{cond} -> a one-second clip: {kind} ({cfg.audio.method})",
                     f"Generating one-second sound clips ({RATE} Hz) like the training clips, for research "
                     "and sound design.",
                     "Clips imitate the training set and may reproduce its recordings; speech-like output is not "

@@ -127,8 +127,9 @@ def digit_text(digit: str | int) -> str:
 def speak(run, text: str | None, out: str | Path, voice: str = "en-us", digit: str | int | None = None,
           overwrite: bool = False) -> dict:
     """Text -> OUT.wav: eSpeak NG renders the text (the speech: words, timing, pitch, all of it),
-    its log mel is taken, and the run's G re-synthesises the waveform from that mel. With an
-    audio (WaveGAN/SpecGAN) run, only a digit could be asked for, which those runs cannot do."""
+    its log mel is taken, and the run's G re-synthesises the waveform from that mel. An audio
+    (WaveGAN/SpecGAN) run is refused here: a digit-conditional one says a digit through its own
+    task (`gankit.tasks.audio.infer.say_digit`, which `gankit speak` hands it to)."""
     from gankit.tasks.audio.infer import write_wav
 
     if digit is not None:
@@ -136,9 +137,9 @@ def speak(run, text: str | None, out: str | Path, voice: str = "en-us", digit: s
             raise GankitError("speak: give the text or --digit, not both")
         text = digit_text(digit)
     if run.task == "audio":
-        raise GankitError(f"{run.dir}: an audio run (WaveGAN/SpecGAN) draws clips from noise with no say in which "
-                          "digit (gankit's audio task has no digit-conditional generator yet), so it cannot say "
-                          f"{text!r}; use a vocoder run (gankit train --preset hifigan-cpu)")
+        raise GankitError(f"{run.dir}: an audio run (WaveGAN/SpecGAN) re-synthesises no speech, so it cannot say "
+                          f"{text!r} here; a digit-conditional one says a digit itself (gankit speak RUN --digit 7, "
+                          "gankit.api.say_digit), and text needs a vocoder run (gankit train --preset hifigan-cpu)")
     run.need("vocoder", "speak")
     out = _out_ok(Path(out), overwrite)
     x = render_speech(text or "", voice)

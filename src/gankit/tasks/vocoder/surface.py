@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gankit.cli.common import image_command, use_args, use_flags
+from gankit.cli.common import err, image_command, use_args, use_flags
 
 USAGE = "gankit vocode {run} IN.wav --out OUT.wav; gankit speak {run} \"some text\" --out speech.wav"
 API = ("vocode", "speak")
@@ -30,14 +30,18 @@ def commands(sub) -> None:
                         help="refuse audio at another sample rate instead of resampling")
 
     sp = sub.add_parser("speak", help="text to speech: eSpeak NG's speech, re-synthesised by a vocoder run",
-                        description=f"Say TEXT: {HONEST}. With --digit N, say that digit's word. An audio "
-                        "(WaveGAN/SpecGAN) run is refused: gankit's audio generators are unconditional.")
-    sp.add_argument("run", metavar="RUN", help="vocoder run directory, checkpoint .pt, or exported .safetensors")
+                        description=f"Say TEXT: {HONEST}. With --digit N, say that digit's word. With a "
+                        "digit-conditional audio run (WaveGAN/SpecGAN, model.conditional: preset specgan-cond-cpu) "
+                        "and --digit N, that run's G makes the clip from noise and the digit alone (no text, no "
+                        "eSpeak NG); an unconditional audio run is refused.")
+    sp.add_argument("run", metavar="RUN", help="vocoder run (or a digit-conditional audio run): directory, "
+                    "checkpoint .pt, or exported .safetensors")
     sp.add_argument("text", metavar="TEXT", nargs="?", default=None, help="the words to say")
     sp.add_argument("--out", required=True, metavar="speech.wav")
     sp.add_argument("--voice", default="en-us", help="eSpeak NG voice (espeak-ng --voices), e.g. en-us+m3; "
                     "default en-us")
     sp.add_argument("--digit", metavar="N", help="say the digit N (0-9), instead of TEXT")
+    sp.add_argument("--seed", type=int, help="an audio run's latent z (default: fresh each time)")
     use_flags(sp)
     sp.set_defaults(func=cmd_speak)
 
@@ -51,7 +55,20 @@ def cmd_vocode(args: argparse.Namespace) -> int:
 
 
 def cmd_speak(args: argparse.Namespace) -> int:
-    r = speak(args.run, args.text, args.out, voice=args.voice, digit=args.digit, **use_args(args))
+    from gankit.api import load
+    from gankit.cli.tasks import run_command
+    from gankit.tasks.vocoder.infer import render_speech, speak as _speak
+
+    if args.digit is None and not (args.text or "").strip():
+        render_speech(args.text or "")  # the one-line refusal of an empty text, before loading the run
+    run = load(args.run, device=args.device, ema=not args.no_ema)
+    other = run_command(run.task, "speak")  # a run of another task that can speak (a digit-conditional audio run)
+    if other is not None:
+        return other(args, run)
+    if args.seed is not None:
+        raise err(f"--seed: a vocoder run's speech is eSpeak NG's, re-synthesised deterministically; "
+                          f"{args.run} takes no seed")
+    r = _speak(run, args.text, args.out, voice=args.voice, digit=args.digit, overwrite=args.overwrite)
     print(f"said {r['text']!r} in {r['voice']} ({r['seconds']:.2f} s; {HONEST}): {r['out']}")
     return 0
 
