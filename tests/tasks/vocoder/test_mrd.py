@@ -1,9 +1,12 @@
 """UnivNet's multi-resolution spectrogram discriminator (vocoder.discriminators: mpd+mrd) at tiny
 sizes: its magnitude frames against a hand-made STFT, its sub-discriminators' shapes and feature
 lists, one adversarial step that moves MPD and MRD (and builds no MSD), its settings refused in
-one line."""
+one line; and the line `gankit speak` / `vocode` print says a GAN only for a run that took
+adversarial steps."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -11,6 +14,7 @@ import torch
 import gankit
 from gankit.config import load_config
 from gankit.errors import GankitError
+from gankit.tasks.vocoder.infer import adversarial_steps, honest_line, what_vocodes
 from gankit.tasks.vocoder.nets import MRD_RESOLUTIONS, MultiResolutionD, magnitude
 from gankit.training.engine import Engine
 
@@ -78,3 +82,26 @@ def test_bad_discriminator_settings_are_refused_in_one_line(extra, words):
 def test_old_configs_keep_mpd_and_msd():
     cfg = load_config("hifigan-cpu")
     assert cfg.vocoder.discriminators == "mpd+msd" and cfg.vocoder.mrd_width is None
+
+
+# -- what the commands say made the waveform -----------------------------------------------------------
+
+
+def _run(step, gan_start, init=None):
+    cfg = load_config("vocos-cpu", overrides=[f"vocoder.gan_start={gan_start}", f"train.steps={max(step, 1)}"]
+                      + ([f"train.init={init}"] if init else []))
+    return SimpleNamespace(step=step, config=cfg)
+
+
+def test_a_run_without_adversarial_steps_is_not_called_a_gan():
+    r = _run(7000, 7000, init="/runs/stage1")
+    assert adversarial_steps(r) == 0
+    assert what_vocodes(r) == ("a Vocos vocoder trained on spectral losses only (no adversarial steps), starting "
+                               "from the weights of /runs/stage1")
+    assert "GAN" not in honest_line(r)
+
+
+def test_a_run_past_gan_start_is_a_gan_vocoder_with_its_count():
+    assert what_vocodes(_run(1500, 0)) == "a GAN vocoder (Vocos, 1,500 adversarial steps of 1,500)"
+    assert what_vocodes(_run(6001, 6000)) == "a GAN vocoder (Vocos, 1 adversarial step of 6,001)"
+    assert honest_line(_run(3, 1)).startswith("eSpeak NG makes the speech (words, timing, pitch); a GAN vocoder")

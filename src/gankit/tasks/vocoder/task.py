@@ -195,7 +195,8 @@ class VocoderTask(Task):
                     "for research and speech synthesis experiments.",
                     "It re-synthesises the voice in the mel it is given, including a real person's: do not use it to "
                     "impersonate anyone. Trained on the data below only; other voices, languages and noisy audio "
-                    "come out worse.", (cfg.vocoder.g_arch, "vocoder"))
+                    "come out worse.", (cfg.vocoder.g_arch, "vocoder"),
+                    gan_start=cfg.vocoder.gan_start)
 
     def describe_data(self, data) -> list[str]:
         return [f"data: {data.name}: {len(data)} clips of {CLIP} samples at {RATE} Hz"] + \
