@@ -96,12 +96,14 @@ def _run(step, gan_start, init=None):
 def test_a_run_without_adversarial_steps_is_not_called_a_gan():
     r = _run(7000, 7000, init="/runs/stage1")
     assert adversarial_steps(r) == 0
-    assert what_vocodes(r) == ("a Vocos vocoder trained on spectral losses only (no adversarial steps), starting "
-                               "from the weights of /runs/stage1")
+    assert what_vocodes(r) == ("a Vocos vocoder trained on spectral losses only (no adversarial steps; started "
+                               "from the weights of /runs/stage1)")
     assert "GAN" not in honest_line(r)
 
 
 def test_a_run_past_gan_start_is_a_gan_vocoder_with_its_count():
     assert what_vocodes(_run(1500, 0)) == "a GAN vocoder (Vocos, 1,500 adversarial steps of 1,500)"
+    assert what_vocodes(_run(1500, 0, init="/s2")) == ("a GAN vocoder (Vocos, 1,500 adversarial steps of 1,500; "
+                                                       "started from the weights of /s2)")
     assert what_vocodes(_run(6001, 6000)) == "a GAN vocoder (Vocos, 1 adversarial step of 6,001)"
     assert honest_line(_run(3, 1)).startswith("eSpeak NG makes the speech (words, timing, pitch); a GAN vocoder")

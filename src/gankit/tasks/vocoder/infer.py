@@ -85,11 +85,10 @@ def what_vocodes(run) -> str:
 
     cfg, n = run.config, adversarial_steps(run)
     arch = ARCH_NAMES[cfg.vocoder.g_arch]
+    start = f"; started from the weights of {cfg.train.init}" if cfg.train.init else ""
     if n:
-        said = f"a GAN vocoder ({arch}, {n:,} adversarial step{'s' if n > 1 else ''} of {run.step:,})"
-    else:
-        said = f"a {arch} vocoder trained on spectral losses only (no adversarial steps)"
-    return said + (f", starting from the weights of {cfg.train.init}" if cfg.train.init else "")
+        return f"a GAN vocoder ({arch}, {n:,} adversarial step{'s' if n > 1 else ''} of {run.step:,}{start})"
+    return f"a {arch} vocoder trained on spectral losses only (no adversarial steps{start})"
 
 
 def honest_line(run) -> str:
