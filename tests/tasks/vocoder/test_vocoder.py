@@ -205,6 +205,8 @@ def test_vocode_a_wav_and_a_mel(run, tmp_path, capsys):
     src = tmp_path / "in.wav"
     _wav(src, _tone(300, 0.3))
     assert main(["vocode", str(run.dir), str(src), "--out", str(tmp_path / "out.wav")]) == 0
+    assert "vocoded 0.30 s by a HiFi-GAN vocoder trained on spectral losses only (no adversarial steps): " \
+        in capsys.readouterr().out  # one mel step, no adversarial one: not called a GAN
     with wave.open(str(tmp_path / "out.wav")) as w:
         assert w.getframerate() == RATE and w.getnframes() == int(0.3 * RATE)
     m = mel(torch.from_numpy(_tone(300, 0.256)).float()[None]).numpy()  # (1, 80, 16)
