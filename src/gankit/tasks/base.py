@@ -92,6 +92,9 @@ class Card:
     intended_use: str
     limits: str
     tags: tuple[str, ...] = ()  # the Hub's tags beyond gankit, gan and the task's name (the architecture)
+    # the steps before the first adversarial one (a warm-up on reconstruction losses alone): a run
+    # exported at or before it took no adversarial step, and its card does not call it a GAN
+    gan_start: int = 0
 
 
 class Task:

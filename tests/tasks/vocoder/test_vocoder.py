@@ -205,6 +205,8 @@ def test_vocode_a_wav_and_a_mel(run, tmp_path, capsys):
     src = tmp_path / "in.wav"
     _wav(src, _tone(300, 0.3))
     assert main(["vocode", str(run.dir), str(src), "--out", str(tmp_path / "out.wav")]) == 0
+    assert "vocoded 0.30 s by a HiFi-GAN vocoder trained on spectral losses only (no adversarial steps): " \
+        in capsys.readouterr().out  # one mel step, no adversarial one: not called a GAN
     with wave.open(str(tmp_path / "out.wav")) as w:
         assert w.getframerate() == RATE and w.getnframes() == int(0.3 * RATE)
     m = mel(torch.from_numpy(_tone(300, 0.256)).float()[None]).numpy()  # (1, 80, 16)
@@ -257,7 +259,9 @@ needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="esp
 def test_speak_says_text_and_a_digit_honestly(run, tmp_path, capsys):
     assert main(["speak", str(run.dir), "hello there", "--out", str(tmp_path / "s.wav"), "--voice", "en-us+m3"]) == 0
     out = capsys.readouterr().out
-    assert "eSpeak NG makes the speech" in out and "the GAN only turns its mel spectrogram into the waveform" in out
+    # the fixture took one mel step and no adversarial one: it is not called a GAN
+    assert ("eSpeak NG makes the speech (words, timing, pitch); a HiFi-GAN vocoder trained on spectral losses only "
+            "(no adversarial steps) only turns its mel spectrogram into the waveform") in out
     with wave.open(str(tmp_path / "s.wav")) as w:
         assert w.getframerate() == RATE and w.getnframes() > 0.3 * RATE
     r = gankit.api.speak(run.dir, None, tmp_path / "d.wav", digit="7")
@@ -286,6 +290,16 @@ def test_serve_panel_speaks_and_says_who_made_the_speech(run):
     panel = panels(gankit.api.load(run.dir), 16)["speak"]
     r = panel.handler(gankit.api.load(run.dir), {"text": "two", "voice": "en-us"}, {})
     assert r.audio[:4] == b"RIFF" and r.image.shape[0] >= 2 * 80 and "eSpeak NG made the speech" in r.notes[0]
+
+
+def test_the_model_card_of_a_run_without_adversarial_steps_does_not_call_it_a_gan(run):
+    from gankit.card import model_card
+
+    card = model_card(gankit.api.load(run.dir), run.dir)
+    front = card.split("---")[1]
+    assert "- gan\n" not in front and "- vocoder\n" in front
+    assert "A network for the `vocoder` task trained with gankit on its non-adversarial losses only (no adversarial " \
+           "step: they begin after step 1) (hifigan, vocoder), exported at step 1" in card and "A GAN" not in card
 
 
 def test_speak_refuses_an_audio_run_saying_why():

@@ -45,6 +45,11 @@ class VocoderConfig:
     # not be the mel's n_fft, but must be >= 2 x hop (overlapping frames) and differ from hop by an
     # even number (the "same" framing cuts (n_fft - hop) / 2 from each end)
     vocos_n_fft: int = ranged(1024, lambda v: 32 <= v <= 4096, "32 to 4096")
+    # the discriminators beside HiFi-GAN's MPD: its MSD (on the waveform at three scales) or
+    # UnivNet's MRD (on magnitude spectrograms at three resolutions, as Vocos uses; nets.py)
+    discriminators: Literal["mpd+msd", "mpd+mrd"] = "mpd+msd"
+    # MRD's conv width (UnivNet's and Vocos's 32); null: model.d_width
+    mrd_width: int | None = ranged(None, lambda v: v is None or 1 <= v <= 512, "1 to 512, or null (model.d_width)")
     segment: int = ranged(8192, lambda v: v >= 1024, "an integer >= 1024 (samples; a multiple of hop)")  # training crop
     mel_weight: float = ranged(45.0, lambda v: v >= 0, "a number >= 0")  # lambda_mel, the paper's 45
     fm_weight: float = ranged(2.0, lambda v: v >= 0, "a number >= 0")  # lambda_fm, the paper's 2

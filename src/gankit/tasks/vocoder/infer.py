@@ -71,6 +71,32 @@ def mel_of_wave(x: torch.Tensor, spec: MelSpec) -> torch.Tensor:
     return mel(torch.nn.functional.pad(x, (0, t - len(x)))[None], spec)
 
 
+def adversarial_steps(run) -> int:
+    """How many of the run's own steps were adversarial: the steps past vocoder.gan_start (the
+    first gan_start steps train G on spectral losses alone, with no discriminator)."""
+    return max(0, run.step - run.config.vocoder.gan_start)
+
+
+def what_vocodes(run) -> str:
+    """Who turns the mel into the waveform, true for this run: a GAN only when the run took
+    adversarial steps. Weights a run started from (train.init) are named, not counted: their
+    training is the other run's to describe."""
+    from gankit.tasks.vocoder.task import ARCH_NAMES
+
+    cfg, n = run.config, adversarial_steps(run)
+    arch = ARCH_NAMES[cfg.vocoder.g_arch]
+    start = f"; started from the weights of {cfg.train.init}" if cfg.train.init else ""
+    if n:
+        return f"a GAN vocoder ({arch}, {n:,} adversarial step{'s' if n > 1 else ''} of {run.step:,}{start})"
+    return f"a {arch} vocoder trained on spectral losses only (no adversarial steps{start})"
+
+
+def honest_line(run) -> str:
+    """What `gankit speak` says made its output."""
+    return (f"eSpeak NG makes the speech (words, timing, pitch); {what_vocodes(run)} only turns its mel "
+            "spectrogram into the waveform")
+
+
 @torch.no_grad()
 def vocode_mel(run, m: torch.Tensor) -> torch.Tensor:
     """Log mel (1, n_mels, F) -> samples (F hop,) float on the CPU, in [-1, 1]."""
@@ -95,7 +121,7 @@ def vocode_path(run, src: str | Path, out: str | Path, strict: bool = False, ove
         x = read_wave(src, strict, notes)
         y = vocode_mel(run, mel_of_wave(x, spec))[:len(x)]
     write_wav(out, y)
-    return {"out": str(out), "seconds": len(y) / RATE, "notes": notes}
+    return {"out": str(out), "seconds": len(y) / RATE, "notes": notes, "vocoder": what_vocodes(run)}
 
 
 def render_speech(text: str, voice: str = "en-us", speed: int = 160) -> torch.Tensor:
@@ -146,4 +172,4 @@ def speak(run, text: str | None, out: str | Path, voice: str = "en-us", digit: s
     spec = spec_of(run.config)
     y = vocode_mel(run, mel_of_wave(x, spec))[:len(x)]
     write_wav(out, y)
-    return {"out": str(out), "seconds": len(y) / RATE, "text": text, "voice": voice}
+    return {"out": str(out), "seconds": len(y) / RATE, "text": text, "voice": voice, "said_by": honest_line(run)}

@@ -15,6 +15,13 @@
                   stride 2; MelGAN's idea, HiFi-GAN's layers): seven convs, grouped and strided
                   (strides 1, 2, 2, 4, 4, 1, 1), widths 4d, 4d, 8d, 16d, 32d, 32d, 32d (the paper's
                   d = 32: 128 ... 1024); the one on raw audio uses spectral norm.
+    MRD           UnivNet's multi-resolution spectrogram discriminator (Jang et al. 2021), as Vocos
+                  uses it: one 2-D discriminator per (n_fft, hop, window) in (512, 128, 512),
+                  (1024, 256, 1024), (2048, 512, 2048) over the linear magnitude |STFT(x)| laid out
+                  (B, 1, frames, n_fft / 2 + 1); five convs, kernels (3, 9) x 4 then (3, 3),
+                  strides 1, then (1, 2) x 3 (halving the frequency axis), width c (UnivNet's 32),
+                  then a (3, 3) conv to one logit map. A GAN step's discriminator cost lies in the
+                  spectrogram plane, not along the 8,192 samples.
 
 Every D returns (logits, feature maps) per sub-discriminator: the losses need both. Convolutions
 carry weight normalisation, as the paper's code does.
@@ -151,6 +158,44 @@ class MultiScaleD(nn.Module):
                 x = F.avg_pool1d(x, 4, 2, padding=2)  # x1/2, then x1/4
             out.append(s(x))
         return out
+
+    def ordered_blocks(self) -> list[nn.Module]:
+        return list(self.subs)
+
+
+MRD_RESOLUTIONS = ((512, 128, 512), (1024, 256, 1024), (2048, 512, 2048))  # (n_fft, hop, window), Vocos's
+
+
+def magnitude(x: Tensor, n_fft: int, hop: int, win: int) -> Tensor:
+    """Waveforms (B, 1, T) -> |STFT| (B, 1, T / hop, n_fft / 2 + 1): reflect-padded by (n_fft - hop) / 2
+    at each end and framed without centring, so T / hop frames; a finite gradient at |X| = 0."""
+    pad = (n_fft - hop) // 2
+    x = F.pad(x, (pad, pad), mode="reflect")[:, 0]
+    X = torch.stft(x, n_fft, hop, win, window=torch.hann_window(win, device=x.device), center=False,
+                   return_complex=True)  # (B, n_fft / 2 + 1, frames)
+    return torch.sqrt(X.real ** 2 + X.imag ** 2 + 1e-9).transpose(1, 2)[:, None]
+
+
+class ResolutionD(nn.Module):
+    def __init__(self, resolution: tuple[int, int, int], c: int):
+        super().__init__()
+        self.resolution = resolution
+        shape = [(1, (3, 9), 1), (c, (3, 9), (1, 2)), (c, (3, 9), (1, 2)), (c, (3, 9), (1, 2)), (c, (3, 3), 1)]
+        self.convs = nn.ModuleList(weight_norm(nn.Conv2d(a, c, k, s, padding=(k[0] // 2, k[1] // 2)))
+                                   for a, k, s in shape)
+        self.post = weight_norm(nn.Conv2d(c, 1, (3, 3), padding=(1, 1)))
+
+    def forward(self, x: Tensor) -> tuple[Tensor, list[Tensor]]:
+        return judge(self.convs, self.post, magnitude(x, *self.resolution))
+
+
+class MultiResolutionD(nn.Module):
+    def __init__(self, c: int, resolutions: tuple[tuple[int, int, int], ...] = MRD_RESOLUTIONS):
+        super().__init__()
+        self.subs = nn.ModuleList(ResolutionD(r, c) for r in resolutions)
+
+    def forward(self, x: Tensor) -> list[tuple[Tensor, list[Tensor]]]:
+        return [s(x) for s in self.subs]
 
     def ordered_blocks(self) -> list[nn.Module]:
         return list(self.subs)

@@ -2,7 +2,7 @@
 
     y      real segments (B, 1, segment) in [-1, 1];  m = mel(y) (B, n_mels, segment / hop)
     y_hat  G(m)                                      (B, 1, segment)
-    D:     sum over the 8 sub-discriminators k (5 periods, 3 scales) of
+    D:     sum over the 8 sub-discriminators k (5 periods, 3 scales or 3 resolutions) of
            E[(D_k(y) - 1)^2] + E[D_k(y_hat)^2]                          (least squares, eq. 1)
     G:     sum_k E[(D_k(y_hat) - 1)^2]                                   (eq. 2)
            + fm_weight  sum_k sum_l E|D_k^l(y) - D_k^l(y_hat)|            (feature matching, eq. 4;
@@ -40,6 +40,7 @@ class Objective:
     mel_weight: float = 45.0
     fm_weight: float = 2.0
     stft_weight: float = 0.0
+    discs: tuple[str, ...] = ("MPD", "MSD")  # the discriminators' names in st.nets (MSD or MRD beside MPD)
 
 
 def d_loss(real: Outs, fake: Outs) -> Tensor:
@@ -93,22 +94,21 @@ def mel_phase(st, y: Tensor) -> Tensor:
 
 def gan_phase(st, y: Tensor) -> Tensor:
     obj, G = st.obj, st.fwd["G"]
-    mpd, msd = st.fwd["MPD"], st.fwd["MSD"]
+    Ds = [st.fwd[n] for n in obj.discs]  # MPD and MSD (or MRD)
     m = mel(y[:, 0], obj.spec)  # (B, n_mels, F)
     y_hat = G(m)  # (B, 1, F hop)
 
-    # 1. both discriminators, one update: real segments against G's, detached
+    # 1. the discriminators, one update: real segments against G's, detached
     fake = y_hat.detach()
-    real_p, real_s, fake_p, fake_s = mpd(y), msd(y), mpd(fake), msd(fake)
-    loss_d = d_loss(real_p, fake_p) + d_loss(real_s, fake_s)
+    real, fake = [D(y) for D in Ds], [D(fake) for D in Ds]
+    loss_d = sum(d_loss(r, f) for r, f in zip(real, fake))
     st.update("D", loss_d)
 
     # 2. G through the updated, frozen discriminators
-    with frozen(st.nets["MPD"], st.nets["MSD"]):
-        real_p, real_s = mpd(y), msd(y)
-        gen_p, gen_s = mpd(y_hat), msd(y_hat)
-        adv = g_adv_loss(gen_p) + g_adv_loss(gen_s)
-        fm = feature_matching(real_p, gen_p) + feature_matching(real_s, gen_s)
+    with frozen(*(st.nets[n] for n in obj.discs)):
+        real, gen = [D(y) for D in Ds], [D(y_hat) for D in Ds]
+        adv = sum(g_adv_loss(g) for g in gen)
+        fm = sum(feature_matching(r, g) for r, g in zip(real, gen))
         l1 = mel_l1(m, y_hat, obj.spec)
         loss_g = adv + obj.fm_weight * fm + obj.mel_weight * l1
         sl = stft_loss(y, y_hat) if obj.stft_weight else torch.zeros((), device=y.device)
@@ -116,7 +116,7 @@ def gan_phase(st, y: Tensor) -> Tensor:
             loss_g = loss_g + obj.stft_weight * sl
         st.update("G", loss_g)
     with torch.no_grad():
-        d_real = torch.stack([r.mean() for r, _ in real_p + real_s]).mean()
-        d_fake = torch.stack([f.mean() for f, _ in fake_p + fake_s]).mean()
+        d_real = torch.stack([r.mean() for outs in real for r, _ in outs]).mean()
+        d_fake = torch.stack([f.mean() for outs in fake for f, _ in outs]).mean()
         return stats(STATS, loss_d=loss_d, loss_g=loss_g, adv_g=adv, fm=fm, mel_l1=l1, d_real=d_real,
                      d_fake=d_fake, gan_steps=1.0, stft=sl.detach())

@@ -31,7 +31,9 @@ def speak_text(run: Run, p: dict, images: dict) -> Result:
 
 
 def panels(run: Run, max_samples: int) -> dict[str, Panel]:
+    from gankit.tasks.vocoder.infer import what_vocodes
+
     return {"speak": Panel("Speak", "text said by eSpeak NG, its mel spectrogram turned back into a waveform by this "
-                           "vocoder (the GAN makes the waveform, not the words)",
+                           f"run, {what_vocodes(run)} (it makes the waveform, not the words)",
                            {"text": Str(MAX_TEXT, "the quick brown fox"), "voice": Choice(VOICES, "en-us")},
                            speak_text)}

@@ -13,8 +13,8 @@ API = ("vocode", "speak")
 REPORT = {"scored": True, "grid": "each column: a held-out clip's mel (top) and its vocoded mel (bottom); the "
                                   "audio, real then vocoded, in the .wav beside each grid"}
 
-HONEST = ("eSpeak NG makes the speech (words, timing, pitch); the GAN only turns its mel spectrogram into "
-          "the waveform")
+HONEST = ("eSpeak NG makes the speech (words, timing, pitch); the vocoder run only turns its mel spectrogram "
+          "into the waveform (the output line says whether that run was trained adversarially)")
 
 
 def commands(sub) -> None:
@@ -50,7 +50,7 @@ def cmd_vocode(args: argparse.Namespace) -> int:
     r = vocode(args.run, args.input, args.out, strict=args.strict, **use_args(args))
     for n in r["notes"]:
         print(f"note: {n}")
-    print(f"vocoded {r['seconds']:.2f} s: {r['out']}")
+    print(f"vocoded {r['seconds']:.2f} s by {r['vocoder']}: {r['out']}")
     return 0
 
 
@@ -69,7 +69,7 @@ def cmd_speak(args: argparse.Namespace) -> int:
         raise err(f"--seed: a vocoder run's speech is eSpeak NG's, re-synthesised deterministically; "
                           f"{args.run} takes no seed")
     r = _speak(run, args.text, args.out, voice=args.voice, digit=args.digit, overwrite=args.overwrite)
-    print(f"said {r['text']!r} in {r['voice']} ({r['seconds']:.2f} s; {HONEST}): {r['out']}")
+    print(f"said {r['text']!r} in {r['voice']} ({r['seconds']:.2f} s; {r['said_by']}): {r['out']}")
     return 0
 
 

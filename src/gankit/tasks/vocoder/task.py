@@ -24,7 +24,7 @@ from gankit.data.speech import CLIP, RATE, load_audio, spoken_digits
 from gankit.errors import GankitError
 from gankit.tasks.base import Card, OnnxGraph, Parts, Task
 from gankit.tasks.vocoder.mel import LOG_FLOOR, mel, spec_of
-from gankit.tasks.vocoder.nets import Generator, MultiPeriodD, MultiScaleD
+from gankit.tasks.vocoder.nets import Generator, MultiPeriodD, MultiResolutionD, MultiScaleD
 from gankit.tasks.vocoder.phases import STATS, Objective, gan_phase, mel_phase
 from gankit.tasks.vocoder.vocos import Vocos
 from gankit.util import eval_mode
@@ -53,6 +53,14 @@ def generator(cfg) -> Generator | Vocos:
 
 
 ARCH_NAMES = {"hifigan": "HiFi-GAN", "vocos": "Vocos"}
+
+
+def discriminators(cfg) -> dict:
+    """HiFi-GAN's MPD, and beside it its MSD or UnivNet's MRD (vocoder.discriminators), by name."""
+    d, v = cfg.model.d_width, cfg.vocoder
+    if v.discriminators == "mpd+mrd":
+        return {"MPD": MultiPeriodD(d), "MRD": MultiResolutionD(v.mrd_width or d)}
+    return {"MPD": MultiPeriodD(d), "MSD": MultiScaleD(d)}
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:
@@ -91,11 +99,12 @@ class VocoderTask(Task):
     def build(self, cfg, data, device, rank: int = 0) -> Parts:
         if cfg.model.conditional:
             raise GankitError("model.conditional: a vocoder is conditioned on its mel spectrogram; set it false")
-        nets = {"G": generator(cfg), "MPD": MultiPeriodD(cfg.model.d_width), "MSD": MultiScaleD(cfg.model.d_width)}
+        ds = discriminators(cfg)
+        nets = {"G": generator(cfg), **ds}
         v = cfg.vocoder
-        return Parts(nets=nets, groups={"G": ("G",), "D": ("MPD", "MSD")},
+        return Parts(nets=nets, groups={"G": ("G",), "D": tuple(ds)},
                      lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
-                     objective=Objective(spec_of(cfg), v.mel_weight, v.fm_weight, v.stft_weight),
+                     objective=Objective(spec_of(cfg), v.mel_weight, v.fm_weight, v.stft_weight, tuple(ds)),
                      ema=("G",) if cfg.train.ema else (),
                      forwards=dict(nets), ddp=False,
                      samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
@@ -186,7 +195,8 @@ class VocoderTask(Task):
                     "for research and speech synthesis experiments.",
                     "It re-synthesises the voice in the mel it is given, including a real person's: do not use it to "
                     "impersonate anyone. Trained on the data below only; other voices, languages and noisy audio "
-                    "come out worse.", (cfg.vocoder.g_arch, "vocoder"))
+                    "come out worse.", (cfg.vocoder.g_arch, "vocoder"),
+                    gan_start=cfg.vocoder.gan_start)
 
     def describe_data(self, data) -> list[str]:
         return [f"data: {data.name}: {len(data)} clips of {CLIP} samples at {RATE} Hz"] + \
