@@ -42,14 +42,6 @@ def _tone(f: float, seconds: float = 1.0, rate: int = RATE) -> np.ndarray:
     return 0.5 * np.sin(2 * np.pi * f * t) * np.hanning(len(t))
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tones")
-    for i, f in enumerate((220, 330, 440, 660)):
-        _wav(d / f"{i}.wav", _tone(f))
-    return d
-
-
 def _cfg(folder, *extra):
     return load_config("hifigan-cpu", overrides=[*TINY, f"data.source={folder}", *extra])
 

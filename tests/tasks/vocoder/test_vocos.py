@@ -106,14 +106,6 @@ def test_vocos_ignores_the_hifigan_upsampling_and_hifigan_keeps_its_rule():
 # -- a tiny run ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tones")
-    for i, f in enumerate((220, 330, 440, 660)):
-        _wav(d / f"{i}.wav", _tone(f))
-    return d
-
-
 def _cfg(folder, *extra):
     return load_config("vocos-cpu", overrides=[*TINY, *VOCOS, f"data.source={folder}", *extra])
 
