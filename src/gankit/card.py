@@ -101,7 +101,10 @@ def model_card(run: Run, run_dir: Path, license: str = "unknown", onnx_files: li
     """README.md text for an export of `run` (read from `run_dir`)."""
     cfg, task = run.config, get_task(run.task)
     card = task.card(cfg, run.data_meta)
-    adversarial = run.step > card.gan_start  # a run stopped before its first adversarial step is no GAN
+    # a run stopped before its first adversarial step (or with none in its config) is no GAN
+    adversarial = card.gan_start is not None and run.step > card.gan_start
+    never = "its config has no adversarial phase" if card.gan_start is None else \
+        f"they begin after step {card.gan_start:,}"
     tags = ["gankit", *(["gan"] if adversarial else []), run.task, *card.tags] + (["onnx"] if onnx_files else [])
     front = {"library_name": "gankit", "license": license, "tags": list(dict.fromkeys(tags))}
     if card.pipeline_tag:
@@ -111,7 +114,7 @@ def model_card(run: Run, run_dir: Path, license: str = "unknown", onnx_files: li
            f"# {name}", "",
            (f"A GAN for the `{run.task}` task trained with gankit" if adversarial else
             f"A network for the `{run.task}` task trained with gankit on its non-adversarial losses only (no "
-            f"adversarial step: they begin after step {card.gan_start:,})")
+            f"adversarial step: {never})")
            + (f" ({', '.join(card.tags)})" if card.tags else "") + f", exported at step {run.step} "
            f"({'EMA' if run.ema else 'raw'} weights of {', '.join(task.exported_nets(cfg))}).", ""]
 

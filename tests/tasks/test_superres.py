@@ -151,3 +151,16 @@ def test_data_errors_are_one_line():
         load_sr("mnist", 3, 28)
     with pytest.raises(GankitError):
         gankit.train(_cfg("srresnet", "superres.patch=30", "train.steps=1"), "/tmp/never-written-sr")
+
+
+@pytest.mark.slow
+def test_the_card_calls_a_run_a_gan_only_after_its_adversarial_phase_began(tmp_path):
+    from gankit.card import model_card
+
+    l1 = gankit.train(_cfg("srresnet", "train.steps=1"), str(tmp_path / "l1"))
+    card = model_card(gankit.api.load(l1.dir), l1.dir)
+    assert "on its non-adversarial losses only (no adversarial step: its config has no adversarial phase)" in card
+    assert "A GAN" not in card and "- gan\n" not in card.split("---")[1]
+    gan = gankit.train(_cfg("srgan", "superres.pretrain_steps=1", "train.steps=2"), str(tmp_path / "gan"))
+    card = model_card(gankit.api.load(gan.dir), gan.dir)
+    assert "A GAN for the `superres` task" in card and "- gan\n" in card.split("---")[1]

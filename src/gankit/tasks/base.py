@@ -93,8 +93,9 @@ class Card:
     limits: str
     tags: tuple[str, ...] = ()  # the Hub's tags beyond gankit, gan and the task's name (the architecture)
     # the steps before the first adversarial one (a warm-up on reconstruction losses alone): a run
-    # exported at or before it took no adversarial step, and its card does not call it a GAN
-    gan_start: int = 0
+    # exported at or before it took no adversarial step, and its card does not call it a GAN;
+    # None: the config has no adversarial phase at all (superres's srresnet)
+    gan_start: int | None = 0
 
 
 class Task:

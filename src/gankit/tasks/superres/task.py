@@ -116,7 +116,8 @@ class SuperresTask(Task):
                     "pairs were (the low-resolution input made from the high one by the same downscaling).",
                     "Detail it adds is invented to look plausible, not recovered; real-world degradations (blur, "
                     "noise, compression) unlike its training pairs are outside what it learned. Not for "
-                    "identification or any use where the exact content matters.")
+                    "identification or any use where the exact content matters.",
+                    gan_start=cfg.superres.pretrain_steps if _gan(cfg) else None)
 
     def describe_data(self, data) -> list[str]:
         m = data.meta()
