@@ -121,7 +121,7 @@ def test_sample_class_and_speak_digit_write_one_second_clips(runs, tmp_path, cap
     (["speak", "{cond}", "--digit", "12", "--out", "{tmp}/x.wav"], "--digit '12': expected 0 to 9"),
     (["speak", "{cond}", "hello", "--out", "{tmp}/x.wav"], "speak 'hello': {cond} is an audio run, which says one "
                                                              "digit"),
-    (["speak", "{cond}", "--digit", "7", "--out", "{tmp}/x.mp3"], "--out {tmp}/x.mp3: a clip is written as a WAV"),
+    (["speak", "{cond}", "--digit", "7", "--out", "{tmp}/x.mp3"], "--out {tmp}/x.mp3: a WAV file is written"),
 ])
 def test_bad_digit_class_or_text_is_one_line(runs, tmp_path, capsys, argv, words):
     cond, plain = runs

@@ -236,7 +236,7 @@ def test_vocode_refuses_a_missing_input_a_non_wav_output_and_an_existing_one(run
     _wav(src, _tone(300, 0.2))
     with pytest.raises(GankitError, match=r"nope.wav: no such file"):
         gankit.api.vocode(run.dir, tmp_path / "nope.wav", tmp_path / "o.wav")
-    with pytest.raises(GankitError, match=r"--out \S+o.mp3: the vocoder writes WAV files"):
+    with pytest.raises(GankitError, match=r"--out \S+o.mp3: a WAV file is written"):
         gankit.api.vocode(run.dir, src, tmp_path / "o.mp3")
     (tmp_path / "o.wav").write_bytes(b"keep")
     with pytest.raises(GankitError, match=r"already exists; choose another path or pass --overwrite"):

@@ -43,6 +43,19 @@ def joined(clips: torch.Tensor, gap_s: float = 0.25, rate: int = RATE) -> torch.
     return torch.cat([clips, gap], 1).flatten()
 
 
+def wav_out(out: str | Path, overwrite: bool) -> Path:
+    """--out for one WAV file (`gankit speak`, `gankit vocode`), checked before any work: a .wav
+    path in an existing folder, not replacing a file without --overwrite."""
+    out = Path(out)
+    if out.suffix.lower() != ".wav":
+        raise GankitError(f"--out {out}: a WAV file is written; expected a path ending in .wav")
+    if out.exists() and not overwrite:
+        raise GankitError(f"--out {out}: already exists; choose another path or pass --overwrite")
+    if not out.parent.is_dir():
+        raise GankitError(f"--out {out}: the folder {out.parent} does not exist")
+    return out
+
+
 def write_wav(path: Path, clips: torch.Tensor, rate: int = RATE) -> Path:
     """float samples (1, T) or (T,) in [-1, 1] -> a 16-bit mono WAV, written atomically."""
     path = Path(path)
@@ -132,13 +145,7 @@ def say_digit(run, digit: str | int, out: str | Path, seed: int | None = None, o
     from noise and the digit's label alone: no text, no eSpeak NG at this step."""
     run.need("audio", "saying a digit")
     k, word = digit_class(run, digit)
-    out = Path(out)
-    if out.suffix.lower() != ".wav":
-        raise GankitError(f"--out {out}: a clip is written as a WAV file; expected a path ending in .wav")
-    if out.exists() and not overwrite:
-        raise GankitError(f"--out {out}: already exists; choose another path or pass --overwrite")
-    if not out.parent.is_dir():
-        raise GankitError(f"--out {out}: the folder {out.parent} does not exist")
+    out = wav_out(out, overwrite)
     clip = sample_audio(run, 1, seed, k)[0]  # (CLIP,)
     write_wav(out, clip)
     return {"out": str(out), "digit": word, "class": k, "seconds": len(clip) / RATE, "method": run.config.audio.method,

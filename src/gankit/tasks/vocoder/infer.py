@@ -20,17 +20,6 @@ from gankit.errors import GankitError
 from gankit.tasks.vocoder.mel import MelSpec, mel, spec_of
 
 
-def _out_ok(out: Path, overwrite: bool) -> Path:
-    out = Path(out)
-    if out.suffix.lower() != ".wav":
-        raise GankitError(f"--out {out}: the vocoder writes WAV files; expected a path ending in .wav")
-    if out.exists() and not overwrite:
-        raise GankitError(f"--out {out}: already exists; choose another path or pass --overwrite")
-    if not out.parent.is_dir():
-        raise GankitError(f"--out {out}: the folder {out.parent} does not exist")
-    return out
-
-
 def read_mel_npy(path: Path, spec: MelSpec) -> torch.Tensor:
     """A mel spectrogram saved with numpy: (n_mels, frames) or (1, n_mels, frames), finite
     floats, this module's log mel (`gankit.tasks.vocoder.mel.mel`) -> (1, n_mels, frames)."""
@@ -106,10 +95,10 @@ def vocode_mel(run, m: torch.Tensor) -> torch.Tensor:
 
 def vocode_path(run, src: str | Path, out: str | Path, strict: bool = False, overwrite: bool = False) -> dict:
     """IN.wav (any audio file PyAV reads) or mel.npy -> OUT.wav through the run's G."""
-    from gankit.tasks.audio.infer import write_wav
+    from gankit.tasks.audio.infer import wav_out, write_wav
 
     run.need("vocoder", "vocoding")
-    src, out = Path(src), _out_ok(Path(out), overwrite)
+    src, out = Path(src), wav_out(out, overwrite)
     spec = spec_of(run.config)
     notes: list[str] = []
     if not src.is_file():
@@ -156,7 +145,7 @@ def speak(run, text: str | None, out: str | Path, voice: str = "en-us", digit: s
     its log mel is taken, and the run's G re-synthesises the waveform from that mel. An audio
     (WaveGAN/SpecGAN) run is refused here: a digit-conditional one says a digit through its own
     task (`gankit.tasks.audio.infer.say_digit`, which `gankit speak` hands it to)."""
-    from gankit.tasks.audio.infer import write_wav
+    from gankit.tasks.audio.infer import wav_out, write_wav
 
     if digit is not None:
         if text:
@@ -167,7 +156,7 @@ def speak(run, text: str | None, out: str | Path, voice: str = "en-us", digit: s
                           f"{text!r} here; a digit-conditional one says a digit itself (gankit speak RUN --digit 7, "
                           "gankit.api.say_digit), and text needs a vocoder run (gankit train --preset hifigan-cpu)")
     run.need("vocoder", "speak")
-    out = _out_ok(Path(out), overwrite)
+    out = wav_out(out, overwrite)
     x = render_speech(text or "", voice)
     spec = spec_of(run.config)
     y = vocode_mel(run, mel_of_wave(x, spec))[:len(x)]

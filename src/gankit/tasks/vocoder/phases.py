@@ -78,16 +78,21 @@ def stft_loss(y: Tensor, y_hat: Tensor) -> Tensor:
     return total / len(RESOLUTIONS)
 
 
+def spectral(obj: Objective, m: Tensor, y: Tensor, y_hat: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """G's reconstruction terms: (mel_weight x mel L1 + stft_weight x the STFT loss, the mel L1,
+    the STFT loss (0 when stft_weight is 0: not computed))."""
+    l1 = mel_l1(m, y_hat, obj.spec)
+    if not obj.stft_weight:
+        return obj.mel_weight * l1, l1, torch.zeros((), device=y.device)
+    sl = stft_loss(y, y_hat)
+    return obj.mel_weight * l1 + obj.stft_weight * sl, l1, sl
+
+
 def mel_phase(st, y: Tensor) -> Tensor:
     """G alone on the mel L1 (+ the STFT loss) (the first vocoder.gan_start steps)."""
     obj = st.obj
     m = mel(y[:, 0], obj.spec)
-    y_hat = st.fwd["G"](m)
-    l1 = mel_l1(m, y_hat, obj.spec)
-    loss = obj.mel_weight * l1
-    sl = stft_loss(y, y_hat) if obj.stft_weight else torch.zeros((), device=y.device)
-    if obj.stft_weight:
-        loss = loss + obj.stft_weight * sl
+    loss, l1, sl = spectral(obj, m, y, st.fwd["G"](m))
     st.update("G", loss)
     return stats(STATS, loss_g=loss, mel_l1=l1, stft=sl)
 
@@ -109,11 +114,8 @@ def gan_phase(st, y: Tensor) -> Tensor:
         real, gen = [D(y) for D in Ds], [D(y_hat) for D in Ds]
         adv = sum(g_adv_loss(g) for g in gen)
         fm = sum(feature_matching(r, g) for r, g in zip(real, gen))
-        l1 = mel_l1(m, y_hat, obj.spec)
-        loss_g = adv + obj.fm_weight * fm + obj.mel_weight * l1
-        sl = stft_loss(y, y_hat) if obj.stft_weight else torch.zeros((), device=y.device)
-        if obj.stft_weight:
-            loss_g = loss_g + obj.stft_weight * sl
+        recon, l1, sl = spectral(obj, m, y, y_hat)
+        loss_g = adv + obj.fm_weight * fm + recon
         st.update("G", loss_g)
     with torch.no_grad():
         d_real = torch.stack([r.mean() for outs in real for r, _ in outs]).mean()
