@@ -59,6 +59,12 @@ class VocoderConfig:
     # adversarial from the first step; Parallel WaveGAN waits 100k steps): on a CPU budget the
     # mel loss alone gets a usable G sooner, and the GAN steps then remove its buzz
     gan_start: int = ranged(0, lambda v: v >= 0, "an integer >= 0")
+    # the step from which the discriminators train, on G's detached output, while G is still on
+    # its spectral losses alone (until gan_start): G's first adversarial gradients then come from
+    # discriminators that have learned real from vocoded, not from random ones; null: gan_start
+    # (D and G's adversarial terms start together, the paper's)
+    d_start: int | None = ranged(None, lambda v: v is None or v >= 0,
+                                 "an integer >= 0, or null (vocoder.gan_start)")
     eval_clips: int = ranged(100, lambda v: 10 <= v <= 1000, "10 to 1000")  # held-out clips `gankit eval` scores
     grid_clips: int = ranged(4, lambda v: 1 <= v <= 16, "1 to 16")  # held-out clips in each grid (.png and .wav)
 
@@ -80,6 +86,10 @@ def check(cfg, origin: str) -> None:
         raise GankitError(f"{origin}: vocoder.win {v.win} is longer than vocoder.n_fft {v.n_fft}; expected <= n_fft")
     if v.fmin >= v.fmax:
         raise GankitError(f"{origin}: vocoder.fmin {v.fmin} must be below vocoder.fmax {v.fmax}")
+    if v.d_start is not None and v.d_start > v.gan_start:
+        raise GankitError(f"{origin}: vocoder.d_start {v.d_start} is after vocoder.gan_start {v.gan_start}; expected "
+                          "a step <= gan_start (the discriminators train from d_start, G against them from "
+                          "gan_start), or null")
     if v.segment % v.hop:
         raise GankitError(f"{origin}: vocoder.segment {v.segment} is not a multiple of vocoder.hop {v.hop}")
     if v.segment > 16_384:

@@ -11,6 +11,8 @@
            + stft_weight sum_r (SC_r + MAG_r) / R                          (Parallel WaveGAN's multi-
                                                                            resolution STFT loss; 0: off)
     "mel" steps (the first vocoder.gan_start): G on mel_weight x the mel L1 (+ the STFT loss), no D.
+    "warm" steps (vocoder.d_start to gan_start): the same G step, and D's update (eq. 1) on G's
+    detached output, so that G's first adversarial step meets discriminators already trained.
 
     Multi-resolution STFT loss (Yamamoto et al. 2020, eqs. 4-6), R = 3 resolutions
     (n_fft, hop, window) = (512, 50, 240), (1024, 120, 600), (2048, 240, 1200), Hann windows:
@@ -28,7 +30,7 @@ from torch import Tensor
 from gankit.tasks.phases_common import frozen, stats
 from gankit.tasks.vocoder.mel import MelSpec, mel
 
-STATS = ("loss_d", "loss_g", "adv_g", "fm", "mel_l1", "d_real", "d_fake", "gan_steps", "stft")
+STATS = ("loss_d", "loss_g", "adv_g", "fm", "mel_l1", "d_real", "d_fake", "gan_steps", "stft", "d_steps")
 RESOLUTIONS = ((512, 50, 240), (1024, 120, 600), (2048, 240, 1200))  # Parallel WaveGAN's (n_fft, hop, window)
 
 Outs = list[tuple[Tensor, list[Tensor]]]  # per sub-discriminator: (logits (B, n), feature maps)
@@ -97,6 +99,31 @@ def mel_phase(st, y: Tensor) -> Tensor:
     return stats(STATS, loss_g=loss, mel_l1=l1, stft=sl)
 
 
+def d_step(st, y: Tensor, y_hat: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The discriminators' update, real segments against G's, detached: (loss, mean D(y), mean D(y_hat))."""
+    Ds = [st.fwd[n] for n in st.obj.discs]  # MPD and MSD (or MRD)
+    fake = y_hat.detach()
+    real, fake = [D(y) for D in Ds], [D(fake) for D in Ds]
+    loss_d = sum(d_loss(r, f) for r, f in zip(real, fake))
+    st.update("D", loss_d)
+    with torch.no_grad():
+        d_real = torch.stack([r.mean() for outs in real for r, _ in outs]).mean()
+        d_fake = torch.stack([f.mean() for outs in fake for f, _ in outs]).mean()
+    return loss_d, d_real, d_fake
+
+
+def warm_phase(st, y: Tensor) -> Tensor:
+    """The discriminators learn on G's output while G stays on its spectral losses (vocoder.d_start
+    to gan_start)."""
+    obj = st.obj
+    m = mel(y[:, 0], obj.spec)
+    y_hat = st.fwd["G"](m)
+    loss_d, d_real, d_fake = d_step(st, y, y_hat)
+    loss, l1, sl = spectral(obj, m, y, y_hat)
+    st.update("G", loss)
+    return stats(STATS, loss_g=loss, mel_l1=l1, stft=sl, loss_d=loss_d, d_real=d_real, d_fake=d_fake, d_steps=1.0)
+
+
 def gan_phase(st, y: Tensor) -> Tensor:
     obj, G = st.obj, st.fwd["G"]
     Ds = [st.fwd[n] for n in obj.discs]  # MPD and MSD (or MRD)
@@ -104,10 +131,7 @@ def gan_phase(st, y: Tensor) -> Tensor:
     y_hat = G(m)  # (B, 1, F hop)
 
     # 1. the discriminators, one update: real segments against G's, detached
-    fake = y_hat.detach()
-    real, fake = [D(y) for D in Ds], [D(fake) for D in Ds]
-    loss_d = sum(d_loss(r, f) for r, f in zip(real, fake))
-    st.update("D", loss_d)
+    loss_d, d_real, d_fake = d_step(st, y, y_hat)
 
     # 2. G through the updated, frozen discriminators
     with frozen(*(st.nets[n] for n in obj.discs)):
@@ -117,8 +141,5 @@ def gan_phase(st, y: Tensor) -> Tensor:
         recon, l1, sl = spectral(obj, m, y, y_hat)
         loss_g = adv + obj.fm_weight * fm + recon
         st.update("G", loss_g)
-    with torch.no_grad():
-        d_real = torch.stack([r.mean() for outs in real for r, _ in outs]).mean()
-        d_fake = torch.stack([f.mean() for outs in fake for f, _ in outs]).mean()
-        return stats(STATS, loss_d=loss_d, loss_g=loss_g, adv_g=adv, fm=fm, mel_l1=l1, d_real=d_real,
-                     d_fake=d_fake, gan_steps=1.0, stft=sl.detach())
+    return stats(STATS, loss_d=loss_d, loss_g=loss_g, adv_g=adv, fm=fm, mel_l1=l1, d_real=d_real,
+                 d_fake=d_fake, gan_steps=1.0, stft=sl, d_steps=1.0)

@@ -25,7 +25,7 @@ from gankit.errors import GankitError
 from gankit.tasks.base import Card, OnnxGraph, Parts, Task
 from gankit.tasks.vocoder.mel import LOG_FLOOR, mel, spec_of
 from gankit.tasks.vocoder.nets import Generator, MultiPeriodD, MultiResolutionD, MultiScaleD
-from gankit.tasks.vocoder.phases import STATS, Objective, gan_phase, mel_phase
+from gankit.tasks.vocoder.phases import STATS, Objective, gan_phase, mel_phase, warm_phase
 from gankit.tasks.vocoder.vocos import Vocos
 from gankit.util import eval_mode
 
@@ -110,7 +110,10 @@ class VocoderTask(Task):
                      samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
 
     def flags(self, cfg, t: int):
-        return "mel" if t < cfg.vocoder.gan_start else "gan"
+        v = cfg.vocoder
+        if t >= v.gan_start:
+            return "gan"
+        return "warm" if v.d_start is not None and t >= v.d_start else "mel"
 
     def draw(self, st) -> tuple:
         """This rank's clip indices and crop offsets, drawn for the whole global batch."""
@@ -124,16 +127,19 @@ class VocoderTask(Task):
         idx, off = inputs
         cols = off[:, None] + torch.arange(st.cfg.vocoder.segment, device=off.device)  # (B, segment)
         y = to_float(torch.gather(st.data.x[idx], 1, cols))[:, None]  # (B, 1, segment)
-        st.acc += mel_phase(st, y) if flags == "mel" else gan_phase(st, y)
+        st.acc += {"mel": mel_phase, "warm": warm_phase, "gan": gan_phase}[flags](st, y)
 
     def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
         row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4),
                "loss_g": round(sums["loss_g"] / window, 6), "mel_l1": round(sums["mel_l1"] / window, 6)}
         if cfg.vocoder.stft_weight:
             row["stft"] = round(sums["stft"] / window, 6)
+        n = sums["d_steps"]
+        if n:  # the discriminators' scalars, averaged over the window's steps that trained them
+            row.update({k: round(sums[k] / n, 6) for k in ("loss_d", "d_real", "d_fake")})
         n = sums["gan_steps"]
-        if n:  # the adversarial scalars, averaged over the GAN steps of the window
-            row.update({k: round(sums[k] / n, 6) for k in ("loss_d", "adv_g", "fm", "d_real", "d_fake")})
+        if n:  # G's adversarial scalars, averaged over the GAN steps of the window
+            row.update({k: round(sums[k] / n, 6) for k in ("adv_g", "fm")})
         return row
 
     def grid(self, cfg, data, st):
