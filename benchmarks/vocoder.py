@@ -12,7 +12,8 @@ run's G on its mel, Griffin-Lim with 32 and 100 iterations from the same mel (ps
 the filterbank to a linear magnitude), and SpecGAN's own path (its 128 x 128 linear spectrogram,
 16 Griffin-Lim iterations). The real-time factor is compute seconds per audio second with
 --threads torch threads (1 by default: the number to compare; re-run alone for timings). --json
-records it with the run's training time and steps and the machine.
+records it with the run's training time and steps and the machine, and the run's G paired with each
+baseline on the same clips (per-clip PESQ differences, STOI on blocks of 10 clips: evaluation.paired).
 """
 
 from __future__ import annotations
@@ -63,10 +64,18 @@ def table(paths: list[str]) -> str:
     for p in paths:
         d = json.loads(Path(p).read_text())
         for k, v in d["results"].items():
-            if k == "protocol":
+            if k in ("protocol", "paired"):
                 continue
             rows.append(f"| {label(k, d)} | {v['pesq']} | {v['stoi']} | {v['mcd']} | {v.get('accuracy', '-')} | "
                         f"{v.get('rtf', '-')} |")
+    pairs = [(Path(p).name, k, v) for p in paths for k, v in json.loads(Path(p).read_text())["results"]
+             .get("paired", {}).items()]
+    if pairs:  # the run's G against each baseline on the same clips
+        rows += ["", "| results | comparison | PESQ difference (SE) | clips higher | STOI difference (min, max) | "
+                 "blocks higher |", "|---|---|---|---|---|---|"]
+        rows += [f"| {f} | {k} | {v.get('pesq_diff')} ({v.get('pesq_se')}) | {v.get('pesq_higher')} | "
+                 f"{v.get('stoi_diff')} ({v.get('stoi_min')}, {v.get('stoi_max')}) | {v.get('stoi_higher')} |"
+                 for f, k, v in pairs]
     return "\n".join(rows)
 
 

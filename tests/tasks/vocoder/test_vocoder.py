@@ -190,6 +190,37 @@ def test_scores_of_a_clip_against_itself_and_against_noise():
     assert 0 < near < mcd(real[0], real[0] + noise[0] * 0.1, s)
 
 
+def test_paired_differences_against_a_baseline():
+    from gankit.tasks.vocoder.evaluation import paired
+
+    ours = {"pesq": [3.0, 2.0, None, 4.0], "stoi": [0.9, 0.8]}
+    theirs = {"pesq": [2.0, 2.5, 1.0, 3.0], "stoi": [0.85, 0.82]}
+    p = paired(ours, theirs)  # PESQ differences 1, -0.5, 1 (the unscored clip left out)
+    assert p["pesq_diff"] == 0.5 and p["pesq_higher"] == "2/3 clips"
+    assert p["pesq_se"] == round(float(np.std([1, -0.5, 1], ddof=1) / math.sqrt(3)), 4)
+    assert (p["stoi_diff"], p["stoi_min"], p["stoi_max"]) == (0.015, -0.02, 0.05)
+    assert p["stoi_higher"] == "1/2 blocks of 10"
+
+
+@pytest.mark.slow  # ~10 s: 20 held-out spoken digits, PESQ and STOI twice
+def test_scores_keep_per_clip_pesq_and_block_stoi_for_the_paired_comparison():
+    from gankit.data.speech import spoken_digits
+    from gankit.tasks.vocoder.evaluation import paired, score
+
+    s = MelSpec()
+    g = torch.Generator().manual_seed(1)
+    real = torch.from_numpy(spoken_digits("test").x[::50][:20]).float() / 32767  # speech: PESQ's domain
+    near, far = {}, {}
+    score(real, real + 0.002 * torch.randn(real.shape, generator=g), None, s, near)
+    score(real, real + 0.05 * torch.randn(real.shape, generator=g), None, s, far)
+    assert len(near["pesq"]) == 20 and len(near["stoi"]) == 2  # two blocks of 10 clips
+    p = paired(near, far)
+    assert p["pesq_higher"] == "20/20 clips" and p["stoi_higher"] == "2/2 blocks of 10" and p["stoi_min"] > 0
+    few = {}
+    score(real[:19], real[:19], None, s, few)
+    assert few["stoi"] == []  # under two blocks: no block STOI
+
+
 # -- the commands --------------------------------------------------------------------------------------
 
 

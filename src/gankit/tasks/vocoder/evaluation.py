@@ -17,6 +17,11 @@ beside the classical inversions of the same mel.
     rtf        real-time factor: seconds of compute per second of audio made, with this process's
                torch threads (under 1: faster than real time)
 
+Paired against each baseline (`paired`, with the run's G and a baseline in the same call): the
+per-clip PESQ differences (mean, its standard error, the clips where G scores higher) and STOI
+on disjoint blocks of 10 consecutive clips joined (mean, smallest and largest difference, the
+blocks where G scores higher): how far a mean's margin is from the spread of the clips under it.
+
 Rows ("methods"):
 
     real             the real clip itself: the ceiling (PESQ 4.64, STOI 1, MCD 0)
@@ -102,28 +107,54 @@ def classifier_accuracy(clips: torch.Tensor, labels: torch.Tensor) -> float:
     return float((logits.argmax(1).cpu() == labels).float().mean())
 
 
-def score(real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, spec: MelSpec) -> dict:
-    """PESQ, STOI, MCD (and classifier accuracy with labels) of clips (n, T) against the real ones."""
-    _need_speech_extra()
+BLOCK = 10  # clips joined per STOI block of the paired comparison
+
+
+def _stoi(real: torch.Tensor, fake: torch.Tensor) -> float:
+    """STOI of clips (n, T) joined into one signal, against the real clips joined the same way."""
     from pystoi import stoi
 
+    return float(stoi(real.flatten().double().numpy(), fake.flatten().double().numpy(), RATE, extended=False))
+
+
+def score(real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None, spec: MelSpec,
+          per_clip: dict | None = None) -> dict:
+    """PESQ, STOI, MCD (and classifier accuracy with labels) of clips (n, T) against the real ones.
+    `per_clip`, when given, receives each clip's PESQ (None: unscored) and the STOI of each block
+    of BLOCK clips (when there are two blocks or more), for `paired`."""
+    _need_speech_extra()
     fake = fake.clamp(-1, 1)
-    p, c, silent = [], [], 0
+    qs, c = [], []
     for r, f in zip(real, fake):
-        rn, fn = r.double().numpy(), f.double().numpy()
-        q = pesq_wb(rn, fn)
-        if q is None:
-            silent += 1
-        else:
-            p.append(q)
+        qs.append(pesq_wb(r.double().numpy(), f.double().numpy()))
         c.append(mcd(r, f, spec))
-    s = stoi(real.flatten().double().numpy(), fake.flatten().double().numpy(), RATE, extended=False)
-    out = {"pesq": round(float(np.mean(p)), 3) if p else None, "stoi": round(float(s), 4),
+    p = [q for q in qs if q is not None]
+    out = {"pesq": round(float(np.mean(p)), 3) if p else None, "stoi": round(_stoi(real, fake), 4),
            "mcd": round(float(np.mean(c)), 3)}
-    if silent:
-        out["pesq_unscored"] = silent
+    if len(p) < len(qs):
+        out["pesq_unscored"] = len(qs) - len(p)
     if labels is not None:
         out["accuracy"] = round(classifier_accuracy(fake, labels), 4)
+    if per_clip is not None:
+        blocks = range(0, len(real) - BLOCK + 1, BLOCK) if len(real) >= 2 * BLOCK else ()
+        per_clip.update(pesq=qs, stoi=[_stoi(real[i:i + BLOCK], fake[i:i + BLOCK]) for i in blocks])
+    return out
+
+
+def paired(ours: dict, theirs: dict) -> dict:
+    """G against one baseline on the same clips, from `score`'s per_clip records: PESQ per clip
+    (both scored) and STOI per block: mean difference (ours - theirs), PESQ's standard error,
+    STOI's smallest and largest block difference, and how often ours is higher."""
+    d = np.array([a - b for a, b in zip(ours["pesq"], theirs["pesq"]) if a is not None and b is not None])
+    out = {}
+    if len(d):
+        out.update(pesq_diff=round(float(d.mean()), 4),
+                   pesq_se=round(float(d.std(ddof=1) / math.sqrt(len(d))), 4) if len(d) > 1 else None,
+                   pesq_higher=f"{int((d > 0).sum())}/{len(d)} clips")
+    s = np.array(ours["stoi"]) - np.array(theirs["stoi"])
+    if len(s):
+        out.update(stoi_diff=round(float(s.mean()), 4), stoi_min=round(float(s.min()), 4),
+                   stoi_max=round(float(s.max()), 4), stoi_higher=f"{int((s > 0).sum())}/{len(s)} blocks of {BLOCK}")
     return out
 
 
@@ -156,13 +187,18 @@ def evaluate_vocoder(cfg, G, device="cpu", n: int = 100, methods=("gankit", "gri
 
     clips, labels, what = held_out_clips(cfg, n)
     spec = spec_of(cfg)
-    out = {}
+    out, per_clip = {}, {}
     for method in methods:
         fake, secs = resynthesise(method, clips, spec, G, device, seed)
-        row = score(clips, fake, labels, spec)
+        row = score(clips, fake, labels, spec, per_clip.setdefault(method, {}))
         if method != "real":
             row["rtf"] = round(secs / (len(clips) * CLIP / RATE), 5)
         out[method] = row
+    if "gankit" in methods:
+        versus = {f"gankit vs {m}": paired(per_clip["gankit"], per_clip[m]) for m in methods
+                  if m not in ("gankit", "real")}
+        if versus:
+            out["paired"] = versus
     out["protocol"] = {
         "clips": f"{len(clips)} clips of {CLIP} samples at {RATE} Hz: {what}",
         "mel": f"{spec.n_mels} bands, n_fft {spec.n_fft}, hop {spec.hop}, window {spec.win}, "
