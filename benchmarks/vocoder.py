@@ -13,7 +13,8 @@ the filterbank to a linear magnitude), and SpecGAN's own path (its 128 x 128 lin
 16 Griffin-Lim iterations). The real-time factor is compute seconds per audio second with
 --threads torch threads (1 by default: the number to compare; re-run alone for timings). --json
 records it with the run's training time and steps and the machine, and the run's G paired with each
-baseline on the same clips (per-clip PESQ differences, STOI on blocks of 10 clips: evaluation.paired).
+baseline on the same clips (per-clip PESQ differences, STOI on blocks of 10 clips: evaluation.paired);
+--versus RUN2 ... scores other runs' G on the same clips and pairs --run's against them too.
 """
 
 from __future__ import annotations
@@ -41,8 +42,15 @@ def measure(args) -> dict:
 
     torch.set_num_threads(args.threads)
     run = load(args.run, device="cpu", ema=True)
+    others = {}
+    for path in args.versus or ():
+        other = load(path, device="cpu", ema=True)
+        if other.config.vocoder.n_mels != run.config.vocoder.n_mels or other.config.vocoder.hop != run.config.vocoder.hop:
+            raise SystemExit(f"--versus {path}: its mel ({other.config.vocoder.n_mels} bands, hop "
+                             f"{other.config.vocoder.hop}) is not --run's; expected a vocoder of the same mel")
+        others[f"versus {path} (step {other.step})"] = other.nets["G"]
     r = evaluate_vocoder(run.config, run.nets["G"], "cpu", args.n, methods=args.methods.split(","), run=str(run.dir),
-                         step=run.step)
+                         step=run.step, others=others)
     # --run may name one checkpoint (RUN/checkpoints/step_N.pt): train.log then covers more steps than it
     run_dir, whole = (Path(args.run).parent.parent, False) if Path(args.run).is_file() else (Path(args.run), True)
     log = [ln for ln in (run_dir / "train.log").read_text().splitlines() if "steps/s" in ln or "time" in ln]
@@ -85,6 +93,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=200, help="held-out clips (default 200: 20 per digit)")
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--versus", nargs="+", metavar="RUN", help="other vocoder runs (or checkpoints) of the same mel "
+                    "scored on the same clips and paired against --run's G (an ablation: stage against stage)")
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--table", nargs="+", metavar="JSON", help="print the markdown table of these results")
     args = ap.parse_args()

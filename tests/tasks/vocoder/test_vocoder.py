@@ -202,6 +202,19 @@ def test_paired_differences_against_a_baseline():
     assert p["stoi_higher"] == "1/2 blocks of 10"
 
 
+@pytest.mark.slow  # ~3 s on a shared CPU: PESQ and MCD of the folder's clips, twice
+def test_another_runs_g_is_scored_on_the_same_clips_and_paired(run):
+    from gankit.tasks.vocoder.evaluation import evaluate_vocoder
+
+    G = run.nets["G"]
+    r = evaluate_vocoder(run.config, G, n=10, methods=("gankit",), others={"the same G": G})
+    assert list(r) == ["gankit", "the same G", "paired", "protocol"]
+    assert {k: v for k, v in r["the same G"].items() if k != "rtf"} == \
+        {k: v for k, v in r["gankit"].items() if k != "rtf"}  # same clips, same mel, same G
+    assert set(r["paired"]) == {"gankit vs the same G"}
+    assert r["paired"]["gankit vs the same G"].get("pesq_diff", 0.0) == 0.0
+
+
 @pytest.mark.slow  # ~10 s: 20 held-out spoken digits, PESQ and STOI twice
 def test_scores_keep_per_clip_pesq_and_block_stoi_for_the_paired_comparison():
     from gankit.data.speech import spoken_digits

@@ -159,7 +159,8 @@ def paired(ours: dict, theirs: dict) -> dict:
 
 
 def resynthesise(method: str, clips: torch.Tensor, spec: MelSpec, G=None, device="cpu", seed: int = 0):
-    """(clips (n, T) made by `method` from the real clips' representation, seconds it took)."""
+    """(clips (n, T) made by `method` from the real clips' representation, seconds it took); G is
+    the generator of "gankit" (or of any other name a caller scores another run's G under)."""
     from gankit.data.spectrogram import griffin_lim, log_spectrogram
 
     gen = torch.Generator().manual_seed(seed)
@@ -175,21 +176,28 @@ def resynthesise(method: str, clips: torch.Tensor, spec: MelSpec, G=None, device
         out = vocode_mels(G, m, device)
     elif method.startswith("griffin_lim_"):
         out = griffin_lim_mel(m, spec, int(method.rsplit("_", 1)[1]), gen)
+    elif G is not None:
+        out = vocode_mels(G, m, device)
     else:
         raise ValueError(method)
     return out, time.perf_counter() - t
 
 
 def evaluate_vocoder(cfg, G, device="cpu", n: int = 100, methods=("gankit", "griffin_lim_32"),
-                     run: str | None = None, step: int | None = None, seed: int = 0) -> dict:
-    """Scores of `methods` on n held-out clips (`task.held_out_clips`), with the protocol."""
+                     run: str | None = None, step: int | None = None, seed: int = 0,
+                     others: dict | None = None) -> dict:
+    """Scores of `methods` on n held-out clips (`task.held_out_clips`), with the protocol.
+    `others` {name: G}: other runs' generators (of the same mel) scored after `methods` under
+    their names, and paired against "gankit" like the baselines (an ablation: stage against stage)."""
     from gankit.tasks.vocoder.task import held_out_clips
 
     clips, labels, what = held_out_clips(cfg, n)
     spec = spec_of(cfg)
+    others = others or {}
+    methods = [*methods, *others]
     out, per_clip = {}, {}
     for method in methods:
-        fake, secs = resynthesise(method, clips, spec, G, device, seed)
+        fake, secs = resynthesise(method, clips, spec, others.get(method, G), device, seed)
         row = score(clips, fake, labels, spec, per_clip.setdefault(method, {}))
         if method != "real":
             row["rtf"] = round(secs / (len(clips) * CLIP / RATE), 5)
