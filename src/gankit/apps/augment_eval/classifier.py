@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gankit.apps.augment_eval.protocol import Recipe
+from gankit.util import eval_mode
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,8 @@ def train_classifier(x: torch.Tensor, y: torch.Tensor, n_classes: int, recipe: R
 
 
 def accuracy(net, x: torch.Tensor, y: torch.Tensor, batch: int = 1000) -> float:
-    net.eval()
     correct = 0
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(net):  # the net's own mode back afterwards
         for i in range(0, len(x), batch):
             pred = net(x[i:i + batch].float().div_(127.5).sub_(1.0)).argmax(1)
             correct += int((pred == y[i:i + batch]).sum())
