@@ -90,15 +90,6 @@ def spectral(obj: Objective, m: Tensor, y: Tensor, y_hat: Tensor) -> tuple[Tenso
     return obj.mel_weight * l1 + obj.stft_weight * sl, l1, sl
 
 
-def mel_phase(st, y: Tensor) -> Tensor:
-    """G alone on the mel L1 (+ the STFT loss) (the first vocoder.gan_start steps)."""
-    obj = st.obj
-    m = mel(y[:, 0], obj.spec)
-    loss, l1, sl = spectral(obj, m, y, st.fwd["G"](m))
-    st.update("G", loss)
-    return stats(STATS, loss_g=loss, mel_l1=l1, stft=sl)
-
-
 def d_step(st, y: Tensor, y_hat: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """The discriminators' update, real segments against G's, detached: (loss, mean D(y), mean D(y_hat))."""
     Ds = [st.fwd[n] for n in st.obj.discs]  # MPD and MSD (or MRD)
@@ -112,16 +103,16 @@ def d_step(st, y: Tensor, y_hat: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     return loss_d, d_real, d_fake
 
 
-def warm_phase(st, y: Tensor) -> Tensor:
-    """The discriminators learn on G's output while G stays on its spectral losses (vocoder.d_start
-    to gan_start)."""
+def mel_phase(st, y: Tensor, warm: bool = False) -> Tensor:
+    """G alone on the mel L1 (+ the STFT loss) (the first vocoder.gan_start steps); `warm` (from
+    vocoder.d_start on): the discriminators learn on G's detached output first (`d_step`)."""
     obj = st.obj
     m = mel(y[:, 0], obj.spec)
     y_hat = st.fwd["G"](m)
-    loss_d, d_real, d_fake = d_step(st, y, y_hat)
+    d = dict(zip(("loss_d", "d_real", "d_fake"), d_step(st, y, y_hat)), d_steps=1.0) if warm else {}
     loss, l1, sl = spectral(obj, m, y, y_hat)
     st.update("G", loss)
-    return stats(STATS, loss_g=loss, mel_l1=l1, stft=sl, loss_d=loss_d, d_real=d_real, d_fake=d_fake, d_steps=1.0)
+    return stats(STATS, loss_g=loss, mel_l1=l1, stft=sl, **d)
 
 
 def gan_phase(st, y: Tensor) -> Tensor:

@@ -25,7 +25,7 @@ from gankit.errors import GankitError
 from gankit.tasks.base import Card, OnnxGraph, Parts, Task
 from gankit.tasks.vocoder.mel import LOG_FLOOR, mel, spec_of
 from gankit.tasks.vocoder.nets import Generator, MultiPeriodD, MultiResolutionD, MultiScaleD
-from gankit.tasks.vocoder.phases import STATS, Objective, gan_phase, mel_phase, warm_phase
+from gankit.tasks.vocoder.phases import STATS, Objective, gan_phase, mel_phase
 from gankit.tasks.vocoder.vocos import Vocos
 from gankit.util import eval_mode
 
@@ -127,7 +127,7 @@ class VocoderTask(Task):
         idx, off = inputs
         cols = off[:, None] + torch.arange(st.cfg.vocoder.segment, device=off.device)  # (B, segment)
         y = to_float(torch.gather(st.data.x[idx], 1, cols))[:, None]  # (B, 1, segment)
-        st.acc += {"mel": mel_phase, "warm": warm_phase, "gan": gan_phase}[flags](st, y)
+        st.acc += gan_phase(st, y) if flags == "gan" else mel_phase(st, y, warm=flags == "warm")
 
     def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
         row = {"step": st.step, "epoch": round(st.samplers["x"].epoch, 4),
