@@ -14,7 +14,8 @@ class AudioConfig:
     """The audio task (task: audio): WaveGAN (raw 16 kHz waveforms, phase shuffle in D) or SpecGAN
     (normalised log spectrograms, inverted by Griffin-Lim), Donahue et al. 2019. The model size d
     is model.g_width for G and model.d_width for D (the paper's 64); the loss train.loss with
-    reg.gp (the paper: wasserstein, 10, train.n_critic 5)."""
+    reg.gp (the paper: wasserstein, 10, train.n_critic 5). A conditional run (model.conditional)
+    reads model.d_head (projection, or acgan with reg.aux_weight on its cross-entropy terms)."""
 
     method: Literal["wavegan", "specgan"] = "wavegan"
     # wavegan: D's activations shifted by up to this many samples (0: off)
@@ -28,13 +29,15 @@ SECTIONS = {"audio": AudioConfig}
 
 
 def check(cfg, origin: str) -> None:
-    """An audio run's D conditions by projection only (`gankit.models.audio`): model.d_head says so."""
+    """An audio run's D conditions by projection or by AC-GAN's classifier (`gankit.models.audio`):
+    model.d_head says which; a plain run's D is plain."""
     if cfg.task != "audio":
         return
     m = cfg.model
-    if m.conditional and m.d_head != "projection":
+    if m.conditional and m.d_head not in ("projection", "acgan"):
         raise GankitError(f"{origin}: model.d_head = {m.d_head!r}: a conditional audio run's D is the projection "
-                          "discriminator; set model.d_head: projection (preset specgan-cond-cpu)")
+                          "discriminator or AC-GAN's critic + classifier; set model.d_head: projection (preset "
+                          "specgan-cond-cpu) or acgan (preset specgan-acgan-cpu)")
     if not m.conditional and m.d_head != "plain":
         raise GankitError(f"{origin}: model.d_head = {m.d_head!r} needs model.conditional: true for an audio run "
                           "(or model.d_head: plain)")
