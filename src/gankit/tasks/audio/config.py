@@ -23,6 +23,10 @@ class AudioConfig:
     griffin_lim: int = ranged(16, lambda v: v >= 1, "an integer >= 1")  # specgan: iterations that recover the phase
     # clips in every grid (spectrograms in the image, the audio in a .wav beside it)
     grid_clips: int = ranged(8, lambda v: 1 <= v <= 32, "1 to 32")
+    # model.d_head acgan: D's classifier also learns the digits of G's fakes, CE(aux(G(z, y)), y)
+    # (Odena et al. 2017); false: of real clips only, so G must make clips a classifier of real
+    # speech names, not a code that D and G agree on (Shu et al. 2017; Gong et al. 2019's TAC-GAN)
+    aux_fakes: bool = True
 
 
 SECTIONS = {"audio": AudioConfig}
@@ -38,6 +42,9 @@ def check(cfg, origin: str) -> None:
         raise GankitError(f"{origin}: model.d_head = {m.d_head!r}: a conditional audio run's D is the projection "
                           "discriminator or AC-GAN's critic + classifier; set model.d_head: projection (preset "
                           "specgan-cond-cpu) or acgan (preset specgan-acgan-cpu)")
+    if not cfg.audio.aux_fakes and m.d_head != "acgan":
+        raise GankitError(f"{origin}: audio.aux_fakes = false applies to AC-GAN's classifier, which "
+                          f"model.d_head = {m.d_head!r} has not; set model.d_head: acgan (or leave aux_fakes true)")
     if not m.conditional and m.d_head != "plain":
         raise GankitError(f"{origin}: model.d_head = {m.d_head!r} needs model.conditional: true for an audio run "
                           "(or model.d_head: plain)")

@@ -16,7 +16,8 @@ CIFAR-10 model): D is the plain critic plus a classifier aux(h) of the digits ov
 features h, and both losses add reg.aux_weight times its cross-entropy against the asked digit:
            D:  ... + aux_weight (CE(aux(x), y) + CE(aux(G(z, y)), y))
            G:  ... + aux_weight CE(aux(G(z, y)), y)
-The gradient penalty stays on the critic's output only (D(x_hat, y) is the critic).
+(audio.aux_fakes false: D's term is aux_weight CE(aux(x), y), the classifier learns real clips
+only.) The gradient penalty stays on the critic's output only (D(x_hat, y) is the critic).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Objective:
     gp: float = 10.0
     aux_classes: int = 0  # > 0: D's AC-GAN classifier has this many class logits (model.d_head: acgan)
     aux_weight: float = 1.0  # reg.aux_weight: the weight of its cross-entropy terms
+    aux_fakes: bool = True  # audio.aux_fakes: D's classifier learns the fakes' digits too
 
 
 def wgan_phase(st, reals: list[Tensor], zs: Tensor, ys: list[Tensor] | None = None) -> Tensor:
@@ -57,7 +59,9 @@ def wgan_phase(st, reals: list[Tensor], zs: Tensor, ys: list[Tensor] | None = No
             h_r, h_f = D.features(real), D.features(fake)  # (B, F)
             real_l, fake_l = D.critic(h_r, y), D.critic(h_f, y)
             # D names the digit of real clips and of fakes alike: CE(aux(x), y) + CE(aux(G(z, y)), y)
-            aux_d = F.cross_entropy(D.aux(h_r), y) + F.cross_entropy(D.aux(h_f), y)
+            aux_d = F.cross_entropy(D.aux(h_r), y)
+            if obj.aux_fakes:
+                aux_d = aux_d + F.cross_entropy(D.aux(h_f), y)
         else:
             real_l, fake_l = D(real, y), D(fake, y)
         gp = gradient_penalty(D, real, fake, y, st.gens.get("aug")) if obj.gp else zero  # on the critic only

@@ -114,7 +114,7 @@ class AudioTask(Task):
         nets = {"G": G, "D": D}
         return Parts(nets=nets, groups={"G": ("G",), "D": ("D",)}, lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
                      objective=Objective(cfg.train.loss, cfg.reg.gp, D.aux_fc.out_features if D.aux_fc else 0,
-                                         cfg.reg.aux_weight), ema=("G",) if cfg.train.ema else (),
+                                         cfg.reg.aux_weight, cfg.audio.aux_fakes), ema=("G",) if cfg.train.ema else (),
                      forwards=dict(nets), ddp=False,
                      samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
 
