@@ -201,7 +201,9 @@ def test_conditional_audio_config_needs_a_projection_or_acgan_head():
             ("specgan-cpu", ["model.d_head=projection"], r"model.d_head = 'projection' needs model.conditional: true"),
             ("specgan-cpu", ["model.d_head=acgan"], r"model.d_head = 'acgan' needs model.conditional: true"),
             ("specgan-acgan-cpu", ["model.conditional=false"], r"model.d_head = 'acgan' needs model.conditional: true"),
-            ("specgan-acgan-cpu", ["reg.aux_weight=-1"], r"reg.aux_weight = -1.0 is out of range")]:
+            ("specgan-acgan-cpu", ["reg.aux_weight=-1"], r"reg.aux_weight = -1.0 is out of range"),
+            ("specgan-cond-cpu", ["audio.aux_fakes=false"], r"audio.aux_fakes = false applies to AC-GAN's classifier, "
+                                                            r"which model.d_head = 'projection' has not")]:
         with pytest.raises(GankitError, match=words) as e:
             load_config(preset, overrides=sets)
         assert "\n" not in str(e.value)

@@ -72,15 +72,16 @@ def test_critic_loss_is_wasserstein_plus_gp_times_the_penalty_and_g_loss_is_minu
     torch.testing.assert_close(out["w_dist"], real_l.mean() - fake_l.mean(), rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("aux_weight", [1.0, 0.3])
+@pytest.mark.parametrize("aux_weight, aux_fakes", [(1.0, True), (0.3, True), (1.0, False)])
 def test_acgan_adds_aux_weight_times_the_cross_entropies_and_keeps_the_penalty_on_the_critic(
-        aux_weight, float64, tmp_path, step_state, weighted_sum):
-    """D: W + gp P + aux_weight (CE(aux(x), y) + CE(aux(G(z, y)), y)); G: -D(G(z, y)) + aux_weight
-    CE(aux(G(z, y)), y), each term by hand from the same networks (a weight 1% off fails)."""
+        aux_weight, aux_fakes, float64, tmp_path, step_state, weighted_sum):
+    """D: W + gp P + aux_weight (CE(aux(x), y) + CE(aux(G(z, y)), y)) (audio.aux_fakes false: the
+    real clips' CE only); G: -D(G(z, y)) + aux_weight CE(aux(G(z, y)), y), each term by hand from
+    the same networks (a weight 1% off fails)."""
     parts = _parts(tmp_path / "clips", "model.conditional=true", "model.d_head=acgan", f"reg.aux_weight={aux_weight}",
-                   classes=("one", "three", "two"))
+                   f"audio.aux_fakes={str(aux_fakes).lower()}", classes=("one", "three", "two"))
     obj = parts.objective
-    assert (obj.aux_classes, obj.aux_weight) == (3, aux_weight)
+    assert (obj.aux_classes, obj.aux_weight, obj.aux_fakes) == (3, aux_weight, aux_fakes)
     st = step_state(parts, seed=4)
     g = torch.Generator().manual_seed(1)
     reals = [torch.rand(3, 1, 128, 128, generator=g) * 2 - 1 for _ in range(2)]
@@ -96,8 +97,11 @@ def test_acgan_adds_aux_weight_times_the_cross_entropies_and_keeps_the_penalty_o
         with torch.no_grad():
             w = D(fake, y).mean() - D(real, y).mean()
             aux_r, aux_f = D.aux_fc(D.features(real)), D.aux_fc(D.features(fake))  # (B, 3)
-            ce = -aux_r.log_softmax(1)[torch.arange(3), y].mean() - aux_f.log_softmax(1)[torch.arange(3), y].mean()
+            ce_r, ce_f = (-a.log_softmax(1)[torch.arange(3), y].mean() for a in (aux_r, aux_f))
+        ce = ce_r + ce_f if aux_fakes else ce_r
         weighted_sum(loss, {"wasserstein": (1.0, w), "gp": (10.0, penalty), "aux": (aux_weight, ce)})
+        if not aux_fakes:  # the fakes' term would show
+            assert not torch.allclose(loss, loss + aux_weight * ce_f, rtol=1e-9, atol=0)
     with torch.no_grad():
         fake = G(zs[-1], ys[0])
         ce_g = F.cross_entropy(D.aux_fc(D.features(fake)), ys[0])
