@@ -115,6 +115,11 @@ def floor(args) -> dict:
             "date": time.strftime("%Y-%m-%d")}
 
 
+def name_of(r: dict) -> str:
+    """A result's row name: its preset, and the --set overrides it was trained with."""
+    return " ".join([r["preset"], *r.get("sets", [])])
+
+
 def table(paths: list[str]) -> str:
     res = [json.loads(Path(p).read_text()) for p in paths]
     out = ["| clips | classifier IS (max 10) | FID (classifier features) | class KL | training | steps/s | "
@@ -131,7 +136,7 @@ def table(paths: list[str]) -> str:
         if r["preset"] == "noise":
             out.append(f"| spectrally matched noise (floor) | {cells(sc['noise'])} | | | |")
         else:
-            out.append(f"| {r['preset']}, {r['steps']} steps | {cells(sc['gankit'])} | {r['train_seconds'] / 60:.0f} min "
+            out.append(f"| {name_of(r)}, {r['steps']} steps | {cells(sc['gankit'])} | {r['train_seconds'] / 60:.0f} min "
                        f"| {r['steps_per_s']:.2f} | {r['audio_s_per_s']:.0f} |")
     out.append(f"| real training clips (ceiling) | {cells(real)} | | | |")
     m = res[0]["machine"]
@@ -153,7 +158,7 @@ def accuracy_table(paths: list[str]) -> str:
         return f"| {name} | **{a['mean']:.3f}** | " + " | ".join(f"{a[d]:.2f}" for d in digits) + " |"
 
     for r in sorted(res, key=lambda r: r["steps"]):
-        name = f"{r['preset']}, {r['steps']} steps: \"say N\" (N asked, G(z, N))"
+        name = f"{name_of(r)}, {r['steps']} steps: \"say N\" (N asked, G(z, N))"
         out.append(row(name, r["scores"]["accuracy"]["gankit"]))
     acc = res[0]["scores"]["accuracy"]
     out.append(row("real held-out clips (ceiling)", acc["held_out"]))
