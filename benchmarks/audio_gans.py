@@ -136,8 +136,8 @@ def table(paths: list[str]) -> str:
         if r["preset"] == "noise":
             out.append(f"| spectrally matched noise (floor) | {cells(sc['noise'])} | | | |")
         else:
-            out.append(f"| {name_of(r)}, {r['steps']} steps | {cells(sc['gankit'])} | {r['train_seconds'] / 60:.0f} min "
-                       f"| {r['steps_per_s']:.2f} | {r['audio_s_per_s']:.0f} |")
+            out.append(f"| {name_of(r)}, {r['steps']} steps | {cells(sc['gankit'])} | "
+                       f"{r['train_seconds'] / 60:.0f} min | {r['steps_per_s']:.2f} | {r['audio_s_per_s']:.0f} |")
     out.append(f"| real training clips (ceiling) | {cells(real)} | | | |")
     m = res[0]["machine"]
     n = res[0]["scores"]["protocol"]["n"]
