@@ -27,6 +27,11 @@ clips) of the run's samples beside 200 real training clips'.
 --confusion RUN prints, for a digit-conditional run, the classifier's three commonest answers for
 each asked digit (--n clips, seed 0, as gankit eval asks them).
 
+--aux RUN prints, for an AC-GAN run (model.d_head: acgan), how often D's own digit classifier
+names the digit of 1,000 real held-out clips, of 1,000 real training clips, and of G's output
+for the asked digit (--n spectrograms from seed 0, the digits in turn, as D sees them in training:
+before Griffin-Lim), beside the bundled classifier on the same fakes made sound.
+
 --accuracy prints, for digit-conditional runs' results, the spoken-digit classifier's accuracy
 against the digit asked for ("say N"), per digit and the mean, beside real held-out clips' and
 chance.
@@ -110,6 +115,11 @@ def floor(args) -> dict:
             "date": time.strftime("%Y-%m-%d")}
 
 
+def name_of(r: dict) -> str:
+    """A result's row name: its preset, and the --set overrides it was trained with."""
+    return " ".join([r["preset"], *r.get("sets", [])])
+
+
 def table(paths: list[str]) -> str:
     res = [json.loads(Path(p).read_text()) for p in paths]
     out = ["| clips | classifier IS (max 10) | FID (classifier features) | class KL | training | steps/s | "
@@ -126,8 +136,8 @@ def table(paths: list[str]) -> str:
         if r["preset"] == "noise":
             out.append(f"| spectrally matched noise (floor) | {cells(sc['noise'])} | | | |")
         else:
-            out.append(f"| {r['preset']}, {r['steps']} steps | {cells(sc['gankit'])} | {r['train_seconds'] / 60:.0f} min "
-                       f"| {r['steps_per_s']:.2f} | {r['audio_s_per_s']:.0f} |")
+            out.append(f"| {name_of(r)}, {r['steps']} steps | {cells(sc['gankit'])} | "
+                       f"{r['train_seconds'] / 60:.0f} min | {r['steps_per_s']:.2f} | {r['audio_s_per_s']:.0f} |")
     out.append(f"| real training clips (ceiling) | {cells(real)} | | | |")
     m = res[0]["machine"]
     n = res[0]["scores"]["protocol"]["n"]
@@ -148,7 +158,7 @@ def accuracy_table(paths: list[str]) -> str:
         return f"| {name} | **{a['mean']:.3f}** | " + " | ".join(f"{a[d]:.2f}" for d in digits) + " |"
 
     for r in sorted(res, key=lambda r: r["steps"]):
-        name = f"{r['preset']}, {r['steps']} steps: \"say N\" (N asked, G(z, N))"
+        name = f"{name_of(r)}, {r['steps']} steps: \"say N\" (N asked, G(z, N))"
         out.append(row(name, r["scores"]["accuracy"]["gankit"]))
     acc = res[0]["scores"]["accuracy"]
     out.append(row("real held-out clips (ceiling)", acc["held_out"]))
@@ -172,6 +182,53 @@ def confusion(run_dir: str, n: int) -> None:
     for k in range(run.n_classes):
         top = Counter(heard[asked == k].tolist()).most_common(3)
         print(f"{DIGITS[k]:>6}: " + ", ".join(f"{DIGITS[i]} {c}" for i, c in top))
+
+
+def aux_accuracy(run_dir: str, n: int) -> None:
+    """D's AC-GAN classifier against the truth on real clips and against the asked digit on G's
+    spectrograms, beside the bundled classifier on the same fakes (Griffin-Lim'd)."""
+    from gankit.data.spectrogram import log_spectrogram, normalise
+    from gankit.data.speech import spectrogram_images, spoken_digits
+    from gankit.tasks.audio.evaluation import classify, held_out_clips
+    from gankit.tasks.audio.infer import decode
+    from gankit.tasks.audio.task import networks
+
+    run = gankit.load(run_dir)
+    cfg, meta = run.config, run.data_meta
+    if cfg.model.d_head != "acgan":
+        raise SystemExit(f"--aux: {run_dir} has model.d_head {cfg.model.d_head!r}, not acgan")
+    D = networks(cfg, run.n_classes)[1]
+    D.load_state_dict(torch.load(run.checkpoint, map_location="cpu", weights_only=True)["nets"]["D"])
+    D.eval()
+    mu, sigma = (torch.tensor(meta[k]) for k in ("spec_mu", "spec_sigma"))
+
+    @torch.no_grad()
+    def aux_says(specs: torch.Tensor) -> torch.Tensor:  # (N, 1, 128, 128) -> (N,) D's digit
+        return torch.cat([D.aux(D.features(b)).argmax(1) for b in specs.split(250)])
+
+    def as_d_sees(clips: torch.Tensor) -> torch.Tensor:  # float (N, T) -> normalised log spectrograms
+        return torch.cat([normalise(log_spectrogram(c), mu, sigma)[:, None] for c in clips.split(250)])
+
+    x, y = held_out_clips(1000)
+    train = spoken_digits("train")
+    pick = slice(None, None, max(1, len(train.x) // 1000))
+    xt, yt = torch.from_numpy(train.x[pick][:1000]).float() / 32767.0, torch.from_numpy(train.y[pick][:1000]).long()
+    asked = torch.arange(n) % run.n_classes
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # sample_clips's latents: the clips gankit eval scores
+        specs = torch.cat([run.G(torch.randn(min(250, n - i), cfg.model.z_dim, generator=g), asked[i:i + 250])
+                           for i in range(0, n, 250)])
+    clips = torch.cat([decode(cfg, specs[i:i + 250], mu, sigma, torch.Generator().manual_seed(i))
+                       for i in range(0, n, 250)])
+    heard = classify(scorer(None, "cpu"), spectrogram_images(clips, *train_spectrogram_stats())).argmax(1)
+    rows = [("real held-out clips (truth)", aux_says(as_d_sees(x)), y),
+            ("real training clips (truth)", aux_says(as_d_sees(xt)), yt),
+            ("G's spectrograms (asked digit)", aux_says(specs), asked)]
+    print(f"{run_dir} (step {run.step}):")
+    for name, got, want in rows:
+        print(f"  D's classifier on {name}: {float((got == want).float().mean()):.3f}")
+    print(f"  the bundled classifier on the same fakes made sound (asked digit): "
+          f"{float((heard == asked).float().mean()):.3f}")
 
 
 def quarter_rms(clips: torch.Tensor) -> list[float]:
@@ -230,6 +287,7 @@ def main() -> None:
     ap.add_argument("--envelope", metavar="RUN")
     ap.add_argument("--confusion", metavar="RUN", help="a conditional run: what the classifier hears per asked digit")
     ap.add_argument("--runs", nargs="+", default=[], metavar="RUN")
+    ap.add_argument("--aux", metavar="RUN", help="an AC-GAN run: D's own classifier on real clips and on G's fakes")
     args = ap.parse_args()
     if args.table:
         print(table(args.table))
@@ -245,6 +303,9 @@ def main() -> None:
         return
     if args.confusion:
         confusion(args.confusion, args.n)
+        return
+    if args.aux:
+        aux_accuracy(args.aux, args.n)
         return
     if not args.floor and not (args.preset and args.out):
         ap.error("give --preset and --out, --floor, --table, --accuracy, --figure or --envelope")

@@ -46,6 +46,7 @@ NEW_FIELDS["log"] = ("tensorboard",)  # issue 29: TensorBoard event files
 NEW_FIELDS["train"] += ("freeze_d", "freeze_g")  # issue 29: fine-tuning with frozen layers
 NEW_FIELDS["text"] = ("d_pretrain_lr", "objective", "objective_weight")  # issue 31: ORGAN's objectives
 NEW_FIELDS["eval"] = ("memorization", "held_out")  # issue 30: the memorisation check on small labelled sets
+NEW_FIELDS["audio"] = ("aux_fakes",)  # issue 31: AC-GAN's classifier on real clips only (audio runs)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -43,7 +43,7 @@ def _cfg(preset, src, *extra):
     return load_config(preset, overrides=[*TINY, f"data.source={src}", *extra])
 
 
-@pytest.mark.parametrize("preset", ["wavegan", "specgan", "specgan-cond-cpu"])
+@pytest.mark.parametrize("preset", ["wavegan", "specgan", "specgan-cond-cpu", "specgan-acgan-cpu"])
 def test_graph_shaped_step_equals_eager_and_reads_nothing_back(preset, tones, no_host_reads):
     task = gankit.tasks.get_task("audio")
     out = []

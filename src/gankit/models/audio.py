@@ -18,7 +18,13 @@ task's r3gan networks condition (the paper itself is unconditional):
     D(x, y)   the projection discriminator (Miyato & Koyama 2018): w^T h + b + embed(y)^T h over
               the flattened features h, so D scores "a real clip of digit y", not "a real clip"
 
-With `n_classes` 0 the networks, their parameters and their initial values are what they were.
+    D.aux(h)  with `aux_classes` > 0 (model.d_head: acgan): AC-GAN's auxiliary classifier (Odena
+              et al. 2017), a linear layer of aux_classes logits over the same flat features h
+              beside the plain critic w^T h + b; `D.features(x)` gives h, `D.critic(h, y)` the
+              critic's logits from it, so one pass through the body serves both heads
+
+With `n_classes` and `aux_classes` 0 the networks, their parameters and their initial values are
+what they were; the aux layer is made last, so a D with it starts as the plain D does.
 """
 
 from __future__ import annotations
@@ -72,6 +78,35 @@ def head(fc: nn.Linear, h: Tensor, y: Tensor | None, embed: nn.Embedding | None)
     return out + (embed(y) * h).sum(1)
 
 
+def aux_head(feat_dim: int, aux_classes: int) -> nn.Linear | None:
+    """AC-GAN's class logits over D's flat features, (F,) -> (aux_classes,); None without one."""
+    return nn.Linear(feat_dim, aux_classes) if aux_classes else None
+
+
+class AudioDiscriminator(nn.Module):
+    """What both audio critics share: D(x, y) = critic(features(x), y), and AC-GAN's aux(h)."""
+
+    fc: nn.Linear
+    embed: nn.Embedding | None
+    aux_fc: nn.Linear | None
+
+    def features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def critic(self, h: Tensor, y: Tensor | None = None) -> Tensor:
+        """The critic's logits (B,) from flat features h (B, F)."""
+        return head(self.fc, h, y, self.embed)
+
+    def aux(self, h: Tensor) -> Tensor:
+        """AC-GAN's class logits (B, aux_classes) from flat features h (B, F)."""
+        if self.aux_fc is None:
+            raise ValueError("this discriminator has no auxiliary classifier (aux_classes 0)")
+        return self.aux_fc(h)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.critic(self.features(x), y)
+
+
 class WaveGANGenerator(nn.Module):
     def __init__(self, z_dim: int = 100, d: int = 64, channels: int = 1, n_classes: int = 0):
         super().__init__()
@@ -91,23 +126,23 @@ class WaveGANGenerator(nn.Module):
         return x  # (B, C, 16384)
 
 
-class WaveGANDiscriminator(nn.Module):
-    def __init__(self, d: int = 64, channels: int = 1, shuffle: int = 2, n_classes: int = 0):
+class WaveGANDiscriminator(AudioDiscriminator):
+    def __init__(self, d: int = 64, channels: int = 1, shuffle: int = 2, n_classes: int = 0, aux_classes: int = 0):
         super().__init__()
         self.shuffle = shuffle
         widths = [channels, d, 2 * d, 4 * d, 8 * d, 16 * d]
         self.convs = nn.ModuleList(nn.Conv1d(a, b, 25, stride=4, padding=11) for a, b in zip(widths, widths[1:]))
         self.fc = nn.Linear(16 * d * 16, 1)
         self.embed = projection_embedding(n_classes, 16 * d * 16)  # the projection (conditional)
+        self.aux_fc = aux_head(16 * d * 16, aux_classes)  # AC-GAN's classifier (made last)
         self.generator: torch.Generator | None = None  # phase shuffle's random stream (set by the task)
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def features(self, x: Tensor) -> Tensor:
         for i, conv in enumerate(self.convs):
             x = F.leaky_relu(conv(x), 0.2)
             if i < len(self.convs) - 1:
                 x = phase_shuffle(x, self.shuffle, self.generator)
-        h = x.flatten(1)  # (B, 16d * 16)
-        return head(self.fc, h, y, self.embed)
+        return x.flatten(1)  # (B, 16d * 16)
 
 
 class SpecGANGenerator(nn.Module):
@@ -128,16 +163,16 @@ class SpecGANGenerator(nn.Module):
         return x  # (B, 1, 128, 128)
 
 
-class SpecGANDiscriminator(nn.Module):
-    def __init__(self, d: int = 64, n_classes: int = 0):
+class SpecGANDiscriminator(AudioDiscriminator):
+    def __init__(self, d: int = 64, n_classes: int = 0, aux_classes: int = 0):
         super().__init__()
         widths = [1, d, 2 * d, 4 * d, 8 * d, 16 * d]
         self.convs = nn.ModuleList(nn.Conv2d(a, b, 5, stride=2, padding=2) for a, b in zip(widths, widths[1:]))
         self.fc = nn.Linear(16 * d * 4 * 4, 1)
         self.embed = projection_embedding(n_classes, 16 * d * 4 * 4)  # the projection (conditional)
+        self.aux_fc = aux_head(16 * d * 4 * 4, aux_classes)  # AC-GAN's classifier (made last)
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+    def features(self, x: Tensor) -> Tensor:
         for conv in self.convs:
             x = F.leaky_relu(conv(x), 0.2)
-        h = x.flatten(1)  # (B, 16d * 16)
-        return head(self.fc, h, y, self.embed)
+        return x.flatten(1)  # (B, 16d * 16)

@@ -1,5 +1,7 @@
 """The digit-conditional audio GAN (model.conditional): G's output follows the label, the
-projection D is its formula, a plain network is what it was, and on a tiny run trained on a
+projection D is its formula, AC-GAN's D (model.d_head: acgan) is the plain critic with a linear
+classifier of the classes on the same features, whose cross-entropy one step adds to D's loss and
+trains, a plain network is what it was, and on a tiny run trained on a
 folder of tones named after the ten digits `gankit sample --class` and `gankit speak --digit`
 write one-second clips, while a digit asked of an unconditional run, a class out of range and
 text given to an audio run are refused in one line."""
@@ -19,6 +21,7 @@ from gankit.config import load_config
 from gankit.data.speech import CLIP, DIGITS, RATE
 from gankit.errors import GankitError
 from gankit.models.audio import SpecGANDiscriminator, SpecGANGenerator, WaveGANDiscriminator, WaveGANGenerator
+from gankit.training.engine import Engine
 
 TINY = ["model.g_width=2", "model.d_width=2", "model.z_dim=4", "train.batch=4", "train.n_critic=1",
         "log.progress=false", "device=cpu", "log.every=1", "log.grid_every=1000", "audio.grid_clips=2",
@@ -48,6 +51,63 @@ def test_projection_discriminator_is_linear_head_plus_embedding_dot_features():
     want = h @ D.fc.weight[0] + D.fc.bias[0] + (D.embed.weight[y] * h).sum(1)  # w^T h + b + embed(y)^T h
     torch.testing.assert_close(D(x, y), want)
     assert not torch.allclose(D(x, y), D(x, (y + 1) % 10))
+
+
+@pytest.mark.parametrize("make, x", [(lambda **k: SpecGANDiscriminator(2, **k), (3, 1, 128, 128)),
+                                     (lambda **k: WaveGANDiscriminator(2, shuffle=0, **k), (3, 1, 16384))],
+                         ids=["specgan", "wavegan"])
+def test_acgan_discriminator_is_the_plain_critic_plus_a_linear_classifier_on_its_features(make, x):
+    torch.manual_seed(0)
+    plain = make()
+    torch.manual_seed(0)
+    D = make(aux_classes=10)
+    assert D.embed is None and D.aux_fc.weight.shape == (10, D.fc.in_features)  # 10 logits over the F features
+    for k, v in plain.state_dict().items():  # the classifier is made last: the rest starts as a plain D
+        torch.testing.assert_close(D.state_dict()[k], v, rtol=0, atol=0)
+    x, y = torch.randn(*x), torch.tensor([0, 4, 9])
+    h = D.features(x)  # (B, F)
+    a = D.aux(h)
+    assert a.shape == (3, 10)
+    torch.testing.assert_close(a, h @ D.aux_fc.weight.T + D.aux_fc.bias)
+    torch.testing.assert_close(D(x, y), plain(x))  # the critic ignores the label
+    torch.testing.assert_close(D(x, y), h @ D.fc.weight[0] + D.fc.bias[0])
+    with pytest.raises(ValueError, match="no auxiliary classifier"):
+        plain.aux(h)
+
+
+def _tones(root):
+    """Four class folders of one quarter-second tone each (train.batch 4)."""
+    t = np.arange(RATE // 4) / RATE
+    for k, word in enumerate(DIGITS[:4]):
+        (root / word).mkdir(parents=True)
+        with wave.open(str(root / word / "a.wav"), "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(RATE)
+            w.writeframes((0.5 * np.sin(2 * np.pi * (200 + 80 * k) * t) * 32767).astype(np.int16).tobytes())
+    return root
+
+
+def test_acgan_step_adds_the_cross_entropy_to_d_loss_and_trains_the_classifier(tmp_path):
+    """One step (one critic update, one G update) from the same start with reg.aux_weight 1 and 0:
+    the critic's loss differs by exactly the logged cross-entropy, and the classifier moves with the
+    weight 1 and not at 0 (no gradient reaches it). G's term is checked by hand in test_losses.py
+    (Adam's first step is ~lr x sign(grad), which the term does not flip at this size)."""
+    src = _tones(tmp_path / "tones")
+    got = {}
+    for w in (1.0, 0.0):
+        cfg = load_config("specgan-acgan-cpu", overrides=[*TINY, f"data.source={src}", f"reg.aux_weight={w}"])
+        task = gankit.tasks.get_task("audio")
+        e = Engine.build(cfg, task.load_data(cfg, torch.device("cpu")), torch.device("cpu"), mode="eager")
+        D = e.st.nets["D"]
+        aux0 = D.aux_fc.weight.detach().clone()
+        e.step(0)
+        got[w] = (dict(zip(task.stat_names, e.st.acc.tolist())), D.aux_fc.weight.detach(), aux0)
+    (s1, aux1, start1), (s0, aux_w0, start0) = got[1.0], got[0.0]
+    torch.testing.assert_close(start1, start0, rtol=0, atol=0)  # the same start
+    assert s1["aux_d"] > 0.1 and s1["aux_d"] == pytest.approx(s0["aux_d"], rel=1e-6)  # before D's update: the same
+    assert s1["loss_d"] - s0["loss_d"] == pytest.approx(s1["aux_d"], rel=1e-4)  # D's loss carries 1 x CE
+    assert not torch.equal(aux1, start1) and torch.equal(aux_w0, start0)
 
 
 def test_plain_networks_have_no_embedding():
@@ -132,11 +192,36 @@ def test_bad_digit_class_or_text_is_one_line(runs, tmp_path, capsys, argv, words
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.wav").exists()
 
 
-def test_conditional_audio_config_needs_the_projection_head():
-    with pytest.raises(GankitError, match=r"model.d_head = 'acgan': a conditional audio run's D is the projection"):
-        load_config("specgan-cond-cpu", overrides=["model.d_head=acgan"])
-    with pytest.raises(GankitError, match=r"model.d_head = 'projection' needs model.conditional: true"):
-        load_config("specgan-cpu", overrides=["model.d_head=projection"])
+def test_conditional_audio_config_needs_a_projection_or_acgan_head():
+    assert load_config("specgan-cond-cpu", overrides=["model.d_head=acgan"]).model.d_head == "acgan"
+    assert load_config("specgan-acgan-cpu").model.d_head == "acgan"
+    for preset, sets, words in [
+            ("specgan-cond-cpu", ["model.d_head=plain"], r"model.d_head = 'plain': a conditional audio run's D is the "
+                                                         r"projection discriminator or AC-GAN's critic \+ classifier"),
+            ("specgan-cpu", ["model.d_head=projection"], r"model.d_head = 'projection' needs model.conditional: true"),
+            ("specgan-cpu", ["model.d_head=acgan"], r"model.d_head = 'acgan' needs model.conditional: true"),
+            ("specgan-acgan-cpu", ["model.conditional=false"], r"model.d_head = 'acgan' needs model.conditional: true"),
+            ("specgan-acgan-cpu", ["reg.aux_weight=-1"], r"reg.aux_weight = -1.0 is out of range"),
+            ("specgan-cond-cpu", ["audio.aux_fakes=false"], r"audio.aux_fakes = false applies to AC-GAN's classifier, "
+                                                            r"which model.d_head = 'projection' has not")]:
+        with pytest.raises(GankitError, match=words) as e:
+            load_config(preset, overrides=sets)
+        assert "\n" not in str(e.value)
+
+
+def test_acgan_on_unlabelled_clips_is_refused_in_one_line(tmp_path):
+    root = tmp_path / "clips"
+    root.mkdir()
+    with wave.open(str(root / "a.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(np.zeros(RATE // 4, np.int16).tobytes())
+    cfg = load_config("specgan-acgan-cpu", overrides=[*TINY, f"data.source={root}"])
+    task = gankit.tasks.get_task("audio")
+    with pytest.raises(GankitError, match=r"^model.conditional: .* has no labels; a conditional audio GAN needs") as e:
+        task.build(cfg, task.load_data(cfg, torch.device("cpu")), torch.device("cpu"))
+    assert "\n" not in str(e.value)
 
 
 def test_labels_refuse_a_class_out_of_range_or_an_unconditional_run_in_one_line():

@@ -12,8 +12,10 @@ Inception-score analogue, FID on its features, class KL, beside real clips).
 
 With `model.conditional` (labelled data: spoken-digits' digits, a folder's class subfolders) G
 takes the class as G(z, y) and D is the projection discriminator (`model.d_head: projection`,
-Miyato & Koyama 2018; `gankit.models.audio`): each critic batch's fakes carry its real clips'
-labels, and G's update the first critic batch's, so real and fake labels follow the data's mix.
+Miyato & Koyama 2018; `gankit.models.audio`) or, with `model.d_head: acgan`, the plain critic
+with AC-GAN's digit classifier beside it (Odena et al. 2017; `phases.py`): each critic batch's
+fakes carry its real clips' labels, and G's update the first critic batch's, so real and fake
+labels follow the data's mix.
 `gankit sample RUN --wav DIR --class 7` and `gankit speak RUN --digit 7` then ask for a digit, and
 `gankit eval` adds the classifier's accuracy against the asked digit.
 """
@@ -69,12 +71,15 @@ def model_input(cfg, data: AudioTensors, clips: torch.Tensor) -> torch.Tensor:
 
 
 def networks(cfg, n_classes: int = 0):
-    """(G, D); conditional on `n_classes` classes when model.conditional (else plain)."""
+    """(G, D); conditional on `n_classes` classes when model.conditional (else plain): D's projection
+    (model.d_head: projection) or its AC-GAN classifier (acgan) has one entry per class."""
     m, k = cfg.model, n_classes if cfg.model.conditional else 0
+    proj, aux = (k, 0) if m.d_head == "projection" else (0, k if m.d_head == "acgan" else 0)
     if cfg.audio.method == "wavegan":
         return (WaveGANGenerator(m.z_dim, m.g_width, n_classes=k),
-                WaveGANDiscriminator(m.d_width, shuffle=cfg.audio.phase_shuffle, n_classes=k))
-    return SpecGANGenerator(m.z_dim, m.g_width, n_classes=k), SpecGANDiscriminator(m.d_width, n_classes=k)
+                WaveGANDiscriminator(m.d_width, shuffle=cfg.audio.phase_shuffle, n_classes=proj, aux_classes=aux))
+    return (SpecGANGenerator(m.z_dim, m.g_width, n_classes=k),
+            SpecGANDiscriminator(m.d_width, n_classes=proj, aux_classes=aux))
 
 
 def grid_labels(cfg, n_classes: int, n: int) -> torch.Tensor | None:
@@ -108,7 +113,8 @@ class AudioTask(Task):
         G, D = networks(cfg, len(data.classes))
         nets = {"G": G, "D": D}
         return Parts(nets=nets, groups={"G": ("G",), "D": ("D",)}, lrs={"G": cfg.train.lr_g, "D": cfg.train.lr_d},
-                     objective=Objective(cfg.train.loss, cfg.reg.gp), ema=("G",) if cfg.train.ema else (),
+                     objective=Objective(cfg.train.loss, cfg.reg.gp, D.aux_fc.out_features if D.aux_fc else 0,
+                                         cfg.reg.aux_weight, cfg.audio.aux_fakes), ema=("G",) if cfg.train.ema else (),
                      forwards=dict(nets), ddp=False,
                      samplers={"x": BatchSampler(len(data), cfg.train.batch, cfg.seed, device)})
 
@@ -124,6 +130,14 @@ class AudioTask(Task):
         reals = [model_input(st.cfg, st.data, st.data.x[i]) for i in idx]
         ys = [st.data.y[i] for i in idx] if st.cfg.model.conditional else None  # n_critic x (B,)
         st.acc += wgan_phase(st, reals, z, ys)
+
+    def log_row(self, cfg, st, sums: dict[str, float], window: int) -> dict:
+        """The shared row; AC-GAN's cross-entropies (D's last critic update, G's) only when D has
+        the classifier, so other runs log what they did."""
+        row = super().log_row(cfg, st, sums, window)
+        if not st.obj.aux_classes:
+            del row["aux_d"], row["aux_g"]
+        return row
 
     def grid(self, cfg, data, st):
         """The spectrograms of a fixed latent batch (SpecGAN's own output; WaveGAN's clips'), and
