@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from gankit.data.speech import CLIP, spectrogram_images, spoken_digits, train_spectrogram_stats
@@ -92,18 +93,26 @@ def protocol(ev, n: int, seed: int) -> dict:
             "ref": f"{REF} (held-out voices)", "sample_seed": seed}
 
 
+def spread(n: int, total: int) -> np.ndarray:
+    """min(n, total) indices spread evenly over range(total): floor(k total / n), so the whole of a
+    set stored in digit order is covered (a plain stride of total // n, cut at n, dropped the last
+    digits whenever n did not divide total); the same picks as that stride when it does."""
+    n = min(n, total)
+    return np.arange(n) * total // n
+
+
 def real_clips(n: int) -> torch.Tensor:
     """n training clips (n, CLIP) float, every digit equally (the set is stored in digit order)."""
     train = spoken_digits("train").x
-    return torch.from_numpy(train[::max(1, len(train) // n)][:n]).float() / 32767.0
+    return torch.from_numpy(train[spread(n, len(train))]).float() / 32767.0
 
 
 def held_out_clips(n: int) -> tuple[torch.Tensor, torch.Tensor]:
     """n held-out clips (n, CLIP) float, spread over the set (every digit about equally), and their
     digits (n,)."""
     test = spoken_digits("test")
-    pick = slice(None, None, max(1, len(test.x) // n))
-    return (torch.from_numpy(test.x[pick][:n]).float() / 32767.0, torch.from_numpy(test.y[pick][:n]).long())
+    pick = spread(n, len(test.x))
+    return torch.from_numpy(test.x[pick]).float() / 32767.0, torch.from_numpy(test.y[pick]).long()
 
 
 @torch.no_grad()
