@@ -43,7 +43,7 @@ import torch
 
 from gankit import disk
 from gankit.config import RunConfig, to_dict
-from gankit.errors import GankitError
+from gankit.errors import GankitError, warn
 from gankit.training.distributed import reseed_for_rank
 from gankit.version import __version__
 
@@ -261,8 +261,6 @@ def _adopt_hparams(name: str, opt: torch.optim.Optimizer, sched, want: list[dict
                 g["lr"] = lr
     if sched is not None:
         sched._last_lr = [float(g["lr"]) for g in opt.param_groups]
-    from gankit.errors import warn
-
     warn(f"resumed with a changed config: optimiser {name} now uses {'; '.join(dict.fromkeys(changed))} "
          "(the checkpoint's moments are kept)")
 

@@ -160,7 +160,7 @@ def paired(ours: dict, theirs: dict) -> dict:
 
 def resynthesise(method: str, clips: torch.Tensor, spec: MelSpec, G=None, device="cpu", seed: int = 0):
     """(clips (n, T) made by `method` from the real clips' representation, seconds it took); G is
-    the generator of "gankit" (or of any other name a caller scores another run's G under)."""
+    the generator of "gankit"."""
     from gankit.data.spectrogram import griffin_lim, log_spectrogram
 
     gen = torch.Generator().manual_seed(seed)
@@ -176,8 +176,6 @@ def resynthesise(method: str, clips: torch.Tensor, spec: MelSpec, G=None, device
         out = vocode_mels(G, m, device)
     elif method.startswith("griffin_lim_"):
         out = griffin_lim_mel(m, spec, int(method.rsplit("_", 1)[1]), gen)
-    elif G is not None:
-        out = vocode_mels(G, m, device)
     else:
         raise ValueError(method)
     return out, time.perf_counter() - t
@@ -197,7 +195,8 @@ def evaluate_vocoder(cfg, G, device="cpu", n: int = 100, methods=("gankit", "gri
     methods = [*methods, *others]
     out, per_clip = {}, {}
     for method in methods:
-        fake, secs = resynthesise(method, clips, spec, others.get(method, G), device, seed)
+        fake, secs = resynthesise("gankit" if method in others else method, clips, spec, others.get(method, G),
+                                  device, seed)
         row = score(clips, fake, labels, spec, per_clip.setdefault(method, {}))
         if method != "real":
             row["rtf"] = round(secs / (len(clips) * CLIP / RATE), 5)

@@ -67,7 +67,7 @@ def cmd_speak(args: argparse.Namespace) -> int:
         return other(args, run)
     if args.seed is not None:
         raise err(f"--seed: a vocoder run's speech is eSpeak NG's, re-synthesised deterministically; "
-                          f"{args.run} takes no seed")
+                  f"{args.run} takes no seed")
     r = _speak(run, args.text, args.out, voice=args.voice, digit=args.digit, overwrite=args.overwrite)
     print(f"said {r['text']!r} in {r['voice']} ({r['seconds']:.2f} s; {r['said_by']}): {r['out']}")
     return 0
